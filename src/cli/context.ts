@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { loadConfig, type ConfigKey, type TributaryConfig } from '../core/index.js';
+
+/** Global flags every command accepts; they override config file and environment. */
+export interface GlobalOptions {
+  dataDir?: string;
+  config?: string;
+  logLevel?: string;
+  log?: string;
+  storage?: string;
+}
+
+/** What a command module gets: lazily loaded, validated configuration for this invocation. */
+export interface CliContext {
+  config(overrides?: Partial<Record<ConfigKey, unknown>>): TributaryConfig;
+}
+
+export function createCliContext(program: Command): CliContext {
+  return {
+    config(overrides = {}) {
+      const global = program.opts<GlobalOptions>();
+      return loadConfig({
+        file: global.config,
+        overrides: { dataDir: global.dataDir, logLevel: global.logLevel, log: global.log, storage: global.storage, ...overrides },
+      });
+    },
+  };
+}
+
+/** A command module registers its sub-commands on the program. */
+export type RegisterCommands = (program: Command, context: CliContext) => void;

@@ -1,0 +1,10 @@
+// Core: errors, configuration, clock, logging, metrics, file-system primitives. Depends on nothing
+// else in Tributary; every other layer may depend on it.
+export * from './errors.js';
+export * from './config.js';
+export * from './clock.js';
+export * from './limits.js';
+export * from './fs.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './datadir.js';

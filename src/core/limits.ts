@@ -1,0 +1,25 @@
+/**
+ * Every queue, batch and retry loop has a bound, and the bounds live here so they can be read
+ * (and reviewed) together. Units are last in the name.
+ */
+export const limits = {
+  /** Largest single record value accepted by the log. */
+  recordBytesMax: 16 * 1024 * 1024,
+  /** Bytes a producer may have in flight before `append` waits (back-pressure). */
+  logPendingBytesMax: 64 * 1024 * 1024,
+  /** Default size at which a log segment is rolled. */
+  logSegmentBytes: 128 * 1024 * 1024,
+  /** Default group-commit window for `fsync: group`. */
+  logGroupCommitMs: 2,
+  /** Largest batch a consumer fetch returns. */
+  fetchRecordsMax: 10_000,
+  fetchBytesMax: 8 * 1024 * 1024,
+  /** Rows buffered before a lake writer flushes a Parquet file. */
+  lakeRowGroupRowsMax: 122_880,
+  /** Request bodies on the HTTP API. */
+  httpBodyBytesMax: 10 * 1024 * 1024,
+  uploadBytesMax: 50 * 1024 * 1024,
+  /** Retries for external calls before giving up. */
+  retryAttemptsMax: 8,
+  retryBackoffMsMax: 30_000,
+} as const;
