@@ -1,0 +1,162 @@
+/**
+ * Checkpoint files of a stream job, under `<dataDir>/checkpoints/<job>/`.
+ *
+ * A checkpoint is two files, written in this order:
+ * 1. `chk-<id, 10 digits>.json` — the state file:
+ *      {"format":"tributary.stream.state","version":1,"job":"sales","checkpointId":7,
+ *       "offsets":{"sales/0":1200,"sales/1":980},       next offset to read, per topic/partition
+ *       "task":{watermark, windows, processes, counters}, operator state (see runtime.ts)
+ *       "sinks":[<per-sink preCommit state>, ...]}        e.g. staged lake files, topic end offsets
+ * 2. `CURRENT` — the manifest, replaced atomically (writeFileAtomic: temp + fsync + rename + fsync dir):
+ *      {"format":"tributary.stream.checkpoint","version":1,"job":"sales","checkpointId":7,
+ *       "stateFile":"chk-0000000007.json","stateSha256":"<hex>","stateBytes":5120,"createdAtMs":...}
+ * The manifest is the commit point: a crash before it leaves the previous checkpoint in force (the
+ * orphan state file is overwritten or removed later); a state file whose checksum does not match
+ * its manifest is refused as CORRUPT_DATA rather than half-restored.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { dataDirPaths, TributaryError, writeFileAtomic } from '../core/index.js';
+import type { TaskSnapshot } from './runtime.js';
+
+export const checkpointFormatVersion = 1;
+
+export interface CheckpointState {
+  format: 'tributary.stream.state';
+  version: number;
+  job: string;
+  checkpointId: number;
+  offsets: Record<string, number>;
+  task: TaskSnapshot;
+  sinks: unknown[];
+}
+
+export interface CheckpointManifest {
+  format: 'tributary.stream.checkpoint';
+  version: number;
+  job: string;
+  checkpointId: number;
+  stateFile: string;
+  stateSha256: string;
+  stateBytes: number;
+  createdAtMs: number;
+}
+
+export function checkpointDir(dataDir: string, job: string): string {
+  return path.join(dataDirPaths(dataDir).checkpoints, job);
+}
+
+/** Encodes a state file (bytes exactly as stored). */
+export function encodeCheckpointState(state: CheckpointState): Uint8Array {
+  return Buffer.from(JSON.stringify(state), 'utf8');
+}
+
+/** Writes state then manifest; returns the manifest (with the state size). */
+export async function writeCheckpoint(
+  dir: string,
+  state: CheckpointState,
+  createdAtMs: number,
+): Promise<CheckpointManifest> {
+  const data = encodeCheckpointState(state);
+  const stateFile = `chk-${String(state.checkpointId).padStart(10, '0')}.json`;
+  await writeFileAtomic(path.join(dir, stateFile), data);
+  const manifest: CheckpointManifest = {
+    format: 'tributary.stream.checkpoint',
+    version: checkpointFormatVersion,
+    job: state.job,
+    checkpointId: state.checkpointId,
+    stateFile,
+    stateSha256: createHash('sha256').update(data).digest('hex'),
+    stateBytes: data.length,
+    createdAtMs,
+  };
+  await writeFileAtomic(path.join(dir, 'CURRENT'), `${JSON.stringify(manifest)}\n`);
+  // Older state files are garbage once the manifest points past them.
+  for (const name of await readdir(dir)) {
+    if (name.startsWith('chk-') && name !== stateFile) await rm(path.join(dir, name), { force: true });
+  }
+  return manifest;
+}
+
+/** The last completed checkpoint of a job, or null when it has none. */
+export async function readCheckpoint(
+  dir: string,
+): Promise<{ manifest: CheckpointManifest; state: CheckpointState } | null> {
+  const manifestPath = path.join(dir, 'CURRENT');
+  if (!existsSync(manifestPath)) return null;
+  let manifest: CheckpointManifest;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as CheckpointManifest;
+  } catch (error) {
+    throw new TributaryError('CORRUPT_DATA', `checkpoint manifest ${manifestPath} is not JSON`, {
+      cause: error,
+    });
+  }
+  if (manifest.format !== 'tributary.stream.checkpoint')
+    throw new TributaryError('CORRUPT_DATA', `${manifestPath} is not a checkpoint manifest`);
+  if (manifest.version > checkpointFormatVersion) {
+    throw new TributaryError(
+      'FORMAT_VERSION',
+      `${manifestPath} has format version ${manifest.version}; this build reads up to ${checkpointFormatVersion}`,
+    );
+  }
+  const statePath = path.join(dir, path.basename(manifest.stateFile));
+  const data = await readFile(statePath);
+  const sha = createHash('sha256').update(data).digest('hex');
+  if (sha !== manifest.stateSha256) {
+    throw new TributaryError(
+      'CORRUPT_DATA',
+      `checkpoint state ${statePath} does not match its manifest checksum (${sha} != ${manifest.stateSha256})`,
+    );
+  }
+  const state = JSON.parse(data.toString('utf8')) as CheckpointState;
+  if (state.checkpointId !== manifest.checkpointId || state.job !== manifest.job) {
+    throw new TributaryError(
+      'CORRUPT_DATA',
+      `checkpoint state ${statePath} belongs to ${state.job}#${state.checkpointId}, manifest says ${manifest.job}#${manifest.checkpointId}`,
+    );
+  }
+  return { manifest, state };
+}
+
+/** Deletes a job's checkpoints (its next run starts from its `from` position with empty state). */
+export async function resetCheckpoints(dataDir: string, job: string): Promise<void> {
+  await rm(checkpointDir(dataDir, job), { recursive: true, force: true });
+}
+
+/**
+ * One process runs a job at a time: its checkpoint dir holds a `LOCK` file with the owner's pid
+ * (plain decimal text). A lock whose process is gone (kill -9) is taken over; a live one is a
+ * CONFLICT — two processes restoring and writing the same checkpoints would double-count.
+ */
+export function lockJob(dir: string, job: string): () => void {
+  const file = path.join(dir, 'LOCK');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+        throw new TributaryError(
+          'CONFLICT',
+          `job ${job} is already running in process ${owner} (lock ${file})`,
+        );
+      }
+      rmSync(file, { force: true });
+    }
+  }
+  throw new TributaryError('CONFLICT', `could not take the lock ${file} for job ${job}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

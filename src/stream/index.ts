@@ -1,0 +1,99 @@
+// Stream layer's door: the job API, windows, sinks, the runner, checkpoints, pipelines and the
+// batch job DAG. Other layers import only from here.
+export type {
+  Key,
+  RecordMeta,
+  Sink,
+  SinkContext,
+  TableLookup,
+  WindowEmitKind,
+  WindowResult,
+} from './types.js';
+export {
+  stream,
+  JobBuilder,
+  Stream,
+  KeyedStream,
+  WindowedStream,
+  type Decoder,
+  type ErrorPolicy,
+  type JobOptions,
+  type JoinedPair,
+  type SideInput,
+  type SourceOptions,
+  type StreamJob,
+} from './job.js';
+export {
+  tumbling,
+  hopping,
+  session,
+  type Aggregator,
+  type WindowOptions,
+  type WindowSpec,
+} from './windows.js';
+export type { MapState, ProcessContext, ProcessOptions, ValueState } from './state.js';
+export {
+  topicSink,
+  callbackSink,
+  lakeSink,
+  formatTimePartition,
+  type CallbackMeta,
+  type LakeSinkOptions,
+  type StagedFile,
+  type TopicSink,
+  type TopicSinkOptions,
+  type TwoPhaseTable,
+} from './sinks.js';
+export { JobTask, dlqHeaders, outputId, type JobCounters, type TaskSnapshot } from './runtime.js';
+export {
+  runJob,
+  startJob,
+  jobStatus,
+  jobStatusFile,
+  readJobStatusFiles,
+  resetJob,
+  type CheckpointInfo,
+  type JobHandle,
+  type JobStatus,
+  type RunJobOptions,
+} from './runner.js';
+export {
+  checkpointDir,
+  readCheckpoint,
+  resetCheckpoints,
+  type CheckpointManifest,
+  type CheckpointState,
+} from './checkpoint.js';
+export {
+  runPipelineOnce,
+  runRegisteredPipeline,
+  orderStreamJobs,
+  batchHistoryFile,
+  type PipelineOnceOptions,
+  type PipelineOnceResult,
+  type RegisteredRunOptions,
+} from './pipeline.js';
+export {
+  BatchDag,
+  RunHistory,
+  sqlJob,
+  dateRange,
+  encodeRunRecord,
+  type BatchJob,
+  type BatchJobContext,
+  type BatchJobResult,
+  type DagOptions,
+  type RunOptions,
+  type RunRecord,
+  type RunStatus,
+  type SqlEngine,
+} from './batch/dag.js';
+export {
+  JobRegistry,
+  jobRegistry,
+  type JobEnvironment,
+  type PipelineEntry,
+  type PipelineFactory,
+  type PipelineJobs,
+} from './batch/registry.js';
+export { lakeTableTarget, type LakeStagedFile, type LakeTableTargetOptions } from './lake.js';

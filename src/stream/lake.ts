@@ -1,0 +1,45 @@
+/**
+ * Adapter from a lake table (src/lake) to the lake sink's two-phase contract: rows are staged with
+ * their time partition as Hive partition columns (e.g. `year`, `month`, `day`, `hour`) under the
+ * sink's deterministic file name, and committed with the checkpoint's commit id (a commit id the
+ * table has already applied is recognised, so the re-commit after a restart is a no-op).
+ */
+import type { LakeTable, PendingFiles } from '../lake/index.js';
+import type { StagedFile, TwoPhaseTable } from './sinks.js';
+
+export interface LakeStagedFile extends StagedFile {
+  pending: PendingFiles;
+}
+
+export interface LakeTableTargetOptions {
+  /** Bronze tables: the `_source` column value. */
+  source?: string;
+  /** DuckDB types for new columns, e.g. `{ amount: 'DECIMAL(12,2)' }`. */
+  types?: Record<string, string>;
+}
+
+/**
+ * @example .to(lakeSink(lakeTableTarget(lake.table('bronze', 'embeddings'), { source: 'embeddings.ready' }), { flushSize: 1000 }))
+ */
+export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOptions = {}): TwoPhaseTable {
+  return {
+    name: table.qualifiedName,
+    async stage(rows, { partition, fileName }): Promise<LakeStagedFile> {
+      const columns = Object.keys(partition);
+      const withPartition = rows.map((row) => ({ ...row, ...partition }));
+      const pending = await table.stage(withPartition, {
+        partitionBy: columns,
+        fileName: fileName.replace(/\.parquet$/, ''),
+        ...(options.source === undefined ? {} : { source: options.source }),
+        ...(options.types === undefined ? {} : { types: options.types }),
+      });
+      return { path: pending.files[0]?.path ?? '', partition, rows: rows.length, pending };
+    },
+    async commit({ commitId, add }) {
+      await table.commit({ commitId, add: add.map((file) => (file as LakeStagedFile).pending) });
+    },
+    async compact(partitions) {
+      for (const partition of partitions) await table.compact({ partition });
+    },
+  };
+}

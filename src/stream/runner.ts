@@ -1,0 +1,562 @@
+/**
+ * Runs a stream job against its log: polling, watermarks (with idle detection and wall-clock
+ * ticks), early updates, side outputs, sink flushes and checkpoints; bounded (`once`) or unbounded.
+ *
+ * One process runs one task per job that owns every partition the consumer group assigns to it; all
+ * partitions are read concurrently through one consumer (round-robin fetches) and share the job's
+ * keyed state, so `keyBy` needs no shuffle inside a process.
+ *
+ * Exactly-once effect: a checkpoint (taken between batches, so nothing is in flight) stores
+ * operator state + next offsets + sink pre-commit state, then the manifest; sinks commit after.
+ * A restart restores all three and replays from the stored offsets; replayed outputs carry the same
+ * ids and are deduplicated by the topic sink, lake files are re-committed under the same commit id.
+ */
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  childLogger,
+  counter,
+  dataDirPaths,
+  gauge,
+  histogram,
+  systemClock,
+  toTributaryError,
+  TributaryError,
+  writeFileAtomic,
+  type Clock,
+} from '../core/index.js';
+import type { Consumer, LogRecord, ProducerRecord, TopicPartition } from '../log/index.js';
+import {
+  checkpointDir,
+  lockJob,
+  readCheckpoint,
+  resetCheckpoints,
+  writeCheckpoint,
+  type CheckpointState,
+} from './checkpoint.js';
+import type { StreamJob } from './job.js';
+import { JobTask, type JobCounters } from './runtime.js';
+import type { Sink } from './types.js';
+
+export interface RunJobOptions {
+  /** Data dir for checkpoints and status files. Without it the job keeps no checkpoints. */
+  dataDir?: string;
+  /** Bounded run: read up to the end offsets seen at start, end the input, fire, commit, resolve. */
+  once?: boolean;
+  clock?: Clock;
+  signal?: AbortSignal;
+  /** Wall-clock housekeeping period (idleness, early updates, lake rolling). Default 100 ms. */
+  tickMs?: number;
+  /** Early-update period; default the smallest `earlyEveryMs` of the job's windows. */
+  earlyEveryMs?: number;
+  /** Records per poll. Default 5,000. */
+  pollMaxRecords?: number;
+  /** Called after each batch (tests use it to crash or observe at a point). */
+  onBatch?: (handle: JobHandle) => void | Promise<void>;
+}
+
+export interface CheckpointInfo {
+  checkpointId: number;
+  durationMs: number;
+  sizeBytes: number;
+  atMs: number;
+}
+
+export interface JobStatus {
+  job: string;
+  state: 'starting' | 'running' | 'finished' | 'stopped' | 'failed';
+  bounded: boolean;
+  counters: JobCounters;
+  watermark: number | null;
+  /** Records not yet read, per `topic/partition`. */
+  lag: Record<string, number>;
+  stateSize: number;
+  lastCheckpoint: CheckpointInfo | null;
+  error: string | null;
+  updatedAtMs: number;
+}
+
+export interface JobHandle {
+  readonly job: StreamJob;
+  readonly task: JobTask;
+  /** Resolves when the run ends (bounded: input done and committed; unbounded: stopped). */
+  readonly done: Promise<JobStatus>;
+  status(): JobStatus;
+  /** Graceful stop: finish the current batch, checkpoint, close. */
+  stop(): Promise<JobStatus>;
+  /** Takes a checkpoint now (between batches). */
+  checkpoint(): Promise<CheckpointInfo | null>;
+}
+
+const running = new Map<string, JobHandle>();
+
+/** Status of every job started in this process (for `tributary status` and the dashboard). */
+export function jobStatus(): JobStatus[] {
+  return [...running.values()].map((h) => h.status());
+}
+
+const metrics = {
+  in: counter('tributary_stream_records_in_total', 'Records read by stream jobs', ['job']),
+  out: counter('tributary_stream_records_out_total', 'Outputs written by stream jobs', ['job']),
+  filtered: counter('tributary_stream_records_filtered_total', 'Records dropped by filters', ['job']),
+  dlq: counter('tributary_stream_records_dlq_total', 'Records sent to a dead-letter topic', ['job']),
+  late: counter('tributary_stream_records_late_total', 'Records sent to the late side output', ['job']),
+  lag: gauge('tributary_stream_lag_records', 'Records not yet read, per partition', [
+    'job',
+    'topic',
+    'partition',
+  ]),
+  watermark: gauge('tributary_stream_watermark_ms', 'Event-time watermark of a job', ['job']),
+  stateSize: gauge('tributary_stream_state_entries', 'Keyed state entries (window/key pairs, process keys)', [
+    'job',
+  ]),
+  checkpointSeconds: histogram('tributary_stream_checkpoint_seconds', 'Checkpoint duration', ['job']),
+  checkpointBytes: gauge('tributary_stream_checkpoint_bytes', 'Size of the last checkpoint state file', [
+    'job',
+  ]),
+};
+
+/** Path of the status file a job writes at every checkpoint (read by other processes). */
+export function jobStatusFile(dataDir: string, job: string): string {
+  return path.join(dataDirPaths(dataDir).jobs, 'stream', `${job}.status.json`);
+}
+
+/**
+ * Last status every stream job wrote under `dataDir` (at its last checkpoint), for `tributary
+ * status` in another process. Jobs running in this process report live via `jobStatus()`.
+ */
+export async function readJobStatusFiles(dataDir: string): Promise<JobStatus[]> {
+  const dir = path.join(dataDirPaths(dataDir).jobs, 'stream');
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: JobStatus[] = [];
+  for (const name of names.filter((n) => n.endsWith('.status.json')).sort()) {
+    try {
+      out.push(JSON.parse(await readFile(path.join(dir, name), 'utf8')) as JobStatus);
+    } catch {
+      // replaced atomically, so only a foreign file can be unreadable; skip it
+    }
+  }
+  return out;
+}
+
+/** Runs a job to completion (bounded) or until `signal` aborts (unbounded). */
+export async function runJob(job: StreamJob, options: RunJobOptions = {}): Promise<JobStatus> {
+  return startJob(job, options).done;
+}
+
+/** Starts a job and returns a handle at once. */
+export function startJob(job: StreamJob, options: RunJobOptions = {}): JobHandle {
+  if (running.has(job.name) && running.get(job.name)!.status().state === 'running') {
+    throw new TributaryError('CONFLICT', `job ${job.name} is already running in this process`);
+  }
+  const run = new JobRun(job, options);
+  running.set(job.name, run);
+  return run;
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}/${partition}`;
+
+class JobRun implements JobHandle {
+  readonly job: StreamJob;
+  readonly task: JobTask;
+  readonly done: Promise<JobStatus>;
+  readonly #options: RunJobOptions;
+  readonly #clock: Clock;
+  readonly #bounded: boolean;
+  readonly #log = childLogger('stream', {});
+  #state: JobStatus['state'] = 'starting';
+  #error: string | null = null;
+  #consumer: Consumer | null = null;
+  /** Next offset to read per topic/partition (what a checkpoint stores). */
+  readonly #offsets = new Map<string, number>();
+  readonly #endOffsets = new Map<string, number>();
+  #boundedEnds: Map<string, number> | null = null;
+  #checkpointId = 0;
+  #lastCheckpoint: CheckpointInfo | null = null;
+  #stopRequested = false;
+  #checkpointRequested: ((info: CheckpointInfo | null) => void)[] = [];
+  readonly #knownTopics = new Set<string>();
+  readonly #reported: JobCounters = {
+    in: 0,
+    accepted: 0,
+    filtered: 0,
+    dlq: 0,
+    late: 0,
+    outputs: 0,
+    failedOutputs: 0,
+  };
+
+  constructor(job: StreamJob, options: RunJobOptions) {
+    this.job = job;
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#bounded = options.once ?? false;
+    this.task = new JobTask(job, { clock: this.#clock, bounded: this.#bounded });
+    this.#log = childLogger('stream', { job: job.name });
+    this.done = this.#run().then(
+      () => this.status(),
+      (error: unknown) => {
+        this.#state = 'failed';
+        this.#error = toTributaryError(error).message;
+        this.#log.error({ err: error }, 'stream job failed');
+        throw error;
+      },
+    );
+  }
+
+  status(): JobStatus {
+    const lag: Record<string, number> = {};
+    for (const [tp, end] of this.#endOffsets) lag[tp] = Math.max(0, end - (this.#offsets.get(tp) ?? 0));
+    const wm = this.task.watermark;
+    return {
+      job: this.job.name,
+      state: this.#state,
+      bounded: this.#bounded,
+      counters: { ...this.task.counters },
+      watermark: Number.isFinite(wm) ? wm : null,
+      lag,
+      stateSize: this.task.stateSize(),
+      lastCheckpoint: this.#lastCheckpoint,
+      error: this.#error,
+      updatedAtMs: this.#clock.now(),
+    };
+  }
+
+  async stop(): Promise<JobStatus> {
+    this.#stopRequested = true;
+    return this.done;
+  }
+
+  checkpoint(): Promise<CheckpointInfo | null> {
+    return new Promise((resolve) => this.#checkpointRequested.push(resolve));
+  }
+
+  async #run(): Promise<void> {
+    const job = this.job;
+    const dir = this.#options.dataDir === undefined ? null : checkpointDir(this.#options.dataDir, job.name);
+    if (dir !== null) await mkdir(dir, { recursive: true });
+    const unlock = dir === null ? () => undefined : lockJob(dir, job.name);
+    try {
+      await this.#runLocked(dir);
+    } finally {
+      unlock();
+    }
+  }
+
+  async #runLocked(dir: string | null): Promise<void> {
+    const job = this.job;
+    const log = job.source.log;
+    for (const side of job.sides) {
+      if (side.source.log !== log)
+        throw new TributaryError('INVALID_ARGUMENT', `job ${job.name}: every input must read the same log`);
+    }
+    for (const topic of job.inputTopics) {
+      await log.ensureTopic(topic, { partitions: 1 });
+      this.#knownTopics.add(topic);
+    }
+
+    // Restore.
+    const restored = dir === null ? null : await readCheckpoint(dir);
+    if (restored !== null) {
+      this.task.restore(restored.state.task);
+      this.#checkpointId = restored.state.checkpointId;
+      for (const [tp, offset] of Object.entries(restored.state.offsets)) this.#offsets.set(tp, offset);
+      Object.assign(this.#reported, restored.state.task.counters);
+      this.#log.info({ checkpointId: this.#checkpointId }, 'restored from checkpoint');
+    }
+    const sinks = job.sinks;
+    for (let i = 0; i < sinks.length; i++) {
+      await sinks[i].open({
+        jobName: job.name,
+        sinkIndex: i,
+        now: () => this.#clock.now(),
+        bounded: this.#bounded,
+        restored: restored?.state.sinks[i],
+        log,
+      });
+    }
+    // The last checkpoint's sink commits may not have happened (crash right after the manifest).
+    if (restored !== null)
+      for (let i = 0; i < sinks.length; i++)
+        await sinks[i].commit(this.#checkpointId, restored.state.sinks[i]);
+
+    const consumer = log.consumer({
+      group: `job.${job.name}`,
+      topics: [...job.inputTopics],
+      from: job.source.from,
+    });
+    this.#consumer = consumer;
+    try {
+      await this.#refreshEndOffsets();
+      if (this.#bounded) this.#boundedEnds = new Map(this.#endOffsets);
+
+      this.#state = 'running';
+      this.#seekAssigned();
+      await this.#loop(consumer);
+      if (this.#bounded && !this.#stopRequested) {
+        this.task.endOfInput();
+        for (const sink of sinks) await sink.endOfInput?.();
+        await this.#flushOutputs();
+      }
+      if (dir !== null) await this.#checkpoint(dir);
+      else for (const sink of sinks) await sink.flush();
+      this.#state = this.#bounded && !this.#stopRequested ? 'finished' : 'stopped';
+      this.#reportMetrics();
+    } finally {
+      for (const sink of sinks) await sink.close();
+      await consumer.close();
+      this.#consumer = null;
+      for (const resolve of this.#checkpointRequested.splice(0)) resolve(this.#lastCheckpoint);
+    }
+  }
+
+  #assigned: string = '';
+
+  /** Seeks newly assigned partitions to their checkpointed offsets. */
+  #seekAssigned(): void {
+    const consumer = this.#consumer!;
+    const assignment = consumer.assignment();
+    const signature = assignment.map((tp) => tpKey(tp.topic, tp.partition)).join(',');
+    if (signature === this.#assigned) return;
+    this.#assigned = signature;
+    for (const tp of assignment) {
+      const key = tpKey(tp.topic, tp.partition);
+      const offset = this.#offsets.get(key);
+      if (offset !== undefined) consumer.seek(tp, offset);
+      this.task.partitionClock(tp.topic, tp.partition);
+    }
+  }
+
+  async #loop(consumer: Consumer): Promise<void> {
+    const tickMs = this.#options.tickMs ?? 100;
+    const windowsEarly = this.job.stages.flatMap((s) =>
+      s.kind === 'window' && s.options.earlyEveryMs !== undefined ? [s.options.earlyEveryMs] : [],
+    );
+    const earlyEveryMs =
+      this.#options.earlyEveryMs ?? (windowsEarly.length > 0 ? Math.min(...windowsEarly) : Infinity);
+    const maxRecords = this.#options.pollMaxRecords ?? 5_000;
+    const dir =
+      this.#options.dataDir === undefined ? null : checkpointDir(this.#options.dataDir, this.job.name);
+    let nextTickMs = this.#clock.now() + tickMs;
+    let nextEarlyMs = this.#clock.now() + earlyEveryMs;
+    let nextCheckpointMs = this.#clock.now() + this.job.checkpointIntervalMs;
+    const signal = this.#options.signal;
+    for (;;) {
+      if (this.#stopRequested || signal?.aborted) {
+        this.#stopRequested = true;
+        return;
+      }
+      this.#seekAssigned();
+      if (this.#bounded && this.#boundedDone(consumer)) return;
+      const waitMs = this.#bounded
+        ? consumer.assignment().length === 0
+          ? 100
+          : 0
+        : Math.max(0, Math.min(tickMs, nextEarlyMs - this.#clock.now()));
+      // No abort signal on the poll: waits are at most one tick, and a stop must still checkpoint.
+      let records = await consumer.poll({ maxRecords, waitMs });
+      if (this.#bounded) records = this.#clipToBoundedEnds(consumer, records);
+      if (records.length > 0) {
+        await this.task.processRecords(records);
+        for (let i = records.length - 1; i >= 0; i--) {
+          const r = records[i];
+          const key = tpKey(r.topic, r.partition);
+          const seen = this.#offsets.get(key);
+          if (seen === undefined || seen < r.offset + 1) this.#offsets.set(key, r.offset + 1);
+        }
+      }
+      await this.#flushOutputs();
+      if (this.#options.onBatch !== undefined && records.length > 0) await this.#options.onBatch(this);
+
+      const now = this.#clock.now();
+      if (!this.#bounded) {
+        if (now >= nextEarlyMs) {
+          nextEarlyMs = now + earlyEveryMs;
+          this.task.emitEarly();
+          await this.#flushOutputs();
+        }
+        if (now >= nextTickMs) {
+          nextTickMs = now + tickMs;
+          await this.#refreshEndOffsets();
+          this.task.tracker.tick(
+            now,
+            (id) => (this.#offsets.get(id) ?? 0) >= (this.#endOffsets.get(id) ?? 0),
+          );
+          this.task.applyWatermark();
+          for (const sink of this.job.sinks) await sink.tick?.(now);
+          await this.#flushOutputs();
+          this.#reportMetrics();
+        }
+      }
+      if (dir !== null && (now >= nextCheckpointMs || this.#checkpointRequested.length > 0)) {
+        nextCheckpointMs = now + this.job.checkpointIntervalMs;
+        await this.#checkpoint(dir);
+      }
+    }
+  }
+
+  #emptyAssignmentPolls = 0;
+
+  /** Bounded: partitions that reached their start-time end offset are finished. */
+  #boundedDone(consumer: Consumer): boolean {
+    const ends = this.#boundedEnds!;
+    // A backend that assigns partitions asynchronously (leases) gets a few polls to do so.
+    if (consumer.assignment().length === 0 && this.#emptyAssignmentPolls++ < 50) return false;
+    let all = true;
+    const finished: TopicPartition[] = [];
+    for (const tp of consumer.assignment()) {
+      const key = tpKey(tp.topic, tp.partition);
+      const end = ends.get(key) ?? 0;
+      const position = this.#offsets.get(key) ?? this.#startOffset(consumer, tp);
+      if (position >= end) {
+        finished.push(tp);
+        const part = this.task.partitionClock(tp.topic, tp.partition);
+        if (!part.finished) {
+          part.finished = true;
+          this.task.tracker.recompute();
+          this.task.applyWatermark();
+        }
+      } else {
+        all = false;
+      }
+    }
+    if (finished.length > 0) consumer.pause(finished);
+    return all;
+  }
+
+  #startOffset(consumer: Consumer, tp: TopicPartition): number {
+    try {
+      return consumer.position(tp);
+    } catch {
+      // Timestamp start positions resolve on the first poll.
+      return -1;
+    }
+  }
+
+  #clipToBoundedEnds(consumer: Consumer, records: LogRecord[]): LogRecord[] {
+    const ends = this.#boundedEnds!;
+    const clipped = new Set<string>();
+    const out = records.filter((r) => {
+      const end = ends.get(tpKey(r.topic, r.partition)) ?? 0;
+      if (r.offset < end) return true;
+      clipped.add(tpKey(r.topic, r.partition));
+      return false;
+    });
+    if (clipped.size > 0) {
+      for (const key of clipped) {
+        const slash = key.lastIndexOf('/');
+        const tp = { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)) };
+        consumer.seek(tp, ends.get(key)!);
+      }
+    }
+    return out;
+  }
+
+  async #refreshEndOffsets(): Promise<void> {
+    for (const topic of this.job.inputTopics) {
+      const description = await this.job.source.log.describeTopic(topic);
+      for (const p of description.partitions) this.#endOffsets.set(tpKey(topic, p.partition), p.endOffset);
+    }
+  }
+
+  async #flushOutputs(): Promise<void> {
+    const side = this.task.takeSideOutputs();
+    if (side.length > 0) await this.#appendSide(side);
+    for (const sink of this.job.sinks) await sink.flush();
+  }
+
+  async #appendSide(records: ProducerRecord[]): Promise<void> {
+    const log = this.job.source.log;
+    for (const record of records) {
+      if (!this.#knownTopics.has(record.topic)) {
+        await log.ensureTopic(record.topic, { partitions: 1 });
+        this.#knownTopics.add(record.topic);
+      }
+    }
+    await log.append(records);
+  }
+
+  async #checkpoint(dir: string): Promise<void> {
+    const startMs = performance.now();
+    await this.#flushOutputs();
+    const sinks: Sink<unknown>[] = [...this.job.sinks];
+    const sinkStates: unknown[] = [];
+    for (const sink of sinks) sinkStates.push(await sink.preCommit(this.#checkpointId + 1));
+    const id = this.#checkpointId + 1;
+    const state: CheckpointState = {
+      format: 'tributary.stream.state',
+      version: 1,
+      job: this.job.name,
+      checkpointId: id,
+      offsets: Object.fromEntries(this.#offsets),
+      task: this.task.snapshot(),
+      sinks: sinkStates,
+    };
+    const manifest = await writeCheckpoint(dir, state, this.#clock.now());
+    this.#checkpointId = id;
+    // Second phase: the checkpoint is durable, sinks may make their pre-committed output visible.
+    for (let i = 0; i < sinks.length; i++) await sinks[i].commit(id, sinkStates[i]);
+    // Committed group offsets are informational (lag in `tributary status`); the checkpoint is the truth.
+    const committed = [...this.#offsets].map(([key, offset]) => {
+      const slash = key.lastIndexOf('/');
+      return { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset };
+    });
+    if (committed.length > 0) await this.job.source.log.commitOffsets(`job.${this.job.name}`, committed);
+    const durationMs = performance.now() - startMs;
+    this.#lastCheckpoint = {
+      checkpointId: id,
+      durationMs,
+      sizeBytes: manifest.stateBytes,
+      atMs: this.#clock.now(),
+    };
+    metrics.checkpointSeconds.observe({ job: this.job.name }, durationMs / 1000);
+    metrics.checkpointBytes.set({ job: this.job.name }, manifest.stateBytes);
+    if (this.#options.dataDir !== undefined) {
+      await writeFileAtomic(
+        jobStatusFile(this.#options.dataDir, this.job.name),
+        `${JSON.stringify(this.status())}\n`,
+      );
+    }
+    for (const resolve of this.#checkpointRequested.splice(0)) resolve(this.#lastCheckpoint);
+  }
+
+  #reportMetrics(): void {
+    const c = this.task.counters;
+    const r = this.#reported;
+    const labels = { job: this.job.name };
+    metrics.in.inc(labels, c.in - r.in);
+    metrics.out.inc(labels, c.outputs - r.outputs);
+    metrics.filtered.inc(labels, c.filtered - r.filtered);
+    metrics.dlq.inc(labels, c.dlq - r.dlq);
+    metrics.late.inc(labels, c.late - r.late);
+    Object.assign(r, c);
+    const wm = this.task.watermark;
+    if (Number.isFinite(wm)) metrics.watermark.set(labels, wm);
+    metrics.stateSize.set(labels, this.task.stateSize());
+    for (const [tp, end] of this.#endOffsets) {
+      const slash = tp.lastIndexOf('/');
+      metrics.lag.set(
+        { job: this.job.name, topic: tp.slice(0, slash), partition: tp.slice(slash + 1) },
+        Math.max(0, end - (this.#offsets.get(tp) ?? 0)),
+      );
+    }
+  }
+}
+
+/**
+ * Forgets a job's progress: deletes its checkpoints and moves its group offsets back to the job's
+ * `from` position, so the next run starts over with empty state.
+ */
+export async function resetJob(job: StreamJob, dataDir: string): Promise<void> {
+  if (running.get(job.name)?.status().state === 'running') {
+    throw new TributaryError('CONFLICT', `job ${job.name} is running; stop it before resetting it`);
+  }
+  await resetCheckpoints(dataDir, job.name);
+  for (const topic of job.inputTopics)
+    await job.source.log.resetOffsets(`job.${job.name}`, topic, job.source.from);
+}

@@ -1,0 +1,620 @@
+/**
+ * A compiled job (`JobTask`): the operator chain, its keyed state, watermarks, counters and side
+ * outputs (DLQ, late). It does no I/O of its own — the runner (runner.ts) feeds it record batches
+ * from the log and writes what it produced — so tests and benchmarks can drive it directly.
+ *
+ * Counting: every input record gets exactly one disposition, so
+ *   in = accepted + filtered + dlq + late
+ * `accepted` means the record reached a window, a `process` step or a sink (once, however many
+ * outputs a flatMap made of it); `filtered` means a filter / inner join / empty flatMap dropped it;
+ * `dlq` wins over everything (a record that fails part-way goes to the DLQ; outputs it produced
+ * before failing stay); `late` means every window it belonged to was past its allowed lateness.
+ */
+import { createHash } from 'node:crypto';
+import { TributaryError, toTributaryError, type Clock, type ErrorCode } from '../core/index.js';
+import type { LogRecord, ProducerRecord } from '../log/index.js';
+import type { Decoder, SourceDefinition, Stage, StreamJob } from './job.js';
+import {
+  AsyncCollectOperator,
+  FilterOperator,
+  FlatMapOperator,
+  JoinTableOperator,
+  KeyByOperator,
+  MapOperator,
+  noKey,
+  SinkOperator,
+  TimestampOperator,
+  type Operator,
+  type ParkedRecord,
+} from './operators.js';
+import { ProcessOperator, type KeyedStateSnapshot } from './state.js';
+import { outcomeAccepted, outcomeLate, outcomeParked, RecordContext, type Key } from './types.js';
+import { WatermarkTracker, type PartitionClock } from './watermark.js';
+import { createWindowOperator, type WindowOperator, type WindowStateSnapshot } from './windows.js';
+
+export interface JobCounters {
+  in: number;
+  accepted: number;
+  filtered: number;
+  dlq: number;
+  late: number;
+  /** Records handed to the sinks (window results, mapped records...). */
+  outputs: number;
+  /** Window results that failed in a later step (sent to `<job>.dlq`; not input records). */
+  failedOutputs: number;
+}
+
+export interface TaskSnapshot {
+  watermark: { parts: [string, number][]; current: number };
+  windows: WindowStateSnapshot[];
+  processes: KeyedStateSnapshot[];
+  counters: JobCounters;
+}
+
+/** Header names on DLQ and late records (stable; dashboards and replays read them). */
+export const dlqHeaders = {
+  code: 'tributary-error-code',
+  message: 'tributary-error-message',
+  job: 'tributary-job',
+  topic: 'tributary-source-topic',
+  partition: 'tributary-source-partition',
+  offset: 'tributary-source-offset',
+  timestamp: 'tributary-source-timestamp',
+  failedAt: 'tributary-failed-at',
+  lateReason: 'tributary-late-reason',
+  id: 'tributary-id',
+} as const;
+
+interface SourceRuntime {
+  source: SourceDefinition;
+  decode: (record: LogRecord) => unknown;
+  head: Operator;
+}
+
+interface AsyncStage {
+  collector: AsyncCollectOperator;
+  fn: (value: unknown, meta: RecordContext) => Promise<unknown>;
+  concurrency: number;
+  next: Operator;
+}
+
+const textDecoder = new TextDecoder();
+
+function decoderFor(decode: Decoder<unknown>): (record: LogRecord) => unknown {
+  if (typeof decode === 'function') return decode;
+  if (decode === 'bytes') return (record) => record.value;
+  if (decode === 'string')
+    return (record) => (record.value === null ? null : textDecoder.decode(record.value));
+  return (record) => {
+    if (record.value === null)
+      throw new TributaryError('DECODE_FAILED', 'record has no value (null), expected JSON');
+    try {
+      return JSON.parse(textDecoder.decode(record.value)) as unknown;
+    } catch (error) {
+      throw new TributaryError('DECODE_FAILED', `value is not JSON: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  };
+}
+
+/** Deterministic output id: same job, sink position and output identity → same id across runs. */
+export function outputId(jobName: string, outId: string, fanout: number): string {
+  return createHash('sha256')
+    .update(`${jobName}\u0000${outId}\u0000${fanout}`)
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+export interface TaskOptions {
+  clock: Clock;
+  /** Bounded runs never look at the wall clock for idleness or early firing. */
+  bounded: boolean;
+}
+
+export class JobTask {
+  readonly job: StreamJob;
+  readonly ctx = new RecordContext();
+  readonly counters: JobCounters = {
+    in: 0,
+    accepted: 0,
+    filtered: 0,
+    dlq: 0,
+    late: 0,
+    outputs: 0,
+    failedOutputs: 0,
+  };
+  readonly tracker: WatermarkTracker;
+  readonly windows: WindowOperator[] = [];
+  readonly processes: ProcessOperator[] = [];
+  /** DLQ and late records waiting to be appended by the runner. */
+  sideOutputs: ProducerRecord[] = [];
+  readonly #head: Operator;
+  readonly #asyncStages: AsyncStage[] = [];
+  readonly #clock: Clock;
+  readonly #bounded: boolean;
+  /** Pending dispositions of input records parked in front of an async stage, by source position. */
+  readonly #parkedOutcomes = new Map<string, number>();
+
+  constructor(job: StreamJob, options: TaskOptions) {
+    this.job = job;
+    this.#clock = options.clock;
+    this.#bounded = options.bounded;
+    const sources = [job.source, ...job.sides.map((side) => side.source)];
+    this.tracker = new WatermarkTracker(
+      Math.max(...sources.map((s) => s.outOfOrdernessMs)),
+      Math.min(...sources.map((s) => s.idleTimeoutMs)),
+    );
+    const ctx = this.ctx;
+    const sinkOp = new SinkOperator(
+      job.sinks,
+      ctx,
+      (id, fanout) => outputId(job.name, id, fanout),
+      this.counters,
+    );
+    const mainOps: Operator[] = [];
+    const mainAsync: AsyncStage[] = [];
+    this.#head = this.#buildChain(job.stages, sinkOp, mainOps, mainAsync);
+    this.#sources.set(job.source.topics, {
+      source: job.source,
+      decode: decoderFor(job.source.decode),
+      head: this.#head,
+    });
+    const sideAsync: AsyncStage[] = [];
+    for (const side of job.sides) {
+      const into = mainOps[side.intoStage];
+      if (into === undefined)
+        throw new TributaryError(
+          'INTERNAL',
+          `job ${job.name}: side input joins at missing stage ${side.intoStage}`,
+        );
+      const head = this.#buildChain(side.stages, into, [], sideAsync);
+      this.#sources.set(side.source.topics, {
+        source: side.source,
+        decode: decoderFor(side.source.decode),
+        head,
+      });
+    }
+    // Side inputs' async steps come before the join, so they run first.
+    this.#asyncStages.push(...sideAsync, ...mainAsync);
+  }
+
+  /** Sources by their topic lists; `#sourceFor` maps a record's topic to its source runtime. */
+  readonly #sources = new Map<readonly string[], SourceRuntime>();
+  #lastTopic = '';
+  #lastSource: SourceRuntime | null = null;
+
+  #sourceFor(topic: string): SourceRuntime {
+    if (topic === this.#lastTopic && this.#lastSource !== null) return this.#lastSource;
+    for (const [topics, runtime] of this.#sources) {
+      if (topics.includes(topic)) {
+        this.#lastTopic = topic;
+        this.#lastSource = runtime;
+        return runtime;
+      }
+    }
+    throw new TributaryError(
+      'INTERNAL',
+      `job ${this.job.name} got a record of topic ${topic} it does not read`,
+    );
+  }
+
+  /** Builds `stages` back to front ending in `tail`; returns the head. `ops[i]` is stage i's operator. */
+  #buildChain(
+    stages: readonly Stage[],
+    tail: Operator,
+    ops: Operator[],
+    asyncStages: AsyncStage[],
+  ): Operator {
+    const ctx = this.ctx;
+    const job = this.job;
+    let next: Operator = tail;
+    for (let i = stages.length - 1; i >= 0; i--) {
+      const stage = stages[i];
+      let op: Operator;
+      switch (stage.kind) {
+        case 'map':
+          op = new MapOperator(stage.fn, ctx);
+          break;
+        case 'filter':
+          op = new FilterOperator(stage.fn, ctx);
+          break;
+        case 'flatMap':
+          op = new FlatMapOperator(stage.fn, ctx);
+          break;
+        case 'keyBy':
+          op = new KeyByOperator(stage.fn, job.name);
+          break;
+        case 'timestamp':
+          op = new TimestampOperator(stage.fn);
+          break;
+        case 'joinTable':
+          op = new JoinTableOperator(stage.table, stage.join, stage.inner);
+          break;
+        case 'process': {
+          const p = new ProcessOperator(stage.fn, stage.options, ctx);
+          this.processes.unshift(p);
+          op = p;
+          break;
+        }
+        case 'window': {
+          const w = createWindowOperator(stage.spec, stage.agg, stage.options, ctx, job.name);
+          w.lateHandler = (value, ts, key, reason) => this.#lateRecord(value, ts, key, reason);
+          w.errorHandler = (error, description) => this.#failedOutput(error, description);
+          this.windows.unshift(w);
+          op = w;
+          break;
+        }
+        case 'mapAsync': {
+          const collector = new AsyncCollectOperator(ctx);
+          asyncStages.unshift({ collector, fn: stage.fn, concurrency: stage.concurrency, next });
+          op = collector;
+          break;
+        }
+      }
+      op.next = next;
+      ops[i] = op;
+      next = op;
+    }
+    return next;
+  }
+
+  /** Current watermark of the task (event time up to which windows have fired). */
+  get watermark(): number {
+    return this.tracker.current;
+  }
+
+  /** Partition clock for `topic/partition` (created on first use). */
+  partitionClock(topic: string, partition: number): PartitionClock {
+    return this.tracker.partition(`${topic}/${partition}`, this.#clock.now());
+  }
+
+  /**
+   * Processes a batch of log records (any mix of partitions, offset order per partition), running
+   * async stages to completion before returning.
+   */
+  async processRecords(records: readonly LogRecord[]): Promise<void> {
+    const ctx = this.ctx;
+    const counters = this.counters;
+    const nowMs = this.#clock.now();
+    const async = this.#asyncStages.length > 0;
+    let part: PartitionClock | null = null;
+    let src = this.#sourceFor(records[0]?.topic ?? this.job.source.topics[0]);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      if (part === null || record.partition !== ctx.partition || record.topic !== ctx.topic) {
+        part = this.partitionClock(record.topic, record.partition);
+        src = this.#sourceFor(record.topic);
+      }
+      part.lastActiveMs = nowMs;
+      ctx.topic = record.topic;
+      ctx.partition = record.partition;
+      ctx.offset = record.offset;
+      ctx.raw = record;
+      ctx.outcome = 0;
+      ctx.outId = '';
+      ctx.fanout = 0;
+      counters.in++;
+      try {
+        const source = src.source;
+        let value = src.decode(record);
+        if (source.validate !== undefined) value = source.validate(value);
+        const ts = source.timestamp === undefined ? record.timestamp : source.timestamp(value, record);
+        if (typeof ts !== 'number' || !Number.isFinite(ts)) {
+          throw new TributaryError(
+            'VALIDATION_FAILED',
+            `timestamp extractor returned ${String(ts)} (expected epoch ms)`,
+          );
+        }
+        ctx.timestamp = ts;
+        src.head.push(value, ts, noKey);
+        this.#settle(ctx.outcome);
+        // Watermark after the record: a record is late relative to what came before it, which
+        // keeps a single partition's results independent of how records were batched. With async
+        // steps, windows fire after the batch's async results arrived (below).
+        const wm = this.tracker.observe(part, ts);
+        if (wm > this.#firedWatermark && !async) this.#fire(wm);
+      } catch (error) {
+        this.#failed(error, record);
+      }
+    }
+    if (async) {
+      await this.#runAsyncStages();
+      this.applyWatermark();
+    }
+  }
+
+  /**
+   * Pushes an already-decoded value as if read from partition 0 of the first topic (tests,
+   * benchmarks, in-process sources). Errors propagate to the caller.
+   */
+  pushValue(value: unknown, ts: number, part: PartitionClock): void {
+    const ctx = this.ctx;
+    ctx.offset++;
+    ctx.outcome = 0;
+    ctx.timestamp = ts;
+    this.counters.in++;
+    this.#head.push(value, ts, noKey);
+    this.#settle(ctx.outcome);
+    const wm = this.tracker.observe(part, ts);
+    if (wm > this.#firedWatermark) this.#fire(wm);
+  }
+
+  #firedWatermark = -Infinity;
+
+  #settle(outcome: number): void {
+    const c = this.counters;
+    if (outcome & outcomeParked) this.#parkedOutcomes.set(this.ctx.sourceId(), outcome & ~outcomeParked);
+    else if (outcome & outcomeAccepted) c.accepted++;
+    else if (outcome & outcomeLate) c.late++;
+    else c.filtered++;
+  }
+
+  #fire(watermarkMs: number): void {
+    this.#firedWatermark = watermarkMs;
+    const ctx = this.ctx;
+    const saved = ctx.outcome;
+    for (const w of this.windows) w.advanceWatermark(watermarkMs);
+    for (const p of this.processes) p.advanceWatermark(watermarkMs);
+    ctx.outcome = saved;
+  }
+
+  /** Re-applies the tracker's watermark to operators (after wall-clock ticks or end of input). */
+  applyWatermark(): void {
+    const wm = this.tracker.current;
+    if (wm > this.#firedWatermark) {
+      try {
+        this.#fire(wm);
+      } catch (error) {
+        this.#failed(error, null);
+      }
+    }
+  }
+
+  /** Emits early results of windows that changed since the last call (unbounded runs). */
+  emitEarly(): void {
+    if (this.#bounded) return;
+    try {
+      for (const w of this.windows) w.emitEarly();
+    } catch (error) {
+      this.#failed(error, null);
+    }
+  }
+
+  async #runAsyncStages(): Promise<void> {
+    const ctx = this.ctx;
+    for (const stage of this.#asyncStages) {
+      const parked = stage.collector.parked;
+      if (parked.length === 0) continue;
+      stage.collector.parked = [];
+      const results = await runBounded(parked, stage.concurrency, (item) => {
+        const meta = new RecordContext();
+        restore(meta, item);
+        return stage.fn(item.value, meta);
+      });
+      for (let i = 0; i < parked.length; i++) {
+        const item = parked[i];
+        restore(ctx, item);
+        ctx.outcome = 0;
+        const result = results[i];
+        try {
+          if (!result.ok) throw result.error;
+          // Distinct id space per parked item: an async result may fan out again downstream.
+          ctx.fanout = item.fanout * 1_000_000;
+          stage.next.push(result.value, item.ts, item.key);
+          this.#settleParked(item.outId, ctx.outcome);
+        } catch (error) {
+          this.#settleParked(item.outId, -1);
+          this.#failed(error, item.raw, false);
+        }
+      }
+    }
+    // Inputs whose parked items all finished get their disposition now.
+    for (const [outId, outcome] of this.#parkedOutcomes) {
+      this.#parkedOutcomes.delete(outId);
+      const c = this.counters;
+      if (outcome < 0) c.dlq++;
+      else if (outcome & outcomeAccepted) c.accepted++;
+      else if (outcome & outcomeLate) c.late++;
+      else c.filtered++;
+    }
+  }
+
+  #settleParked(outId: string, outcome: number): void {
+    const prev = this.#parkedOutcomes.get(outId);
+    if (prev === undefined) return;
+    if (prev < 0) return;
+    this.#parkedOutcomes.set(outId, outcome < 0 ? -1 : prev | outcome);
+  }
+
+  #failed(error: unknown, record: LogRecord | null, count = true): void {
+    const err = toTributaryError(error, 'BAD_RECORD');
+    if (this.job.onError === 'fail') {
+      const where = record === null ? '' : ` at ${record.topic}/${record.partition}@${record.offset}`;
+      throw new TributaryError(err.code, `job ${this.job.name}${where}: ${err.message}`, {
+        cause: error,
+        details: err.details,
+      });
+    }
+    if (count) this.counters.dlq++;
+    const code: ErrorCode = err.code;
+    const headers: Record<string, string> = {
+      [dlqHeaders.code]: code,
+      [dlqHeaders.message]: err.message.slice(0, 2000),
+      [dlqHeaders.job]: this.job.name,
+      [dlqHeaders.failedAt]: String(this.#bounded ? 0 : this.#clock.now()),
+    };
+    if (record !== null) {
+      headers[dlqHeaders.topic] = record.topic;
+      headers[dlqHeaders.partition] = String(record.partition);
+      headers[dlqHeaders.offset] = String(record.offset);
+      headers[dlqHeaders.timestamp] = String(record.timestamp);
+      headers[dlqHeaders.id] = outputId(
+        this.job.name,
+        `dlq|${record.topic}/${record.partition}/${record.offset}`,
+        0,
+      );
+    }
+    this.sideOutputs.push({
+      topic: `${record?.topic ?? this.job.name}.dlq`,
+      key: record?.key ?? null,
+      value: record?.value ?? null,
+      headers,
+      timestamp: record?.timestamp ?? 0,
+    });
+  }
+
+  /** A failure downstream of a window, on one window result (not an input record). */
+  #failedOutput(error: unknown, description: string): void {
+    const err = toTributaryError(error, 'BAD_RECORD');
+    if (this.job.onError === 'fail') {
+      throw new TributaryError(err.code, `job ${this.job.name}, ${description}: ${err.message}`, {
+        cause: error,
+      });
+    }
+    this.counters.failedOutputs++;
+    this.sideOutputs.push({
+      topic: `${this.job.name}.dlq`,
+      key: null,
+      value: description,
+      headers: {
+        [dlqHeaders.code]: err.code,
+        [dlqHeaders.message]: err.message.slice(0, 2000),
+        [dlqHeaders.job]: this.job.name,
+        [dlqHeaders.failedAt]: String(this.#bounded ? 0 : this.#clock.now()),
+        [dlqHeaders.id]: outputId(this.job.name, `dlq|${this.ctx.sourceId()}`, 0),
+      },
+    });
+  }
+
+  #lateRecord(value: unknown, ts: number, key: Key, reason: string): void {
+    const ctx = this.ctx;
+    let encoded: string;
+    try {
+      encoded = JSON.stringify(value) ?? 'null';
+    } catch {
+      encoded = JSON.stringify(String(value));
+    }
+    const headers: Record<string, string> = {
+      [dlqHeaders.code]: 'LATE_RECORD',
+      [dlqHeaders.lateReason]: reason,
+      [dlqHeaders.job]: this.job.name,
+      [dlqHeaders.topic]: ctx.topic,
+      [dlqHeaders.partition]: String(ctx.partition),
+      [dlqHeaders.offset]: String(ctx.offset),
+      [dlqHeaders.id]: outputId(this.job.name, `late|${ctx.sourceId()}`, ctx.fanout++),
+    };
+    this.sideOutputs.push({
+      topic: `${this.job.name}.late`,
+      key: key === noKey ? null : String(key),
+      value: encoded,
+      headers,
+      timestamp: ts,
+    });
+  }
+
+  /** Takes the side outputs produced since the last call. */
+  takeSideOutputs(): ProducerRecord[] {
+    const out = this.sideOutputs;
+    this.sideOutputs = [];
+    return out;
+  }
+
+  /** Bounded run: input ended, event time goes to +∞ and every remaining window fires. */
+  endOfInput(): void {
+    // What gets checkpointed is the frontier of what has been finalised, not +∞: the end of the
+    // last window fired. A later bounded run of the same job sends records for those windows to
+    // the late output instead of re-opening them with a second, partial result.
+    let frontier = this.tracker.current;
+    for (const p of this.tracker.parts)
+      frontier = Math.max(frontier, p.maxTs - this.tracker.outOfOrdernessMs);
+    for (const w of this.windows) frontier = Math.max(frontier, w.maxEnd - 1);
+    this.tracker.finishAll();
+    this.applyWatermark();
+    this.tracker.current = frontier;
+    this.#firedWatermark = frontier;
+    for (const w of this.windows) w.watermark = frontier;
+    for (const p of this.processes) p.watermark = frontier;
+    for (const p of this.tracker.parts) p.finished = false;
+  }
+
+  stateSize(): number {
+    let n = 0;
+    for (const w of this.windows) n += w.stateSize();
+    for (const p of this.processes) n += p.stateSize();
+    return n;
+  }
+
+  snapshot(): TaskSnapshot {
+    return {
+      watermark: this.tracker.snapshot(),
+      windows: this.windows.map((w) => w.snapshot()),
+      processes: this.processes.map((p) => p.snapshot()),
+      counters: { ...this.counters },
+    };
+  }
+
+  restore(snapshot: TaskSnapshot): void {
+    if (
+      snapshot.windows.length !== this.windows.length ||
+      snapshot.processes.length !== this.processes.length
+    ) {
+      throw new TributaryError(
+        'CONFLICT',
+        `job ${this.job.name}: checkpoint has ${snapshot.windows.length} window and ${snapshot.processes.length} process steps, the job now has ${this.windows.length} and ${this.processes.length}; reset its state to change the job's shape`,
+      );
+    }
+    this.tracker.restore(snapshot.watermark, this.#clock.now());
+    const wm = this.tracker.current;
+    this.#firedWatermark = wm;
+    snapshot.windows.forEach((s, i) => {
+      const w = this.windows[i];
+      w.restore(s);
+      w.watermark = wm;
+    });
+    snapshot.processes.forEach((s, i) => {
+      const p = this.processes[i];
+      p.restore(s);
+      p.watermark = wm;
+    });
+    Object.assign(this.counters, snapshot.counters);
+  }
+}
+
+function restore(ctx: RecordContext, item: ParkedRecord): void {
+  ctx.topic = item.topic;
+  ctx.partition = item.partition;
+  ctx.offset = item.offset;
+  ctx.raw = item.raw;
+  ctx.outId = item.outId;
+  // Distinct id space per parked item: an async result may fan out again downstream.
+  ctx.fanout = item.fanout * 1_000_000;
+  ctx.timestamp = item.ts;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** Runs `fn` over `items` with at most `concurrency` in flight; results in input order. */
+async function runBounded<I, O>(
+  items: I[],
+  concurrency: number,
+  fn: (item: I) => Promise<O>,
+): Promise<Settled<O>[]> {
+  const results = new Array<Settled<O>>(items.length);
+  let nextIndex = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = nextIndex++;
+      if (i >= items.length) return;
+      try {
+        results[i] = { ok: true, value: await fn(items[i]) };
+      } catch (error) {
+        results[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
+}
+
+export { outcomeAccepted, outcomeLate };

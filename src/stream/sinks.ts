@@ -1,0 +1,384 @@
+/**
+ * Sinks: where job outputs go, and how each one keeps "no lost, no double-counted outputs" across
+ * a crash and restart from the last checkpoint.
+ *
+ * - `topicSink`: appends after every input batch (low latency) with a deterministic id per output in
+ *   the `tributary-id` header (hash of job + window + key + kind + count, or job + source position).
+ *   Each checkpoint records the output topic's end offsets; on restart the sink reads the ids written
+ *   after those offsets and drops replayed outputs carrying one of them. This is Kafka's idempotent
+ *   producer idea applied across restarts, rather than Flink's transactional producer (which delays
+ *   visibility to the checkpoint: too slow for the early-update latency goal).
+ * - `lakeSink`: two-phase. Rolled files are staged (written, invisible) with deterministic names;
+ *   the checkpoint stores the staged-file list and the not-yet-rolled rows; the files are committed
+ *   under commit id `<job>-<sink>-chk-<n>` once the checkpoint manifest is durable, and re-committed
+ *   on restart (the lake ignores a commit id it has already applied).
+ * - `callbackSink`: calls a function per output (dashboards, tests). At-least-once across restarts.
+ */
+import { TributaryError } from '../core/index.js';
+import type { Log, ProducerRecord } from '../log/index.js';
+import type { Key, Sink, SinkContext } from './types.js';
+
+/**
+ * Upper bound on remembered ids of outputs written after the last checkpoint (replay dedup). The
+ * set is kept for the life of the run: with idle partitions, a window fired before the crash may
+ * only fire again late in the replay, so there is no safe earlier point to forget it; it holds at
+ * most one checkpoint interval of outputs.
+ */
+const dedupIdsMax = 1_000_000;
+
+export interface TopicSinkOptions<T> {
+  /** Record key; default the stream key (stringified), or null when unkeyed. */
+  key?: (value: T, key: Key | null) => string | null;
+  /** Record value; default JSON. */
+  value?: (value: T) => string | Uint8Array;
+  /** Partitions when the sink creates the topic. Default 1. */
+  partitions?: number;
+  /** Log to write to; default the job's source log. */
+  log?: Log;
+}
+
+export interface TopicSink<T> extends Sink<T> {
+  readonly topic: string;
+  /** Outputs dropped because a previous run had already written them. */
+  readonly deduplicated: number;
+}
+
+/**
+ * @example .to(topicSink('analytics.flink', { key: (r) => r.company_id }))
+ */
+export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): TopicSink<T> {
+  const encodeValue = options.value ?? ((v: T) => JSON.stringify(v));
+  const encodeKey = options.key ?? ((_v: T, key: Key | null) => (key === null ? null : String(key)));
+  let log: Log | null = options.log ?? null;
+  let buffer: ProducerRecord[] = [];
+  const seen = new Set<string>();
+  let deduplicated = 0;
+
+  async function endOffsets(): Promise<Record<string, number>> {
+    const description = await log!.describeTopic(topic);
+    return Object.fromEntries(description.partitions.map((p) => [String(p.partition), p.endOffset]));
+  }
+
+  return {
+    name: `topic:${topic}`,
+    topic,
+    get deduplicated() {
+      return deduplicated;
+    },
+    async open(context: SinkContext) {
+      log ??= context.log;
+      if (log === null)
+        throw new TributaryError('INVALID_ARGUMENT', `topic sink ${topic}: no log to write to`);
+      await log.ensureTopic(topic, { partitions: options.partitions ?? 1 });
+      const restored = context.restored as { endOffsets?: Record<string, number> } | undefined;
+      if (restored?.endOffsets === undefined) return;
+      // Outputs written after the last checkpoint (before the crash) will be produced again by the
+      // replay: remember their ids to drop the repeats.
+      for (const [partition, from] of Object.entries(restored.endOffsets)) {
+        let offset = from;
+        for (;;) {
+          const records = await log.fetch(topic, Number(partition), offset, { maxRecords: 10_000 });
+          if (records.length === 0) break;
+          for (const record of records) {
+            const id = record.headers['tributary-id'];
+            if (id !== undefined && seen.size < dedupIdsMax) seen.add(Buffer.from(id).toString('utf8'));
+          }
+          offset = records[records.length - 1].offset + 1;
+        }
+      }
+    },
+    write(value: T, timestampMs: number, key: Key | null, id: string) {
+      if (seen.size > 0 && seen.has(id)) {
+        deduplicated++;
+        return;
+      }
+      buffer.push({
+        topic,
+        key: encodeKey(value, key),
+        value: encodeValue(value),
+        timestamp: timestampMs,
+        headers: { 'tributary-id': id },
+      });
+    },
+    async flush() {
+      if (buffer.length === 0) return;
+      const out = buffer;
+      buffer = [];
+      await log!.append(out);
+    },
+    async preCommit() {
+      await this.flush();
+      return { endOffsets: await endOffsets() };
+    },
+    async commit() {},
+    async close() {
+      await this.flush();
+    },
+  };
+}
+
+export interface CallbackMeta {
+  key: Key | null;
+  timestampMs: number;
+  /** Deterministic output id (see topicSink). */
+  id: string;
+}
+
+/**
+ * Calls `fn` for every output. Promises returned are awaited after each input batch.
+ * @example .to(callbackSink((w) => dashboard.update(w)))
+ */
+export function callbackSink<T>(
+  fn: (value: T, meta: CallbackMeta) => void | Promise<void>,
+  name = 'callback',
+): Sink<T> {
+  let pending: Promise<void>[] = [];
+  return {
+    name,
+    async open() {},
+    write(value, timestampMs, key, id) {
+      const result = fn(value, { key, timestampMs, id });
+      if (result instanceof Promise) pending.push(result);
+    },
+    async flush() {
+      if (pending.length === 0) return;
+      const all = pending;
+      pending = [];
+      await Promise.all(all);
+    },
+    async preCommit() {
+      await this.flush();
+      return null;
+    },
+    async commit() {},
+    async close() {
+      await this.flush();
+    },
+  };
+}
+
+/** A file written to the lake but not yet visible (first phase of the two-phase commit). */
+export interface StagedFile {
+  /** Path of the staged file as the table reports it. */
+  path: string;
+  partition: Record<string, string>;
+  rows: number;
+}
+
+/**
+ * What the lake sink needs from a lake table: stage files, then commit them atomically under an id
+ * (a commit id already applied is a no-op). The lake layer's tables implement it; the pipelines
+ * pass one in.
+ */
+export interface TwoPhaseTable {
+  readonly name: string;
+  stage(
+    rows: Record<string, unknown>[],
+    options: { partition: Record<string, string>; fileName: string },
+  ): Promise<StagedFile>;
+  commit(options: { commitId: string; add: StagedFile[] }): Promise<void>;
+  /** Merges small files of the given partitions (optional; the lake's atomic compaction). */
+  compact?(partitions: Record<string, string>[]): Promise<void>;
+}
+
+export interface LakeSinkOptions<T> {
+  /** Row to store; default the value itself (must be an object). */
+  row?: (value: T) => Record<string, unknown>;
+  /**
+   * Partition path from event time (UTC), Kafka Connect's TimeBasedPartitioner style:
+   * tokens YYYY MM dd HH mm. Default 'year=YYYY/month=MM/day=dd/hour=HH'.
+   */
+  pathFormat?: string;
+  /** Roll a partition's file after this many rows (`flush.size`). Default 10,000. */
+  flushSize?: number;
+  /** Roll when a buffer spans this much event time (`rotate.interval.ms`). Default 10 minutes. */
+  rotateIntervalMs?: number;
+  /** Roll a buffer that got no rows for this long of wall time (unbounded runs). Default 60 s. */
+  idleMs?: number;
+  /**
+   * Compact a partition once this many files were committed to it by this sink (idle rolls and
+   * late events make small files; Kafka Connect leaves them). Default 10; 0 turns it off.
+   */
+  compactAfterFiles?: number;
+}
+
+/** Formats event time `ts` into partition values with a TimeBasedPartitioner-style pattern. */
+export function formatTimePartition(pathFormat: string, ts: number): Record<string, string> {
+  const d = new Date(ts);
+  const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+  const tokens: Record<string, string> = {
+    YYYY: pad(d.getUTCFullYear(), 4),
+    MM: pad(d.getUTCMonth() + 1),
+    dd: pad(d.getUTCDate()),
+    HH: pad(d.getUTCHours()),
+    mm: pad(d.getUTCMinutes()),
+  };
+  const out: Record<string, string> = {};
+  for (const segment of pathFormat.split('/')) {
+    const eq = segment.indexOf('=');
+    if (eq <= 0)
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `lake sink pathFormat segment ${JSON.stringify(segment)} must look like name=PATTERN`,
+      );
+    const name = segment.slice(0, eq).replace(/'/g, '');
+    out[name] = segment
+      .slice(eq + 1)
+      .replace(/'/g, '')
+      .replace(/YYYY|MM|dd|HH|mm/g, (t) => tokens[t]);
+  }
+  return out;
+}
+
+interface LakeBuffer {
+  path: string;
+  partition: Record<string, string>;
+  rows: Record<string, unknown>[];
+  firstTs: number;
+  lastWriteMs: number;
+  roll: boolean;
+}
+
+interface LakeSinkState {
+  buffers: [string, Record<string, string>, Record<string, unknown>[], number][];
+  seq: Record<string, number>;
+  pending: StagedFile[];
+}
+
+/**
+ * @example .to(lakeSink(bronzeEvents, { flushSize: 1000, rotateIntervalMs: 600_000 }))
+ */
+export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = {}): Sink<T> {
+  const pathFormat = options.pathFormat ?? 'year=YYYY/month=MM/day=dd/hour=HH';
+  const flushSize = options.flushSize ?? 10_000;
+  const rotateMs = options.rotateIntervalMs ?? 600_000;
+  const idleMs = options.idleMs ?? 60_000;
+  const toRow = options.row ?? ((v: T) => v as unknown as Record<string, unknown>);
+  const compactAfterFiles = options.compactAfterFiles ?? 10;
+  /** Files committed per partition path since its last compaction (not checkpointed: a hint). */
+  const committedFiles = new Map<string, { partition: Record<string, string>; files: number }>();
+  formatTimePartition(pathFormat, 0);
+  const buffers = new Map<string, LakeBuffer>();
+  let seq: Record<string, number> = {};
+  let pending: StagedFile[] = [];
+  let context: SinkContext | null = null;
+  let lastHourKey = -1;
+  let lastPartition: Record<string, string> = {};
+  let lastPath = '';
+
+  /** Full buffers detached by `write` (exactly flushSize rows), staged at the next flush. */
+  let ready: LakeBuffer[] = [];
+
+  async function roll(buffer: LakeBuffer): Promise<void> {
+    if (buffers.get(buffer.path) === buffer) buffers.delete(buffer.path);
+    if (buffer.rows.length === 0) return;
+    const n = (seq[buffer.path] ?? 0) + 1;
+    seq[buffer.path] = n;
+    // Deterministic: the same input replayed from the same checkpoint rolls the same files.
+    const fileName = `${context!.jobName}-s${context!.sinkIndex}-${buffer.path.replace(/[^A-Za-z0-9]+/g, '_')}-${String(n).padStart(6, '0')}.parquet`;
+    pending.push(await table.stage(buffer.rows, { partition: buffer.partition, fileName }));
+  }
+
+  async function rollMarked(): Promise<void> {
+    const full = ready;
+    ready = [];
+    for (const buffer of full) await roll(buffer);
+    for (const buffer of [...buffers.values()]) if (buffer.roll) await roll(buffer);
+  }
+
+  return {
+    name: `lake:${table.name}`,
+    open(ctx) {
+      context = ctx;
+      const restored = ctx.restored as LakeSinkState | undefined;
+      if (restored === undefined || restored === null) return Promise.resolve();
+      seq = { ...restored.seq };
+      for (const [path, partition, rows, firstTs] of restored.buffers) {
+        buffers.set(path, { path, partition, rows, firstTs, lastWriteMs: ctx.now(), roll: false });
+      }
+      return Promise.resolve();
+    },
+    write(value, timestampMs) {
+      const row = toRow(value);
+      if (typeof row !== 'object' || row === null) {
+        throw new TributaryError(
+          'VALIDATION_FAILED',
+          `lake sink ${table.name}: row must be an object, got ${typeof row}`,
+        );
+      }
+      // Partition values only change when the minute does: cache the last formatting.
+      const minute = Math.floor(timestampMs / 60_000);
+      if (minute !== lastHourKey) {
+        lastHourKey = minute;
+        lastPartition = formatTimePartition(pathFormat, timestampMs);
+        lastPath = Object.entries(lastPartition)
+          .map(([k, v]) => `${k}=${v}`)
+          .join('/');
+      }
+      let buffer = buffers.get(lastPath);
+      if (buffer === undefined) {
+        buffer = {
+          path: lastPath,
+          partition: lastPartition,
+          rows: [],
+          firstTs: timestampMs,
+          lastWriteMs: 0,
+          roll: false,
+        };
+        buffers.set(lastPath, buffer);
+      }
+      buffer.rows.push(row);
+      buffer.lastWriteMs = context!.bounded ? 0 : context!.now();
+      if (buffer.rows.length >= flushSize || Math.abs(timestampMs - buffer.firstTs) >= rotateMs) {
+        // Detach now so the file has exactly these rows; the next row starts a new buffer.
+        buffers.delete(lastPath);
+        ready.push(buffer);
+      }
+    },
+    async flush() {
+      await rollMarked();
+    },
+    async tick(nowMs) {
+      for (const buffer of buffers.values()) if (nowMs - buffer.lastWriteMs >= idleMs) buffer.roll = true;
+      await rollMarked();
+    },
+    async endOfInput() {
+      for (const buffer of buffers.values()) buffer.roll = true;
+      await rollMarked();
+    },
+    async preCommit(): Promise<LakeSinkState> {
+      await rollMarked();
+      const state: LakeSinkState = {
+        buffers: [...buffers.values()].map((b) => [b.path, b.partition, b.rows, b.firstTs]),
+        seq: { ...seq },
+        pending,
+      };
+      pending = [];
+      return state;
+    },
+    async commit(checkpointId, state) {
+      const files = (state as LakeSinkState | null)?.pending ?? [];
+      if (files.length === 0) return;
+      await table.commit({
+        commitId: `${context!.jobName}-s${context!.sinkIndex}-chk-${checkpointId}`,
+        add: files,
+      });
+      if (compactAfterFiles <= 0 || table.compact === undefined) return;
+      const due: Record<string, string>[] = [];
+      for (const file of files) {
+        const path = Object.entries(file.partition)
+          .map(([k, v]) => `${k}=${v}`)
+          .join('/');
+        const entry = committedFiles.get(path) ?? { partition: file.partition, files: 0 };
+        entry.files++;
+        committedFiles.set(path, entry);
+        if (entry.files === compactAfterFiles) {
+          due.push(entry.partition);
+          committedFiles.delete(path);
+        }
+      }
+      if (due.length > 0) await table.compact(due);
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * Keyed state for `process` steps: per key, named ValueStates and MapStates with an optional TTL.
+ *
+ * TTL is measured in event time (the watermark), not wall time as in Flink: an entry written by a
+ * record at event time t expires once the watermark passes t + ttlMs. That keeps bounded runs and
+ * replays after a restart deterministic (Kafka Streams' window retention works the same way).
+ * Values must be JSON-serialisable (they are written to checkpoints).
+ */
+import type { Operator } from './operators.js';
+import { outcomeAccepted, type Key, type RecordContext, type RecordMeta } from './types.js';
+
+export interface ValueState<T> {
+  get(): T | undefined;
+  set(value: T): void;
+  clear(): void;
+}
+
+export interface MapState<V> {
+  get(field: string): V | undefined;
+  set(field: string, value: V): void;
+  delete(field: string): void;
+  entries(): [string, V][];
+  clear(): void;
+}
+
+export interface ProcessContext<O> extends RecordMeta {
+  readonly key: Key;
+  /** Current watermark of the job (event time up to which input is complete). */
+  readonly watermark: number;
+  emit(value: O, timestampMs?: number): void;
+  valueState<T>(name: string): ValueState<T>;
+  mapState<V>(name: string): MapState<V>;
+}
+
+export interface ProcessOptions {
+  /** Entries not written for this long (event time) disappear. */
+  ttlMs?: number;
+}
+
+/** [value, written-at event time] */
+type Stamped = [unknown, number];
+
+interface KeyState {
+  values: Record<string, Stamped>;
+  maps: Record<string, Record<string, Stamped>>;
+}
+
+export interface KeyedStateSnapshot {
+  keys: [Key, KeyState][];
+}
+
+/** The `ctx` a process function gets: a view of the operator's current key and record. */
+class ProcessContextImpl implements ProcessContext<unknown> {
+  constructor(
+    private readonly op: ProcessOperator,
+    private readonly record: RecordContext,
+  ) {}
+  get key(): Key {
+    return this.op.currentKey;
+  }
+  get watermark(): number {
+    return this.op.watermark;
+  }
+  get topic(): string {
+    return this.record.topic;
+  }
+  get partition(): number {
+    return this.record.partition;
+  }
+  get offset(): number {
+    return this.record.offset;
+  }
+  get timestamp(): number {
+    return this.op.currentTs;
+  }
+  emit(value: unknown, timestampMs?: number): void {
+    this.op.emit(value, timestampMs);
+  }
+  valueState<T>(name: string): ValueState<T> {
+    return this.op.valueState<T>(name);
+  }
+  mapState<V>(name: string): MapState<V> {
+    return this.op.mapState<V>(name);
+  }
+}
+
+export class ProcessOperator implements Operator {
+  next: Operator | null = null;
+  watermark = -Infinity;
+  readonly #store = new Map<Key, KeyState>();
+  readonly #ttl: number;
+  #current: KeyState | null = null;
+  #currentKey: Key = '';
+  #currentTs = 0;
+  #lastSweep = -Infinity;
+  readonly #context: ProcessContext<unknown>;
+
+  constructor(
+    private readonly fn: (value: unknown, ctx: ProcessContext<unknown>) => void,
+    options: ProcessOptions,
+    private readonly ctx: RecordContext,
+  ) {
+    this.#ttl = options.ttlMs ?? Infinity;
+    this.#context = new ProcessContextImpl(this, ctx);
+  }
+
+  get currentKey(): Key {
+    return this.#currentKey;
+  }
+
+  get currentTs(): number {
+    return this.#currentTs;
+  }
+
+  emit(value: unknown, timestampMs: number | undefined): void {
+    this.ctx.outcome |= outcomeAccepted;
+    this.next?.push(value, timestampMs ?? this.#currentTs, this.#currentKey);
+  }
+
+  valueState<T>(name: string): ValueState<T> {
+    return this.#valueState<T>(name);
+  }
+
+  mapState<V>(name: string): MapState<V> {
+    return this.#mapState<V>(name);
+  }
+
+  push(value: unknown, ts: number, key: Key): void {
+    let state = this.#store.get(key);
+    if (state === undefined) {
+      state = { values: {}, maps: {} };
+      this.#store.set(key, state);
+    }
+    this.#current = state;
+    this.#currentKey = key;
+    this.#currentTs = ts;
+    this.ctx.outcome |= outcomeAccepted;
+    this.fn(value, this.#context);
+  }
+
+  #alive(stamp: Stamped | undefined): stamp is Stamped {
+    return stamp !== undefined && stamp[1] + this.#ttl > this.watermark;
+  }
+
+  #valueState<T>(name: string): ValueState<T> {
+    const state = this.#current!;
+    return {
+      get: () => {
+        const s = state.values[name];
+        return this.#alive(s) ? (s[0] as T) : undefined;
+      },
+      set: (value: T) => {
+        state.values[name] = [value, this.#currentTs];
+      },
+      clear: () => {
+        delete state.values[name];
+      },
+    };
+  }
+
+  #mapState<V>(name: string): MapState<V> {
+    const state = this.#current!;
+    const map = (state.maps[name] ??= {});
+    return {
+      get: (field) => {
+        const s = map[field];
+        return this.#alive(s) ? (s[0] as V) : undefined;
+      },
+      set: (field, value) => {
+        map[field] = [value, this.#currentTs];
+      },
+      delete: (field) => {
+        delete map[field];
+      },
+      entries: () =>
+        Object.entries(map).flatMap(([field, s]) =>
+          this.#alive(s) ? [[field, s[0] as V] as [string, V]] : [],
+        ),
+      clear: () => {
+        state.maps[name] = {};
+      },
+    };
+  }
+
+  advanceWatermark(watermarkMs: number): void {
+    if (watermarkMs <= this.watermark) return;
+    this.watermark = watermarkMs;
+    // Sweep expired entries at most every ttl/2 of event time: bounded work, bounded memory.
+    if (this.#ttl === Infinity || watermarkMs - this.#lastSweep < this.#ttl / 2) return;
+    this.#lastSweep = watermarkMs;
+    for (const [key, state] of this.#store) {
+      let live = 0;
+      for (const [name, s] of Object.entries(state.values)) {
+        if (this.#alive(s)) live++;
+        else delete state.values[name];
+      }
+      for (const [name, map] of Object.entries(state.maps)) {
+        for (const [field, s] of Object.entries(map)) {
+          if (this.#alive(s)) live++;
+          else delete map[field];
+        }
+        if (Object.keys(map).length === 0) delete state.maps[name];
+      }
+      if (live === 0) this.#store.delete(key);
+    }
+  }
+
+  snapshot(): KeyedStateSnapshot {
+    return { keys: [...this.#store] };
+  }
+
+  restore(snapshot: KeyedStateSnapshot): void {
+    this.#store.clear();
+    for (const [key, state] of snapshot.keys) this.#store.set(key, state);
+  }
+
+  stateSize(): number {
+    return this.#store.size;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The golden job of the stream engine's end-to-end tests (test/stream/golden.test.ts): sales per
+ * country in 10-second tumbling windows, with a filter, validation (poison records go to the DLQ)
+ * and a topic sink. Also the entry point of the worker process those tests start and `kill -9`:
+ *
+ *   node dist/src/stream/testing/golden.js <dataDir>
+ *
+ * runs the job in bounded mode over the embedded log in `<dataDir>/log`, checkpointing after every
+ * batch, and prints `batch <n>` after each batch so the parent can kill it mid-run.
+ */
+import { dataDirPaths } from '../../core/index.js';
+import { openEmbeddedLog, type Log } from '../../log/index.js';
+import { stream, type StreamJob } from '../job.js';
+import { runJob } from '../runner.js';
+import { topicSink } from '../sinks.js';
+import { tumbling } from '../windows.js';
+
+export interface GoldenSale {
+  id: number;
+  country: string;
+  amount: number;
+  ts: number;
+}
+
+export const goldenOutputTopic = 'golden.by_country';
+
+export function goldenJob(log: Log, options: { checkpointIntervalMs?: number } = {}): StreamJob {
+  return stream('golden', options)
+    .from<GoldenSale>(log, {
+      topics: ['golden.sales'],
+      validate: (v) => {
+        const s = v as GoldenSale;
+        if (typeof s.amount !== 'number' || typeof s.country !== 'string' || typeof s.ts !== 'number') {
+          throw new Error(`not a sale: ${JSON.stringify(v)}`);
+        }
+        return s;
+      },
+      timestamp: (s) => s.ts,
+      // Larger than the generator's disorder: no record is late, so results do not depend on how
+      // partitions interleave (1 vs N partitions must give identical outputs).
+      outOfOrdernessMs: 5_000,
+    })
+    .filter((s) => s.amount > 0)
+    .keyBy((s) => s.country)
+    .window(tumbling({ sizeMs: 10_000 }))
+    .aggregate({
+      init: () => ({ count: 0, total: 0 }),
+      add: (a, s) => {
+        a.count++;
+        a.total += s.amount;
+        return a;
+      },
+    })
+    .map((w) => ({
+      country: w.key,
+      start: w.windowStart,
+      count: w.value.count,
+      total: w.value.total,
+      kind: w.kind,
+    }))
+    .to(topicSink(goldenOutputTopic));
+}
+
+/** Deterministic sales with bounded disorder (< 5 s) and a poison record every 997. */
+export function goldenSales(n: number, seed = 1): (string | null)[] {
+  let s = seed;
+  const countries = ['FR', 'DE', 'US', 'BR', 'JP', 'IN'];
+  const out: (string | null)[] = [];
+  for (let i = 0; i < n; i++) {
+    s = (s * 48271) % 2147483647;
+    if (i % 997 === 500) {
+      out.push(i % 2 === 0 ? '{broken' : JSON.stringify({ id: i, country: null }));
+      continue;
+    }
+    out.push(
+      JSON.stringify({
+        id: i,
+        country: countries[s % countries.length],
+        amount: (s % 200) - 10,
+        ts: 1_700_000_000_000 + i * 20 - (s % 4000),
+      }),
+    );
+  }
+  return out;
+}
+
+async function main(dataDir: string): Promise<void> {
+  const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'always' });
+  try {
+    let batches = 0;
+    await runJob(goldenJob(log, { checkpointIntervalMs: 0 }), {
+      dataDir,
+      once: true,
+      pollMaxRecords: 250,
+      onBatch: () => {
+        process.stdout.write(`batch ${++batches}\n`);
+      },
+    });
+  } finally {
+    await log.close();
+  }
+  process.stdout.write('done\n');
+}
+
+if (process.argv[1] !== undefined && /stream[/\\]testing[/\\]golden\.js$/.test(process.argv[1])) {
+  await main(process.argv[2] ?? '.tributary');
+}

@@ -1,0 +1,137 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataDirPaths } from '../../src/core/index.js';
+import { openEmbeddedLog, type Log } from '../../src/log/index.js';
+import { runJob } from '../../src/stream/index.js';
+import { goldenJob, goldenOutputTopic, goldenSales } from '../../src/stream/testing/golden.js';
+
+// The golden job run three ways must give identical outputs: straight through, killed with
+// SIGKILL mid-run and restarted (compiled worker from dist/), and over 2 and 3 partitions read
+// concurrently. (The embedded log is single-process — one LOCK per log dir — so "N workers" here
+// means N partitions in one process; see README.)
+const worker = path.resolve('dist/src/stream/testing/golden.js');
+const n = process.env.TRIBUTARY_SLOW === '1' ? 60_000 : 12_000;
+let root: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'tributary-golden-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : '');
+
+async function seed(dataDir: string, partitions: number): Promise<void> {
+  const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'never' });
+  await log.createTopic('golden.sales', { partitions });
+  const values = goldenSales(n);
+  await log.append(values.map((value, i) => ({ topic: 'golden.sales', key: `k${i % 17}`, value })));
+  await log.close();
+}
+
+async function outputs(log: Log): Promise<{ values: string[]; ids: string[] }> {
+  const d = await log.describeTopic(goldenOutputTopic);
+  const records = (
+    await Promise.all(
+      d.partitions.map((p) => log.fetch(goldenOutputTopic, p.partition, 0, { maxRecords: 1_000_000 })),
+    )
+  ).flat();
+  return {
+    values: records.map((r) => text(r.value)).sort(),
+    ids: records.map((r) => text(r.headers['tributary-id'])),
+  };
+}
+
+async function runInProcess(dataDir: string): Promise<{ values: string[]; ids: string[]; dlq: number }> {
+  const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'never' });
+  try {
+    const status = await runJob(goldenJob(log), { dataDir, once: true, pollMaxRecords: 333 });
+    expect(status.counters.in).toBe(
+      status.counters.accepted + status.counters.filtered + status.counters.dlq + status.counters.late,
+    );
+    return { ...(await outputs(log)), dlq: status.counters.dlq };
+  } finally {
+    await log.close();
+  }
+}
+
+function runWorker(
+  dataDir: string,
+  killAfterBatches: number | null,
+): Promise<{ code: number | null; signal: string | null; batches: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [worker, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let batches = 0;
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      batches += d
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith('batch ')).length;
+      if (killAfterBatches !== null && batches >= killAfterBatches) child.kill('SIGKILL');
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code !== 0 && signal === null) reject(new Error(`worker exited ${code}: ${stderr}`));
+      else resolve({ code, signal, batches });
+    });
+  });
+}
+
+describe('golden job', () => {
+  let expected: { values: string[]; ids: string[]; dlq: number };
+
+  beforeAll(async () => {
+    const dir = path.join(root, 'straight');
+    await seed(dir, 1);
+    expected = await runInProcess(dir);
+  });
+
+  it('straight through produces one result per window and key, poison records in the DLQ', () => {
+    expect(expected.values.length).toBeGreaterThan(100);
+    expect(new Set(expected.ids).size).toBe(expected.ids.length);
+    expect(expected.dlq).toBe(Math.ceil((n - 500) / 997));
+  });
+
+  it('kill -9 at a random point and a restart give the same outputs (no loss, no duplicates)', async () => {
+    expect(existsSync(worker), 'run `npm run build` first').toBe(true);
+    const killAt = fc.sample(fc.integer({ min: 3, max: 30 }), { seed: 42, numRuns: 1 })[0];
+    const dir = path.join(root, 'killed');
+    await seed(dir, 1);
+    const first = await runWorker(dir, killAt);
+    expect(first.signal).toBe('SIGKILL');
+    // The killed run had already written part of the outputs (so the restart must deduplicate).
+    const before = await openEmbeddedLog({ dir: dataDirPaths(dir).log, fsync: 'never' });
+    const partial = (await outputs(before)).values.length;
+    await before.close();
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(expected.values.length);
+    const second = await runWorker(dir, null);
+    expect(second.code).toBe(0);
+    const log = await openEmbeddedLog({ dir: dataDirPaths(dir).log, fsync: 'never' });
+    try {
+      const got = await outputs(log);
+      expect(new Set(got.ids).size).toBe(got.ids.length);
+      expect(got.values).toEqual(expected.values);
+    } finally {
+      await log.close();
+    }
+  });
+
+  for (const partitions of [2, 3]) {
+    it(`${partitions} partitions read concurrently give the same outputs`, async () => {
+      const dir = path.join(root, `p${partitions}`);
+      await seed(dir, partitions);
+      const got = await runInProcess(dir);
+      expect(got.values).toEqual(expected.values);
+      expect(got.dlq).toBe(expected.dlq);
+    });
+  }
+});

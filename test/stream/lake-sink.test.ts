@@ -1,0 +1,115 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
+import { createMemoryLog, type Log } from '../../src/log/index.js';
+import {
+  formatTimePartition,
+  lakeSink,
+  lakeTableTarget,
+  runJob,
+  stream,
+  type StreamJob,
+} from '../../src/stream/index.js';
+
+interface Event {
+  id: number;
+  user: string;
+  ts: number;
+}
+
+let dir: string;
+let lake: Lake;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-lakesink-'));
+  lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
+});
+afterEach(async () => {
+  await lake.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const t0 = Date.UTC(2026, 10, 22, 0, 0, 0);
+
+function job(log: Log): StreamJob {
+  return stream('events-to-lake', { checkpointIntervalMs: 0 })
+    .from<Event>(log, { topics: ['events'], timestamp: (e) => e.ts })
+    .to(
+      lakeSink(lakeTableTarget(lake.table('bronze', 'events'), { source: 'events' }), {
+        flushSize: 150,
+        rotateIntervalMs: 2 * 3_600_000,
+      }),
+    );
+}
+
+describe('lake sink', () => {
+  it('compacts a partition after enough small files were committed to it', async () => {
+    const log = createMemoryLog();
+    await log.createTopic('events', { partitions: 1 });
+    await log.append(
+      Array.from({ length: 60 }, (_, i) => ({
+        topic: 'events',
+        value: JSON.stringify({ id: i, user: 'u', ts: t0 + i * 1000 }),
+      })),
+    );
+    const table = lake.table('bronze', 'small');
+    const smallFiles = stream('small-files', { checkpointIntervalMs: 0 })
+      .from<Event>(log, { topics: ['events'], timestamp: (e) => e.ts })
+      .to(lakeSink(lakeTableTarget(table), { flushSize: 10, compactAfterFiles: 3 }));
+    await runJob(smallFiles, { dataDir: path.join(dir, 'small'), once: true, pollMaxRecords: 10 });
+    const files = (await table.snapshot())!.files;
+    expect(files.reduce((n, f) => n + f.rows, 0)).toBe(60);
+    // Six 10-row files committed one per checkpoint; compaction merged them every third.
+    expect(files.length).toBeLessThan(6);
+  });
+
+  it('formats Kafka Connect style time partitions', () => {
+    expect(
+      formatTimePartition("'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH", Date.UTC(2026, 0, 2, 3, 4)),
+    ).toEqual({ year: '2026', month: '01', day: '02', hour: '03' });
+  });
+
+  it('partitions by event hour, rolls by count, and commits exactly once across a crash', async () => {
+    const log = createMemoryLog();
+    await log.createTopic('events', { partitions: 1 });
+    // 900 events over 3 hours with ±5 min of disorder, so hours interleave at their boundaries.
+    const events: Event[] = Array.from({ length: 900 }, (_, i) => ({
+      id: i,
+      user: `u${i % 7}`,
+      ts: t0 + 300_000 + i * 12_000 + (((i * 7919) % 600) - 300) * 1000,
+    }));
+    await log.append(events.map((e) => ({ topic: 'events', value: JSON.stringify(e) })));
+
+    let batches = 0;
+    const dataDir = path.join(dir, 'data');
+    await expect(
+      runJob(job(log), {
+        dataDir,
+        once: true,
+        pollMaxRecords: 100,
+        onBatch: () => {
+          if (++batches === 5) throw new Error('simulated crash');
+        },
+      }),
+    ).rejects.toThrow('simulated crash');
+    const status = await runJob(job(log), { dataDir, once: true, pollMaxRecords: 100 });
+    expect(status.state).toBe('finished');
+
+    const snapshot = await lake.table('bronze', 'events').snapshot();
+    expect(snapshot).not.toBeNull();
+    const files = snapshot!.files;
+    expect(files.reduce((n, f) => n + f.rows, 0)).toBe(900);
+    expect(new Set(files.map((f) => f.partition))).toEqual(
+      new Set([
+        'year=2026/month=11/day=22/hour=00',
+        'year=2026/month=11/day=22/hour=01',
+        'year=2026/month=11/day=22/hour=02',
+        'year=2026/month=11/day=22/hour=03',
+      ]),
+    );
+    // Buffers per partition: interleaved hours do not make tiny files.
+    for (const f of files) expect(f.rows).toBeLessThanOrEqual(150);
+    expect(files.length).toBeLessThanOrEqual(9);
+  });
+});
