@@ -1,0 +1,33 @@
+// ML layer: sentiment (VADER, optional Hugging Face), text extraction and chunking, embeddings,
+// hybrid vector + BM25 retrieval index, and RAG answers. Depends only on core.
+
+// Sentiment
+export * from './sentiment/vader.js';
+export * from './sentiment/sentiment.js';
+
+// Text extraction and chunking
+export * from './text/extract.js';
+export * from './text/chunk.js';
+
+// Embeddings
+export * from './embed/embedder.js';
+
+// Vector, lexical and hybrid indexes
+export {
+  Hnsw,
+  VectorStore,
+  dotAt,
+  exactSearch,
+  exactSearchIds,
+  type HnswOptions,
+  type ScoredId,
+} from './index/hnsw.js';
+export { Bm25Index, bm25Terms, reciprocalRankFusion, type Bm25Options } from './index/bm25.js';
+export * from './index/hybrid.js';
+
+// Retrieval-augmented answers
+export * from './rag/ask.js';
+
+// Optional Hugging Face runtime
+export { loadTransformers, type TransformersModule } from './transformers.js';
+export { mlDataDir, sampleDocumentsDir } from './data/paths.js';
