@@ -30,3 +30,24 @@ export interface Storage {
   /** A path DuckDB can read directly (local file path) or null when files must be fetched first. */
   localPath(path: string): string | null;
 }
+
+/**
+ * Operations every built-in backend also offers. Kept apart from `Storage` so the lead's interface
+ * stays the minimal contract; the lake uses these to avoid copies (local rename instead of copy)
+ * and to stage S3 objects in a local cache for DuckDB.
+ */
+export interface StorageFiles {
+  /**
+   * Publishes a local file at `path` and removes the local file. The local backend renames it when
+   * it sits on the same file system (no copy); S3 uploads it and deletes the local copy.
+   * The object is durable (fsync'd) when the promise resolves.
+   */
+  moveFile(path: string, localFile: string): Promise<void>;
+  /** Downloads `path` into `localFile` (created or replaced). */
+  getFile(path: string, localFile: string): Promise<void>;
+  /** Releases clients and sockets. */
+  close(): Promise<void>;
+}
+
+/** What `openStorage` returns: the contract plus the file helpers. */
+export type LakeStorage = Storage & StorageFiles;

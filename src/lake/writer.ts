@@ -1,0 +1,328 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import nodePath from 'node:path';
+import {
+  blobValue,
+  dateValue,
+  DuckDBDataChunk,
+  DuckDBDecimalValue,
+  jsToDuckDBValue,
+  timestampTZValue,
+  timestampValue,
+  type DuckDBConnection,
+  type DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { TributaryError } from '../core/index.js';
+import { decodePartitionPath, encodePartitionPath } from './partition.js';
+import {
+  canonicalType,
+  quoteIdentifier,
+  quoteLiteral,
+  type ColumnSchema,
+  type TableSchema,
+} from './schema.js';
+
+/** A Parquet file DuckDB wrote into a local scratch directory, before it is published. */
+export interface WrittenFile {
+  localFile: string;
+  /** Canonical encoded Hive partition path ('' when unpartitioned). */
+  partition: string;
+  /** File name to publish under (inside the partition directory). */
+  fileName: string;
+  rows: number;
+  bytes: number;
+}
+
+/** Rows per DuckDB data chunk (DuckDB's vector size). */
+const chunkRows = 2048;
+const millisPerDay = 86_400_000;
+
+type Convert = (value: unknown, rowIndex: number) => DuckDBValue;
+
+/** Column types whose DuckDB value is the JS value itself, by `typeof`. */
+const passthroughTypeOf: Record<string, string | undefined> = {
+  VARCHAR: 'string',
+  DOUBLE: 'number',
+  FLOAT: 'number',
+  BOOLEAN: 'boolean',
+  BIGINT: 'bigint',
+  HUGEINT: 'bigint',
+};
+
+/**
+ * Turns JS values into DuckDB values for one column of a known type. A value the type cannot hold
+ * is a SCHEMA_MISMATCH naming table, column and record (a string in a BIGINT column, say).
+ */
+function converterFor(table: string, column: ColumnSchema, duckType: DuckDBType): Convert {
+  const type = canonicalType(column.type);
+  const refuse = (value: unknown, rowIndex: number): never => {
+    const shown =
+      typeof value === 'string'
+        ? JSON.stringify(value.slice(0, 60))
+        : value instanceof Date
+          ? 'a Date'
+          : typeof value;
+    throw new TributaryError(
+      'SCHEMA_MISMATCH',
+      `table ${table}: column ${column.name} has type ${column.type}; record ${rowIndex} holds ${shown}, which it cannot store`,
+      {
+        details: { table, column: column.name, record: rowIndex, type: column.type },
+      },
+    );
+  };
+  const toMillis = (value: unknown, rowIndex: number): number => {
+    if (value instanceof Date && Number.isFinite(value.getTime())) return value.getTime();
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    if (typeof value === 'string') {
+      const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(value) || value.length <= 10 ? value : `${value}Z`);
+      if (!Number.isNaN(ms)) return ms;
+    }
+    return refuse(value, rowIndex);
+  };
+  switch (type) {
+    case 'VARCHAR':
+      return (v, i) => {
+        if (typeof v === 'string') return v;
+        if (typeof v === 'object' && v !== null && !(v instanceof Date) && !(v instanceof Uint8Array))
+          return JSON.stringify(v);
+        return refuse(v, i);
+      };
+    case 'DOUBLE':
+    case 'FLOAT':
+      return (v, i) => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : refuse(v, i));
+    case 'BIGINT':
+    case 'HUGEINT':
+    case 'UBIGINT':
+    case 'UHUGEINT':
+      return (v, i) =>
+        typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : typeof v === 'bigint' ? v : refuse(v, i);
+    case 'INTEGER':
+    case 'SMALLINT':
+    case 'TINYINT':
+    case 'UINTEGER':
+    case 'USMALLINT':
+    case 'UTINYINT':
+      return (v, i) =>
+        typeof v === 'number' && Number.isInteger(v) ? v : typeof v === 'bigint' ? Number(v) : refuse(v, i);
+    case 'BOOLEAN':
+      return (v, i) => (typeof v === 'boolean' ? v : refuse(v, i));
+    case 'TIMESTAMP':
+      return (v, i) => timestampValue(BigInt(Math.round(toMillis(v, i))) * 1000n);
+    case 'TIMESTAMP WITH TIME ZONE':
+      return (v, i) => timestampTZValue(BigInt(Math.round(toMillis(v, i))) * 1000n);
+    case 'DATE':
+      return (v, i) => dateValue(Math.floor(toMillis(v, i) / millisPerDay));
+    case 'BLOB':
+      return (v, i) =>
+        v instanceof Uint8Array ? blobValue(v) : typeof v === 'string' ? blobValue(v) : refuse(v, i);
+    default: {
+      const decimal = /^DECIMAL\((\d+),\s*(\d+)\)$/.exec(type);
+      if (decimal) {
+        const width = Number(decimal[1]);
+        const scale = Number(decimal[2]);
+        // Strings (PostgreSQL numeric) are scaled exactly; numbers go through a double.
+        return (v, i) => {
+          if (typeof v === 'number' && Number.isFinite(v))
+            return DuckDBDecimalValue.fromDouble(v, width, scale);
+          if (typeof v === 'bigint') return new DuckDBDecimalValue(v * 10n ** BigInt(scale), width, scale);
+          const match = typeof v === 'string' ? /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(v.trim()) : null;
+          if (!match || (match[2] === '' && (match[3] ?? '') === '')) return refuse(v, i);
+          const fraction = (match[3] ?? '').padEnd(scale, '0');
+          if (fraction.length > scale && /[^0]/.test(fraction.slice(scale))) return refuse(v, i);
+          const digits = BigInt(`${match[2] || '0'}${fraction.slice(0, scale)}`);
+          return new DuckDBDecimalValue(match[1] === '-' ? -digits : digits, width, scale);
+        };
+      }
+      return (v, i) => {
+        try {
+          return jsToDuckDBValue(v as never, duckType);
+        } catch {
+          return refuse(v, i);
+        }
+      };
+    }
+  }
+}
+
+/**
+ * Writes Parquet (zstd) files with DuckDB: JS rows through the Appender into a temporary table,
+ * or any SELECT, then one `COPY … TO` (with `PARTITION_BY` for Hive partitions) that reports each
+ * file's row count and size (`RETURN_STATS`).
+ */
+export class ParquetWriter {
+  readonly #instance: DuckDBInstance;
+
+  constructor(instance: DuckDBInstance) {
+    this.#instance = instance;
+  }
+
+  async #withConnection<T>(action: (connection: DuckDBConnection) => Promise<T>): Promise<T> {
+    const connection = await this.#instance.connect();
+    try {
+      return await action(connection);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /** Writes `rows` with the given column types into `outDir` (created; must be fresh). */
+  async writeRows(
+    table: string,
+    rows: readonly Record<string, unknown>[],
+    columns: TableSchema,
+    partitionBy: readonly string[],
+    outDir: string,
+    stem: string,
+  ): Promise<WrittenFile[]> {
+    return this.#withConnection(async (connection) => {
+      const temp = `stage_${randomUUID().replace(/-/g, '')}`;
+      await connection.run(
+        `CREATE TEMP TABLE ${temp} (${columns.map((c) => `${quoteIdentifier(c.name)} ${c.type}`).join(', ')})`,
+      );
+      try {
+        const appender = await connection.createAppender(temp, 'main', 'temp');
+        try {
+          const types = columns.map((_, i) => appender.columnType(i));
+          const converters = columns.map((c, i) => converterFor(table, c, types[i]));
+          const names = columns.map((c) => c.name);
+          // JS values that DuckDB takes as they are for the column's type skip the converter call.
+          const passthrough = columns.map((c) => passthroughTypeOf[canonicalType(c.type)]);
+          for (let start = 0; start < rows.length; start += chunkRows) {
+            const end = Math.min(rows.length, start + chunkRows);
+            const vectors: DuckDBValue[][] = [];
+            for (let c = 0; c < names.length; c++) {
+              const name = names[c];
+              const convert = converters[c];
+              const direct = passthrough[c];
+              const vector = new Array<DuckDBValue>(end - start);
+              for (let r = start; r < end; r++) {
+                const value = rows[r][name];
+                vector[r - start] =
+                  value === null || value === undefined
+                    ? null
+                    : typeof value === direct
+                      ? (value as DuckDBValue)
+                      : convert(value, r);
+              }
+              vectors.push(vector);
+            }
+            const chunk = DuckDBDataChunk.create(types, end - start);
+            chunk.setColumns(vectors);
+            appender.appendDataChunk(chunk);
+          }
+          appender.flushSync();
+        } finally {
+          appender.closeSync();
+        }
+        return await this.#copy(connection, `SELECT * FROM temp.main.${temp}`, partitionBy, outDir, stem);
+      } finally {
+        await connection.run(`DROP TABLE IF EXISTS temp.main.${temp}`);
+      }
+    });
+  }
+
+  /**
+   * Runs `sql` (a SELECT) and writes its result. `prepare` runs first on the same connection
+   * (it creates the lake views the query reads).
+   */
+  async writeQuery(
+    sql: string,
+    partitionBy: readonly string[],
+    outDir: string,
+    stem: string,
+    prepare?: (connection: DuckDBConnection) => Promise<void>,
+  ): Promise<{ files: WrittenFile[]; schema: TableSchema }> {
+    return this.#withConnection(async (connection) => {
+      if (prepare) await prepare(connection);
+      const schema = await describeOn(connection, sql);
+      for (const column of partitionBy) {
+        if (!schema.some((c) => c.name === column)) {
+          throw new TributaryError(
+            'INVALID_ARGUMENT',
+            `partition column ${column} is not among the query's columns (${schema.map((c) => c.name).join(', ')})`,
+          );
+        }
+      }
+      const files = await this.#copy(connection, sql, partitionBy, outDir, stem);
+      return { files, schema };
+    });
+  }
+
+  /** Column names and types a query produces, without running it. */
+  async describe(
+    sql: string,
+    prepare?: (connection: DuckDBConnection) => Promise<void>,
+  ): Promise<TableSchema> {
+    return this.#withConnection(async (connection) => {
+      if (prepare) await prepare(connection);
+      return describeOn(connection, sql);
+    });
+  }
+
+  async #copy(
+    connection: DuckDBConnection,
+    select: string,
+    partitionBy: readonly string[],
+    outDir: string,
+    stem: string,
+  ): Promise<WrittenFile[]> {
+    await rm(outDir, { recursive: true, force: true });
+    await mkdir(outDir, { recursive: true });
+    const partitioned = partitionBy.length > 0;
+    const target = partitioned ? outDir : nodePath.join(outDir, `${stem}-0.parquet`);
+    const options = ['FORMAT parquet', 'COMPRESSION zstd', 'RETURN_STATS true'];
+    if (partitioned) {
+      options.push(
+        `PARTITION_BY (${partitionBy.map(quoteIdentifier).join(', ')})`,
+        `FILENAME_PATTERN ${quoteLiteral(`${stem}-{i}`)}`,
+      );
+    }
+    let reader;
+    try {
+      reader = await connection.runAndReadAll(
+        `COPY (${select}) TO ${quoteLiteral(target)} (${options.join(', ')})`,
+      );
+    } catch (error) {
+      throw new TributaryError(
+        'IO',
+        `DuckDB could not write Parquet to ${outDir}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    const files: WrittenFile[] = [];
+    for (const stat of reader.getRowObjectsJson()) {
+      const localFile = typeof stat.filename === 'string' ? stat.filename : '';
+      const rows = Number(stat.count);
+      if (rows === 0 && partitioned) continue;
+      const relativeDir = nodePath
+        .relative(outDir, nodePath.dirname(localFile))
+        .split(nodePath.sep)
+        .join('/');
+      const partition = partitioned ? encodePartitionPath(decodePartitionPath(relativeDir, partitionBy)) : '';
+      files.push({
+        localFile,
+        partition,
+        fileName: nodePath.basename(localFile),
+        rows,
+        bytes: Number(stat.file_size_bytes),
+      });
+    }
+    return files;
+  }
+}
+
+async function describeOn(connection: DuckDBConnection, sql: string): Promise<TableSchema> {
+  let result;
+  try {
+    result = await connection.run(`SELECT * FROM (${sql}) AS q LIMIT 0`);
+  } catch (error) {
+    throw new TributaryError('INVALID_ARGUMENT', `query failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const names = result.columnNames();
+  const types = result.columnTypes();
+  return names.map((name, i) => ({ name, type: canonicalType(types[i].toString()) }));
+}
