@@ -1,0 +1,263 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { TributaryError } from '../../core/index.js';
+import { CsvParser } from './csv.js';
+
+/** Record formats understood by the spool source, the file import and the ingest endpoint. */
+export const recordFormats = ['txt', 'jsonl', 'csv', 'json'] as const;
+export type RecordFormat = (typeof recordFormats)[number];
+
+/** One decoded record: `value` is the record's text (JSON for structured formats). */
+export interface DecodedRecord {
+  /** 0-based record index within the file (deterministic; used for resume and record ids). */
+  index: number;
+  /** 1-based line the record starts on (for .json arrays: 1). */
+  line: number;
+  /** For txt the line, for jsonl the line as written, for csv/json a JSON object text. */
+  value: string;
+  /** Parsed value for structured formats (csv object, json element, jsonl value). */
+  parsed?: unknown;
+}
+
+/** Format and compression from a file name: `x.ndjson.gz` → { format: 'jsonl', gzip: true }. */
+export function formatFromName(name: string): { format: RecordFormat; gzip: boolean } | null {
+  let base = name.toLowerCase();
+  const gzip = base.endsWith('.gz');
+  if (gzip) base = base.slice(0, -3);
+  const ext = base.slice(base.lastIndexOf('.') + 1);
+  switch (ext) {
+    case 'txt':
+    case 'log':
+      return { format: 'txt', gzip };
+    case 'jsonl':
+    case 'ndjson':
+      return { format: 'jsonl', gzip };
+    case 'csv':
+      return { format: 'csv', gzip };
+    case 'json':
+      return { format: 'json', gzip };
+    default:
+      return null;
+  }
+}
+
+export interface DecodeOptions {
+  format: RecordFormat;
+  gzip: boolean;
+  /** Name used in error messages. */
+  name: string;
+  /** Parse structured records (jsonl values) even when only the text is needed. Default true. */
+  parse?: boolean;
+  /** Largest .json array file decoded (it is parsed whole). */
+  jsonFileBytesMax?: number;
+  csvDelimiter?: string;
+}
+
+const decodeError = (name: string, line: number, message: string, cause?: unknown) =>
+  new TributaryError('DECODE_FAILED', `${name} line ${line}: ${message}`, {
+    cause,
+    details: { file: name, line },
+  });
+
+/** Opens `file` as a text stream (gunzipped when asked); bytes that are not UTF-8 fail. */
+export function openText(file: string, gzip: boolean): Readable {
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (!gzip) return raw;
+  const gunzip = createGunzip();
+  raw.on('error', (error) => gunzip.destroy(error));
+  return raw.pipe(gunzip);
+}
+
+/**
+ * Decodes a byte stream into records, in order, with bounded memory (except `.json` arrays, which
+ * are one JSON document and are bounded by `jsonFileBytesMax`). Throws DECODE_FAILED naming the
+ * file and line on the first malformed record or on bytes that are not valid UTF-8.
+ */
+export async function* decodeStream(
+  stream: AsyncIterable<Buffer | string>,
+  options: DecodeOptions,
+): AsyncGenerator<DecodedRecord> {
+  const { name } = options;
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const decodeChunk = (chunk: Buffer | string, last: boolean): string => {
+    try {
+      if (typeof chunk === 'string') return chunk;
+      return decoder.decode(chunk, { stream: !last });
+    } catch (error) {
+      throw new TributaryError('DECODE_FAILED', `${name}: not valid UTF-8 text`, {
+        cause: error,
+        details: { file: name },
+      });
+    }
+  };
+  try {
+    if (options.format === 'json') {
+      yield* decodeJsonArray(stream, options, decodeChunk);
+      return;
+    }
+    if (options.format === 'csv') {
+      yield* decodeCsv(stream, options, decodeChunk);
+      return;
+    }
+    const parse = options.format === 'jsonl' && options.parse !== false;
+    const validate = options.format === 'jsonl';
+    let carry = '';
+    let line = 0;
+    let index = 0;
+    const emit = function* (text: string): Generator<DecodedRecord> {
+      line++;
+      const value = text.endsWith('\r') ? text.slice(0, -1) : text;
+      if (value.length === 0 || (validate && value.trim().length === 0)) return;
+      if (validate) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(value);
+        } catch (error) {
+          throw decodeError(name, line, `not valid JSON (${(error as Error).message})`, error);
+        }
+        yield parse ? { index: index++, line, value, parsed } : { index: index++, line, value };
+        return;
+      }
+      yield { index: index++, line, value };
+    };
+    for await (const chunk of stream) {
+      const text = carry + decodeChunk(chunk, false);
+      let start = 0;
+      let newline = text.indexOf('\n', start);
+      while (newline !== -1) {
+        yield* emit(text.slice(start, newline));
+        start = newline + 1;
+        newline = text.indexOf('\n', start);
+      }
+      carry = text.slice(start);
+    }
+    const rest = carry + decodeChunk(Buffer.alloc(0), true);
+    if (rest.length > 0) yield* emit(rest);
+  } catch (error) {
+    if (error instanceof TributaryError) throw error;
+    // zlib and fs errors: a corrupt .gz is an undecodable file, not an I/O fault of ours.
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (code.startsWith('Z_')) {
+      throw new TributaryError(
+        'DECODE_FAILED',
+        `${name}: not a valid gzip stream (${(error as Error).message})`,
+        {
+          cause: error,
+          details: { file: name },
+        },
+      );
+    }
+    throw new TributaryError('IO', `${name}: ${(error as Error).message}`, {
+      cause: error,
+      details: { file: name },
+    });
+  }
+}
+
+async function* decodeCsv(
+  stream: AsyncIterable<Buffer | string>,
+  options: DecodeOptions,
+  decodeChunk: (chunk: Buffer | string, last: boolean) => string,
+): AsyncGenerator<DecodedRecord> {
+  const parser = new CsvParser(options.csvDelimiter === undefined ? {} : { delimiter: options.csvDelimiter });
+  let header: string[] | null = null;
+  let index = 0;
+  const name = options.name;
+  const toRecords = function* (rows: ReturnType<CsvParser['push']>): Generator<DecodedRecord> {
+    for (const row of rows) {
+      if (header === null) {
+        header = row.fields.map((f, i) => (i === 0 ? f.replace(/^\uFEFF/, '') : f).trim());
+        const seen = new Set<string>();
+        for (const column of header) {
+          if (column === '') throw decodeError(name, row.line, 'CSV header has an empty column name');
+          if (seen.has(column))
+            throw decodeError(name, row.line, `CSV header repeats column ${JSON.stringify(column)}`);
+          seen.add(column);
+        }
+        continue;
+      }
+      if (row.fields.length !== header.length) {
+        throw decodeError(
+          name,
+          row.line,
+          `CSV row has ${row.fields.length} fields, header has ${header.length}`,
+        );
+      }
+      const object: Record<string, string> = {};
+      for (let i = 0; i < header.length; i++) object[header[i]] = row.fields[i]!;
+      yield { index: index++, line: row.line, value: JSON.stringify(object), parsed: object };
+    }
+  };
+  try {
+    for await (const chunk of stream) yield* toRecords(parser.push(decodeChunk(chunk, false)));
+    yield* toRecords(parser.push(decodeChunk(Buffer.alloc(0), true)));
+    yield* toRecords(parser.end());
+  } catch (error) {
+    if (
+      error instanceof TributaryError &&
+      error.code === 'DECODE_FAILED' &&
+      !error.message.startsWith(name)
+    ) {
+      throw new TributaryError('DECODE_FAILED', `${name}: ${error.message}`, {
+        cause: error,
+        details: { file: name, ...error.details },
+      });
+    }
+    throw error;
+  }
+  if (header === null) throw decodeError(name, 1, 'CSV file has no header row');
+}
+
+async function* decodeJsonArray(
+  stream: AsyncIterable<Buffer | string>,
+  options: DecodeOptions,
+  decodeChunk: (chunk: Buffer | string, last: boolean) => string,
+): AsyncGenerator<DecodedRecord> {
+  const max = options.jsonFileBytesMax ?? 256 * 1024 * 1024;
+  const parts: string[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size > max) {
+      throw new TributaryError(
+        'PAYLOAD_TOO_LARGE',
+        `${options.name}: JSON array file is larger than ${max} bytes; use NDJSON`,
+        {
+          details: { file: options.name },
+        },
+      );
+    }
+    parts.push(decodeChunk(chunk, false));
+  }
+  parts.push(decodeChunk(Buffer.alloc(0), true));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(parts.join(''));
+  } catch (error) {
+    throw decodeError(options.name, 1, `not valid JSON (${(error as Error).message})`, error);
+  }
+  if (!Array.isArray(parsed))
+    throw decodeError(options.name, 1, 'a .json file must hold one JSON array of records');
+  let index = 0;
+  for (const element of parsed)
+    yield { index: index++, line: 1, value: JSON.stringify(element), parsed: element };
+}
+
+/** Decodes a whole file by its name's format. */
+export function decodeFile(file: string, options: DecodeOptions): AsyncGenerator<DecodedRecord> {
+  return decodeStream(openText(file, options.gzip), options);
+}
+
+/** Decodes an in-memory body (ingest endpoint, tests). */
+export function decodeBytes(bytes: Uint8Array, options: DecodeOptions): AsyncGenerator<DecodedRecord> {
+  if (options.gzip) {
+    const gunzip = createGunzip();
+    gunzip.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return decodeStream(gunzip, options);
+  }
+  return decodeStream(
+    Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]),
+    options,
+  );
+}

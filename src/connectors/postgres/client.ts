@@ -1,0 +1,169 @@
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import pg from 'pg';
+import { TributaryError } from '../../core/index.js';
+
+export interface PgField {
+  name: string;
+  dataTypeID: number;
+}
+
+/** Rows come back as arrays (column order of the statement), values as the driver parsed them. */
+export interface PgResult {
+  rows: unknown[][];
+  fields: PgField[];
+}
+
+/** One session: every query of a `transaction` callback runs on the same connection. */
+export interface PgSession {
+  query(sql: string, params?: unknown[]): Promise<PgResult>;
+}
+
+/**
+ * The small PostgreSQL surface connectors use, implemented over `pg` (a real server) and over
+ * PGlite (embedded, in-process), so the source and the sink run one code path on both.
+ */
+export interface PgClient extends PgSession {
+  readonly kind: 'pg' | 'pglite';
+  /** Runs `action` inside BEGIN … COMMIT (ROLLBACK when it throws), exclusively. */
+  transaction<T>(
+    action: (session: PgSession) => Promise<T>,
+    options?: { readOnly?: boolean; isolation?: 'repeatable read' | 'read committed' | 'serializable' },
+  ): Promise<T>;
+  close(): Promise<void>;
+}
+
+function beginStatement(options: { readOnly?: boolean; isolation?: string } = {}): string {
+  return `BEGIN ISOLATION LEVEL ${(options.isolation ?? 'read committed').toUpperCase()}${options.readOnly ? ' READ ONLY' : ''}`;
+}
+
+/** Text results are left as text (no Date/number parsing): connectors map types themselves. */
+const rawTypes = { getTypeParser: () => (value: string) => value };
+
+function wrapPgError(error: unknown): TributaryError {
+  if (error instanceof TributaryError) return error;
+  const pgError = error as { code?: string; message?: string };
+  const message = pgError.message ?? String(error);
+  // Connection-level failures are worth retrying; SQL errors (class 42 etc.) are the user's.
+  const connection = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection terminated|EHOSTUNREACH/.test(message);
+  return new TributaryError(connection ? 'UNAVAILABLE' : 'EXTERNAL', `PostgreSQL: ${message}`, {
+    cause: error,
+    details: pgError.code ? { sqlstate: pgError.code } : {},
+    domain: connection ? 'external' : pgError.code?.startsWith('42') ? 'user' : 'external',
+  });
+}
+
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+  async run<T>(action: () => Promise<T>): Promise<T> {
+    const previous = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise((resolve) => (release = resolve));
+    await previous;
+    try {
+      return await action();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** A `PgClient` over one `pg.Client` connection (the caller's or a new one from `url`). */
+export async function connectPg(urlOrClient: string | pg.Client): Promise<PgClient> {
+  const client =
+    typeof urlOrClient === 'string'
+      ? new pg.Client({ connectionString: urlOrClient, types: rawTypes })
+      : urlOrClient;
+  if (typeof urlOrClient === 'string') {
+    try {
+      await client.connect();
+    } catch (error) {
+      throw wrapPgError(error);
+    }
+  }
+  // A connection error after connect would otherwise be an unhandled 'error' event.
+  client.on('error', () => undefined);
+  const mutex = new Mutex();
+  const run = async (sql: string, params?: unknown[]): Promise<PgResult> => {
+    try {
+      const result = await client.query<unknown[]>({
+        text: sql,
+        values: params ?? [],
+        rowMode: 'array',
+        types: rawTypes,
+      });
+      return {
+        rows: result.rows,
+        fields: result.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+      };
+    } catch (error) {
+      throw wrapPgError(error);
+    }
+  };
+  return {
+    kind: 'pg',
+    query: (sql, params) => mutex.run(() => run(sql, params)),
+    transaction: (action, options) =>
+      mutex.run(async () => {
+        await run(beginStatement(options));
+        try {
+          const result = await action({ query: run });
+          await run('COMMIT');
+          return result;
+        } catch (error) {
+          await run('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      }),
+    close: async () => {
+      if (typeof urlOrClient === 'string') await client.end();
+    },
+  };
+}
+
+/** A `PgClient` over an embedded PGlite database (its transactions are exclusive already). */
+export function pgliteClient(db: PGlite, options: { closeDb?: boolean } = {}): PgClient {
+  const wrap =
+    (target: PGlite | Transaction) =>
+    async (sql: string, params?: unknown[]): Promise<PgResult> => {
+      try {
+        const result = await target.query<unknown[]>(sql, params ?? [], { rowMode: 'array' });
+        return {
+          rows: result.rows,
+          fields: result.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+        };
+      } catch (error) {
+        throw wrapPgError(error);
+      }
+    };
+  return {
+    kind: 'pglite',
+    query: wrap(db),
+    transaction: (action, txOptions) =>
+      db.transaction(async (tx) => {
+        // PGlite opened the transaction with a plain BEGIN; set its characteristics first.
+        await tx.query(
+          `SET TRANSACTION ISOLATION LEVEL ${(txOptions?.isolation ?? 'read committed').toUpperCase()}${txOptions?.readOnly ? ' READ ONLY' : ''}`,
+        );
+        return action({ query: wrap(tx) });
+      }),
+    close: async () => {
+      if (options.closeDb) await db.close();
+    },
+  };
+}
+
+/** Opens PGlite (in memory, or persisted under `dataDir`) as a `PgClient`. */
+export async function openPglite(dataDir?: string): Promise<PgClient & { db: PGlite }> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = dataDir === undefined ? await PGlite.create() : await PGlite.create(dataDir);
+  return Object.assign(pgliteClient(db, { closeDb: true }), { db });
+}
+
+/** A `PgClient` for a URL (`postgres://…` → pg) or, without one, embedded PGlite at `pgliteDir`. */
+export async function openPgClient(options: {
+  url?: string | undefined;
+  pgliteDir?: string | undefined;
+}): Promise<PgClient> {
+  if (options.url) return connectPg(options.url);
+  return openPglite(options.pgliteDir);
+}
