@@ -122,7 +122,11 @@ export interface Log {
    * under the backend's durability policy. Order is kept per partition.
    */
   append(records: ProducerRecord[]): Promise<AppendResult[]>;
-  /** Reads a partition from `offset` on. Returns [] at the end unless `waitMs` lets data arrive. */
+  /**
+   * Reads a partition from `offset` on. Returns [] at the end unless `waitMs` lets data arrive.
+   * An offset below the start offset (data removed by retention) reads from the start offset; the
+   * gap shows in the returned offsets. Only acknowledged (durable) records are visible.
+   */
   fetch(topic: string, partition: number, offset: number, options?: FetchOptions): Promise<LogRecord[]>;
   /** First offset whose timestamp is >= `timestamp` (the end offset when none is). */
   offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number>;

@@ -1,0 +1,307 @@
+import type { Command } from 'commander';
+import { TributaryError } from '../../core/index.js';
+import { openLog, type Log, type LogRecord, type ProducerRecord } from '../../log/index.js';
+import type { CliContext } from '../context.js';
+
+const decoder = new TextDecoder('utf-8');
+
+/** `{topic, partition, offset, timestamp, key, value}` with `value` parsed when it is JSON. */
+export function recordToJson(record: LogRecord): Record<string, unknown> {
+  const key = record.key === null ? null : decoder.decode(record.key);
+  let value: unknown = null;
+  if (record.value !== null) {
+    const text = decoder.decode(record.value);
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = text;
+    }
+  }
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    timestamp: record.timestamp,
+    key,
+    value,
+  };
+}
+
+const isoPattern = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Epoch ms from a field value: a number of epoch ms, or an ISO-8601 string. */
+export function parseTimestamp(value: unknown): number | string {
+  if (typeof value === 'number') {
+    return Number.isSafeInteger(value) && value >= 0
+      ? value
+      : `epoch milliseconds must be a non-negative integer, got ${value}`;
+  }
+  if (typeof value === 'string') {
+    if (/^\d+$/.test(value)) return Number(value);
+    if (!isoPattern.test(value))
+      return `expected epoch milliseconds or an ISO-8601 date-time, got ${JSON.stringify(value)}`;
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? `not a valid date-time: ${JSON.stringify(value)}` : ms;
+  }
+  return `expected epoch milliseconds or an ISO-8601 string, got ${value === null ? 'null' : typeof value}`;
+}
+
+export interface NdjsonOptions {
+  topic: string;
+  keyField?: string | undefined;
+  timestampField?: string | undefined;
+  /** Name of the input in error messages. */
+  source?: string;
+}
+
+/**
+ * Parses NDJSON into producer records, all or nothing: the first bad line throws BAD_RECORD naming
+ * the line and the reason, before anything is appended. Blank lines are skipped. The value is the
+ * line's text as given; the key (from `keyField`, missing or null = no key) and the timestamp (from
+ * `timestampField`, required when set) are read from the parsed object.
+ */
+export function parseNdjson(text: string, options: NdjsonOptions): ProducerRecord[] {
+  const source = options.source ?? 'stdin';
+  const records: ProducerRecord[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].replace(/\r$/, '');
+    if (line.trim() === '') continue;
+    const where = `${source} line ${i + 1}`;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (error) {
+      throw new TributaryError(
+        'BAD_RECORD',
+        `${where}: invalid JSON: ${(error as Error).message}; nothing was appended`,
+        {
+          details: { line: i + 1 },
+        },
+      );
+    }
+    const record: ProducerRecord = { topic: options.topic, value: line };
+    if (options.keyField !== undefined || options.timestampField !== undefined) {
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new TributaryError(
+          'BAD_RECORD',
+          `${where}: expected a JSON object to read fields from; nothing was appended`,
+          {
+            details: { line: i + 1 },
+          },
+        );
+      }
+      const object = parsed as Record<string, unknown>;
+      if (options.keyField !== undefined) {
+        const key = object[options.keyField];
+        if (key !== undefined && key !== null) {
+          if (typeof key === 'object') {
+            throw new TributaryError(
+              'BAD_RECORD',
+              `${where}: key field "${options.keyField}" must be a string or number, got ${Array.isArray(key) ? 'an array' : 'an object'}; nothing was appended`,
+              { details: { line: i + 1, field: options.keyField } },
+            );
+          }
+          record.key = typeof key === 'string' ? key : JSON.stringify(key);
+        }
+      }
+      if (options.timestampField !== undefined) {
+        const raw = object[options.timestampField];
+        if (raw === undefined) {
+          throw new TributaryError(
+            'BAD_RECORD',
+            `${where}: timestamp field "${options.timestampField}" is missing; nothing was appended`,
+            {
+              details: { line: i + 1, field: options.timestampField },
+            },
+          );
+        }
+        const timestamp = parseTimestamp(raw);
+        if (typeof timestamp === 'string') {
+          throw new TributaryError(
+            'BAD_RECORD',
+            `${where}: timestamp field "${options.timestampField}": ${timestamp}; nothing was appended`,
+            {
+              details: { line: i + 1, field: options.timestampField },
+            },
+          );
+        }
+        record.timestamp = timestamp;
+      }
+    }
+    records.push(record);
+  }
+  return records;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new TributaryError('USAGE', `${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+async function withLog<T>(context: CliContext, work: (log: Log) => Promise<T>): Promise<T> {
+  const log = await openLog(context.config(), { retentionCheckMs: 0 });
+  try {
+    return await work(log);
+  } finally {
+    await log.close();
+  }
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+export function registerTopicsCommands(program: Command, context: CliContext): void {
+  const topics = program
+    .command('topics')
+    .description('manage and inspect log topics (embedded log or Kafka)');
+
+  topics
+    .command('list')
+    .description('print topic names, one per line')
+    .action(() => withLog(context, async (log) => (await log.listTopics()).forEach((t) => out(t))));
+
+  topics
+    .command('create <topic>')
+    .description('create a topic')
+    .option('--partitions <n>', 'number of partitions', positiveInt('--partitions'), 1)
+    .option('--retention-ms <ms>', 'delete data older than this (-1 = forever; default from config)')
+    .option('--retention-bytes <bytes>', 'keep about this many bytes per partition (-1 = unbounded)')
+    .action((topic: string, opts: { partitions: number; retentionMs?: string; retentionBytes?: string }) =>
+      withLog(context, async (log) => {
+        await log.createTopic(topic, {
+          partitions: opts.partitions,
+          ...(opts.retentionMs === undefined ? {} : { retentionMs: Number(opts.retentionMs) }),
+          ...(opts.retentionBytes === undefined ? {} : { retentionBytes: Number(opts.retentionBytes) }),
+        });
+        out(`created topic ${topic} with ${opts.partitions} partition${opts.partitions === 1 ? '' : 's'}`);
+      }),
+    );
+
+  topics
+    .command('describe <topic>')
+    .description('print partitions with start/end offsets and sizes, and retention, as JSON')
+    .action((topic: string) =>
+      withLog(context, async (log) => {
+        out(JSON.stringify(await log.describeTopic(topic), null, 2));
+      }),
+    );
+
+  topics
+    .command('produce <topic>')
+    .description(
+      'append NDJSON records from stdin (one record per line; the line is the value). All lines are validated first: a bad line appends nothing. A missing topic is created with 1 partition (like Kafka auto-create).',
+    )
+    .option('--key-field <field>', 'take the record key from this field (missing or null = no key)')
+    .option('--timestamp-field <field>', 'take the timestamp from this field: epoch ms or ISO-8601')
+    .action((topic: string, opts: { keyField?: string; timestampField?: string }) =>
+      withLog(context, async (log) => {
+        const records = parseNdjson(await readStdin(), {
+          topic,
+          keyField: opts.keyField,
+          timestampField: opts.timestampField,
+        });
+        await log.ensureTopic(topic, { partitions: 1 });
+        const chunk = 10_000;
+        const appends: Promise<unknown>[] = [];
+        for (let i = 0; i < records.length; i += chunk) appends.push(log.append(records.slice(i, i + chunk)));
+        await Promise.all(appends);
+        out(`appended ${records.length} record${records.length === 1 ? '' : 's'} to ${topic}`);
+      }),
+    );
+
+  topics
+    .command('tail <topic>')
+    .description(
+      'print records as JSON lines {topic, partition, offset, timestamp, key, value}; stops at the end of the topic unless --follow',
+    )
+    .option(
+      '--from <position>',
+      'earliest | latest (with --group: only for partitions the group never committed)',
+      'earliest',
+    )
+    .option('--group <group>', 'read as a member of this consumer group and commit what was printed')
+    .option('--limit <n>', 'stop after n records', positiveInt('--limit'))
+    .option('--follow', 'keep waiting for new records')
+    .action((topic: string, opts: { from: string; group?: string; limit?: number; follow?: boolean }) =>
+      withLog(context, async (log) => {
+        if (opts.from !== 'earliest' && opts.from !== 'latest') {
+          throw new TributaryError(
+            'USAGE',
+            `--from must be earliest or latest, got ${JSON.stringify(opts.from)}`,
+          );
+        }
+        const from = opts.from;
+        const limit = opts.limit ?? Infinity;
+        const description = await log.describeTopic(topic);
+        const ends = new Map(description.partitions.map((p) => [p.partition, p.endOffset]));
+        let printed = 0;
+        /** Prints up to the limit; returns the records printed. */
+        const print = (records: LogRecord[]): LogRecord[] => {
+          const shown = records.slice(0, Math.max(0, limit - printed));
+          printed += shown.length;
+          if (shown.length > 0)
+            process.stdout.write(`${shown.map((r) => JSON.stringify(recordToJson(r))).join('\n')}\n`);
+          return shown;
+        };
+        if (opts.group !== undefined) {
+          const consumer = log.consumer({ group: opts.group, topics: [topic], from });
+          try {
+            for (;;) {
+              const records = await consumer.poll({
+                waitMs: opts.follow ? 1000 : 200,
+                maxRecords: Math.min(1000, limit - printed),
+              });
+              const shown = print(records);
+              if (shown.length > 0) {
+                // Commit exactly what was printed (a --limit may cut a poll short).
+                const next = new Map<number, number>();
+                for (const r of shown) next.set(r.partition, r.offset + 1);
+                await consumer.commit([...next].map(([partition, offset]) => ({ topic, partition, offset })));
+              }
+              if (printed >= limit) break;
+              const caughtUp = consumer
+                .assignment()
+                .every((tp) => consumer.position(tp) >= (ends.get(tp.partition) ?? 0));
+              if (!opts.follow && records.length === 0 && caughtUp) break;
+            }
+          } finally {
+            await consumer.close();
+          }
+          return;
+        }
+        const positions = new Map(
+          description.partitions.map((p) => [p.partition, from === 'earliest' ? p.startOffset : p.endOffset]),
+        );
+        for (;;) {
+          let any = false;
+          for (const [partition, offset] of positions) {
+            if (printed >= limit) break;
+            if (!opts.follow && offset >= (ends.get(partition) ?? 0)) continue;
+            const records = await log.fetch(topic, partition, offset, {
+              maxRecords: Math.min(1000, limit - printed),
+            });
+            if (records.length > 0) {
+              any = true;
+              print(records);
+              positions.set(partition, records[records.length - 1].offset + 1);
+            }
+          }
+          if (printed >= limit) break;
+          if (!any) {
+            if (!opts.follow) break;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+      }),
+    );
+}

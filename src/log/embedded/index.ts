@@ -1,0 +1,10 @@
+// The embedded, durable log backend (segment files under the data dir).
+export { openEmbeddedLog, type EmbeddedLog, type EmbeddedLogOptions, type FsyncPolicy } from './log.js';
+export {
+  encodeBatch,
+  checkBatch,
+  decodeBatchInto,
+  batchHeaderBytes,
+  type EncodableRecord,
+  type BatchHeader,
+} from './format.js';

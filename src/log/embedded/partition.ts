@@ -1,0 +1,665 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { childLogger, TributaryError } from '../../core/index.js';
+import type { LogRecord } from '../types.js';
+import {
+  batchBytesMax,
+  batchHeaderBytes,
+  checkBatch,
+  decodeBatchInto,
+  parseSegmentFileName,
+  segmentFileName,
+  type BatchHeader,
+} from './format.js';
+
+const read = promisify(fs.read);
+const writev = promisify(fs.writev);
+const fdatasync = promisify(fs.fdatasync);
+const close = promisify(fs.close);
+const logger = childLogger('log.embedded');
+
+/** A sparse index entry is kept at most every this many bytes of segment (Kafka's index.interval.bytes). */
+const indexIntervalBytes = 4096;
+/** Bytes read per step when scanning a segment at open and per read when fetching. */
+const scanChunkBytes = 4 * 1024 * 1024;
+const sealedScanChunkBytes = 64 * 1024;
+const fetchChunkBytesMin = 256 * 1024;
+
+/** One segment file; the in-memory sparse index is rebuilt from the file when the log opens. */
+export class Segment {
+  readonly baseOffset: number;
+  readonly file: string;
+  fd: number | undefined;
+  /** Bytes written to the file (some may not be synced yet). */
+  size = 0;
+  /** Bytes that readers may see: written and synced under the durability policy. */
+  visibleSize = 0;
+  /** Offset after the last record written. */
+  nextOffset: number;
+  maxTimestamp = -Infinity;
+  /** Sparse index: offset of a batch's first record, its file position, and the largest timestamp before it. */
+  readonly indexOffsets: number[] = [];
+  readonly indexPositions: number[] = [];
+  readonly indexMaxTimestampBefore: number[] = [];
+  #lastIndexedPosition = -Infinity;
+  /** Reads in flight; a deleted segment closes its fd when the last one ends. */
+  readers = 0;
+  deleted = false;
+  dirty = false;
+
+  constructor(baseOffset: number, file: string) {
+    this.baseOffset = baseOffset;
+    this.file = file;
+    this.nextOffset = baseOffset;
+  }
+
+  /** Adds a batch that lies at `position` to the in-memory state. */
+  track(position: number, header: BatchHeader): void {
+    if (position - this.#lastIndexedPosition >= indexIntervalBytes) {
+      this.indexOffsets.push(header.baseOffset);
+      this.indexPositions.push(position);
+      this.indexMaxTimestampBefore.push(this.maxTimestamp);
+      this.#lastIndexedPosition = position;
+    }
+    this.size = position + header.batchBytes;
+    this.nextOffset = header.baseOffset + header.recordCount;
+    if (header.maxTimestamp > this.maxTimestamp) this.maxTimestamp = header.maxTimestamp;
+  }
+
+  /** File position of the indexed batch at or before `offset`. */
+  positionFor(offset: number): number {
+    const i = lastAtOrBelow(this.indexOffsets, offset);
+    return i < 0 ? 0 : this.indexPositions[i];
+  }
+
+  /** File position from which every record with timestamp >= `timestamp` lies. */
+  positionForTimestamp(timestamp: number): number {
+    // indexMaxTimestampBefore only grows: the last entry whose prefix is all older is where to start.
+    const i = lastBelow(this.indexMaxTimestampBefore, timestamp);
+    return i < 0 ? 0 : this.indexPositions[i];
+  }
+}
+
+/**
+ * The last few chunks read by fetches. A consumer's next fetch usually starts where its previous one
+ * stopped, inside the chunk already read: reuse it instead of reading those bytes again. Chunks
+ * are never modified (records are views into them), so sharing is safe. Bounded by entry count.
+ */
+class ReadCache {
+  readonly #entries = new Map<Segment, { start: number; buf: Buffer }>();
+  readonly #entriesMax = 16;
+
+  lookup(segment: Segment, position: number): Buffer | undefined {
+    const entry = this.#entries.get(segment);
+    if (
+      entry === undefined ||
+      position < entry.start ||
+      position + batchHeaderBytes > entry.start + entry.buf.length
+    ) {
+      return undefined;
+    }
+    return entry.buf.subarray(position - entry.start);
+  }
+
+  remember(segment: Segment, start: number, buf: Buffer): void {
+    this.#entries.delete(segment);
+    this.#entries.set(segment, { start, buf });
+    if (this.#entries.size > this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+
+  forget(segment: Segment): void {
+    this.#entries.delete(segment);
+  }
+}
+
+const readCache = new ReadCache();
+
+/** Index of the last element <= value in an ascending array, or -1. */
+function lastAtOrBelow(values: number[], value: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (values[mid] <= value) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+/** Index of the last element < value in a non-decreasing array, or -1. */
+function lastBelow(values: number[], value: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (values[mid] < value) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
+}
+
+function corrupt(file: string, position: number, reason: string): TributaryError {
+  return new TributaryError(
+    'CORRUPT_DATA',
+    `log segment ${file} is corrupt at byte ${position}: ${reason}. Records after this point cannot be read; restore the file from a backup or delete the segment to accept the loss.`,
+    { details: { file, position } },
+  );
+}
+
+async function readExactly(fd: number, length: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await read(fd, buf, done, length - done, position + done);
+    if (bytesRead === 0) return buf.subarray(0, done);
+    done += bytesRead;
+  }
+  return buf;
+}
+
+/** What a write stage wrote, to be published to readers once it is durable. */
+export interface WriteMark {
+  endOffset: number;
+  sizes: [Segment, number][];
+}
+
+/**
+ * One partition of a topic: a directory of segments. Writes come only from the log's single
+ * flusher (so they never interleave); reads may run at any time and see only published data.
+ */
+export class PartitionStore {
+  readonly topic: string;
+  readonly partition: number;
+  readonly dir: string;
+  readonly #segmentBytes: number;
+  #segments: Segment[] = [];
+  /** Offset the next appended record gets (assigned at append time, before the write). */
+  nextOffset = 0;
+  /** Offset after the last durable record; readers see [startOffset, endOffset). */
+  endOffset = 0;
+  #dirDirty = false;
+
+  private constructor(topic: string, partition: number, dir: string, segmentBytes: number) {
+    this.topic = topic;
+    this.partition = partition;
+    this.dir = dir;
+    this.#segmentBytes = segmentBytes;
+  }
+
+  /** Creates the directory of a new, empty partition (the caller fsyncs the parent). */
+  static create(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, segmentFileName(0)), '');
+  }
+
+  /**
+   * Opens a partition and recovers it: sealed segments must be intact; the active (last) segment
+   * is verified batch by batch, and a torn tail (an incomplete or garbled last write with nothing
+   * valid after it) is cut off. Anything else that fails a check is CORRUPT_DATA.
+   */
+  static async open(
+    topic: string,
+    partition: number,
+    dir: string,
+    segmentBytes: number,
+  ): Promise<PartitionStore> {
+    const store = new PartitionStore(topic, partition, dir, segmentBytes);
+    const names = fs
+      .readdirSync(dir)
+      .map((name) => ({ name, base: parseSegmentFileName(name) }))
+      .filter((e): e is { name: string; base: number } => e.base !== undefined)
+      .sort((a, b) => a.base - b.base);
+    if (names.length === 0) {
+      fs.writeFileSync(path.join(dir, segmentFileName(0)), '');
+      names.push({ name: segmentFileName(0), base: 0 });
+    }
+    for (let i = 0; i < names.length; i++) {
+      const segment = new Segment(names[i].base, path.join(dir, names[i].name));
+      const previous = store.#segments[store.#segments.length - 1];
+      if (previous !== undefined && previous.nextOffset !== segment.baseOffset) {
+        throw corrupt(
+          segment.file,
+          0,
+          `segment starts at offset ${segment.baseOffset} but the previous one ends at ${previous.nextOffset}`,
+        );
+      }
+      store.#segments.push(segment);
+      try {
+        await store.#scan(segment, i === names.length - 1);
+      } catch (error) {
+        await store.close();
+        throw error;
+      }
+    }
+    const last = store.#segments[store.#segments.length - 1];
+    store.nextOffset = last.nextOffset;
+    store.endOffset = last.nextOffset;
+    return store;
+  }
+
+  async #scan(segment: Segment, active: boolean): Promise<void> {
+    const fd = fs.openSync(segment.file, active ? 'r+' : 'r');
+    segment.fd = fd;
+    const fileSize = fs.fstatSync(fd).size;
+    let position = 0;
+    let chunk: Buffer = Buffer.alloc(0);
+    let chunkStart = 0;
+    // The active segment is read whole (every batch is checksummed); sealed segments were checked
+    // while they were active, so only their batch headers are walked here, in small reads, and
+    // their checksums are verified on every read instead. Opening a large log stays cheap.
+    const chunkBytes = active ? scanChunkBytes : sealedScanChunkBytes;
+    while (position < fileSize) {
+      let at = position - chunkStart;
+      const needsRefill =
+        at + batchHeaderBytes > chunk.length || (active && at + chunk.readUInt32LE(at + 4) > chunk.length);
+      if (needsRefill) {
+        chunk = await readExactly(fd, Math.min(fileSize - position, chunkBytes), position);
+        chunkStart = position;
+        at = 0;
+        if (active && chunk.length >= batchHeaderBytes) {
+          const batchBytes = chunk.readUInt32LE(4);
+          if (batchBytes > chunk.length && position + batchBytes <= fileSize && batchBytes <= batchBytesMax) {
+            chunk = await readExactly(fd, batchBytes, position);
+          }
+        }
+      }
+      if (
+        !active &&
+        chunk.length - at >= batchHeaderBytes &&
+        position + chunk.readUInt32LE(at + 4) > fileSize
+      ) {
+        throw corrupt(
+          segment.file,
+          position,
+          `batch of ${chunk.readUInt32LE(at + 4)} bytes runs past the end of the sealed segment`,
+        );
+      }
+      // Sealed segments were verified while they were active; their checksums are checked on read.
+      const check = checkBatch(chunk, at, active, !active);
+      if (!check.ok) {
+        if (!active) throw corrupt(segment.file, position, check.reason);
+        await this.#recoverTail(segment, fd, position, fileSize, check.reason);
+        break;
+      }
+      if (check.header.baseOffset !== segment.nextOffset) {
+        const reason = `batch has base offset ${check.header.baseOffset}, expected ${segment.nextOffset}`;
+        if (!active) throw corrupt(segment.file, position, reason);
+        await this.#recoverTail(segment, fd, position, fileSize, reason);
+        break;
+      }
+      segment.track(position, check.header);
+      position += check.header.batchBytes;
+    }
+    segment.visibleSize = segment.size;
+  }
+
+  /**
+   * The active segment failed a check at `position`. If any valid batch follows, the damage is not
+   * a torn write but corruption in the middle of the data: refuse. Otherwise cut the tail.
+   */
+  async #recoverTail(
+    segment: Segment,
+    fd: number,
+    position: number,
+    fileSize: number,
+    reason: string,
+  ): Promise<void> {
+    const rest = await readExactly(fd, fileSize - position, position);
+    for (let at = 1; at + batchHeaderBytes <= rest.length; at++) {
+      if (rest[at] !== 0x54 || rest.readUInt32LE(at) !== 0x31425254) continue;
+      const later = checkBatch(rest, at, true);
+      if (later.ok && later.header.baseOffset >= segment.nextOffset) {
+        throw corrupt(
+          segment.file,
+          position,
+          `${reason}, and a valid batch follows at byte ${position + at}`,
+        );
+      }
+    }
+    logger.warn(
+      { file: segment.file, position, droppedBytes: fileSize - position, reason },
+      'truncating torn tail of log segment (an unacknowledged write cut short by a crash)',
+    );
+    fs.ftruncateSync(fd, position);
+    fs.fdatasyncSync(fd);
+  }
+
+  get startOffset(): number {
+    return this.#segments[0].baseOffset;
+  }
+
+  get sizeBytes(): number {
+    let total = 0;
+    for (const s of this.#segments) total += s.visibleSize;
+    return total;
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length;
+  }
+
+  /**
+   * Writes encoded batches (in offset order) to the active segment, rolling to a new segment when
+   * it would exceed the segment size. Only the flusher calls this, one call at a time.
+   */
+  async write(batches: Buffer[]): Promise<void> {
+    let group: Buffer[] = [];
+    let groupBytes = 0;
+    let active = this.#active();
+    for (const batch of batches) {
+      if (active.size + groupBytes > 0 && active.size + groupBytes + batch.length > this.#segmentBytes) {
+        await this.#writeGroup(active, group, groupBytes);
+        group = [];
+        groupBytes = 0;
+        active = this.#roll(batch.readDoubleLE(16));
+      }
+      group.push(batch);
+      groupBytes += batch.length;
+    }
+    await this.#writeGroup(active, group, groupBytes);
+  }
+
+  async #writeGroup(segment: Segment, group: Buffer[], groupBytes: number): Promise<void> {
+    if (group.length === 0) return;
+    let position = segment.size;
+    let written = 0;
+    let pending = group;
+    while (written < groupBytes) {
+      const n = (await writev(segment.fd!, pending, position)).bytesWritten;
+      written += n;
+      position += n;
+      if (written < groupBytes) pending = remainder(group, written);
+    }
+    let at = segment.size;
+    for (const batch of group) {
+      segment.track(at, {
+        batchBytes: batch.length,
+        baseOffset: batch.readDoubleLE(16),
+        maxTimestamp: batch.readDoubleLE(24),
+        minTimestamp: batch.readDoubleLE(32),
+        recordCount: batch.readUInt32LE(40),
+      });
+      at += batch.length;
+    }
+    segment.dirty = true;
+  }
+
+  #roll(baseOffset: number): Segment {
+    const active = this.#active();
+    if (baseOffset !== active.nextOffset) {
+      throw new TributaryError(
+        'INTERNAL',
+        `segment roll at ${baseOffset} but the active segment ends at ${active.nextOffset}`,
+      );
+    }
+    const segment = new Segment(baseOffset, path.join(this.dir, segmentFileName(baseOffset)));
+    segment.fd = fs.openSync(segment.file, 'wx+');
+    this.#segments.push(segment);
+    this.#dirDirty = true;
+    return segment;
+  }
+
+  /** Makes written data durable: fdatasync of every written segment, and the directory after a roll. */
+  async sync(): Promise<void> {
+    const dirty = this.#segments.filter((s) => s.dirty);
+    for (const s of dirty) s.dirty = false;
+    await Promise.all(dirty.map((s) => fdatasync(s.fd!)));
+    if (this.#dirDirty) {
+      this.#dirDirty = false;
+      const dirFd = fs.openSync(this.dir, 'r');
+      try {
+        await fdatasync(dirFd);
+      } finally {
+        fs.closeSync(dirFd);
+      }
+    }
+  }
+
+  /** Marks what has been written so far; `publish(mark)` later shows exactly that to readers. */
+  mark(): WriteMark {
+    return {
+      endOffset: this.#active().nextOffset,
+      sizes: this.#segments.filter((s) => s.visibleSize !== s.size).map((s) => [s, s.size]),
+    };
+  }
+
+  /** Shows the records of a durable write stage to readers (stages publish in order). */
+  publish(mark: WriteMark): void {
+    for (const [segment, size] of mark.sizes) if (size > segment.visibleSize) segment.visibleSize = size;
+    if (mark.endOffset > this.endOffset) this.endOffset = mark.endOffset;
+  }
+
+  /**
+   * Reads up to `maxRecords` records from `offset` (moved up to the start offset when retention has
+   * removed it), stopping after about `maxBytes` of keys and values.
+   */
+  async read(offset: number, maxRecords: number, maxBytes: number): Promise<LogRecord[]> {
+    const out: LogRecord[] = [];
+    let from = Math.max(offset, this.startOffset);
+    const to = this.endOffset;
+    let bytes = 0;
+    while (from < to && out.length < maxRecords && bytes < maxBytes) {
+      const segment = this.#segmentFor(from);
+      if (segment === undefined) break;
+      segment.readers++;
+      try {
+        const before = out.length;
+        const next = await this.#readSegment(segment, from, to, maxRecords, maxBytes - bytes, out);
+        for (let i = before; i < out.length; i++)
+          bytes += (out[i].value?.length ?? 0) + (out[i].key?.length ?? 0);
+        if (next <= from) break;
+        from = next;
+      } finally {
+        this.#release(segment);
+      }
+    }
+    return out;
+  }
+
+  /** Decodes records of one segment into `out`; returns the next offset to read. */
+  async #readSegment(
+    segment: Segment,
+    from: number,
+    to: number,
+    maxRecords: number,
+    maxBytes: number,
+    out: LogRecord[],
+  ): Promise<number> {
+    let position = segment.positionFor(from);
+    const limit = segment.visibleSize;
+    let next = from;
+    let bytes = 0;
+    while (position < limit && next < to && out.length < maxRecords && bytes < maxBytes) {
+      const length = Math.min(
+        limit - position,
+        Math.max(fetchChunkBytesMin, Math.min(maxBytes - bytes, scanChunkBytes)),
+      );
+      let chunk = readCache.lookup(segment, position);
+      if (chunk === undefined) {
+        chunk = await readExactly(segment.fd!, length, position);
+        readCache.remember(segment, position, chunk);
+      }
+      if (chunk.length >= batchHeaderBytes) {
+        const batchBytes = chunk.readUInt32LE(4);
+        if (batchBytes > chunk.length && position + batchBytes <= limit)
+          chunk = await readExactly(segment.fd!, batchBytes, position);
+      }
+      let at = 0;
+      while (at < chunk.length && next < to && out.length < maxRecords && bytes < maxBytes) {
+        const check = checkBatch(chunk, at, true);
+        if (!check.ok) {
+          if (check.incomplete && at > 0) break;
+          throw corrupt(segment.file, position + at, check.reason);
+        }
+        const header = check.header;
+        if (header.baseOffset + header.recordCount > next) {
+          const before = out.length;
+          decodeBatchInto(
+            chunk,
+            at,
+            header,
+            this.topic,
+            this.partition,
+            next,
+            to,
+            maxRecords - out.length,
+            out,
+          );
+          for (let i = before; i < out.length; i++)
+            bytes += (out[i].value?.length ?? 0) + (out[i].key?.length ?? 0);
+          if (out.length > before) next = out[out.length - 1].offset + 1;
+          if (
+            next < header.baseOffset + header.recordCount &&
+            out.length < maxRecords &&
+            bytes < maxBytes &&
+            next < to
+          ) {
+            throw new TributaryError(
+              'INTERNAL',
+              `decoder stopped early in ${segment.file} at offset ${next}`,
+            );
+          }
+        }
+        at += header.batchBytes;
+      }
+      position += at;
+    }
+    if (position >= limit && next < to) return Math.max(next, segment.nextOffset);
+    return next;
+  }
+
+  /** First offset whose timestamp is >= `timestamp`, or the end offset. */
+  async offsetForTimestamp(timestamp: number): Promise<number> {
+    for (const segment of [...this.#segments]) {
+      if (segment.deleted || segment.maxTimestamp < timestamp || segment.visibleSize === 0) continue;
+      segment.readers++;
+      try {
+        let position = segment.positionForTimestamp(timestamp);
+        while (position < segment.visibleSize) {
+          const length = Math.min(segment.visibleSize - position, scanChunkBytes);
+          let chunk = await readExactly(segment.fd!, length, position);
+          const first = chunk.length >= batchHeaderBytes ? chunk.readUInt32LE(4) : 0;
+          if (first > chunk.length) chunk = await readExactly(segment.fd!, first, position);
+          let at = 0;
+          while (at < chunk.length) {
+            const check = checkBatch(chunk, at, true);
+            if (!check.ok) {
+              if (check.incomplete && at > 0) break;
+              throw corrupt(segment.file, position + at, check.reason);
+            }
+            if (check.header.maxTimestamp >= timestamp) {
+              const records: LogRecord[] = [];
+              decodeBatchInto(
+                chunk,
+                at,
+                check.header,
+                this.topic,
+                this.partition,
+                0,
+                this.endOffset,
+                Infinity,
+                records,
+              );
+              const hit = records.find((r) => r.timestamp >= timestamp);
+              if (hit !== undefined) return hit.offset;
+            }
+            at += check.header.batchBytes;
+          }
+          position += at;
+        }
+      } finally {
+        this.#release(segment);
+      }
+    }
+    return this.endOffset;
+  }
+
+  /**
+   * Deletes whole sealed segments that are past the time limit (newest record older than
+   * `nowMs - retentionMs`) or not needed to keep `retentionBytes`. The active segment stays.
+   * Returns the number of segments deleted.
+   */
+  enforceRetention(nowMs: number, retentionMs: number, retentionBytes: number): number {
+    let deleted = 0;
+    let total = this.sizeBytes;
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0];
+      const expired = retentionMs >= 0 && oldest.maxTimestamp < nowMs - retentionMs;
+      const oversize = retentionBytes >= 0 && total - oldest.size >= retentionBytes;
+      if (!expired && !oversize) break;
+      this.#segments.shift();
+      total -= oldest.size;
+      oldest.deleted = true;
+      // Unlink first: the open fd keeps the data readable for reads already in flight.
+      fs.rmSync(oldest.file, { force: true });
+      if (oldest.readers === 0) this.#closeSegment(oldest);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.#segments) {
+      readCache.forget(s);
+      if (s.fd !== undefined) {
+        const fd = s.fd;
+        s.fd = undefined;
+        await close(fd);
+      }
+    }
+  }
+
+  #release(segment: Segment): void {
+    segment.readers--;
+    if (segment.deleted && segment.readers === 0) this.#closeSegment(segment);
+  }
+
+  #closeSegment(segment: Segment): void {
+    readCache.forget(segment);
+    if (segment.fd !== undefined) {
+      fs.closeSync(segment.fd);
+      segment.fd = undefined;
+    }
+  }
+
+  #active(): Segment {
+    return this.#segments[this.#segments.length - 1];
+  }
+
+  #segmentFor(offset: number): Segment | undefined {
+    const segments = this.#segments;
+    let lo = 0;
+    let hi = segments.length - 1;
+    let found: Segment | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (segments[mid].baseOffset <= offset) {
+        found = segments[mid];
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+}
+
+/** The buffers of `group` after the first `skip` bytes (a short writev is rare but legal). */
+function remainder(group: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = skip;
+  for (const b of group) {
+    if (left >= b.length) {
+      left -= b.length;
+      continue;
+    }
+    out.push(left > 0 ? b.subarray(left) : b);
+    left = 0;
+  }
+  return out;
+}

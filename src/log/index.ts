@@ -1,0 +1,13 @@
+// The log layer's door: the `Log` contract, its backends (memory, embedded, Kafka) and the
+// Kafka-compatible partitioner. Other layers import only from here.
+export type * from './types.js';
+export { openLog, parseKafkaUrl, type LogConfig } from './open.js';
+export {
+  openEmbeddedLog,
+  type EmbeddedLog,
+  type EmbeddedLogOptions,
+  type FsyncPolicy,
+} from './embedded/index.js';
+export { createMemoryLog, type MemoryLog, type MemoryLogOptions } from './memory.js';
+export { murmur2, toPositive, partitionForKey, Partitioner } from './partitioner.js';
+export { rangeAssign } from './local-group.js';

@@ -1,0 +1,154 @@
+import { limits, TributaryError } from '../core/index.js';
+import type { Bytes, FetchOptions, ProducerRecord, StartPosition, TopicConfig } from './types.js';
+
+const encoder = new TextEncoder();
+
+/** Strings become UTF-8 bytes; bytes are kept as they are (not copied). */
+export function toBytes(value: Bytes | string): Bytes {
+  return typeof value === 'string' ? encoder.encode(value) : value;
+}
+
+export function toBytesOrNull(value: Bytes | string | null | undefined): Bytes | null {
+  return value === null || value === undefined ? null : toBytes(value);
+}
+
+/** Shared by records without headers; never handed to callers (readers get their own object). */
+export const noHeaders: Record<string, Bytes> = Object.freeze({});
+
+export function toHeaderBytes(headers: Record<string, Bytes | string> | undefined): Record<string, Bytes> {
+  if (headers === undefined) return noHeaders;
+  let out: Record<string, Bytes> | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    (out ??= {})[name] = typeof value === 'string' ? encoder.encode(value) : value;
+  }
+  return out ?? noHeaders;
+}
+
+/** Kafka's rule for topic names, so every embedded topic can move to Kafka unchanged. */
+const topicNamePattern = /^[a-zA-Z0-9._-]{1,249}$/;
+
+export function validateTopicName(name: string): void {
+  if (!topicNamePattern.test(name) || name === '.' || name === '..') {
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      `invalid topic name ${JSON.stringify(name)}: use 1-249 characters of a-z A-Z 0-9 . _ - (as Kafka)`,
+    );
+  }
+}
+
+export function validateTopicConfig(name: string, config: TopicConfig): void {
+  if (!Number.isInteger(config.partitions) || config.partitions < 1 || config.partitions > 10_000) {
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      `topic ${name}: partitions must be an integer from 1 to 10000, got ${config.partitions}`,
+    );
+  }
+  for (const key of ['retentionMs', 'retentionBytes'] as const) {
+    const value = config[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < -1)) {
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `topic ${name}: ${key} must be -1 or a non-negative integer, got ${value}`,
+      );
+    }
+  }
+}
+
+/** A producer record with bytes resolved, as every backend stores it. */
+export interface NormalizedRecord {
+  topic: string;
+  partition: number;
+  timestamp: number;
+  key: Bytes | null;
+  value: Bytes | null;
+  headers: Record<string, Bytes>;
+}
+
+/** Size of a record's payload, used for size limits, fetch byte budgets and retention. */
+export function recordPayloadBytes(record: {
+  key: Bytes | null;
+  value: Bytes | null;
+  headers: Record<string, Bytes>;
+}): number {
+  let size = (record.key?.length ?? 0) + (record.value?.length ?? 0);
+  if (record.headers === noHeaders) return size;
+  for (const name in record.headers) size += name.length + record.headers[name].length;
+  return size;
+}
+
+/**
+ * Checks one producer record and resolves its bytes. `partitionOf` picks the partition when the
+ * record names none. Throws before anything is appended, so a bad record never half-writes a call.
+ */
+export function normalizeRecord(
+  record: ProducerRecord,
+  index: number,
+  partitions: number,
+  nowMs: number,
+  partitionOf: (key: Bytes | null) => number,
+): NormalizedRecord {
+  const key = toBytesOrNull(record.key);
+  const value = toBytesOrNull(record.value);
+  const headers = toHeaderBytes(record.headers);
+  const where = () => `record ${index} (topic ${record.topic})`;
+  if (record.timestamp !== undefined && !Number.isSafeInteger(record.timestamp)) {
+    throw new TributaryError(
+      'BAD_RECORD',
+      `${where()}: timestamp must be an integer epoch ms, got ${record.timestamp}`,
+    );
+  }
+  const size = recordPayloadBytes({ key, value, headers });
+  if (size > limits.recordBytesMax) {
+    throw new TributaryError(
+      'PAYLOAD_TOO_LARGE',
+      `${where()}: ${size} bytes exceeds the limit of ${limits.recordBytesMax}`,
+    );
+  }
+  let partition: number;
+  if (record.partition !== undefined) {
+    if (!Number.isInteger(record.partition) || record.partition < 0 || record.partition >= partitions) {
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `${where()}: partition ${record.partition} does not exist (topic has ${partitions})`,
+      );
+    }
+    partition = record.partition;
+  } else {
+    partition = partitionOf(key);
+  }
+  return { topic: record.topic, partition, timestamp: record.timestamp ?? nowMs, key, value, headers };
+}
+
+export interface ResolvedFetchOptions {
+  maxRecords: number;
+  maxBytes: number;
+  waitMs: number;
+  signal: AbortSignal | undefined;
+}
+
+export function resolveFetchOptions(options: FetchOptions | undefined): ResolvedFetchOptions {
+  const maxRecords = Math.min(options?.maxRecords ?? limits.fetchRecordsMax, limits.fetchRecordsMax);
+  const maxBytes = Math.min(options?.maxBytes ?? limits.fetchBytesMax, limits.fetchBytesMax);
+  if (!(maxRecords >= 1))
+    throw new TributaryError('INVALID_ARGUMENT', `maxRecords must be >= 1, got ${maxRecords}`);
+  return {
+    maxRecords,
+    maxBytes: Math.max(1, maxBytes),
+    waitMs: Math.max(0, options?.waitMs ?? 0),
+    signal: options?.signal,
+  };
+}
+
+export function describeStartPosition(position: StartPosition): string {
+  return typeof position === 'string' ? position : `timestamp ${position.timestamp}`;
+}
+
+export function validateOffset(offset: number, what: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      `${what}: offset must be a non-negative integer, got ${offset}`,
+    );
+  }
+}
