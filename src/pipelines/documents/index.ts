@@ -1,0 +1,363 @@
+/**
+ * Pipeline `documents` (seed 004): upload API → documents.raw → chunks.processed →
+ * embeddings.ready → 1-minute windows → analytics.flink; hourly-partitioned lake sink; daily report;
+ * RAG over the uploaded documents.
+ *
+ *   POST /upload ──► originals/documents/<company>/<id>/<file> (lake storage) + documents.raw
+ *   documents.docproc      documents.raw → extract + chunk → chunks.processed   (bad docs → documents.raw.dlq)
+ *   documents.embedding    chunks.processed → batched embeddings → embeddings.ready + retrieval index
+ *   documents.analytics    embeddings.ready → keyBy company_id, 1-min tumbling event-time windows,
+ *                          5 s watermark → analytics.flink  (late → documents.analytics.late)
+ *   documents.sink.*       the three topics → bronze.{documents_raw,chunks_processed,embeddings_ready}
+ *                          year=/month=/day=/hour= by record time, flush.size 1000, rotate 10 min
+ *   documents.daily_chunk_count   bronze.embeddings_ready → gold.daily_chunk_count (daily, 00:30 UTC)
+ *   POST /ask              question → answer + citations from one company's chunks
+ *
+ * Every stage can run in its own process (`tributary worker documents --stage …`) or all in one
+ * (`tributary up`, `tributary run documents --once`).
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TributaryConfig } from '../../core/index.js';
+import type { Lake } from '../../lake/index.js';
+import type { Log } from '../../log/index.js';
+import { createEmbedder } from '../../ml/index.js';
+import type { AskFunction, DashboardPage, LiveEvent, PipelineModule } from '../../serve/index.js';
+import type { BatchJob, StreamJob } from '../../stream/index.js';
+import type { PipelineDefinition, PipelineServices } from '../types.js';
+import { DocumentIndex, documentIndexDir } from './index-store.js';
+import { ensureDocumentTopics, ingestDocument } from './ingest.js';
+import { documentJobs, documentStages, type DocumentStage } from './jobs.js';
+import { mlExtractAndChunk } from './ml.js';
+import { topics, type WindowCount } from './payloads.js';
+import {
+  dailyReportJobName,
+  dailyReportSchedule,
+  dailyReportTable,
+  daysWithData,
+  runDailyReport,
+  yesterdayUtc,
+} from './report.js';
+import { registerDocumentRoutes } from './routes.js';
+import { topicRecordCount } from './stats.js';
+
+export const pipelineName = 'documents';
+/** SSE event with each final window result `{window_start, window_end, company_id, chunk_count}` (tenant = company). */
+export const windowEventType = 'window.documents.chunks_per_minute';
+
+/** What the stages share in one process: the retrieval index (so /ask sees new chunks at once). */
+export interface DocumentsRuntime {
+  index: DocumentIndex;
+  jobs: Record<DocumentStage, StreamJob[]>;
+  report: BatchJob;
+}
+
+export interface DocumentsRuntimeOptions {
+  config: TributaryConfig;
+  log: Log;
+  lake: Lake;
+  publish?: ((event: LiveEvent) => void) | undefined;
+  /** Embedding calls in flight (and largest batch). Default 64. */
+  embeddingConcurrency?: number;
+  /** Wall time between checkpoints of unbounded runs. Default the engine's (10 s). */
+  checkpointIntervalMs?: number;
+}
+
+function llmOf(config: TributaryConfig) {
+  return config.llmUrl ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey } : undefined;
+}
+
+/** The daily report as a batch job: scheduled for yesterday; a manual run without a date takes the newest day with data. */
+export function dailyReportJob(lake: Lake): BatchJob {
+  return {
+    name: dailyReportJobName,
+    description:
+      'Chunks per company and document for one UTC day: bronze.embeddings_ready → gold.daily_chunk_count',
+    inputs: [`bronze.embeddings_ready`],
+    outputs: [dailyReportTable],
+    schedule: dailyReportSchedule,
+    partitionFor: (atMs) => yesterdayUtc(atMs),
+    async run(ctx) {
+      const date = ctx.partition ?? (await daysWithData(lake)).at(-1);
+      const result = await runDailyReport(lake, {
+        ...(date === undefined ? {} : { date }),
+        commitId: ctx.commitId,
+      });
+      return { rowsOut: result.rows };
+    },
+  };
+}
+
+/** Builds the pipeline's jobs and shared index over opened services. */
+export function createDocumentsRuntime(options: DocumentsRuntimeOptions): DocumentsRuntime {
+  const embedder = createEmbedder(options.config);
+  const index = new DocumentIndex({
+    dir: documentIndexDir(options.config.dataDir),
+    embedder,
+    llm: llmOf(options.config),
+  });
+  const publish = options.publish;
+  const jobs = documentJobs({
+    log: options.log,
+    storage: options.lake.storage,
+    extractAndChunk: mlExtractAndChunk(),
+    embedder,
+    index,
+    bronzeTable: (name) => options.lake.table('bronze', name),
+    ...(options.embeddingConcurrency ? { embeddingConcurrency: options.embeddingConcurrency } : {}),
+    ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
+    ...(publish
+      ? {
+          onWindow: (result: WindowCount) =>
+            publish({ type: windowEventType, data: result, tenant: result.company_id }),
+        }
+      : {}),
+  });
+  return { index, jobs, report: dailyReportJob(options.lake) };
+}
+
+/** One runtime per services object: `jobs()` and `serve()` of one process share the index. */
+const runtimes = new WeakMap<PipelineServices, DocumentsRuntime>();
+function runtimeOf(services: PipelineServices): DocumentsRuntime {
+  let runtime = runtimes.get(services);
+  if (runtime === undefined) {
+    runtime = createDocumentsRuntime({
+      config: services.config,
+      log: services.log,
+      lake: services.lake,
+      publish: services.publish,
+    });
+    runtimes.set(services, runtime);
+  }
+  return runtime;
+}
+
+/** Every stream job in pipeline order. */
+export function allStreamJobs(
+  jobs: Record<DocumentStage, StreamJob[]>,
+  stages: readonly DocumentStage[] = documentStages,
+): StreamJob[] {
+  return documentStages.filter((stage) => stages.includes(stage)).flatMap((stage) => jobs[stage]);
+}
+
+/** The dashboard page: uploads over time, live chunks per company per minute, DLQ and late counts. */
+export const documentsPage: DashboardPage = {
+  id: pipelineName,
+  title: 'Documents',
+  description:
+    'Uploads → chunks → embeddings → 1-minute chunk counts per company; ask questions with POST /ask.',
+  tiles: [
+    {
+      id: 'uploads',
+      label: 'Documents uploaded',
+      source: { route: '/api/documents/counters', field: 'uploads' },
+      format: 'integer',
+    },
+    {
+      id: 'embeddings',
+      label: 'Chunks embedded',
+      source: { route: '/api/documents/counters', field: 'embeddings' },
+      format: 'integer',
+    },
+    {
+      id: 'dlq',
+      label: 'Dead-lettered documents',
+      source: { route: '/api/documents/counters', field: 'dlq' },
+      format: 'integer',
+    },
+    {
+      id: 'late',
+      label: 'Late chunks (side output)',
+      source: { route: '/api/documents/counters', field: 'late' },
+      format: 'integer',
+    },
+    {
+      id: 'last-window',
+      label: 'Chunks in the last window',
+      source: { event: windowEventType, eventField: 'chunk_count' },
+      format: 'integer',
+    },
+  ],
+  charts: [
+    {
+      id: 'uploads-per-minute',
+      title: 'Uploads per minute',
+      kind: 'line',
+      route: '/api/documents/uploads?minutes=180',
+      rowsField: 'rows',
+      x: 'minute',
+      y: 'uploads',
+      format: 'integer',
+    },
+    {
+      id: 'chunks-per-minute',
+      title: 'Chunks per company per minute (live)',
+      kind: 'bar',
+      route: '/api/documents/chunks-per-minute?minutes=60',
+      rowsField: 'rows',
+      x: 'window_start',
+      y: 'chunk_count',
+      event: windowEventType,
+      maxPoints: 120,
+      format: 'integer',
+    },
+  ],
+  tables: [
+    {
+      id: 'windows',
+      title: 'Latest window results',
+      route: '/api/documents/chunks-per-minute?minutes=60',
+      columns: ['window_start', 'company_id', 'chunk_count'],
+    },
+    {
+      id: 'daily',
+      title: 'Daily chunk report',
+      route: '/api/tables/gold/daily_chunk_count?sort=-date&limit=20',
+      columns: ['date', 'company_id', 'document_id', 'total_chunks'],
+    },
+  ],
+};
+
+/** API routes and dashboard page of the pipeline. */
+export function documentsModule(services: PipelineServices): PipelineModule {
+  const runtime = runtimeOf(services);
+  return {
+    name: pipelineName,
+    title: 'Documents',
+    description: 'Document upload, processing, windowed analytics and RAG (seed 004)',
+    tenantScoped: true,
+    routes: (api) =>
+      registerDocumentRoutes(api, {
+        log: services.log,
+        ingest: { log: services.log, storage: services.lake.storage },
+        ask: (question, companyId) => runtime.index.ask(question, companyId),
+      }),
+    page: documentsPage,
+  };
+}
+
+/**
+ * The platform's `POST /api/ask` (the dashboard's question box) answered from this pipeline's
+ * index, within the company the serving layer resolved (the key's tenant, or the body's company
+ * for unbound keys); every query is confined to that one company.
+ */
+export function documentsAsk(services: PipelineServices): AskFunction {
+  const runtime = runtimeOf(services);
+  return (question, options) => runtime.index.ask(question, options.company, options.topK ?? 5);
+}
+
+/** Finds the ML layer's sample documents from the source tree or the compiled `dist/` tree. */
+export function sampleDocumentsDir(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = path.join(dir, 'src', 'ml', 'data', 'samples');
+    if (existsSync(candidate) && statSync(candidate).isDirectory()) return candidate;
+    dir = path.dirname(dir);
+  }
+  return null;
+}
+
+/** Demo companies the sample documents are spread over (tenant isolation is visible on the dashboard). */
+export const demoCompanies = ['acme', 'globex'] as const;
+
+/**
+ * Seeds the sample documents on a fresh data dir: each sample is uploaded for a demo company
+ * (alternating), so the first `tributary up` shows uploads, windows and answerable questions.
+ * Does nothing when `documents.raw` already holds records.
+ */
+export async function seedDocuments(
+  log: Log,
+  lake: Lake,
+  progress?: (message: string) => void,
+): Promise<number> {
+  await ensureDocumentTopics(log);
+  if ((await topicRecordCount(log, topics.raw)) > 0) return 0;
+  const dir = sampleDocumentsDir();
+  if (dir === null) return 0;
+  const files = readdirSync(dir)
+    .filter((name) => /\.(pdf|txt|md|markdown|html?|docx)$/i.test(name))
+    .sort();
+  let seeded = 0;
+  for (const [i, name] of files.entries()) {
+    const company = demoCompanies[i % demoCompanies.length];
+    await ingestDocument(
+      { log, storage: lake.storage },
+      { companyId: company, filename: name, bytes: await readFile(path.join(dir, name)) },
+    );
+    seeded++;
+    progress?.(`documents: uploaded ${name} for ${company}`);
+  }
+  return seeded;
+}
+
+/** The pipeline, as the platform registers it (see ../types.ts for the wiring). */
+export const documentsPipeline: PipelineDefinition = {
+  name: pipelineName,
+  title: 'Documents',
+  description:
+    'Upload API → documents.raw → chunks → embeddings → 1-min windows, lake sink, daily report, RAG',
+  async jobs(services) {
+    await ensureDocumentTopics(services.log);
+    const runtime = runtimeOf(services);
+    return {
+      stream: allStreamJobs(runtime.jobs),
+      batch: [runtime.report],
+      close: () => runtime.index.save(),
+    };
+  },
+  serve: documentsModule,
+  async seedDemo(services, progress) {
+    await seedDocuments(services.log, services.lake, progress);
+  },
+};
+
+export {
+  topics,
+  windowCountPayload,
+  type RawDocument,
+  type ChunkRecord,
+  type EmbeddingRecord,
+  type WindowCount,
+} from './payloads.js';
+export {
+  ingestDocument,
+  ensureDocumentTopics,
+  originalKey,
+  originalPath,
+  type IngestDeps,
+  type IngestRequest,
+  type IngestResult,
+} from './ingest.js';
+export {
+  createDocumentRoutes,
+  registerDocumentRoutes,
+  handleUpload,
+  handleAsk,
+  type CallerIdentity,
+  type DocumentRoutesOptions,
+} from './routes.js';
+export {
+  documentJobs,
+  docprocJob,
+  embeddingJob,
+  analyticsJob,
+  sinkJobs,
+  documentStages,
+  bronzeTables,
+  lakeSinkSettings,
+  type DocumentStage,
+  type DocumentJobsDeps,
+} from './jobs.js';
+export { runStagesOnce, startStages, stopStages } from './run.js';
+export {
+  runDailyReport,
+  daysWithData,
+  yesterdayUtc,
+  dailyReportTable,
+  dailyReportJobName,
+  type DailyReportResult,
+} from './report.js';
+export { DocumentIndex, documentIndexDir, indexSink } from './index-store.js';
+export { analyticsJobName, analyticsLateTopic } from './stats.js';

@@ -1,0 +1,249 @@
+import { TributaryError, counter, isTributaryError, toTributaryError } from '../../core/index.js';
+import type { Storage } from '../../lake/index.js';
+import { originalKey, originalsPrefix } from './ingest.js';
+import type { ChunkRecord, EmbeddingRecord, RawDocument } from './payloads.js';
+
+const chunksTotal = counter('tributary_documents_chunks_total', 'Chunks produced by the docproc stage', [
+  'company_id',
+]);
+const embeddedTotal = counter(
+  'tributary_documents_embedded_total',
+  'Chunks embedded by the embedding stage',
+  ['company_id'],
+);
+
+/** A chunk as the ML layer's extraction + chunking returns it. */
+export interface ExtractedChunk {
+  chunk_id: string;
+  text: string;
+  /** 1-based page for paged formats (PDF); 1 for formats without pages. */
+  page: number;
+}
+
+/** What docproc needs from the ML layer: bytes of a stored original → chunks with stable ids. */
+export type ExtractAndChunk = (input: {
+  documentId: string;
+  filename: string;
+  bytes: Uint8Array;
+}) => Promise<ExtractedChunk[]>;
+
+/** What the embedding stage needs from the ML layer. */
+export interface DocumentEmbedder {
+  /** Vectors in input order, one per text. */
+  embed(texts: string[]): Promise<ArrayLike<number>[]>;
+}
+
+/** A chunk with its vector, as added to the retrieval index. */
+export interface IndexedChunk {
+  chunk_id: string;
+  document_id: string;
+  company_id: string;
+  text: string;
+  page: number;
+  vector: number[];
+  /** Original file name, for citations. */
+  filename: string;
+  /** Upload time of the document (epoch ms). */
+  timestamp: number;
+}
+
+/** The pipeline's retrieval index; `upsert` by chunk_id, so a replayed batch is harmless. */
+export interface DocumentIndexWriter {
+  upsert(chunks: IndexedChunk[]): Promise<void>;
+}
+
+/** The file name of a stored original is the last segment of its path (sanitised at upload). */
+export function filenameOf(s3Path: string): string {
+  return s3Path.split('/').pop() ?? s3Path;
+}
+
+export interface DocprocDeps {
+  storage: Pick<Storage, 'root' | 'get'>;
+  extractAndChunk: ExtractAndChunk;
+}
+
+/**
+ * The docproc stage (seed 004's docproc-service) for one `documents.raw` payload: reads the stored
+ * original, extracts text and chunks it into `chunks.processed` payloads.
+ *
+ * A document that cannot be parsed (or has no text) throws `DECODE_FAILED` naming the document and
+ * the reason, and a missing original `NOT_FOUND`; the stream engine routes both to
+ * `documents.raw.dlq` with the reason in the headers. Storage outages stay `IO` errors.
+ */
+export async function processDocument(document: RawDocument, deps: DocprocDeps): Promise<ChunkRecord[]> {
+  const key = originalKey(deps.storage.root, document.s3_path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await deps.storage.get(key);
+  } catch (error) {
+    const wrapped = toTributaryError(error, 'IO');
+    if (wrapped.code === 'NOT_FOUND') {
+      throw new TributaryError(
+        'NOT_FOUND',
+        `document ${document.document_id}: original ${document.s3_path} is missing`,
+        {
+          cause: error,
+          details: { document_id: document.document_id },
+        },
+      );
+    }
+    throw wrapped;
+  }
+  const filename = filenameOf(document.s3_path);
+  let chunks: ExtractedChunk[];
+  try {
+    chunks = await deps.extractAndChunk({ documentId: document.document_id, filename, bytes });
+  } catch (error) {
+    if (isTributaryError(error) && error.domain !== 'user') throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TributaryError(
+      'DECODE_FAILED',
+      `document ${document.document_id} (${filename}) could not be parsed: ${reason}`,
+      {
+        cause: error,
+        details: { document_id: document.document_id, file: filename },
+      },
+    );
+  }
+  if (chunks.length === 0) {
+    throw new TributaryError(
+      'DECODE_FAILED',
+      `document ${document.document_id} (${filename}) has no extractable text`,
+      {
+        details: { document_id: document.document_id, file: filename },
+      },
+    );
+  }
+  chunksTotal.inc({ company_id: document.company_id }, chunks.length);
+  return chunks.map((chunk) => ({
+    chunk_id: chunk.chunk_id,
+    document_id: document.document_id,
+    company_id: document.company_id,
+    text: chunk.text,
+    page: chunk.page,
+  }));
+}
+
+/**
+ * Groups concurrent single-item calls into batches: calls made in the same tick share one call of
+ * `run`, up to `batchSizeMax` items. Under an async map with concurrency N, `run` sees batches of up
+ * to N items while the map keeps per-record order.
+ */
+export class MicroBatcher<I, O> {
+  readonly #run: (items: I[]) => Promise<O[]>;
+  readonly #batchSizeMax: number;
+  #pending: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
+  #scheduled = false;
+
+  constructor(run: (items: I[]) => Promise<O[]>, batchSizeMax = 64) {
+    this.#run = run;
+    this.#batchSizeMax = batchSizeMax;
+  }
+
+  submit(item: I): Promise<O> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (this.#pending.length >= this.#batchSizeMax) this.#flush();
+      else if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, this.#batchSizeMax);
+      this.#run(batch.map((p) => p.item)).then(
+        (results) => {
+          if (results.length !== batch.length) {
+            const error = new TributaryError(
+              'INTERNAL',
+              `batch call returned ${results.length} results for ${batch.length} items`,
+            );
+            for (const p of batch) p.reject(error);
+            return;
+          }
+          batch.forEach((p, i) => p.resolve(results[i]));
+        },
+        (error: unknown) => {
+          for (const p of batch) p.reject(error);
+        },
+      );
+    }
+  }
+}
+
+export interface EmbeddingDeps {
+  embedder: DocumentEmbedder;
+  /** Where originals live, to find a document's file name for citations. */
+  storage?: Pick<Storage, 'root' | 'list'>;
+  /** Texts per embedder call (default 64). */
+  batchSizeMax?: number;
+}
+
+/** Vectors are rounded to 6 decimals in `embeddings.ready`: ~1e-6 error, far smaller JSON. */
+function roundVector(vector: ArrayLike<number>): number[] {
+  return Array.from(vector, (x) => Math.round(x * 1e6) / 1e6);
+}
+
+/** What the embedding stage produces per chunk: the topic payload and the index entry. */
+export interface EmbeddedChunk {
+  record: EmbeddingRecord;
+  indexed: IndexedChunk;
+}
+
+/**
+ * The embedding stage (seed 004's embedding-service) as a per-chunk async function for a stream
+ * job's `mapAsync`: concurrent calls are batched into one embedder call before each call resolves
+ * with its `embeddings.ready` payload and its retrieval-index entry.
+ *
+ * @example
+ * const embed = createEmbeddingStage({ embedder });
+ * source.mapAsync((chunk, meta) => embed(chunk, meta.timestamp), { concurrency: 64 })
+ */
+export function createEmbeddingStage(
+  deps: EmbeddingDeps,
+): (chunk: ChunkRecord, timestampMs: number) => Promise<EmbeddedChunk> {
+  const batchSizeMax = deps.batchSizeMax ?? 64;
+  const filenames = new Map<string, string>();
+  const filenameFor = async (chunk: ChunkRecord): Promise<string> => {
+    const cached = filenames.get(chunk.document_id);
+    if (cached !== undefined) return cached;
+    let name = chunk.document_id;
+    if (deps.storage) {
+      const objects = await deps.storage.list(`${originalsPrefix}/${chunk.company_id}/${chunk.document_id}/`);
+      if (objects[0]) name = filenameOf(objects[0].path);
+    }
+    // Bounded cache: documents are processed in bursts, so forgetting old ones costs little.
+    if (filenames.size >= 10_000) filenames.clear();
+    filenames.set(chunk.document_id, name);
+    return name;
+  };
+  const embedBatcher = new MicroBatcher<string, ArrayLike<number>>(async (texts) => {
+    const vectors = await deps.embedder.embed(texts);
+    if (vectors.length !== texts.length)
+      throw new TributaryError(
+        'EXTERNAL',
+        `embedder returned ${vectors.length} vectors for ${texts.length} texts`,
+      );
+    return vectors;
+  }, batchSizeMax);
+
+  return async (chunk, timestampMs) => {
+    const [vector, filename] = await Promise.all([embedBatcher.submit(chunk.text), filenameFor(chunk)]);
+    const rounded = roundVector(vector);
+    const record: EmbeddingRecord = {
+      chunk_id: chunk.chunk_id,
+      document_id: chunk.document_id,
+      company_id: chunk.company_id,
+      vector: rounded,
+    };
+    embeddedTotal.inc({ company_id: chunk.company_id });
+    return {
+      record,
+      indexed: { ...record, text: chunk.text, page: chunk.page, filename, timestamp: timestampMs },
+    };
+  };
+}
