@@ -9,4 +9,13 @@ import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
 /** The one list of benchmarks; each layer adds its module's entries. */
-export const benchmarks: Benchmark[] = [...logBenchmarks, ...lakeBenchmarks, ...streamBenchmarks, ...mlBenchmarks, ...northwindBenchmarks, ...connectorBenchmarks, ...serveBenchmarks, ...documentsBenchmarks];
+export const benchmarks: Benchmark[] = [
+  ...logBenchmarks,
+  ...lakeBenchmarks,
+  ...streamBenchmarks,
+  ...mlBenchmarks,
+  ...northwindBenchmarks,
+  ...connectorBenchmarks,
+  ...serveBenchmarks,
+  ...documentsBenchmarks,
+];

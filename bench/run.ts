@@ -14,17 +14,24 @@ async function runBenchmarks(argv: string[]): Promise<void> {
   const only = onlyIndex >= 0 ? (argv[onlyIndex + 1] ?? '').split(',').filter(Boolean) : [];
   const unknown = only.filter((name) => !benchmarks.some((b) => b.name === name));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; known: ${benchmarks.map((b) => b.name).join(', ')}\n`);
+    process.stderr.write(
+      `unknown benchmark(s): ${unknown.join(', ')}; known: ${benchmarks.map((b) => b.name).join(', ')}\n`,
+    );
     process.exitCode = 2;
     return;
   }
   const selected = only.length > 0 ? benchmarks.filter((b) => only.includes(b.name)) : benchmarks;
   const results: Record<string, BenchResult> = {};
   for (const benchmark of selected) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), `tributary-bench-${benchmark.name.replace(/\W/g, '_')}-`));
+    const dir = await mkdtemp(
+      path.join(os.tmpdir(), `tributary-bench-${benchmark.name.replace(/\W/g, '_')}-`),
+    );
     process.stderr.write(`▶ ${benchmark.name}: ${benchmark.description}\n`);
     try {
-      results[benchmark.name] = await benchmark.run({ dir, progress: (m) => process.stderr.write(`  ${m}\n`) });
+      results[benchmark.name] = await benchmark.run({
+        dir,
+        progress: (m) => process.stderr.write(`  ${m}\n`),
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -21,7 +21,13 @@ export function createCliContext(program: Command): CliContext {
       const global = program.opts<GlobalOptions>();
       return loadConfig({
         file: global.config,
-        overrides: { dataDir: global.dataDir, logLevel: global.logLevel, log: global.log, storage: global.storage, ...overrides },
+        overrides: {
+          dataDir: global.dataDir,
+          logLevel: global.logLevel,
+          log: global.log,
+          storage: global.storage,
+          ...overrides,
+        },
       });
     },
   };

@@ -30,12 +30,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`tributary: ${error.code}: ${error.message}\n`);
       return error.domain === 'internal' ? 70 : 1;
     }
-    process.stderr.write(`tributary: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `tributary: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     return 70;
   }
 }
 
-const isEntryPoint = process.argv[1] !== undefined && /tributary(\.js)?$|cli[/\\]main\.[jt]s$/.test(process.argv[1]);
+const isEntryPoint =
+  process.argv[1] !== undefined && /tributary(\.js)?$|cli[/\\]main\.[jt]s$/.test(process.argv[1]);
 if (isEntryPoint) {
   const code = await main(process.argv);
   // Commands that start servers resolve only when they are done; everything else exits here so a

@@ -21,9 +21,16 @@ describe('loadConfig', () => {
 
   it('layers file < .env < environment < flags', () => {
     const cwd = tempDir();
-    writeFileSync(path.join(cwd, 'tributary.config.json'), JSON.stringify({ port: 4000, logFsync: 'always', host: '0.0.0.0' }));
+    writeFileSync(
+      path.join(cwd, 'tributary.config.json'),
+      JSON.stringify({ port: 4000, logFsync: 'always', host: '0.0.0.0' }),
+    );
     writeFileSync(path.join(cwd, '.env'), 'TRIBUTARY_PORT=5000\nTRIBUTARY_LOG_FSYNC=never\n');
-    const config = loadConfig({ cwd, env: { TRIBUTARY_PORT: '6000' }, overrides: { dataDir: 'elsewhere', port: undefined } });
+    const config = loadConfig({
+      cwd,
+      env: { TRIBUTARY_PORT: '6000' },
+      overrides: { dataDir: 'elsewhere', port: undefined },
+    });
     expect(config.port).toBe(6000);
     expect(config.logFsync).toBe('never');
     expect(config.host).toBe('0.0.0.0');
@@ -31,7 +38,10 @@ describe('loadConfig', () => {
   });
 
   it('maps well-known variables such as REDIS_URL and NORTHWIND_PG_URL', () => {
-    const config = loadConfig({ cwd: tempDir(), env: { REDIS_URL: 'redis://127.0.0.1:6379', NORTHWIND_PG_URL: 'postgres://u@h/db' } });
+    const config = loadConfig({
+      cwd: tempDir(),
+      env: { REDIS_URL: 'redis://127.0.0.1:6379', NORTHWIND_PG_URL: 'postgres://u@h/db' },
+    });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
     expect(config.northwindPgUrl).toBe('postgres://u@h/db');
   });
@@ -43,7 +53,9 @@ describe('loadConfig', () => {
   });
 
   it('refuses an unknown TRIBUTARY_ variable by name', () => {
-    expect(() => loadConfig({ cwd: tempDir(), env: { TRIBUTARY_PROT: '3000' } })).toThrow(/unknown setting TRIBUTARY_PROT/);
+    expect(() => loadConfig({ cwd: tempDir(), env: { TRIBUTARY_PROT: '3000' } })).toThrow(
+      /unknown setting TRIBUTARY_PROT/,
+    );
   });
 
   it('refuses an unknown key in the config file, naming the file', () => {
@@ -55,11 +67,17 @@ describe('loadConfig', () => {
   it('refuses a config file that is not JSON', () => {
     const cwd = tempDir();
     writeFileSync(path.join(cwd, 'custom.json'), '{ port: ');
-    expect(() => loadConfig({ cwd, env: {}, file: 'custom.json' })).toThrow(/custom\.json is not readable JSON/);
+    expect(() => loadConfig({ cwd, env: {}, file: 'custom.json' })).toThrow(
+      /custom\.json is not readable JSON/,
+    );
   });
 
   it('validates backend URLs', () => {
-    expect(loadConfig({ cwd: tempDir(), env: { TRIBUTARY_LOG: 'kafka://b1:9092,b2:9092' } }).log).toBe('kafka://b1:9092,b2:9092');
-    expect(() => loadConfig({ cwd: tempDir(), env: { TRIBUTARY_STORAGE: 'ftp://x' } })).toThrow(/storage = "ftp:\/\/x"/);
+    expect(loadConfig({ cwd: tempDir(), env: { TRIBUTARY_LOG: 'kafka://b1:9092,b2:9092' } }).log).toBe(
+      'kafka://b1:9092,b2:9092',
+    );
+    expect(() => loadConfig({ cwd: tempDir(), env: { TRIBUTARY_STORAGE: 'ftp://x' } })).toThrow(
+      /storage = "ftp:\/\/x"/,
+    );
   });
 });

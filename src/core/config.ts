@@ -13,7 +13,10 @@ import { TributaryError } from './errors.js';
  * a typo never silently falls back to a default.
  */
 const fsyncPolicy = z.enum(['always', 'group', 'never']);
-const boolFromString = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const boolFromString = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+]);
 const port = z.coerce.number().int().min(0).max(65535);
 
 export const configSchema = z
@@ -25,9 +28,25 @@ export const configSchema = z
       .default('embedded')
       .describe('Log backend: embedded, or kafka://broker1:9092,broker2:9092'),
     logFsync: fsyncPolicy.default('group').describe('When an append is acknowledged: always | group | never'),
-    logGroupCommitMs: z.coerce.number().int().min(0).max(1000).default(2).describe('Group-commit window in ms'),
-    logRetentionMs: z.coerce.number().int().min(-1).default(7 * 24 * 3600 * 1000).describe('Default topic retention by time (-1 = forever)'),
-    logRetentionBytes: z.coerce.number().int().min(-1).default(-1).describe('Default per-partition retention by size (-1 = unbounded)'),
+    logGroupCommitMs: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(2)
+      .describe('Group-commit window in ms'),
+    logRetentionMs: z.coerce
+      .number()
+      .int()
+      .min(-1)
+      .default(7 * 24 * 3600 * 1000)
+      .describe('Default topic retention by time (-1 = forever)'),
+    logRetentionBytes: z.coerce
+      .number()
+      .int()
+      .min(-1)
+      .default(-1)
+      .describe('Default per-partition retention by size (-1 = unbounded)'),
     storage: z
       .string()
       .regex(/^(local|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'local or s3://bucket[/prefix]')
@@ -40,19 +59,34 @@ export const configSchema = z
     s3SecretAccessKey: z.string().optional(),
     host: z.string().default('127.0.0.1').describe('Address the API binds to'),
     port: port.default(3000).describe('API and dashboard port'),
-    redisUrl: z.string().regex(/^rediss?:\/\//, 'redis://host:port').optional().describe('Redis for shared rate limits'),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'redis://host:port')
+      .optional()
+      .describe('Redis for shared rate limits'),
     metricsPublic: boolFromString.default(true).describe('Serve /metrics without an API key'),
     rateLimitPerSecond: z.coerce.number().positive().default(50).describe('Requests per second per API key'),
-    rateLimitBurst: z.coerce.number().int().positive().default(100).describe('Token-bucket burst per API key'),
+    rateLimitBurst: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe('Token-bucket burst per API key'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'),
-    sentimentModel: z.string().default('vader').describe('vader | hf:<model-id> | path to a local model directory'),
+    sentimentModel: z
+      .string()
+      .default('vader')
+      .describe('vader | hf:<model-id> | path to a local model directory'),
     embeddingModel: z.string().default('hashed').describe('hashed | hf:<model-id> | openai:<model>'),
     embeddingUrl: z.url().optional().describe('OpenAI-compatible /v1 base URL for embeddings'),
     embeddingApiKey: z.string().optional(),
     llmUrl: z.url().optional().describe('OpenAI-compatible /v1 base URL for generated RAG answers'),
     llmModel: z.string().default('gpt-4o-mini'),
     llmApiKey: z.string().optional(),
-    northwindPgUrl: z.string().regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db').optional(),
+    northwindPgUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db')
+      .optional(),
   })
   .strict();
 
@@ -61,7 +95,10 @@ export type ConfigKey = keyof TributaryConfig;
 
 /** Environment variable names that map to config keys. */
 export const configEnvNames: Record<ConfigKey, string[]> = Object.fromEntries(
-  Object.keys(configSchema.shape).map((key) => [key, [`TRIBUTARY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`]]),
+  Object.keys(configSchema.shape).map((key) => [
+    key,
+    [`TRIBUTARY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`],
+  ]),
 ) as Record<ConfigKey, string[]>;
 configEnvNames.redisUrl.push('REDIS_URL');
 configEnvNames.northwindPgUrl.push('NORTHWIND_PG_URL');
@@ -90,14 +127,21 @@ export function loadConfig(options: LoadConfigOptions = {}): TributaryConfig {
   const raw: Record<string, unknown> = {};
   const origin: Record<string, string> = {};
 
-  const file = options.file ?? env.TRIBUTARY_CONFIG ?? (existsSync(path.join(cwd, 'tributary.config.json')) ? 'tributary.config.json' : undefined);
+  const file =
+    options.file ??
+    env.TRIBUTARY_CONFIG ??
+    (existsSync(path.join(cwd, 'tributary.config.json')) ? 'tributary.config.json' : undefined);
   if (file !== undefined) {
     const filePath = path.resolve(cwd, file);
     let parsed: unknown;
     try {
       parsed = JSON.parse(readFileSync(filePath, 'utf8'));
     } catch (error) {
-      throw new TributaryError('CONFIG_INVALID', `config file ${filePath} is not readable JSON: ${(error as Error).message}`, { cause: error });
+      throw new TributaryError(
+        'CONFIG_INVALID',
+        `config file ${filePath} is not readable JSON: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new TributaryError('CONFIG_INVALID', `config file ${filePath} must hold a JSON object`);
@@ -114,7 +158,8 @@ export function loadConfig(options: LoadConfigOptions = {}): TributaryConfig {
   }
   sources.push(['environment', env]);
   const knownNames = new Map<string, ConfigKey>();
-  for (const [key, names] of Object.entries(configEnvNames)) for (const name of names) knownNames.set(name, key as ConfigKey);
+  for (const [key, names] of Object.entries(configEnvNames))
+    for (const name of names) knownNames.set(name, key as ConfigKey);
   for (const [sourceName, source] of sources) {
     for (const [name, value] of Object.entries(source)) {
       if (value === undefined || value === '') continue;
@@ -123,7 +168,10 @@ export function loadConfig(options: LoadConfigOptions = {}): TributaryConfig {
         raw[key] = value;
         origin[key] = `${sourceName}: ${name}`;
       } else if (name.startsWith('TRIBUTARY_') && !nonConfigVariables.has(name)) {
-        throw new TributaryError('CONFIG_INVALID', `unknown setting ${name} (from ${sourceName}); known: ${[...knownNames.keys()].filter((n) => n.startsWith('TRIBUTARY_')).join(', ')}`);
+        throw new TributaryError(
+          'CONFIG_INVALID',
+          `unknown setting ${name} (from ${sourceName}); known: ${[...knownNames.keys()].filter((n) => n.startsWith('TRIBUTARY_')).join(', ')}`,
+        );
       }
     }
   }

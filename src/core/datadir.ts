@@ -33,7 +33,8 @@ export async function openDataDir(dataDir: string): Promise<ReturnType<typeof da
   if (existsSync(paths.formatFile)) {
     const text = readFileSync(paths.formatFile, 'utf8');
     const match = /^tributary-data-dir (\d+)$/m.exec(text);
-    if (!match) throw new TributaryError('FORMAT_VERSION', `${paths.formatFile} is not a Tributary format file`);
+    if (!match)
+      throw new TributaryError('FORMAT_VERSION', `${paths.formatFile} is not a Tributary format file`);
     const version = Number(match[1]);
     if (version > dataDirFormatVersion) {
       throw new TributaryError(

@@ -5,17 +5,28 @@ import type { CliContext } from '../context.js';
 /** Markdown table of every configuration key: its environment names, default and meaning. */
 export function configReference(): string {
   const rows = Object.entries(configSchema.shape).map(([key, schema]) => {
-    const json = schema.toJSONSchema({ unrepresentable: 'any', io: 'input' }) as { default?: unknown; description?: string; enum?: unknown[] };
+    const json = schema.toJSONSchema({ unrepresentable: 'any', io: 'input' }) as {
+      default?: unknown;
+      description?: string;
+      enum?: unknown[];
+    };
     const defaultText = json.default === undefined ? '' : `\`${JSON.stringify(json.default)}\``;
     const envText = configEnvNames[key as ConfigKey].map((n) => `\`${n}\``).join(', ');
-    const meaning = [json.description ?? '', json.enum && !json.description ? `one of ${json.enum.join(' | ')}` : ''].filter(Boolean).join('; ');
+    const meaning = [
+      json.description ?? '',
+      json.enum && !json.description ? `one of ${json.enum.join(' | ')}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     return `| \`${key}\` | ${envText} | ${defaultText} | ${meaning.replaceAll('|', '\\|')} |`;
   });
   return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
 export function registerConfigCommands(program: Command, context: CliContext): void {
-  const config = program.command('config').description('show the effective configuration or the reference of all keys');
+  const config = program
+    .command('config')
+    .description('show the effective configuration or the reference of all keys');
   config
     .command('show')
     .description('print the validated configuration (secrets masked) as JSON')

@@ -1,9 +1,28 @@
 import type { RegisterCommands } from '../context.js';
 import { registerConfigCommands } from './config.js';
+import { registerConnectorsCommands } from './connectors.js';
+import { registerDocumentsCommands } from './documents.js';
+import { registerJobsCommands } from './jobs.js';
+import { registerLakeCommands } from './lake.js';
+import { registerMlCommands } from './ml.js';
+import { registerNorthwindCommands } from './northwind.js';
+import { registerPipelineCommands } from './pipelines.js';
+import { registerServeCommands } from './serve.js';
+import { registerTopicsCommands } from './topics.js';
 
 /**
  * The one list of CLI command modules. Each layer owns its module; adding a command group is one
  * line here.
  */
 export const commandModules: RegisterCommands[] = [
-  registerConfigCommands,];
+  registerConfigCommands,
+  registerConnectorsCommands,
+  registerDocumentsCommands,
+  registerJobsCommands,
+  registerLakeCommands,
+  registerMlCommands,
+  registerNorthwindCommands,
+  registerTopicsCommands,
+  registerServeCommands,
+  registerPipelineCommands,
+];

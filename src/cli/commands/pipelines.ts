@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { pipelineDefinitions } from '../../pipelines/index.js';
+import { jobRegistry, runRegisteredPipeline } from '../../stream/index.js';
+import type { CliContext } from '../context.js';
+import { registerPipelineJobs } from '../platform.js';
+import { createUpPlan } from '../up-plan.js';
+import { upPlan } from './serve.js';
+
+/**
+ * `tributary pipelines` and `tributary run <pipeline> [--once]`: a pipeline's stream jobs and batch
+ * DAG, bounded (every stage drains what its inputs hold, in upstream-first order, then the DAG runs
+ * and the process exits) or continuous until Ctrl-C.
+ */
+export function registerPipelineCommands(program: Command, context: CliContext): void {
+  registerPipelineJobs();
+  upPlan.factory = createUpPlan;
+
+  program
+    .command('pipelines')
+    .description('list the pipelines this build knows')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => {
+      const rows = pipelineDefinitions.map((p) => ({
+        name: p.name,
+        title: p.title,
+        description: p.description,
+      }));
+      if (options.json) process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else for (const r of rows) process.stdout.write(`${r.name.padEnd(12)} ${r.description}\n`);
+    });
+
+  program
+    .command('run <pipeline>')
+    .description('run a pipeline: --once drains its inputs through every stage, runs its batch DAG and exits')
+    .option('--once', 'bounded run (like Flink bounded mode): exit 0 when everything has flowed through')
+    .option('--partition <partition>', 'partition the batch jobs compute (default: today, UTC)')
+    .option('--source-url <url>', 'PostgreSQL source for pipelines that read one (env NORTHWIND_PG_URL)')
+    .option('--json', 'print the run result as JSON')
+    .action(
+      async (
+        name: string,
+        options: { once?: boolean; partition?: string; sourceUrl?: string; json?: boolean },
+      ) => {
+        const config = context.config({ northwindPgUrl: options.sourceUrl });
+        const controller = new AbortController();
+        const stop = () => controller.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const result = await runRegisteredPipeline(
+            jobRegistry,
+            name,
+            { config },
+            { once: options.once ?? false, partition: options.partition ?? null, signal: controller.signal },
+          );
+          if (options.json) {
+            process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+          } else {
+            for (const s of result.streams) {
+              const c = s.counters;
+              process.stdout.write(
+                `stream ${s.job}: ${s.state}; in ${c.in} = accepted ${c.accepted} + filtered ${c.filtered} + dlq ${c.dlq} + late ${c.late}; outputs ${c.outputs}\n`,
+              );
+            }
+            for (const r of result.batch) {
+              process.stdout.write(
+                `batch  ${r.job}: ${r.status} in ${r.durationMs} ms; rows in ${r.rowsIn ?? '-'} out ${r.rowsOut ?? '-'}${r.error ? `; ${r.error}` : ''}\n`,
+              );
+            }
+          }
+          if (!result.ok) process.exitCode = 1;
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+      },
+    );
+}
