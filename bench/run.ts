@@ -35,7 +35,7 @@ async function runBenchmarks(argv: string[]): Promise<void> {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-    if (!json) printRow(benchmark.name, results[benchmark.name]!);
+    if (!json) printRow(benchmark.name, results[benchmark.name]);
   }
   if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }

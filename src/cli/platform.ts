@@ -34,7 +34,7 @@ async function openPlatformServices(config: TributaryConfig): Promise<Omit<Platf
     config,
     log,
     lake,
-    query: (text, params) => sql.query(text, params as never),
+    query: (text, params) => sql.query(text, params),
   };
   return { config, log, lake, sql, services };
 }

@@ -44,7 +44,7 @@ function pipelineService(
       const { services, config } = platform();
       if (definition.seedDemo) {
         context.progress('seeding demo data (only on a fresh data dir)');
-        await definition.seedDemo(services, context.progress);
+        await definition.seedDemo(services, (message) => context.progress(message));
       }
       jobs = await definition.jobs(services);
       jobNames.set(definition.name, [
