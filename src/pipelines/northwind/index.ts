@@ -1,0 +1,441 @@
+/**
+ * Pipeline `northwind` (seed 001): PostgreSQL Northwind + the live sales topic → bronze / silver /
+ * gold → KPIs, country ranking, category sales, RFM segments, live sales by country; API routes
+ * and a dashboard page.
+ *
+ * Batch DAG (declared once, run by the stream layer's BatchDag; daily at 02:00 UTC under
+ * `tributary up`, and by `tributary run northwind --once`):
+ *   northwind.bronze  PostgreSQL → bronze.{categories,customers,employees,orders,order_details,products}
+ *                     partition ingestion_date=<run date>, replaced on rerun
+ *   northwind.silver  → silver.sales, silver.sales_quarantine         (sql.ts documents the rules)
+ *   northwind.gold    → gold.kpi_summary, gold.top_countries, gold.category_sales, gold.customer_rfm,
+ *                       gold.revenue_by_country_combined
+ * Stream job:
+ *   northwind.live_sales  topic ventes-temps-reel → gold.live_sales_by_country (+ the combined table)
+ */
+import { z } from 'zod';
+import { TributaryError } from '../../core/index.js';
+import type { Lake } from '../../lake/index.js';
+import type { LiveEvent, PipelineModule, DashboardPage } from '../../serve/index.js';
+import type { BatchJob, BatchJobContext, StreamJob } from '../../stream/index.js';
+import type { DemoHandle, PipelineDefinition, PipelineServices } from '../types.js';
+import { ingestionDateOf, runBronze } from './batch.js';
+import { lakeTarget } from './lake-target.js';
+import {
+  liveSalesJob,
+  liveTable,
+  liveTableSql,
+  liveTopic,
+  liveTotalsSink,
+  simulateSales,
+  type LiveCountryTotals,
+} from './live.js';
+import { openNorthwindSource } from './source.js';
+import { bronzeTables, medallionJobs, revenueByCountryCombinedSql, rfmSegments } from './sql.js';
+
+export const pipelineName = 'northwind';
+export const combinedTable = 'gold.revenue_by_country_combined';
+/** SSE event carrying fresh live totals: `{ rows: [{pays, total_ventes_live, nb_transactions}], total_ventes_live, nb_transactions }`. */
+export const liveEventType = 'northwind.live_sales';
+const schedule = '0 2 * * *';
+
+function partitionOf(ctx: BatchJobContext): string {
+  return ctx.partition ?? ingestionDateOf(new Date());
+}
+
+/** Creates the live table empty (typed) when the live job has not committed yet, so views over it work. */
+export async function ensureLiveTable(lake: Lake): Promise<void> {
+  if (!(await lake.tableNames()).includes(liveTable)) {
+    await lake
+      .table(liveTable)
+      .writeQuery(liveTableSql([]), { mode: 'overwrite', commitId: 'northwind:live:create' });
+  }
+}
+
+/** Recomputes gold.revenue_by_country_combined (needs gold.top_countries; a no-op before the first batch run). */
+export async function refreshCombined(lake: Lake): Promise<void> {
+  const tables = await lake.tableNames();
+  if (!tables.includes('gold.top_countries')) return;
+  await ensureLiveTable(lake);
+  await lake.table(combinedTable).writeQuery(revenueByCountryCombinedSql, { mode: 'overwrite' });
+}
+
+/** The batch DAG: bronze → silver → gold. */
+export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | 'lake'>): BatchJob[] {
+  const { lake, config } = services;
+  const [silver, gold] = medallionJobs('2000-01-01');
+  if (silver === undefined || gold === undefined)
+    throw new TributaryError('INTERNAL', 'medallion jobs are missing');
+  const partitionFor = (atMs: number) => ingestionDateOf(new Date(atMs));
+  return [
+    {
+      name: 'northwind.bronze',
+      description: 'Snapshot the six Northwind tables from PostgreSQL into bronze (partition = run date)',
+      outputs: bronzeTables.map((t) => `bronze.${t}`),
+      schedule,
+      partitionFor,
+      async run(ctx) {
+        const source = await openNorthwindSource(config, { seedIfEmpty: true });
+        try {
+          const report = await runBronze({
+            reader: source.reader,
+            lake: lakeTarget(lake, { commitPrefix: ctx.commitId }),
+            ingestionDate: partitionOf(ctx),
+          });
+          return { rowsIn: report.rows, rowsOut: report.rows };
+        } finally {
+          await source.close();
+        }
+      },
+    },
+    {
+      name: silver.name,
+      description: silver.description,
+      inputs: silver.inputs,
+      outputs: silver.outputs.map((o) => o.table),
+      dependsOn: ['northwind.bronze'],
+      schedule,
+      partitionFor,
+      async run(ctx) {
+        let rowsOut = 0;
+        for (const output of medallionJobs(partitionOf(ctx))[0].outputs) {
+          const result = await lake
+            .table(output.table)
+            .writeQuery(output.sql, { mode: 'overwrite', commitId: `${ctx.commitId}:${output.table}` });
+          rowsOut += result.rowsAdded;
+        }
+        return { rowsOut };
+      },
+    },
+    {
+      name: gold.name,
+      description: gold.description,
+      inputs: gold.inputs,
+      outputs: [...gold.outputs.map((o) => o.table), combinedTable],
+      dependsOn: ['northwind.silver'],
+      schedule,
+      partitionFor,
+      async run(ctx) {
+        let rowsOut = 0;
+        for (const output of gold.outputs) {
+          const result = await lake
+            .table(output.table)
+            .writeQuery(output.sql, { mode: 'overwrite', commitId: `${ctx.commitId}:${output.table}` });
+          rowsOut += result.rowsAdded;
+        }
+        await refreshCombined(lake);
+        return { rowsOut };
+      },
+    },
+  ];
+}
+
+function liveSummary(rows: LiveCountryTotals[]) {
+  const cents = rows.reduce((sum, r) => sum + r.totalCents, 0);
+  return {
+    rows: [...rows]
+      .sort((a, b) => b.totalCents - a.totalCents)
+      .map((r) => ({
+        pays: r.pays,
+        total_ventes_live: r.totalCents / 100,
+        nb_transactions: r.nb_transactions,
+      })),
+    total_ventes_live: cents / 100,
+    nb_transactions: rows.reduce((sum, r) => sum + r.nb_transactions, 0),
+  };
+}
+
+/** The live job, committing its totals to the lake and pushing them to dashboards. */
+export function northwindStreamJobs(
+  services: Pick<PipelineServices, 'log' | 'lake' | 'publish'>,
+): StreamJob[] {
+  const { lake, publish } = services;
+  const sink = liveTotalsSink({
+    async write(rows) {
+      await lake.table(liveTable).writeQuery(liveTableSql(rows), { mode: 'overwrite' });
+      await refreshCombined(lake);
+    },
+    onUpdate(rows) {
+      const event: LiveEvent = { type: liveEventType, data: liveSummary(rows) };
+      publish?.(event);
+    },
+  });
+  return [liveSalesJob(services.log, sink)];
+}
+
+const rowsResponse = {
+  200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
+};
+
+/** API routes (scope `read`) and the dashboard page. */
+export function northwindModule(services: Pick<PipelineServices, 'query'>): PipelineModule {
+  const { query } = services;
+  const page: DashboardPage = {
+    id: 'northwind',
+    title: 'Northwind sales',
+    description:
+      'Batch KPIs from PostgreSQL Northwind (bronze → silver → gold) and live sales from ventes-temps-reel',
+    tiles: [
+      {
+        id: 'revenue',
+        label: 'Total revenue',
+        source: { route: '/api/northwind/kpis', field: 'rows.0.total_revenue' },
+        format: 'number',
+      },
+      {
+        id: 'orders',
+        label: 'Orders',
+        source: { route: '/api/northwind/kpis', field: 'rows.0.order_count' },
+        format: 'integer',
+      },
+      {
+        id: 'customers',
+        label: 'Customers',
+        source: { route: '/api/northwind/kpis', field: 'rows.0.customer_count' },
+        format: 'integer',
+      },
+      {
+        id: 'aov',
+        label: 'Average order value',
+        source: { route: '/api/northwind/kpis', field: 'rows.0.avg_order_value' },
+        format: 'number',
+      },
+      {
+        id: 'live-revenue',
+        label: 'Live sales (since start)',
+        source: {
+          route: '/api/northwind/live/summary',
+          field: 'total_ventes_live',
+          event: liveEventType,
+          eventField: 'total_ventes_live',
+        },
+        format: 'number',
+      },
+      {
+        id: 'live-count',
+        label: 'Live transactions',
+        source: {
+          route: '/api/northwind/live/summary',
+          field: 'nb_transactions',
+          event: liveEventType,
+          eventField: 'nb_transactions',
+        },
+        format: 'integer',
+      },
+    ],
+    charts: [
+      {
+        id: 'top-countries',
+        title: 'Revenue by country (top 10)',
+        kind: 'bar',
+        route: '/api/northwind/top-countries?limit=10',
+        rowsField: 'rows',
+        x: 'country',
+        y: 'revenue',
+        format: 'number',
+      },
+      {
+        id: 'categories',
+        title: 'Sales by category',
+        kind: 'bar',
+        route: '/api/northwind/categories',
+        rowsField: 'rows',
+        x: 'category_name',
+        y: 'revenue',
+        format: 'number',
+      },
+      {
+        id: 'rfm',
+        title: 'RFM segments (customers)',
+        kind: 'bar',
+        route: '/api/northwind/rfm/segments',
+        rowsField: 'rows',
+        x: 'segment',
+        y: 'customers',
+        format: 'integer',
+      },
+      {
+        id: 'live',
+        title: 'Live sales by country',
+        kind: 'bar',
+        route: '/api/northwind/live',
+        rowsField: 'rows',
+        x: 'pays',
+        y: 'total_ventes_live',
+        event: liveEventType,
+        format: 'number',
+      },
+    ],
+    tables: [
+      {
+        id: 'top3',
+        title: 'Top 3 countries',
+        route: '/api/northwind/top-countries?limit=3',
+        columns: ['rank', 'country', 'revenue'],
+      },
+      {
+        id: 'combined',
+        title: 'Revenue by country: batch + live',
+        route: '/api/northwind/revenue-by-country',
+        columns: ['country', 'batch_revenue', 'live_revenue', 'total_revenue', 'live_transactions'],
+      },
+    ],
+  };
+  const limitQuery = z.object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
+  });
+  return {
+    name: pipelineName,
+    title: 'Northwind sales',
+    description: 'PostgreSQL Northwind + live sales → KPIs, countries, categories, RFM, live view',
+    page,
+    routes(api) {
+      const get = (path: string, summary: string, sql: string) =>
+        api.route({
+          method: 'get',
+          path,
+          summary,
+          tags: ['northwind'],
+          scope: 'read',
+          responses: rowsResponse,
+          handler: async () => ({ rows: await query(sql) }),
+        });
+      get(
+        '/api/northwind/kpis',
+        'Total revenue, orders, customers, average order value (gold.kpi_summary)',
+        'SELECT * FROM gold.kpi_summary',
+      );
+      get(
+        '/api/northwind/categories',
+        'Revenue and share per category (gold.category_sales)',
+        'SELECT * FROM gold.category_sales ORDER BY revenue DESC',
+      );
+      get(
+        '/api/northwind/rfm/segments',
+        'Customers and revenue per RFM segment (gold.customer_rfm)',
+        `SELECT segment, count(*) AS customers, sum(monetary) AS revenue FROM gold.customer_rfm GROUP BY segment
+         ORDER BY array_position([${rfmSegments.map((s) => `'${s}'`).join(', ')}], segment)`,
+      );
+      get(
+        '/api/northwind/live',
+        'Live revenue and transactions per country (gold.live_sales_by_country)',
+        'SELECT * FROM gold.live_sales_by_country ORDER BY total_ventes_live DESC, pays',
+      );
+      get(
+        '/api/northwind/live/summary',
+        'Live revenue and transactions over all countries',
+        'SELECT coalesce(sum(total_ventes_live), 0) AS total_ventes_live, coalesce(sum(nb_transactions), 0) AS nb_transactions FROM gold.live_sales_by_country',
+      );
+      get(
+        '/api/northwind/revenue-by-country',
+        'Batch + live revenue by country (gold.revenue_by_country_combined)',
+        `SELECT * FROM ${combinedTable} ORDER BY total_revenue DESC, country`,
+      );
+      api.route({
+        method: 'get',
+        path: '/api/northwind/top-countries',
+        summary: 'Countries ranked by revenue (gold.top_countries); rank 1 = highest',
+        tags: ['northwind'],
+        scope: 'read',
+        query: limitQuery,
+        responses: rowsResponse,
+        handler: async ({ query: q }) => ({
+          rows: await query('SELECT * FROM gold.top_countries ORDER BY "rank" LIMIT $1 OFFSET $2', [
+            q.limit,
+            q.offset,
+          ]),
+        }),
+      });
+      api.route({
+        method: 'get',
+        path: '/api/northwind/rfm/customers',
+        summary: 'Customers with their R, F, M scores and segment (gold.customer_rfm)',
+        tags: ['northwind'],
+        scope: 'read',
+        query: limitQuery.extend({ segment: z.enum(rfmSegments).optional() }),
+        responses: rowsResponse,
+        handler: async ({ query: q }) => ({
+          rows:
+            q.segment === undefined
+              ? await query(
+                  'SELECT * FROM gold.customer_rfm ORDER BY monetary DESC, customer_id LIMIT $1 OFFSET $2',
+                  [q.limit, q.offset],
+                )
+              : await query(
+                  'SELECT * FROM gold.customer_rfm WHERE segment = $1 ORDER BY monetary DESC, customer_id LIMIT $2 OFFSET $3',
+                  [q.segment, q.limit, q.offset],
+                ),
+        }),
+      });
+    },
+  };
+}
+
+/** The pipeline, as the platform registers it (see ../types.ts for the wiring). */
+export const northwindPipeline: PipelineDefinition = {
+  name: pipelineName,
+  title: 'Northwind sales',
+  description: 'PostgreSQL Northwind + live sales topic → bronze/silver/gold → KPIs, RFM, live view',
+  async jobs(services) {
+    await services.log.ensureTopic(liveTopic, { partitions: 1 });
+    return { batch: northwindBatchJobs(services), stream: northwindStreamJobs(services) };
+  },
+  serve: northwindModule,
+  async seedDemo(services, progress) {
+    const source = await openNorthwindSource(services.config, {
+      seedIfEmpty: true,
+      ...(progress ? { progress } : {}),
+    });
+    await source.close();
+    await services.log.ensureTopic(liveTopic, { partitions: 1 });
+  },
+  startDemo(services): DemoHandle {
+    const controller = new AbortController();
+    // A gentle trickle so the live view moves on the dashboard without filling the disk.
+    const running = simulateSales(services.log, {
+      ratePerSecond: 5,
+      durationMs: Number.POSITIVE_INFINITY,
+      signal: controller.signal,
+    });
+    return {
+      async stop() {
+        controller.abort();
+        await running;
+      },
+    };
+  },
+};
+
+export { generateNorthwind, northwindSchema, schemaDdl, tableNames } from './generate.js';
+export {
+  loadNorthwind,
+  pgliteTarget,
+  postgresTarget,
+  type NorthwindTarget,
+  type LoadReport,
+} from './load.js';
+export { openNorthwindSource, generateNorthwindDatabase, type NorthwindSource } from './source.js';
+export {
+  runNorthwindBatch,
+  runBronze,
+  type NorthwindLake,
+  type BatchReport,
+  type BronzeReport,
+} from './batch.js';
+export { lakeTarget } from './lake-target.js';
+export { ParquetDirectory } from './parquet-dir.js';
+export { canonicalCountry, countryAliases } from './countries.js';
+export * from './sql.js';
+export {
+  liveTopic,
+  liveTable,
+  liveJobName,
+  saleEventSchema,
+  simulateSales,
+  parseRate,
+  parseDurationMs,
+  liveSalesJob,
+  liveTotalsSink,
+  type SaleEvent,
+} from './live.js';

@@ -1,0 +1,98 @@
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { TributaryError } from '../../core/index.js';
+import { sqlString } from './countries.js';
+import type { SqlBatchJobSpec } from './sql.js';
+import type { NorthwindLake } from './batch.js';
+
+/**
+ * Runs the medallion SQL straight in DuckDB over a directory of Parquet files — no table layer,
+ * no manifest, no commit protocol. It is the benchmark's same-run baseline ("the same SQL run
+ * directly in DuckDB over the same bronze files") and what the tests use to check the SQL
+ * against PostgreSQL.
+ *
+ * Layout (Hive-style, readable by any Parquet engine):
+ *   <root>/bronze/<table>/ingestion_date=YYYY-MM-DD/part-0.parquet
+ *   <root>/silver/<table>/part-0.parquet
+ *   <root>/gold/<table>/part-0.parquet
+ * A file is written under a temporary name and renamed over the old one, so a rerun replaces a
+ * partition (or a whole silver/gold table) instead of adding rows.
+ */
+export class ParquetDirectory implements NorthwindLake {
+  readonly root: string;
+  readonly #duck: DuckDBConnection;
+
+  constructor(duck: DuckDBConnection, root: string) {
+    this.#duck = duck;
+    this.root = root;
+  }
+
+  static checkTable(table: string): [string, string] {
+    const match = /^(bronze|silver|gold)\.([a-z_][a-z0-9_]*)$/.exec(table);
+    if (!match)
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `lake table must be <bronze|silver|gold>.<name>, got ${JSON.stringify(table)}`,
+      );
+    return [match[1], match[2]];
+  }
+
+  tableDir(table: string): string {
+    const [layer, name] = ParquetDirectory.checkTable(table);
+    return path.join(this.root, layer, name);
+  }
+
+  /** Replaces one bronze partition with the rows of `selectSql`. */
+  async replaceBronzePartition(table: string, ingestionDate: string, selectSql: string): Promise<void> {
+    await this.#write(path.join(this.tableDir(table), `ingestion_date=${ingestionDate}`), selectSql);
+    await this.createViews();
+  }
+
+  /** Writes `sql`'s result as the whole content of `table` (silver or gold). */
+  async overwrite(table: string, sql: string): Promise<void> {
+    await this.#write(this.tableDir(table), sql);
+  }
+
+  async #write(dir: string, sql: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    const temporary = path.join(dir, `.part-0.${process.pid}.tmp`);
+    await this.#duck.run(`COPY (${sql}) TO ${sqlString(temporary)} (FORMAT parquet, COMPRESSION zstd)`);
+    await rename(temporary, path.join(dir, 'part-0.parquet'));
+  }
+
+  /** (Re)creates the `<layer>.<name>` views over every table present in the directory. */
+  async createViews(): Promise<string[]> {
+    const created: string[] = [];
+    for (const layer of ['bronze', 'silver', 'gold']) {
+      const layerDir = path.join(this.root, layer);
+      await this.#duck.run(`CREATE SCHEMA IF NOT EXISTS ${layer}`);
+      if (!existsSync(layerDir)) continue;
+      for (const entry of await readdir(layerDir, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        const glob =
+          layer === 'bronze'
+            ? path.join(layerDir, entry.name, '*', '*.parquet')
+            : path.join(layerDir, entry.name, '*.parquet');
+        await this.#duck.run(
+          `CREATE OR REPLACE VIEW ${layer}.${entry.name} AS SELECT * FROM read_parquet(${sqlString(glob)}${layer === 'bronze' ? ', hive_partitioning = true, hive_types = {ingestion_date: DATE}' : ''})`,
+        );
+        created.push(`${layer}.${entry.name}`);
+      }
+    }
+    return created;
+  }
+
+  /** Runs one SQL batch job: each output in order, refreshing views so later outputs see earlier ones. */
+  async runJob(job: SqlBatchJobSpec): Promise<void> {
+    for (const output of job.outputs) {
+      await this.overwrite(output.table, output.sql);
+      await this.createViews();
+    }
+  }
+
+  async remove(): Promise<void> {
+    await rm(this.root, { recursive: true, force: true });
+  }
+}

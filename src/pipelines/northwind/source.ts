@@ -1,0 +1,151 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { dataDirPaths, TributaryError, type TributaryConfig } from '../../core/index.js';
+import { pgliteReader, postgresReader, type PostgresTableReader } from './extract.js';
+import { loadNorthwind, pgliteTarget, postgresTarget, type LoadReport } from './load.js';
+
+/**
+ * The Northwind source database: a real PostgreSQL when `northwindPgUrl` is configured
+ * (`--source-url` / `NORTHWIND_PG_URL`), else the embedded PGlite database under the data dir
+ * (`<dataDir>/pglite`), which the generator fills (scale 1 on first use when it is empty).
+ */
+export interface NorthwindSource {
+  readonly kind: 'pglite' | 'postgres';
+  /** Where the data comes from, without credentials (`_source` of bronze rows). */
+  readonly label: string;
+  readonly reader: PostgresTableReader;
+  close(): Promise<void>;
+}
+
+/** A PostgreSQL URL without its password, for logs and `_source`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = '';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return 'postgres://(unparsable url)';
+  }
+}
+
+/** Opens the embedded PGlite database of a data dir (created when missing). */
+export async function openEmbeddedNorthwind(dataDir: string): Promise<PGlite> {
+  const dir = dataDirPaths(dataDir).pglite;
+  try {
+    return await PGlite.create(dir);
+  } catch (error) {
+    throw new TributaryError(
+      'IO',
+      `cannot open the embedded PostgreSQL (PGlite) at ${dir}: ${(error as Error).message}; is another tributary process using it?`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+export async function hasNorthwindTables(
+  query: (sql: string) => Promise<{ present: boolean }[]>,
+): Promise<boolean> {
+  const rows = await query(
+    `SELECT to_regclass('orders') IS NOT NULL AND to_regclass('order_details') IS NOT NULL AS present`,
+  );
+  return rows[0]?.present === true;
+}
+
+export async function openNorthwindSource(
+  config: Pick<TributaryConfig, 'dataDir' | 'northwindPgUrl'>,
+  options: { seedIfEmpty?: boolean; progress?: (message: string) => void } = {},
+): Promise<NorthwindSource> {
+  if (config.northwindPgUrl !== undefined) {
+    const label = redactUrl(config.northwindPgUrl);
+    const client = new pg.Client({
+      connectionString: config.northwindPgUrl,
+      connectionTimeoutMillis: 10_000,
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw new TributaryError(
+        'UNAVAILABLE',
+        `cannot connect to the Northwind source ${label}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    client.on('error', () => undefined);
+    return { kind: 'postgres', label, reader: postgresReader(client, label), close: () => client.end() };
+  }
+  const dir = dataDirPaths(config.dataDir).pglite;
+  const fresh = !existsSync(dir) || readdirSync(dir).length === 0;
+  const db = await openEmbeddedNorthwind(config.dataDir);
+  try {
+    const present =
+      !fresh && (await hasNorthwindTables(async (sql) => (await db.query<{ present: boolean }>(sql)).rows));
+    if (!present) {
+      if (options.seedIfEmpty !== true) {
+        throw new TributaryError(
+          'NOT_FOUND',
+          `the embedded Northwind database at ${dir} is empty; run \`tributary generate northwind\` first`,
+        );
+      }
+      options.progress?.('northwind: seeding the embedded database (scale 1)');
+      await loadNorthwind(pgliteTarget(db), {
+        scale: 1,
+        ...(options.progress ? { progress: options.progress } : {}),
+      });
+    }
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return {
+    kind: 'pglite',
+    label: `pglite:${dir}`,
+    reader: pgliteReader(db, `pglite:${dir}`),
+    close: () => db.close(),
+  };
+}
+
+/** `tributary generate northwind`: (re)creates the Northwind tables in the target database. */
+export async function generateNorthwindDatabase(options: {
+  dataDir: string;
+  pgUrl?: string;
+  scale: number;
+  seed?: number;
+  progress?: (message: string) => void;
+}): Promise<LoadReport & { target: string }> {
+  const common = {
+    scale: options.scale,
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.progress ? { progress: options.progress } : {}),
+  };
+  if (options.pgUrl !== undefined) {
+    const client = new pg.Client({ connectionString: options.pgUrl, connectionTimeoutMillis: 10_000 });
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw new TributaryError(
+        'UNAVAILABLE',
+        `cannot connect to ${redactUrl(options.pgUrl)}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    try {
+      return { ...(await loadNorthwind(postgresTarget(client), common)), target: redactUrl(options.pgUrl) };
+    } finally {
+      await client.end();
+    }
+  }
+  const db = await openEmbeddedNorthwind(options.dataDir);
+  try {
+    return {
+      ...(await loadNorthwind(pgliteTarget(db), common)),
+      target: `pglite:${dataDirPaths(options.dataDir).pglite}`,
+    };
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,163 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataDirPaths, loadConfig, openDataDir, type TributaryConfig } from '../../../src/core/index.js';
+import { openLakeFromConfig, type Lake } from '../../../src/lake/index.js';
+import { openEmbeddedLog, type Log } from '../../../src/log/index.js';
+import { createApp, KeyStore, startServer, type LiveEvent } from '../../../src/serve/index.js';
+import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
+import { runPipelineOnce } from '../../../src/stream/index.js';
+import { liveEventType, northwindPipeline } from '../../../src/pipelines/northwind/index.js';
+import { liveTopic, simulateSales } from '../../../src/pipelines/northwind/live.js';
+import type { PipelineServices } from '../../../src/pipelines/types.js';
+
+/**
+ * The pipeline as the platform runs it: embedded log and PGlite under a fresh data dir, the lake,
+ * the SQL engine, and `runPipelineOnce` (what `tributary run northwind --once` does): the live job
+ * drains the topic, then bronze → silver → gold.
+ */
+describe('pipeline northwind, run once on a clean data dir', () => {
+  let dataDir: string;
+  let config: TributaryConfig;
+  let log: Log;
+  let lake: Lake;
+  let sql: SqlEngine;
+  let services: PipelineServices;
+  const events: LiveEvent[] = [];
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'northwind-pipeline-'));
+    config = loadConfig({ env: {}, dotenv: false, cwd: dataDir, overrides: { dataDir } });
+    await openDataDir(dataDir);
+    log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'never' });
+    lake = await openLakeFromConfig(config);
+    sql = await openSqlEngine(lake, { refreshIntervalMs: 0 });
+    services = {
+      config,
+      log,
+      lake,
+      query: (text, params) => sql.query(text, params),
+      publish: (e) => events.push(e),
+    };
+  });
+  afterAll(async () => {
+    sql?.close();
+    await lake?.close();
+    await log?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('seeds the embedded database, drains live events and fills every gold table', async () => {
+    await northwindPipeline.seedDemo!(services);
+    await simulateSales(log, { ratePerSecond: 1_000_000, count: 250 });
+    const jobs = await northwindPipeline.jobs(services);
+    const result = await runPipelineOnce(
+      { streams: jobs.stream ?? [], batch: jobs.batch ?? [] },
+      { dataDir },
+    );
+    expect(result.batch.map((r) => [r.job, r.status])).toEqual([
+      ['northwind.bronze', 'succeeded'],
+      ['northwind.silver', 'succeeded'],
+      ['northwind.gold', 'succeeded'],
+    ]);
+    expect(result.ok).toBe(true);
+    const [kpi] = await sql.query('SELECT * FROM gold.kpi_summary');
+    expect(Number(kpi?.order_count)).toBeGreaterThan(800);
+    const live = await sql.query('SELECT sum(nb_transactions) AS n FROM gold.live_sales_by_country');
+    expect(Number(live[0]?.n)).toBe(250);
+    expect(events.some((e) => e.type === liveEventType)).toBe(true);
+    // Combined view: batch revenue per country plus the live revenue, each once.
+    const combined = await sql.query(
+      `SELECT c.country, c.batch_revenue, c.live_revenue, c.total_revenue, t.revenue, l.total_ventes_live
+       FROM gold.revenue_by_country_combined c
+       LEFT JOIN gold.top_countries t ON t.country = c.country
+       LEFT JOIN gold.live_sales_by_country l ON l.pays = c.country`,
+    );
+    for (const row of combined) {
+      expect(Number(row.batch_revenue)).toBeCloseTo(Number(row.revenue ?? 0), 2);
+      expect(Number(row.live_revenue)).toBeCloseTo(Number(row.total_ventes_live ?? 0), 2);
+      expect(Number(row.total_revenue)).toBeCloseTo(Number(row.batch_revenue) + Number(row.live_revenue), 2);
+    }
+    const top = await sql.query('SELECT sum(revenue) AS r FROM gold.top_countries');
+    expect(top[0]?.r).toBe(kpi?.total_revenue);
+  });
+
+  it('a second run the same day leaves the same rows and counts only the new live events', async () => {
+    const before = await sql.query(
+      'SELECT (SELECT count(*) FROM bronze.orders) AS o, (SELECT count(*) FROM silver.sales) AS s, (SELECT total_revenue FROM gold.kpi_summary) AS r',
+    );
+    await log.append([
+      {
+        topic: liveTopic,
+        value: JSON.stringify({ order_id: 9, product_id: 1, pays: 'U.S.A.', montant: 10.01, ts: Date.now() }),
+      },
+    ]);
+    const jobs = await northwindPipeline.jobs(services);
+    const result = await runPipelineOnce(
+      { streams: jobs.stream ?? [], batch: jobs.batch ?? [] },
+      { dataDir },
+    );
+    expect(result.ok).toBe(true);
+    expect(
+      await sql.query(
+        'SELECT (SELECT count(*) FROM bronze.orders) AS o, (SELECT count(*) FROM silver.sales) AS s, (SELECT total_revenue FROM gold.kpi_summary) AS r',
+      ),
+    ).toEqual(before);
+    const live = await sql.query('SELECT sum(nb_transactions) AS n FROM gold.live_sales_by_country');
+    expect(Number(live[0]?.n)).toBe(251);
+  });
+
+  it('serves the gold tables and the live view through the API, with auth', async () => {
+    const keys = KeyStore.open(path.join(dataDir, 'keys.json'));
+    const readKey = (await keys.create({ scopes: ['read'] })).key;
+    const api = createApp({
+      keys,
+      pipelines: [northwindPipeline.serve(services)],
+      statusTickMs: 0,
+      ui: false,
+    });
+    const server = await startServer(api.app);
+    const get = async (route: string, key?: string) => {
+      const response = await fetch(
+        `${server.url}${route}`,
+        key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } },
+      );
+      return {
+        status: response.status,
+        body: (await response.json()) as { rows: Record<string, unknown>[] } & Record<string, unknown>,
+      };
+    };
+    try {
+      expect((await get('/api/northwind/kpis')).status).toBe(401);
+      const kpis = await get('/api/northwind/kpis', readKey);
+      expect(kpis.status).toBe(200);
+      expect(kpis.body.rows).toHaveLength(1);
+      const top3 = await get('/api/northwind/top-countries?limit=3', readKey);
+      expect(top3.body.rows.map((r) => r.rank)).toEqual([1, 2, 3]);
+      expect((await get('/api/northwind/top-countries?limit=0', readKey)).status).toBe(400);
+      const segments = await get('/api/northwind/rfm/segments', readKey);
+      const customers = segments.body.rows.reduce((sum, r) => sum + Number(r.customers), 0);
+      expect(customers).toBe(Number(kpis.body.rows[0]?.customer_count));
+      const champions = await get('/api/northwind/rfm/customers?segment=Champions&limit=5', readKey);
+      expect(champions.body.rows.every((r) => r.segment === 'Champions')).toBe(true);
+      expect((await get('/api/northwind/rfm/customers?segment=%27%3B%20drop', readKey)).status).toBe(400);
+      const live = await get('/api/northwind/live/summary', readKey);
+      expect(Number(live.body.rows[0]?.nb_transactions)).toBe(251);
+      for (const route of [
+        '/api/northwind/categories',
+        '/api/northwind/live',
+        '/api/northwind/revenue-by-country',
+      ]) {
+        const answer = await get(route, readKey);
+        expect(answer.status, route).toBe(200);
+        expect(answer.body.rows.length, route).toBeGreaterThan(0);
+      }
+      const pipelines = await get('/api/pipelines', readKey);
+      expect(JSON.stringify(pipelines.body)).toContain('northwind');
+    } finally {
+      await api.close();
+      await server.close(100);
+    }
+  });
+});
