@@ -212,14 +212,21 @@ export class Lake {
    * not read (or, on S3, download) every table's files.
    */
   async prepareViewsFor(connection: DuckDBConnection, sql: string): Promise<void> {
-    let referenced: readonly string[];
-    try {
-      referenced = connection.getTableNames(sql, true);
-    } catch {
-      return this.prepareViews(connection);
+    // Table names are found lexically, not with DuckDB's `getTableNames`: that one binds the query,
+    // so a view that already exists hides the table behind it (and its file list would go stale),
+    // and aliased tables come back as "x AS a". A name that only looks like a table (inside a
+    // string literal, say) costs one extra manifest read and is skipped when it has no snapshot.
+    const wanted = new Set<string>();
+    for (const match of sql.matchAll(/\b(bronze|silver|gold)\s*\.\s*"?([a-z_][a-z0-9_]*)"?/gi)) {
+      wanted.add(`${match[1].toLowerCase()}.${match[2].toLowerCase()}`);
     }
-    const wanted = referenced.filter((name) => /^(bronze|silver|gold)\.[a-z_][a-z0-9_]*$/.test(name));
-    const snapshots = await Promise.all(wanted.map((name) => this.table(name).snapshot()));
+    const snapshots = await Promise.all(
+      [...wanted].map((name) =>
+        this.table(name)
+          .snapshot()
+          .catch(() => null),
+      ),
+    );
     await this.prepareViews(
       connection,
       snapshots.filter((s): s is Manifest => s !== null),
