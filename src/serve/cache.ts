@@ -1,0 +1,81 @@
+/**
+ * Cache of serialized gold-table reads. Entries are grouped by table; a commit to the table drops
+ * all of them (`invalidate`). A read that started before a commit and finishes after it must not
+ * repopulate the cache with stale rows, so `set` only stores when the table's generation is still
+ * the one observed when the read began.
+ */
+export interface ReadCacheOptions {
+  entriesMax?: number;
+  bytesMax?: number;
+}
+
+interface Entry {
+  table: string;
+  /** UTF-8 bytes, encoded once: a hit is written to the socket without re-encoding. */
+  body: Uint8Array<ArrayBuffer>;
+}
+
+export class ReadCache {
+  readonly #entriesMax: number;
+  readonly #bytesMax: number;
+  /** Insertion-ordered: the first entry is the least recently used. */
+  #entries = new Map<string, Entry>();
+  #generations = new Map<string, number>();
+  #bytes = 0;
+  hits = 0;
+  misses = 0;
+
+  constructor(options: ReadCacheOptions = {}) {
+    this.#entriesMax = options.entriesMax ?? 2000;
+    this.#bytesMax = options.bytesMax ?? 64 * 1024 * 1024;
+  }
+
+  generation(table: string): number {
+    return this.#generations.get(table) ?? 0;
+  }
+
+  get(table: string, query: string): Uint8Array<ArrayBuffer> | undefined {
+    const key = `${table}\u0000${query}`;
+    const entry = this.#entries.get(key);
+    if (!entry) {
+      this.misses += 1;
+      return undefined;
+    }
+    this.hits += 1;
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.body;
+  }
+
+  set(table: string, query: string, generation: number, body: string): void {
+    if (generation !== this.generation(table) || body.length > this.#bytesMax / 4) return;
+    const bytes = new TextEncoder().encode(body);
+    const key = `${table}\u0000${query}`;
+    const previous = this.#entries.get(key);
+    if (previous) {
+      this.#bytes -= previous.body.length;
+      this.#entries.delete(key);
+    }
+    this.#entries.set(key, { table, body: bytes });
+    this.#bytes += bytes.length;
+    for (const [oldKey, entry] of this.#entries) {
+      if (this.#entries.size <= this.#entriesMax && this.#bytes <= this.#bytesMax) break;
+      this.#entries.delete(oldKey);
+      this.#bytes -= entry.body.length;
+    }
+  }
+
+  invalidate(table: string): void {
+    this.#generations.set(table, this.generation(table) + 1);
+    for (const [key, entry] of this.#entries) {
+      if (entry.table === table) {
+        this.#entries.delete(key);
+        this.#bytes -= entry.body.length;
+      }
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}

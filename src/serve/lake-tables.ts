@@ -1,0 +1,101 @@
+import { describeSnapshot, type Lake } from '../lake/index.js';
+import type { SqlEngine } from '../sql/index.js';
+import { TributaryError } from '../core/index.js';
+import { buildReadSql, quoteIdentifier } from './parquet-tables.js';
+import type { LakeLayer, TableInfo, TablePage, TableProvider, TableQuery, TableRef } from './types.js';
+
+export interface LakeTableProviderOptions {
+  lake: Lake;
+  sql: SqlEngine;
+  /** Tenant column per `layer.table`; by default a column named `company` or `tenant`. */
+  tenantColumns?: Record<string, string>;
+}
+
+function toTableInfo(
+  info: ReturnType<typeof describeSnapshot>,
+  tenantColumns: Record<string, string>,
+): TableInfo {
+  const columns = info.schema.map((c) => ({ name: c.name, type: c.type }));
+  const tenantColumn =
+    tenantColumns[info.table] ?? columns.find((c) => c.name === 'company' || c.name === 'tenant')?.name;
+  return {
+    layer: info.layer,
+    name: info.name,
+    columns,
+    partitions: info.partitions.map((p) => ({
+      path: p.path,
+      files: p.files,
+      sizeBytes: p.bytes,
+      rows: p.rows,
+    })),
+    files: info.files,
+    sizeBytes: info.bytes,
+    rows: info.rows,
+    updatedAtMs: info.committedAtMs,
+    ...(tenantColumn ? { tenantColumn } : {}),
+  };
+}
+
+/** Table listings straight from the lake's manifests (no SQL engine needed: `tributary status`). */
+export async function lakeTableInfos(
+  lake: Lake,
+  tenantColumns: Record<string, string> = {},
+): Promise<TableInfo[]> {
+  return (await lake.listTables()).map((info) => toTableInfo(info, tenantColumns));
+}
+
+/**
+ * The production TableProvider: table listings from the lake's manifests (no data read) and rows
+ * through the read-only SQL engine, with identifiers checked against the manifest schema and every
+ * value a bound parameter. Commits made through `lake` invalidate the API's cached reads.
+ *
+ * @example
+ * const lake = await openLakeFromConfig(config);
+ * const tables = createLakeTableProvider({ lake, sql: await openSqlEngine(lake) });
+ */
+export function createLakeTableProvider(options: LakeTableProviderOptions): TableProvider {
+  const { lake, sql } = options;
+  const tenantColumns = options.tenantColumns ?? {};
+  const describe = async (layer: LakeLayer, name: string): Promise<TableInfo | null> => {
+    let snapshot;
+    try {
+      snapshot = await lake.table(layer, name).snapshot();
+    } catch (error) {
+      if (
+        error instanceof TributaryError &&
+        (error.code === 'INVALID_ARGUMENT' || error.code === 'NOT_FOUND')
+      )
+        return null;
+      throw error;
+    }
+    return snapshot ? toTableInfo(describeSnapshot(snapshot), tenantColumns) : null;
+  };
+  return {
+    async listTables() {
+      return (await lake.listTables()).map((info) => toTableInfo(info, tenantColumns));
+    },
+    describeTable: describe,
+    async readRows(query: TableQuery): Promise<TablePage> {
+      const table = await describe(query.layer, query.name);
+      if (!table) throw new TributaryError('NOT_FOUND', `table ${query.layer}.${query.name} does not exist`);
+      const source = `${quoteIdentifier(query.layer)}.${quoteIdentifier(query.name)}`;
+      const { sql: text, countSql, values } = buildReadSql(source, table, query);
+      const result = await sql.queryWithColumns(text, values);
+      const counted = await sql.query(countSql, values.slice(0, -2));
+      return {
+        columns: result.columns.map((c) => ({ name: c.name, type: c.type })),
+        rows: result.rows,
+        total: Number(counted[0]?.n ?? 0),
+      };
+    },
+    onCommit(listener: (table: TableRef) => void) {
+      return lake.onCommit((event) => {
+        const dot = event.table.indexOf('.');
+        listener({ layer: event.table.slice(0, dot) as LakeLayer, name: event.table.slice(dot + 1) });
+      });
+    },
+    async check() {
+      await sql.query('SELECT 1 AS ok');
+    },
+  };
+}

@@ -1,0 +1,329 @@
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import { TributaryError } from '../core/index.js';
+import type { ApiScope, AuthInfo } from './keys.js';
+
+/** `public` routes need no key; the others need a key holding that scope (admin implies all). */
+export type RouteScope = 'public' | ApiScope;
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface RouteResponse {
+  description: string;
+  schema?: z.ZodType;
+  /** Defaults to application/json. */
+  contentType?: string;
+}
+
+export interface HandlerContext<P, Q, B> {
+  c: Context;
+  params: P;
+  query: Q;
+  body: B;
+  /** Set for every non-public route (and for public ones when a valid key was sent). */
+  auth: AuthInfo | undefined;
+}
+
+type AnyObject = z.ZodObject;
+
+/**
+ * One route: the definition feeds both the Hono handler (validation, auth, limits) and the
+ * OpenAPI document, so the two cannot drift apart.
+ */
+export interface RouteDefinition<
+  P extends AnyObject = AnyObject,
+  Q extends AnyObject = AnyObject,
+  B extends z.ZodType = z.ZodType,
+> {
+  method: HttpMethod;
+  /** Hono syntax: `/api/tables/:layer/:name`. */
+  path: string;
+  summary: string;
+  description?: string;
+  tags?: string[];
+  scope: RouteScope;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Extra OpenAPI parameters the zod schemas cannot express (e.g. `filter[col]` deep objects). */
+  extraParameters?: Record<string, unknown>[];
+  responses: Record<number, RouteResponse>;
+  /** Per-route timeout; null for long-lived responses (SSE). Default: the app's request timeout. */
+  timeoutMs?: number | null;
+  /** Accept an SSE token (`?token=`) instead of a header; only for EventSource routes. */
+  allowQueryToken?: boolean;
+  /**
+   * Runs after auth and before validation; a Response short-circuits the route. For answers that
+   * were validated when first computed (cached reads), so hits skip parsing entirely.
+   */
+  fastPath?: (c: Context, auth: AuthInfo | undefined) => Response | undefined;
+  handler(context: HandlerContext<z.infer<P>, z.infer<Q>, z.infer<B>>): Promise<unknown>;
+}
+
+/** A route with its generic parameters erased, as stored by the router. */
+export interface StoredRoute {
+  method: HttpMethod;
+  path: string;
+  summary: string;
+  description?: string;
+  tags?: string[];
+  scope: RouteScope;
+  params?: AnyObject;
+  query?: AnyObject;
+  body?: z.ZodType;
+  extraParameters?: Record<string, unknown>[];
+  responses: Record<number, RouteResponse>;
+  timeoutMs?: number | null;
+  allowQueryToken?: boolean;
+  fastPath?: (c: Context, auth: AuthInfo | undefined) => Response | undefined;
+  handler(context: HandlerContext<unknown, unknown, unknown>): Promise<unknown>;
+}
+
+function validationMessage(where: string, error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${where}${issue.path.length > 0 ? `.${issue.path.join('.')}` : ''}: ${issue.message}`)
+    .join('; ');
+}
+
+/**
+ * Collects route definitions; `createApp` mounts them and renders the OpenAPI document from them.
+ * Pipelines receive the same router, so their routes get auth, limits and documentation for free.
+ */
+export class ApiRouter {
+  readonly #routes: StoredRoute[] = [];
+
+  route<P extends AnyObject = AnyObject, Q extends AnyObject = AnyObject, B extends z.ZodType = z.ZodType>(
+    definition: RouteDefinition<P, Q, B>,
+  ): this {
+    if (!definition.path.startsWith('/'))
+      throw new TributaryError('INVALID_ARGUMENT', `route path ${definition.path} must start with /`);
+    const clash = this.#routes.find((r) => r.method === definition.method && r.path === definition.path);
+    if (clash)
+      throw new TributaryError(
+        'ALREADY_EXISTS',
+        `route ${definition.method.toUpperCase()} ${definition.path} is defined twice`,
+      );
+    this.#routes.push(definition);
+    return this;
+  }
+
+  routes(): readonly StoredRoute[] {
+    return this.#routes;
+  }
+
+  /**
+   * Registers every route on `app`. `guard` runs first (auth, scope, rate limit) and returns the
+   * caller; validation errors become 400 INVALID_ARGUMENT naming the field.
+   */
+  mount(
+    app: Hono,
+    guard: (c: Context, route: StoredRoute) => Promise<AuthInfo | undefined>,
+    defaultTimeoutMs: number,
+  ): void {
+    for (const route of this.#routes) {
+      app.on(route.method.toUpperCase(), route.path, async (c) => {
+        const auth = await guard(c, route);
+        const fast = route.fastPath?.(c, auth);
+        if (fast) return fast;
+        const params = route.params ? parseOrThrow('path', route.params, c.req.param()) : {};
+        const query = route.query ? parseOrThrow('query', route.query, c.req.query()) : {};
+        let body: unknown = undefined;
+        if (route.body) {
+          const type = c.req.header('content-type') ?? '';
+          if (!type.toLowerCase().startsWith('application/json')) {
+            throw new TributaryError(
+              'UNSUPPORTED_MEDIA_TYPE',
+              `${route.path} expects Content-Type: application/json`,
+            );
+          }
+          let raw: unknown;
+          try {
+            raw = await c.req.json();
+          } catch (error) {
+            if (error instanceof TributaryError) throw error;
+            throw new TributaryError(
+              'INVALID_ARGUMENT',
+              `request body is not valid JSON: ${(error as Error).message}`,
+            );
+          }
+          body = parseOrThrow('body', route.body, raw);
+        }
+        const run = route.handler({ c, params, query, body, auth });
+        const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
+        const result =
+          timeoutMs === null
+            ? await run
+            : await withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
+        if (result instanceof Response) return result;
+        return c.json(result as object);
+      });
+    }
+  }
+}
+
+function parseOrThrow(where: string, schema: z.ZodType, value: unknown): unknown {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new TributaryError('INVALID_ARGUMENT', validationMessage(where, result.error));
+  return result.data;
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TributaryError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI 3.1
+
+export interface OpenApiInfo {
+  title: string;
+  version: string;
+  description?: string;
+}
+
+export type OpenApiDocument = Record<string, unknown> & {
+  openapi: string;
+  paths: Record<string, Record<string, unknown>>;
+};
+
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+  const result = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  >;
+  delete result.$schema;
+  return result;
+}
+
+function objectParameters(schema: AnyObject, location: 'path' | 'query'): Record<string, unknown>[] {
+  const json = jsonSchema(schema, 'input');
+  const properties = (json.properties ?? {}) as Record<string, Record<string, unknown>>;
+  const required = new Set((json.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, property]) => {
+    const { description, ...rest } = property;
+    return {
+      name,
+      in: location,
+      required: location === 'path' || required.has(name),
+      ...(typeof description === 'string' ? { description } : {}),
+      schema: rest,
+    };
+  });
+}
+
+const scopeDescription: Record<RouteScope, string> = {
+  public: 'Public: no key needed.',
+  read: 'Needs an API key with scope `read` (or `admin`).',
+  ingest: 'Needs an API key with scope `ingest` (or `admin`).',
+  admin: 'Needs an API key with scope `admin`.',
+};
+
+/** Renders the router's routes (plus any extra path items) as an OpenAPI 3.1 document. */
+export function buildOpenApiDocument(
+  routes: readonly StoredRoute[],
+  info: OpenApiInfo,
+  extraPaths: Record<string, Record<string, unknown>> = {},
+): OpenApiDocument {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const openApiPath = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const parameters = [
+      ...(route.params ? objectParameters(route.params, 'path') : []),
+      ...(route.query ? objectParameters(route.query, 'query') : []),
+      ...(route.extraParameters ?? []),
+    ];
+    const responses: Record<string, unknown> = {};
+    for (const [status, response] of Object.entries(route.responses)) {
+      responses[status] = {
+        description: response.description,
+        ...(response.schema || response.contentType
+          ? {
+              content: {
+                [response.contentType ?? 'application/json']: {
+                  schema: response.schema ? jsonSchema(response.schema, 'output') : {},
+                },
+              },
+            }
+          : {}),
+      };
+    }
+    if (route.scope !== 'public') {
+      responses['401'] ??= { $ref: '#/components/responses/Unauthenticated' };
+      responses['403'] ??= { $ref: '#/components/responses/Forbidden' };
+      responses['429'] ??= { $ref: '#/components/responses/RateLimited' };
+    }
+    (paths[openApiPath] ??= {})[route.method] = {
+      operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
+      summary: route.summary,
+      description: [route.description, scopeDescription[route.scope]].filter(Boolean).join('\n\n'),
+      tags: route.tags ?? [],
+      'x-tributary-scope': route.scope,
+      ...(route.scope === 'public' ? { security: [] } : {}),
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(route.body
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: jsonSchema(route.body, 'input') } },
+            },
+          }
+        : {}),
+      responses,
+    };
+  }
+  for (const [pathName, item] of Object.entries(extraPaths))
+    paths[pathName] = { ...(paths[pathName] ?? {}), ...item };
+  const errorSchema = {
+    type: 'object',
+    properties: {
+      error: {
+        type: 'object',
+        properties: { code: { type: 'string' }, message: { type: 'string' } },
+        required: ['code', 'message'],
+      },
+    },
+    required: ['error'],
+  };
+  return {
+    openapi: '3.1.0',
+    info,
+    servers: [{ url: '/' }],
+    security: [{ bearerKey: [] }],
+    paths,
+    components: {
+      securitySchemes: {
+        bearerKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'API key `trb_<id>_<secret>` (`tributary keys create`)',
+        },
+      },
+      schemas: { Error: errorSchema },
+      responses: {
+        Unauthenticated: {
+          description: 'No or invalid API key',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+        Forbidden: {
+          description: 'Key lacks the scope',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+        RateLimited: {
+          description: 'Rate limit exceeded; see Retry-After',
+          headers: { 'Retry-After': { schema: { type: 'integer' } } },
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      },
+    },
+  };
+}
