@@ -6,13 +6,18 @@
  *      {"format":"tributary.stream.state","version":1,"job":"sales","checkpointId":7,
  *       "offsets":{"sales/0":1200,"sales/1":980},       next offset to read, per topic/partition
  *       "task":{watermark, windows, processes, counters}, operator state (see runtime.ts)
- *       "sinks":[<per-sink preCommit state>, ...]}        e.g. staged lake files, topic end offsets
+ *       "sinks":[<per-sink preCommit state>, ...],        e.g. staged lake files, topic end offsets
+ *       "sideEndOffsets":{"sales.dlq":{"0":12}}}          end offsets of the side-output topics
+ *                                                          (DLQ, late) that existed; optional
  * 2. `CURRENT` — the manifest, replaced atomically (writeFileAtomic: temp + fsync + rename + fsync dir):
  *      {"format":"tributary.stream.checkpoint","version":1,"job":"sales","checkpointId":7,
  *       "stateFile":"chk-0000000007.json","stateSha256":"<hex>","stateBytes":5120,"createdAtMs":...}
  * The manifest is the commit point: a crash before it leaves the previous checkpoint in force (the
  * orphan state file is overwritten or removed later); a state file whose checksum does not match
  * its manifest is refused as CORRUPT_DATA rather than half-restored.
+ *
+ * `INTENT` (sink intent) covers the time before a job's first checkpoint, when no state file says
+ * where its outputs start. See `encodeSinkIntent`.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +36,8 @@ export interface CheckpointState {
   offsets: Record<string, number>;
   task: TaskSnapshot;
   sinks: unknown[];
+  /** Side-output topic → partition → end offset (absent in checkpoints of older builds). */
+  sideEndOffsets?: Record<string, Record<string, number>>;
 }
 
 export interface CheckpointManifest {
@@ -119,6 +126,70 @@ export async function readCheckpoint(
     );
   }
   return { manifest, state };
+}
+
+export interface SinkIntent {
+  format: 'tributary.stream.sink-intent';
+  version: number;
+  job: string;
+  /** Per sink (job order), what its `intent()` returned; null for sinks without one. */
+  sinks: unknown[];
+  /** Side-output topic → partition → end offset, for the topics that existed. */
+  sideEndOffsets: Record<string, Record<string, number>>;
+  createdAtMs: number;
+}
+
+export const sinkIntentFormatVersion = 1;
+
+/**
+ * Encodes `<dataDir>/checkpoints/<job>/INTENT`, written with writeFileAtomic (temp + fsync + rename
+ * + fsync dir) by a run whose job has no checkpoint, BEFORE its first output:
+ *   {"format":"tributary.stream.sink-intent","version":1,"job":"sales",
+ *    "sinks":[{"endOffsets":{"0":1200,"1":980}}, null],   per sink: what its intent() returned
+ *    "sideEndOffsets":{"sales.dlq":{"0":12}},              side-output topics that existed
+ *    "createdAtMs":1763769600000}
+ * e.g. a topic sink's output end offsets (partition → offset) before the job wrote anything.
+ * A restart that finds no checkpoint but an INTENT hands each sink its entry, and keeps the file
+ * as it is (its offsets stay the earliest, so repeated crashes before the first checkpoint are
+ * all covered). The first checkpoint manifest supersedes it; the file is then deleted.
+ */
+export function encodeSinkIntent(intent: SinkIntent): string {
+  return `${JSON.stringify(intent)}\n`;
+}
+
+export function sinkIntentFile(dir: string): string {
+  return path.join(dir, 'INTENT');
+}
+
+export async function writeSinkIntent(dir: string, intent: SinkIntent): Promise<void> {
+  await writeFileAtomic(sinkIntentFile(dir), encodeSinkIntent(intent));
+}
+
+/** The sink intent of a job that has no checkpoint yet, or null. */
+export async function readSinkIntent(dir: string, job: string): Promise<SinkIntent | null> {
+  const file = sinkIntentFile(dir);
+  if (!existsSync(file)) return null;
+  let intent: SinkIntent;
+  try {
+    intent = JSON.parse(await readFile(file, 'utf8')) as SinkIntent;
+  } catch (error) {
+    throw new TributaryError('CORRUPT_DATA', `sink intent ${file} is not JSON`, { cause: error });
+  }
+  if (intent?.format !== 'tributary.stream.sink-intent' || !Array.isArray(intent.sinks))
+    throw new TributaryError('CORRUPT_DATA', `${file} is not a sink intent file`);
+  if (intent.version > sinkIntentFormatVersion) {
+    throw new TributaryError(
+      'FORMAT_VERSION',
+      `${file} has format version ${intent.version}; this build reads up to ${sinkIntentFormatVersion}`,
+    );
+  }
+  if (intent.job !== job)
+    throw new TributaryError('CORRUPT_DATA', `sink intent ${file} belongs to job ${intent.job}, not ${job}`);
+  return intent;
+}
+
+export async function removeSinkIntent(dir: string): Promise<void> {
+  await rm(sinkIntentFile(dir), { force: true });
 }
 
 /** Deletes a job's checkpoints (its next run starts from its `from` position with empty state). */

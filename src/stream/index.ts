@@ -63,6 +63,7 @@ export {
   resetCheckpoints,
   type CheckpointManifest,
   type CheckpointState,
+  type SinkIntent,
 } from './checkpoint.js';
 export {
   runPipelineOnce,

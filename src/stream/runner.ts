@@ -10,7 +10,10 @@
  * operator state + next offsets + sink pre-commit state, then the manifest; sinks commit after.
  * A restart restores all three and replays from the stored offsets; replayed outputs carry the same
  * ids and are deduplicated by the topic sink, lake files are re-committed under the same commit id.
+ * Before the first checkpoint, the sinks' intents (`INTENT`, checkpoint.ts) play the part of the
+ * checkpointed sink state for the topic sink's deduplication.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -30,16 +33,24 @@ import {
   checkpointDir,
   lockJob,
   readCheckpoint,
+  readSinkIntent,
+  removeSinkIntent,
   resetCheckpoints,
+  sinkIntentFormatVersion,
   writeCheckpoint,
+  writeSinkIntent,
   type CheckpointState,
 } from './checkpoint.js';
 import type { StreamJob } from './job.js';
-import { JobTask, type JobCounters } from './runtime.js';
+import { dlqHeaders, JobTask, type JobCounters } from './runtime.js';
+import { readIdsSince } from './sinks.js';
 import type { Sink } from './types.js';
 
 export interface RunJobOptions {
-  /** Data dir for checkpoints and status files. Without it the job keeps no checkpoints. */
+  /**
+   * Data dir for checkpoints and status files. Without it checkpoints live in memory: sinks still
+   * pre-commit and commit at each one (lake files become visible), but a restart starts over.
+   */
   dataDir?: string;
   /** Bounded run: read up to the end offsets seen at start, end the input, fire, commit, resolve. */
   once?: boolean;
@@ -180,6 +191,11 @@ class JobRun implements JobHandle {
   #lastCheckpoint: CheckpointInfo | null = null;
   #stopRequested = false;
   #checkpointRequested: ((info: CheckpointInfo | null) => void)[] = [];
+  /** An `INTENT` file is in force (no durable checkpoint yet): delete it after the first one. */
+  #intentPending = false;
+  /** Side-output (DLQ, late) ids a dead run wrote after the last checkpoint or intent. */
+  readonly #sideSeen = new Set<string>();
+  #sideDeduplicated = 0;
   readonly #knownTopics = new Set<string>();
   readonly #reported: JobCounters = {
     in: 0,
@@ -269,7 +285,12 @@ class JobRun implements JobHandle {
       Object.assign(this.#reported, restored.state.task.counters);
       this.#log.info({ checkpointId: this.#checkpointId }, 'restored from checkpoint');
     }
+    if (restored !== null && dir !== null) await removeSinkIntent(dir);
+    // No checkpoint: an earlier run may still have written outputs before dying (its INTENT says
+    // from where); that intent stays in force until this run's first checkpoint.
+    const intent = restored === null && dir !== null ? await readSinkIntent(dir, job.name) : null;
     const sinks = job.sinks;
+    const epoch = dir === null ? randomBytes(6).toString('hex') : null;
     for (let i = 0; i < sinks.length; i++) {
       await sinks[i].open({
         jobName: job.name,
@@ -277,9 +298,20 @@ class JobRun implements JobHandle {
         now: () => this.#clock.now(),
         bounded: this.#bounded,
         restored: restored?.state.sinks[i],
+        intent: intent?.sinks[i] ?? undefined,
+        epoch,
         log,
       });
     }
+    // Side outputs carry deterministic ids too: drop the replay's repeats the same way.
+    const sideSince = restored !== null ? restored.state.sideEndOffsets : intent?.sideEndOffsets;
+    if (sideSince !== undefined) {
+      const existing = new Set(await log.listTopics());
+      for (const topic of this.#sideTopics())
+        if (existing.has(topic)) await readIdsSince(log, topic, sideSince[topic] ?? {}, this.#sideSeen);
+    }
+    if (intent !== null) this.#intentPending = true;
+    else if (restored === null && dir !== null) await this.#recordIntent(dir);
     // The last checkpoint's sink commits may not have happened (crash right after the manifest).
     if (restored !== null)
       for (let i = 0; i < sinks.length; i++)
@@ -303,8 +335,9 @@ class JobRun implements JobHandle {
         for (const sink of sinks) await sink.endOfInput?.();
         await this.#flushOutputs();
       }
-      if (dir !== null) await this.#checkpoint(dir);
-      else for (const sink of sinks) await sink.flush();
+      await this.#checkpoint(dir);
+      if (this.#sideDeduplicated > 0)
+        this.#log.info({ deduplicated: this.#sideDeduplicated }, 'dropped replayed side outputs');
       this.#state = this.#bounded && !this.#stopRequested ? 'finished' : 'stopped';
       this.#reportMetrics();
     } finally {
@@ -313,6 +346,40 @@ class JobRun implements JobHandle {
       this.#consumer = null;
       for (const resolve of this.#checkpointRequested.splice(0)) resolve(this.#lastCheckpoint);
     }
+  }
+
+  /** Stores the sinks' intents durably before this run writes its first output. */
+  async #recordIntent(dir: string): Promise<void> {
+    const states: unknown[] = [];
+    for (const sink of this.job.sinks) states.push((await sink.intent?.()) ?? null);
+    await writeSinkIntent(dir, {
+      format: 'tributary.stream.sink-intent',
+      version: sinkIntentFormatVersion,
+      job: this.job.name,
+      sinks: states,
+      sideEndOffsets: await this.#sideEndOffsets(),
+      createdAtMs: this.#clock.now(),
+    });
+    this.#intentPending = true;
+  }
+
+  /** Topics side outputs may go to: `<input>.dlq`, `<job>.dlq`, `<job>.late` (see runtime.ts). */
+  #sideTopics(): string[] {
+    const name = this.job.name;
+    return [...new Set([...this.job.inputTopics.map((t) => `${t}.dlq`), `${name}.dlq`, `${name}.late`])];
+  }
+
+  /** End offsets of the side-output topics that exist (a missing one is all newer on restart). */
+  async #sideEndOffsets(): Promise<Record<string, Record<string, number>>> {
+    const log = this.job.source.log;
+    const existing = new Set(await log.listTopics());
+    const out: Record<string, Record<string, number>> = {};
+    for (const topic of this.#sideTopics()) {
+      if (!existing.has(topic)) continue;
+      const description = await log.describeTopic(topic);
+      out[topic] = Object.fromEntries(description.partitions.map((p) => [String(p.partition), p.endOffset]));
+    }
+    return out;
   }
 
   #assigned: string = '';
@@ -393,7 +460,7 @@ class JobRun implements JobHandle {
           this.#reportMetrics();
         }
       }
-      if (dir !== null && (now >= nextCheckpointMs || this.#checkpointRequested.length > 0)) {
+      if (now >= nextCheckpointMs || this.#checkpointRequested.length > 0) {
         nextCheckpointMs = now + this.job.checkpointIntervalMs;
         await this.#checkpoint(dir);
       }
@@ -470,8 +537,19 @@ class JobRun implements JobHandle {
     for (const sink of this.job.sinks) await sink.flush();
   }
 
-  async #appendSide(records: ProducerRecord[]): Promise<void> {
+  async #appendSide(all: ProducerRecord[]): Promise<void> {
     const log = this.job.source.log;
+    const seen = this.#sideSeen;
+    const records =
+      seen.size === 0
+        ? all
+        : all.filter((record) => {
+            const id = record.headers?.[dlqHeaders.id];
+            if (typeof id !== 'string' || !seen.has(id)) return true;
+            this.#sideDeduplicated++;
+            return false;
+          });
+    if (records.length === 0) return;
     for (const record of records) {
       if (!this.#knownTopics.has(record.topic)) {
         await log.ensureTopic(record.topic, { partitions: 1 });
@@ -481,13 +559,25 @@ class JobRun implements JobHandle {
     await log.append(records);
   }
 
-  async #checkpoint(dir: string): Promise<void> {
+  /**
+   * Takes a checkpoint; with `dir` null (no data dir) an in-memory one: nothing is stored, but the
+   * sinks go through preCommit and commit all the same, so lake files become visible.
+   */
+  async #checkpoint(dir: string | null): Promise<void> {
     const startMs = performance.now();
     await this.#flushOutputs();
     const sinks: Sink<unknown>[] = [...this.job.sinks];
     const sinkStates: unknown[] = [];
     for (const sink of sinks) sinkStates.push(await sink.preCommit(this.#checkpointId + 1));
     const id = this.#checkpointId + 1;
+    if (dir === null) {
+      this.#checkpointId = id;
+      for (let i = 0; i < sinks.length; i++) await sinks[i].commit(id, sinkStates[i]);
+      const durationMs = performance.now() - startMs;
+      this.#lastCheckpoint = { checkpointId: id, durationMs, sizeBytes: 0, atMs: this.#clock.now() };
+      for (const resolve of this.#checkpointRequested.splice(0)) resolve(this.#lastCheckpoint);
+      return;
+    }
     const state: CheckpointState = {
       format: 'tributary.stream.state',
       version: 1,
@@ -496,9 +586,15 @@ class JobRun implements JobHandle {
       offsets: Object.fromEntries(this.#offsets),
       task: this.task.snapshot(),
       sinks: sinkStates,
+      sideEndOffsets: await this.#sideEndOffsets(),
     };
     const manifest = await writeCheckpoint(dir, state, this.#clock.now());
     this.#checkpointId = id;
+    if (this.#intentPending) {
+      // The manifest now says where the topic sink's outputs start; the intent is superseded.
+      await removeSinkIntent(dir);
+      this.#intentPending = false;
+    }
     // Second phase: the checkpoint is durable, sinks may make their pre-committed output visible.
     for (let i = 0; i < sinks.length; i++) await sinks[i].commit(id, sinkStates[i]);
     // Committed group offsets are informational (lag in `tributary status`); the checkpoint is the truth.

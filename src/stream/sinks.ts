@@ -5,7 +5,9 @@
  * - `topicSink`: appends after every input batch (low latency) with a deterministic id per output in
  *   the `tributary-id` header (hash of job + window + key + kind + count, or job + source position).
  *   Each checkpoint records the output topic's end offsets; on restart the sink reads the ids written
- *   after those offsets and drops replayed outputs carrying one of them. This is Kafka's idempotent
+ *   after those offsets and drops replayed outputs carrying one of them. Before a job's first
+ *   checkpoint the same offsets come from the sink intent the runner stores before the first write
+ *   (`intent()`, `INTENT` in checkpoint.ts), so a crash at any point is covered. This is Kafka's idempotent
  *   producer idea applied across restarts, rather than Flink's transactional producer (which delays
  *   visibility to the checkpoint: too slow for the early-update latency goal).
  * - `lakeSink`: two-phase. Rolled files are staged (written, invisible) with deterministic names;
@@ -24,7 +26,33 @@ import type { Key, Sink, SinkContext } from './types.js';
  * only fire again late in the replay, so there is no safe earlier point to forget it; it holds at
  * most one checkpoint interval of outputs.
  */
-const dedupIdsMax = 1_000_000;
+export const dedupIdsMax = 1_000_000;
+
+/**
+ * Adds to `into` the `tributary-id` of every record `topic` got after the end offsets `since`
+ * (partition → offset): what a run that died wrote after its last checkpoint or intent. A partition
+ * missing from `since` did not exist then, so all of it is newer.
+ */
+export async function readIdsSince(
+  log: Log,
+  topic: string,
+  since: Record<string, number>,
+  into: Set<string>,
+): Promise<void> {
+  const description = await log.describeTopic(topic);
+  for (const { partition } of description.partitions) {
+    let offset = since[String(partition)] ?? 0;
+    for (;;) {
+      const records = await log.fetch(topic, partition, offset, { maxRecords: 10_000 });
+      if (records.length === 0) break;
+      for (const record of records) {
+        const id = record.headers['tributary-id'];
+        if (id !== undefined && into.size < dedupIdsMax) into.add(Buffer.from(id).toString('utf8'));
+      }
+      offset = records[records.length - 1].offset + 1;
+    }
+  }
+}
 
 export interface TopicSinkOptions<T> {
   /** Record key; default the stream key (stringified), or null when unkeyed. */
@@ -70,22 +98,13 @@ export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): 
       if (log === null)
         throw new TributaryError('INVALID_ARGUMENT', `topic sink ${topic}: no log to write to`);
       await log.ensureTopic(topic, { partitions: options.partitions ?? 1 });
-      const restored = context.restored as { endOffsets?: Record<string, number> } | undefined;
-      if (restored?.endOffsets === undefined) return;
-      // Outputs written after the last checkpoint (before the crash) will be produced again by the
-      // replay: remember their ids to drop the repeats.
-      for (const [partition, from] of Object.entries(restored.endOffsets)) {
-        let offset = from;
-        for (;;) {
-          const records = await log.fetch(topic, Number(partition), offset, { maxRecords: 10_000 });
-          if (records.length === 0) break;
-          for (const record of records) {
-            const id = record.headers['tributary-id'];
-            if (id !== undefined && seen.size < dedupIdsMax) seen.add(Buffer.from(id).toString('utf8'));
-          }
-          offset = records[records.length - 1].offset + 1;
-        }
-      }
+      const restored = context.restored as { endOffsets?: Record<string, number> } | undefined | null;
+      const intent = context.intent as { endOffsets?: Record<string, number> } | undefined | null;
+      const since = restored?.endOffsets ?? intent?.endOffsets;
+      if (since === undefined) return;
+      // Outputs written after the last checkpoint (or, with none yet, after the intent) before the
+      // crash will be produced again by the replay: remember their ids to drop the repeats.
+      await readIdsSince(log, topic, since, seen);
     },
     write(value: T, timestampMs: number, key: Key | null, id: string) {
       if (seen.size > 0 && seen.has(id)) {
@@ -108,6 +127,9 @@ export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): 
     },
     async preCommit() {
       await this.flush();
+      return { endOffsets: await endOffsets() };
+    },
+    async intent() {
       return { endOffsets: await endOffsets() };
     },
     async commit() {},
@@ -266,6 +288,16 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   let lastPartition: Record<string, string> = {};
   let lastPath = '';
 
+  /**
+   * Start of file names and commit ids: `<job>-s<sink>`, or `<job>-<epoch>-s<sink>` for a run
+   * without durable checkpoints (its checkpoint ids restart at 1 every run, and the lake would
+   * take a second run's commit `…-chk-1` for a retry of the first's and drop it).
+   */
+  function prefix(): string {
+    const c = context!;
+    return c.epoch === null ? `${c.jobName}-s${c.sinkIndex}` : `${c.jobName}-${c.epoch}-s${c.sinkIndex}`;
+  }
+
   /** Full buffers detached by `write` (exactly flushSize rows), staged at the next flush. */
   let ready: LakeBuffer[] = [];
 
@@ -275,7 +307,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     const n = (seq[buffer.path] ?? 0) + 1;
     seq[buffer.path] = n;
     // Deterministic: the same input replayed from the same checkpoint rolls the same files.
-    const fileName = `${context!.jobName}-s${context!.sinkIndex}-${buffer.path.replace(/[^A-Za-z0-9]+/g, '_')}-${String(n).padStart(6, '0')}.parquet`;
+    const fileName = `${prefix()}-${buffer.path.replace(/[^A-Za-z0-9]+/g, '_')}-${String(n).padStart(6, '0')}.parquet`;
     pending.push(await table.stage(buffer.rows, { partition: buffer.partition, fileName }));
   }
 
@@ -360,7 +392,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       const files = (state as LakeSinkState | null)?.pending ?? [];
       if (files.length === 0) return;
       await table.commit({
-        commitId: `${context!.jobName}-s${context!.sinkIndex}-chk-${checkpointId}`,
+        commitId: `${prefix()}-chk-${checkpointId}`,
         add: files,
       });
       if (compactAfterFiles <= 0 || table.compact === undefined) return;

@@ -71,6 +71,17 @@ export interface SinkContext {
   readonly bounded: boolean;
   /** The sink's state from the last completed checkpoint (undefined on a fresh start). */
   readonly restored: unknown;
+  /**
+   * What the sink's `intent()` returned in an earlier run of this job that wrote outputs and then
+   * died before its first checkpoint (undefined otherwise, and always when `restored` is set).
+   */
+  readonly intent: unknown;
+  /**
+   * Null when the job keeps durable checkpoints (names derived from checkpoint ids must then be
+   * the same across restarts). Without a data dir every run starts from nothing, so this is a
+   * random id unique to the run, to keep two runs' file names and commit ids apart.
+   */
+  readonly epoch: string | null;
   /** The job's source log (the default destination of topic sinks). */
   readonly log: Log | null;
 }
@@ -90,6 +101,13 @@ export interface Sink<T> {
   flush(): Promise<void>;
   preCommit(checkpointId: number): Promise<unknown>;
   commit(checkpointId: number, state: unknown): Promise<void>;
+  /**
+   * Called once, before the first output, by a run whose job has no checkpoint yet; the runner
+   * stores the result durably (see checkpoint.ts, `INTENT`) before anything is written, and hands it
+   * back as `context.intent` if the run dies before its first checkpoint. The topic sink records
+   * its topic's end offsets, so a restart can find what the dead run already wrote.
+   */
+  intent?(): Promise<unknown>;
   /** Periodic hook (timer tick) for time-based rolling; `bounded` runs never call it. */
   tick?(nowMs: number): Promise<void>;
   /** Input ended (bounded run): write out everything buffered, it will be committed right after. */

@@ -120,6 +120,11 @@ describe('golden job', () => {
       const got = await outputs(log);
       expect(new Set(got.ids).size).toBe(got.ids.length);
       expect(got.values).toEqual(expected.values);
+      // Dead-letter records carry deterministic ids too and are not repeated by the replay.
+      const dlq = await log.fetch('golden.sales.dlq', 0, 0, { maxRecords: 100_000 });
+      const dlqIds = dlq.map((r) => text(r.headers['tributary-id']));
+      expect(dlqIds.length).toBe(expected.dlq);
+      expect(new Set(dlqIds).size).toBe(dlqIds.length);
     } finally {
       await log.close();
     }

@@ -3,10 +3,12 @@
  * country in 10-second tumbling windows, with a filter, validation (poison records go to the DLQ)
  * and a topic sink. Also the entry point of the worker process those tests start and `kill -9`:
  *
- *   node dist/src/stream/testing/golden.js <dataDir>
+ *   node dist/src/stream/testing/golden.js <dataDir> [--checkpoint-interval-ms=N] [--hold-after=N]
  *
  * runs the job in bounded mode over the embedded log in `<dataDir>/log`, checkpointing after every
- * batch, and prints `batch <n>` after each batch so the parent can kill it mid-run.
+ * batch (or every N ms), and prints `batch <n>` after each batch so the parent can kill it mid-run.
+ * `--hold-after=N` stops the worker after batch N's outputs are written (it prints `held` and
+ * waits), so the parent can kill it at that exact point instead of racing a running worker.
  */
 import { dataDirPaths } from '../../core/index.js';
 import { openEmbeddedLog, type Log } from '../../log/index.js';
@@ -84,16 +86,31 @@ export function goldenSales(n: number, seed = 1): (string | null)[] {
   return out;
 }
 
-async function main(dataDir: string): Promise<void> {
+function numberFlag(args: string[], name: string): number | null {
+  const arg = args.find((a) => a.startsWith(`--${name}=`));
+  if (arg === undefined) return null;
+  const value = Number(arg.slice(name.length + 3));
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got ${arg}`);
+  return value;
+}
+
+async function main(dataDir: string, args: string[]): Promise<void> {
+  const checkpointIntervalMs = numberFlag(args, 'checkpoint-interval-ms') ?? 0;
+  const holdAfter = numberFlag(args, 'hold-after');
   const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'always' });
   try {
     let batches = 0;
-    await runJob(goldenJob(log, { checkpointIntervalMs: 0 }), {
+    await runJob(goldenJob(log, { checkpointIntervalMs }), {
       dataDir,
       once: true,
       pollMaxRecords: 250,
-      onBatch: () => {
+      onBatch: async () => {
         process.stdout.write(`batch ${++batches}\n`);
+        if (batches === holdAfter) {
+          process.stdout.write('held\n');
+          // Until the parent's SIGKILL: the timer keeps the event loop (and the process) alive.
+          await new Promise(() => setInterval(() => undefined, 60_000));
+        }
       },
     });
   } finally {
@@ -103,5 +120,5 @@ async function main(dataDir: string): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && /stream[/\\]testing[/\\]golden\.js$/.test(process.argv[1])) {
-  await main(process.argv[2] ?? '.tributary');
+  await main(process.argv[2] ?? '.tributary', process.argv.slice(3));
 }
