@@ -8,3 +8,4 @@ export * from './fs.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './datadir.js';
+export * from './random.js';

@@ -6,21 +6,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalStorage, openLake } from '../../src/lake/index.js';
 import { queryLake } from './helpers.js';
+import { seededRandom } from '../../src/core/index.js';
 
 const writerScript = path.resolve('dist/src/lake/testing/crash-writer.js');
 const rowsPerCommit = 20;
 const runs = process.env.TRIBUTARY_SLOW === '1' ? 100 : 20;
 const seed = 20261122;
-
-/** mulberry32: small seeded PRNG so kill points are reproducible from the printed seed. */
-function prng(state: number): () => number {
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface RunLog {
   acked: Map<string, number>;
@@ -68,7 +59,7 @@ describe('lake commits survive kill -9 at random points', () => {
     async () => {
       expect(existsSync(writerScript), `${writerScript} is missing: run \`npm run build\` first`).toBe(true);
       const dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-lake-crash-'));
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const everAcked = new Set<string>();
       let lastOverwriteAcked: string | undefined;
       let retryId: string | undefined;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEmbeddedLog } from '../../src/log/index.js';
+import { seededRandom } from '../../src/core/index.js';
 
 /**
  * Kills a real writer process with SIGKILL at seeded random moments, reopens the log, and checks
@@ -17,17 +18,6 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function crashValue(seq: number): string {
   return `${seq}:${'abcdefghijklmnopqrstuvwxyz'.repeat(4).slice(0, seq % 97)}`;
-}
-
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Starts the writer, kills it `delayMs` after it is ready, and returns the acks it printed. */
@@ -82,7 +72,7 @@ describe('embedded log survives kill -9', () => {
       `every acknowledged record is present exactly once after ${runs} kills (fsync ${fsync})`,
       async () => {
         const dir = path.join(root, fsync);
-        const rng = random({ group: 1234, always: 5678, never: 9012 }[fsync]);
+        const rng = seededRandom({ group: 1234, always: 5678, never: 9012 }[fsync]);
         const acked = new Map<number, { partition: number; offset: number }>();
         let killsWithAcks = 0;
         const perKind = runs;

@@ -6,6 +6,7 @@
  * Record `seq` has key `k<seq>` and value `<seq>:` followed by `seq % 97` letters, so a reader can
  * check every byte of every record it sees. Usage: node crash-writer.js <dir> <seed> [fsync]
  */
+import { seededRandom } from '../../core/index.js';
 import { openEmbeddedLog, type FsyncPolicy } from './log.js';
 
 const [dir, seedText, fsyncText] = process.argv.slice(2);
@@ -14,23 +15,11 @@ if (dir === undefined || seedText === undefined) {
   process.exit(2);
 }
 
-/** Small deterministic PRNG (mulberry32) so a failing seed can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function crashValue(seq: number): string {
   return `${seq}:${'abcdefghijklmnopqrstuvwxyz'.repeat(4).slice(0, seq % 97)}`;
 }
 
-const next = random(Number(seedText));
+const next = seededRandom(Number(seedText));
 const log = await openEmbeddedLog({
   dir,
   fsync: (fsyncText as FsyncPolicy | undefined) ?? 'group',

@@ -1,4 +1,4 @@
-import { TributaryError } from '../../core/index.js';
+import { seededRandom, TributaryError } from '../../core/index.js';
 import { simdDot, type DotFunction } from './simd.js';
 
 /**
@@ -327,18 +327,6 @@ class DistHeap {
   }
 }
 
-/** mulberry32: a small seeded PRNG so graph construction is reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface HnswOptions {
   /** Links per node on upper levels (level 0 gets 2·M). Default 16. */
   m?: number;
@@ -393,7 +381,7 @@ export class Hnsw {
     if (this.m < 2 || this.m0 > 255)
       throw new TributaryError('INVALID_ARGUMENT', `HNSW m must be in [2, 127], got ${this.m}`);
     this.#levelMult = 1 / Math.log(this.m);
-    this.#random = mulberry32(options.seed ?? 42);
+    this.#random = seededRandom(options.seed ?? 42);
     const capacity = store.capacity;
     this.links0 = new Int32Array(capacity * this.m0);
     this.#dist0 = new Float32Array(capacity * this.m0);

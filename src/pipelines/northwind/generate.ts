@@ -1,4 +1,4 @@
-import { TributaryError } from '../../core/index.js';
+import { seededRandom, TributaryError } from '../../core/index.js';
 import * as ref from './reference.js';
 
 /**
@@ -272,17 +272,8 @@ export function primaryKeysDdl(scale: number): string {
     .join('\n');
 }
 
-/** mulberry32: tiny, fast, good enough for test data, and identical on every platform. */
-export function createRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The generator's PRNG (core's mulberry32), re-exported for the live simulator and tests. */
+export const createRandom = seededRandom;
 
 function isoDate(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/core/index.js';
+import { loadConfig, seededRandom } from '../../../src/core/index.js';
 import { openLakeFromConfig } from '../../../src/lake/index.js';
 import { openLog } from '../../../src/log/index.js';
 import { analyticsLateTopic, topics } from '../../../src/pipelines/documents/index.js';
@@ -21,20 +21,9 @@ import { openSqlEngine } from '../../../src/sql/index.js';
 const bin = path.resolve('bin/tributary.js');
 const slow = process.env.TRIBUTARY_SLOW === '1';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** NDJSON embeddings.ready replay lines: mostly in order, jitter within 5 s, ~2% late by minutes. */
 function generate(seed: number, count: number, startMs: number): { lines: string[]; endMs: number } {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const companies = ['acme', 'globex', 'initech', 'umbrella'];
   const lines: string[] = [];
   let clock = startMs;
@@ -174,7 +163,7 @@ describe('documents worker: kill -9 mid-stream and restart', () => {
           throw new Error(`worker did not checkpoint: ${stderr}`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
-      await new Promise((resolve) => setTimeout(resolve, Math.floor(mulberry32(seed)() * 400)));
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(seededRandom(seed)() * 400)));
       worker.kill('SIGKILL');
       expect(await exited).toBe('SIGKILL');
       produce(crashed, secondFile);
