@@ -1,5 +1,4 @@
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { secureHeaders } from 'hono/secure-headers';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
@@ -19,7 +18,14 @@ import { createEventBus, SseTokens, visibleTo } from './events.js';
 import { errorBody, handleError } from './http-errors.js';
 import { hasScope, type AuthInfo, type KeyStore } from './keys.js';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limit.js';
-import { ApiRouter, buildOpenApiDocument, type OpenApiDocument, type StoredRoute } from './router.js';
+import {
+  ApiRouter,
+  bodyLimitMiddleware,
+  buildOpenApiDocument,
+  type GuardResult,
+  type OpenApiDocument,
+  type StoredRoute,
+} from './router.js';
 import { parseTableQuery, tableQueryLimits } from './table-query.js';
 import {
   servedLayers,
@@ -146,6 +152,21 @@ const tableQuery = z.looseObject({
   offset: z.string().max(12).optional().describe('Rows to skip'),
 });
 
+/**
+ * Headers of every JSON/text API answer: the short set OWASP recommends for APIs. Kept as a plain
+ * record so cached reads can answer with one `Response` built from plain objects (building a
+ * WHATWG Headers object per request was the largest remaining cost of a cache hit).
+ */
+const apiSecurityHeaders: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+  'cache-control': 'no-store',
+};
+const apiSecurityHeaderEntries = Object.entries(apiSecurityHeaders);
+
+/** Responses that already carry every API header (cache hits): the header middleware skips them. */
+const completeResponses = new WeakSet<Response>();
+
 /** Cache key of a read: the caller's tenant and the exact query string. */
 function rawQueryKey(c: Context, auth: AuthInfo | undefined): string {
   const url = c.req.url;
@@ -233,7 +254,7 @@ export function createApp(options: AppOptions): TributaryApp {
     );
   }
 
-  const guard = async (c: Context, route: StoredRoute): Promise<AuthInfo | undefined> => {
+  const guard = async (c: Context, route: StoredRoute): Promise<GuardResult> => {
     let auth: AuthInfo | null | undefined;
     const presented = credentialOf(c);
     if (presented !== undefined) {
@@ -254,7 +275,7 @@ export function createApp(options: AppOptions): TributaryApp {
           );
       }
     }
-    if (route.scope === 'public') return auth ?? undefined;
+    if (route.scope === 'public') return { auth: auth ?? undefined, headers: {} };
     if (!auth) {
       c.header('WWW-Authenticate', 'Bearer');
       throw new TributaryError(
@@ -269,8 +290,8 @@ export function createApp(options: AppOptions): TributaryApp {
       );
     }
     const decision = await rateLimiter.take(auth.keyId);
-    c.header('X-RateLimit-Remaining', String(decision.remaining));
     if (!decision.allowed) {
+      c.header('X-RateLimit-Remaining', String(decision.remaining));
       throw new TributaryError(
         'RATE_LIMITED',
         `rate limit exceeded for key ${auth.keyId}; retry in ${decision.retryAfterMs} ms`,
@@ -279,7 +300,8 @@ export function createApp(options: AppOptions): TributaryApp {
         },
       );
     }
-    return auth;
+    // Returned rather than set with c.header(): a cache hit puts it in its plain header record.
+    return { auth, headers: { 'x-ratelimit-remaining': String(decision.remaining) } };
   };
 
   // ---- platform routes -----------------------------------------------------------------------
@@ -440,13 +462,24 @@ export function createApp(options: AppOptions): TributaryApp {
         200: { description: 'a page of rows', schema: tablePageSchema },
         404: { description: 'no such table' },
       },
-      fastPath: (c, auth) => {
+      fastPath: (c, auth, headers) => {
         // Cached gold reads are keyed by the exact query string (validated when first read).
         if (c.req.param('layer') !== 'gold' || !tables.onCommit) return undefined;
         const cached = cache.get(`gold.${c.req.param('name')}`, rawQueryKey(c, auth));
         if (cached === undefined) return undefined;
         cacheHits.inc();
-        return c.body(cached, 200, { 'content-type': 'application/json', 'x-cache': 'hit' });
+        // One Response from plain records, no Headers object (see apiSecurityHeaders).
+        const response = new Response(cached, {
+          status: 200,
+          headers: {
+            ...apiSecurityHeaders,
+            ...headers,
+            'content-type': 'application/json',
+            'x-cache': 'hit',
+          },
+        });
+        completeResponses.add(response);
+        return response;
       },
       handler: async ({ c, params, auth }) => {
         const notFound = () =>
@@ -610,6 +643,32 @@ export function createApp(options: AppOptions): TributaryApp {
     },
   });
 
+  router.route({
+    method: 'get',
+    path: '/api/whoami',
+    summary: 'The calling key: id, name, scopes and tenant (the dashboard adapts to it)',
+    tags: ['platform'],
+    scope: 'read',
+    responses: {
+      200: {
+        description: 'caller',
+        schema: z.object({
+          keyId: z.string(),
+          name: z.string(),
+          scopes: z.array(z.string()),
+          tenant: z.string().nullable(),
+        }),
+      },
+    },
+    handler: ({ auth }) =>
+      Promise.resolve({
+        keyId: auth!.keyId,
+        name: auth!.name,
+        scopes: auth!.scopes,
+        tenant: auth!.tenant ?? null,
+      }),
+  });
+
   // ---- admin and optional features ------------------------------------------------------------
   router.route({
     method: 'get',
@@ -716,34 +775,22 @@ export function createApp(options: AppOptions): TributaryApp {
     },
     crossOriginEmbedderPolicy: false,
   });
-  app.use('*', (c, next) => {
+  app.use('*', async (c, next) => {
     const path = c.req.path;
     if (path === '/' || path === '/docs' || path.startsWith('/ui/'))
       return documentHeaders(c as Parameters<typeof documentHeaders>[0], next);
-    c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-    c.header('Cache-Control', 'no-store');
-    return next();
+    await next();
+    // Added after the handler, where absent (a handler's own value wins, as it did when these were
+    // set first); cache hits already carry them in their plain header record.
+    if (completeResponses.has(c.res)) return;
+    const headers = c.res.headers;
+    for (const [name, value] of apiSecurityHeaderEntries) if (!headers.has(name)) headers.set(name, value);
   });
-  const limitBody = bodyLimit({
-    maxSize: options.bodyLimitBytes ?? limits.httpBodyBytesMax,
-    onError: (c) =>
-      c.json(
-        errorBody(
-          'PAYLOAD_TOO_LARGE',
-          `request body exceeds ${options.bodyLimitBytes ?? limits.httpBodyBytesMax} bytes`,
-        ),
-        413,
-      ),
-  });
-  // Only requests that may carry a body pay for the check (it materializes the full Request).
-  app.use('*', (c, next) =>
-    c.req.method === 'GET' || c.req.method === 'HEAD'
-      ? next()
-      : limitBody(c as Parameters<typeof limitBody>[0], next),
-  );
+  // The body limit runs per route (routes may declare their own, e.g. uploads); see ApiRouter.mount.
+  const bodyLimitBytes = options.bodyLimitBytes ?? limits.httpBodyBytesMax;
 
   if (options.ingest) {
+    const ingest = options.ingest;
     const ingestRoute: StoredRoute = {
       method: 'post',
       path: '/api/ingest/*',
@@ -752,14 +799,24 @@ export function createApp(options: AppOptions): TributaryApp {
       responses: {},
       handler: () => Promise.resolve(undefined),
     };
+    app.use('/api/ingest/*', bodyLimitMiddleware(bodyLimitBytes));
     app.use('/api/ingest/*', async (c, next) => {
-      const auth = await guard(c as Context, ingestRoute);
+      const { auth, headers } = await guard(c as Context, ingestRoute);
+      for (const name in headers) c.header(name, headers[name]);
+      // Ingest topics are not tenant-scoped: a tenant-bound key could write into (or poison)
+      // another tenant's stream, so only sub-apps that check the tenant themselves accept one.
+      if (auth?.tenant !== undefined && ingest.tenantAware !== true) {
+        throw new TributaryError(
+          'FORBIDDEN',
+          `key ${auth.keyId} is bound to tenant "${auth.tenant}", and /api/ingest topics are not tenant-scoped; use a key without a tenant`,
+        );
+      }
       c.set('auth' as never, auth as never);
       await next();
     });
-    app.route('/api/ingest', options.ingest.app);
+    app.route('/api/ingest', ingest.app);
   }
-  router.mount(app, guard, requestTimeoutMs);
+  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes });
   if (options.ui !== false) app.route('/', createUiRoutes(options.ui ?? {}));
 
   // Routes are fixed once the app is built, so the document is rendered once.

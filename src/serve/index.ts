@@ -30,7 +30,7 @@ export type {
   TableRef,
 } from './types.js';
 export { servedLayers, filterOperators } from './types.js';
-export type { ChartSpec, TileSpec, ValueFormat, ValueSource } from '../ui/page-types.js';
+export type { AskSpec, ChartSpec, TileSpec, ValueFormat, ValueSource } from '../ui/page-types.js';
 
 // ---- app and server
 export { createApp, type AppOptions, type TributaryApp } from './app.js';
@@ -99,3 +99,4 @@ export {
 } from './up.js';
 export { lakeService, type LakeService } from './lake-service.js';
 export { formatStatus, fetchStatus } from './status-text.js';
+export { registerTopicRoutes, topicsModule, topicRecordsPerRequestMax } from './topic-routes.js';

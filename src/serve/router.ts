@@ -1,6 +1,8 @@
-import type { Context, Hono } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { TributaryError } from '../core/index.js';
+import { errorBody } from './http-errors.js';
 import type { ApiScope, AuthInfo } from './keys.js';
 
 /** `public` routes need no key; the others need a key holding that scope (admin implies all). */
@@ -52,10 +54,21 @@ export interface RouteDefinition<
   /** Accept an SSE token (`?token=`) instead of a header; only for EventSource routes. */
   allowQueryToken?: boolean;
   /**
-   * Runs after auth and before validation; a Response short-circuits the route. For answers that
-   * were validated when first computed (cached reads), so hits skip parsing entirely.
+   * Largest request body this route accepts, instead of the app's default (`AppOptions.bodyLimitBytes`);
+   * e.g. file uploads. Larger bodies get 413 PAYLOAD_TOO_LARGE before the handler runs.
    */
-  fastPath?: (c: Context, auth: AuthInfo | undefined) => Response | undefined;
+  bodyLimitBytes?: number;
+  /**
+   * Runs after auth and before validation; a Response short-circuits the route. For answers that
+   * were validated when first computed (cached reads), so hits skip parsing entirely. `headers` are
+   * the per-request headers the guard produced (e.g. `x-ratelimit-remaining`): the returned
+   * Response must carry them itself.
+   */
+  fastPath?: (
+    c: Context,
+    auth: AuthInfo | undefined,
+    headers: Readonly<Record<string, string>>,
+  ) => Response | undefined;
   handler(context: HandlerContext<z.infer<P>, z.infer<Q>, z.infer<B>>): Promise<unknown>;
 }
 
@@ -74,8 +87,39 @@ export interface StoredRoute {
   responses: Record<number, RouteResponse>;
   timeoutMs?: number | null;
   allowQueryToken?: boolean;
-  fastPath?: (c: Context, auth: AuthInfo | undefined) => Response | undefined;
+  bodyLimitBytes?: number;
+  fastPath?: (
+    c: Context,
+    auth: AuthInfo | undefined,
+    headers: Readonly<Record<string, string>>,
+  ) => Response | undefined;
   handler(context: HandlerContext<unknown, unknown, unknown>): Promise<unknown>;
+}
+
+/** What the guard (auth, scope, rate limit) hands the route: the caller and headers to answer with. */
+export interface GuardResult {
+  auth: AuthInfo | undefined;
+  /** Lower-case header names → values, e.g. `x-ratelimit-remaining`. */
+  headers: Record<string, string>;
+}
+
+export interface MountOptions {
+  /** Default per-route timeout (routes override with `timeoutMs`). */
+  timeoutMs: number;
+  /** Default body limit for routes that may carry a body (routes override with `bodyLimitBytes`). */
+  bodyLimitBytes: number;
+}
+
+/**
+ * The 413 check for a body-carrying request. Only requests that may carry a body pay for it (it
+ * materializes the full Request); the limit also holds for chunked bodies without Content-Length.
+ */
+export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
+  const limit = bodyLimit({
+    maxSize: maxBytes,
+    onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes`), 413),
+  });
+  return (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next));
 }
 
 function validationMessage(where: string, error: z.ZodError): string {
@@ -103,6 +147,14 @@ export class ApiRouter {
         'ALREADY_EXISTS',
         `route ${definition.method.toUpperCase()} ${definition.path} is defined twice`,
       );
+    if (
+      definition.bodyLimitBytes !== undefined &&
+      !(Number.isSafeInteger(definition.bodyLimitBytes) && definition.bodyLimitBytes > 0)
+    )
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `route ${definition.method.toUpperCase()} ${definition.path}: bodyLimitBytes must be a positive integer, got ${definition.bodyLimitBytes}`,
+      );
     this.#routes.push(definition);
     return this;
   }
@@ -112,19 +164,23 @@ export class ApiRouter {
   }
 
   /**
-   * Registers every route on `app`. `guard` runs first (auth, scope, rate limit) and returns the
-   * caller; validation errors become 400 INVALID_ARGUMENT naming the field.
+   * Registers every route on `app`. The body limit (the route's own, else the default) runs first
+   * for body-carrying methods, then `guard` (auth, scope, rate limit) returns the caller;
+   * validation errors become 400 INVALID_ARGUMENT naming the field.
    */
   mount(
     app: Hono,
-    guard: (c: Context, route: StoredRoute) => Promise<AuthInfo | undefined>,
-    defaultTimeoutMs: number,
+    guard: (c: Context, route: StoredRoute) => Promise<GuardResult>,
+    options: MountOptions,
   ): void {
+    const defaultLimit = bodyLimitMiddleware(options.bodyLimitBytes);
+    const defaultTimeoutMs = options.timeoutMs;
     for (const route of this.#routes) {
-      app.on(route.method.toUpperCase(), route.path, async (c) => {
-        const auth = await guard(c, route);
-        const fast = route.fastPath?.(c, auth);
+      const handler = async (c: Context) => {
+        const { auth, headers } = await guard(c, route);
+        const fast = route.fastPath?.(c, auth, headers);
         if (fast) return fast;
+        for (const name in headers) c.header(name, headers[name]);
         const params = route.params ? parseOrThrow('path', route.params, c.req.param()) : {};
         const query = route.query ? parseOrThrow('query', route.query, c.req.query()) : {};
         let body: unknown = undefined;
@@ -156,7 +212,16 @@ export class ApiRouter {
             : await withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
         if (result instanceof Response) return result;
         return c.json(result as object);
-      });
+      };
+      const method = route.method.toUpperCase();
+      if (route.method === 'get') app.on(method, route.path, handler);
+      else
+        app.on(
+          method,
+          route.path,
+          route.bodyLimitBytes === undefined ? defaultLimit : bodyLimitMiddleware(route.bodyLimitBytes),
+          handler,
+        );
     }
   }
 }
@@ -268,6 +333,7 @@ export function buildOpenApiDocument(
       description: [route.description, scopeDescription[route.scope]].filter(Boolean).join('\n\n'),
       tags: route.tags ?? [],
       'x-tributary-scope': route.scope,
+      ...(route.bodyLimitBytes !== undefined ? { 'x-tributary-body-limit-bytes': route.bodyLimitBytes } : {}),
       ...(route.scope === 'public' ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(route.body

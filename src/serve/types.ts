@@ -212,6 +212,12 @@ export type AskFunction = (question: string, options: { company: string; topK?: 
  */
 export interface IngestMount {
   app: Hono;
+  /**
+   * True when the sub-app itself confines tenant-bound keys to their tenant (by `auth.tenant`).
+   * Otherwise (the default) tenant-bound keys get 403 on every `/api/ingest` route: topics are
+   * not tenant-scoped, so such a key could write into another tenant's data.
+   */
+  tenantAware?: boolean;
   /** OpenAPI path items (paths relative to `/api/ingest`) the sub-app serves, for the document. */
   openapiPaths?: Record<string, Record<string, unknown>>;
 }

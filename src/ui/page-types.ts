@@ -41,6 +41,24 @@ export interface ChartSpec {
   format?: ValueFormat;
 }
 
+/**
+ * A question box: the question (and, for keys not bound to a tenant, a company) goes to `route`
+ * as `POST {question, company}`; the answer is shown with its citations (document, page, chunk,
+ * score, snippet). Tenant-bound keys always ask within their own tenant.
+ */
+export interface AskSpec {
+  id: string;
+  title: string;
+  /** POST route answering `{ answer, citations: [{document_id, filename, page, chunk_id, score, text}] }`. */
+  route: string;
+  placeholder?: string;
+  /**
+   * Company suggestions for keys without a tenant: distinct values of `field` in the rows of this
+   * GET route (`rowsField`, default `rows`). The company can always be typed.
+   */
+  companies?: { route: string; rowsField?: string; field: string };
+}
+
 export interface DashboardPage {
   /** URL-safe id: the page lives at `/#/p/<id>`. */
   id: string;
@@ -50,4 +68,6 @@ export interface DashboardPage {
   charts: ChartSpec[];
   /** Tables shown as HTML tables (first rows), e.g. a gold table's latest rows. */
   tables?: { id: string; title: string; route: string; columns?: string[] }[];
+  /** A question box with cited answers (retrieval over the pipeline's documents). */
+  ask?: AskSpec;
 }

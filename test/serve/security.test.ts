@@ -2,6 +2,7 @@ import http from 'node:http';
 import fc from 'fast-check';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/serve/index.js';
 import { getJson, startFixture, type Fixture } from './fixture.js';
 
 /**
@@ -20,10 +21,13 @@ interface Operation {
 let f: Fixture;
 let operations: Operation[];
 const bodyLimitBytes = 64 * 1024;
+/** Requests the ingest sub-app actually handled (the tenant check must stop them before). */
+let ingestHandled = 0;
 
 beforeAll(async () => {
   const ingest = new Hono();
   ingest.post('/events', async (c) => {
+    ingestHandled += 1;
     const body: unknown = await c.req.json();
     return c.json({ accepted: Array.isArray(body) ? body.length : 0 });
   });
@@ -187,6 +191,76 @@ describe('route matrix', () => {
       request.end();
     });
     expect(status).toBe(413);
+  });
+
+  it('tenant-bound keys cannot post to /api/ingest unless the mount handles tenants', async () => {
+    const post = (key: string) =>
+      getJson(`${f.url}/api/ingest/events`, key, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([{ company: 'acme', amount: 1 }]),
+      });
+    const before = ingestHandled;
+    // globex holds the ingest scope but is bound to a tenant: topics are not tenant-scoped.
+    const denied = await post(f.keys.globex);
+    expect(denied.status).toBe(403);
+    expect(denied.body).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(denied.body.error.message).toContain('tenant');
+    expect(denied.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(ingestHandled).toBe(before);
+    // Unbound keys still get through.
+    const accepted = await post(f.keys.ingest);
+    expect(accepted.status).toBe(200);
+    expect(accepted.body).toEqual({ accepted: 1 });
+    expect(ingestHandled).toBe(before + 1);
+
+    // A mount that declares itself tenant-aware receives the tenant-bound caller (and its tenant).
+    const aware = new Hono();
+    aware.post('/events', (c) => {
+      const auth = c.get('auth' as never) as { tenant?: string } | undefined;
+      return c.json({ tenant: auth?.tenant ?? null });
+    });
+    const built = createApp({
+      keys: f.store,
+      ui: false,
+      statusTickMs: 0,
+      ingest: { app: aware, tenantAware: true },
+    });
+    try {
+      const response = await built.app.request('/api/ingest/events', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${f.keys.globex}`, 'content-type': 'application/json' },
+        body: '[]',
+      });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ tenant: 'globex' });
+    } finally {
+      await built.close();
+    }
+  });
+
+  it('cached reads answer with the same headers as uncached ones', async () => {
+    const url = `${f.url}/api/tables/gold/sales_by_minute?sort=-window_start&limit=7&columns=window_start,orders`;
+    const miss = await fetch(url, { headers: { authorization: `Bearer ${f.keys.read}` } });
+    const missBody = await miss.text();
+    const hit = await fetch(url, { headers: { authorization: `Bearer ${f.keys.read}` } });
+    expect(miss.headers.get('x-cache')).toBe('miss');
+    expect(hit.headers.get('x-cache')).toBe('hit');
+    expect(await hit.text()).toBe(missBody);
+    for (const name of [
+      'x-content-type-options',
+      'content-security-policy',
+      'cache-control',
+      'content-type',
+    ]) {
+      expect(hit.headers.get(name), name).not.toBeNull();
+      expect(hit.headers.get(name), name).toBe(miss.headers.get(name));
+    }
+    const remainingMiss = Number(miss.headers.get('x-ratelimit-remaining'));
+    const remainingHit = Number(hit.headers.get('x-ratelimit-remaining'));
+    expect(remainingMiss).toBeGreaterThan(0);
+    expect(remainingHit).toBeGreaterThan(0);
+    expect(remainingHit).toBeLessThanOrEqual(remainingMiss);
   });
 
   it('static files refuse path traversal', async () => {

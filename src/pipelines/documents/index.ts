@@ -147,7 +147,7 @@ export const documentsPage: DashboardPage = {
   id: pipelineName,
   title: 'Documents',
   description:
-    'Uploads → chunks → embeddings → 1-minute chunk counts per company; ask questions with POST /ask.',
+    'Uploads → chunks → embeddings → 1-minute chunk counts per company; ask questions below (or with POST /ask).',
   tiles: [
     {
       id: 'uploads',
@@ -218,6 +218,14 @@ export const documentsPage: DashboardPage = {
       columns: ['date', 'company_id', 'document_id', 'total_chunks'],
     },
   ],
+  // The platform's POST /api/ask (wired to `documentsAsk`): answers cite document, page and chunk.
+  ask: {
+    id: 'documents',
+    title: 'Ask the documents',
+    route: '/api/ask',
+    placeholder: 'e.g. How long do refunds take?',
+    companies: { route: '/api/documents/chunks-per-minute?minutes=10080', field: 'company_id' },
+  },
 };
 
 /** API routes and dashboard page of the pipeline. */

@@ -227,6 +227,8 @@ export function registerDocumentRoutes(
       'Upload a document (multipart: file, company_id, optional metadata JSON) into the documents pipeline',
     tags: ['documents'],
     scope: 'ingest',
+    // The file limit plus multipart framing, instead of the platform's smaller JSON body limit.
+    bodyLimitBytes: uploadLimit(options) + multipartFramingBytesMax,
     responses: {
       201: { description: 'stored and queued', schema: z.object({ document_id: z.string() }) },
       413: { description: 'file too large' },

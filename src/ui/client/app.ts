@@ -4,6 +4,7 @@
  */
 import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
+import { askBox, type Caller } from './ask.js';
 import { drawChart, sparkline, type ChartPoint } from './charts.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
@@ -57,6 +58,8 @@ const liveBadge = document.getElementById('live')!;
 const keyButton = document.getElementById('key-button')!;
 const live = new LiveConnection();
 let pipelines: PipelineInfo[] = [];
+/** The key's identity (tenant decides the question box's company field); read once per key. */
+let caller: Promise<Caller> | null = null;
 /** Incremented on every navigation, so a slow fetch of a previous page never draws over this one. */
 let renderGeneration = 0;
 
@@ -376,10 +379,20 @@ async function loadChart(spec: ChartSpec, generation: number): Promise<void> {
 }
 
 async function renderPipelinePage(page: DashboardPage, generation: number): Promise<void> {
+  let ask: HTMLElement | null = null;
+  if (page.ask) {
+    caller ??= apiGet<Caller>('/api/whoami').catch((error: unknown) => {
+      caller = null;
+      throw error;
+    });
+    ask = askBox(page.ask, await caller);
+    if (generation !== renderGeneration) return;
+  }
   main.replaceChildren(
     h('h1', {}, page.title),
     page.description ? h('p', { class: 'muted' }, page.description) : '',
     h('div', { class: 'tiles' }, ...page.tiles.map((t) => tile(t.id, t.label, '—'))),
+    ask ?? '',
     h('div', { class: 'grid-2' }, ...page.charts.map((c) => section(c.title, chartBox(c.id, '')))),
     ...(page.tables ?? []).map((t) => section(t.title, h('div', { id: `table-${t.id}` }))),
   );
@@ -453,6 +466,7 @@ async function route(): Promise<void> {
 }
 
 async function boot(): Promise<void> {
+  caller = null;
   if (!getKey()) {
     renderLogin();
     return;

@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { limits } from '../../../src/core/index.js';
 import { originalKey, topics } from '../../../src/pipelines/documents/index.js';
 import { rawDocumentSchema } from '../../../src/pipelines/documents/payloads.js';
 import { form, json, makePdf, readAll, startPlatform, type Platform } from './helpers.js';
@@ -146,7 +147,8 @@ describe('POST /upload through the serving layer', () => {
 
   // Last: a 413 answered before the body is read makes the server drop that connection.
   it('refuses bodies over the limit with 413', async () => {
-    const big = Buffer.alloc(11 * 1024 * 1024, 'a');
+    // The upload route allows limits.uploadBytesMax (+ multipart framing); one byte more is refused.
+    const big = Buffer.alloc(limits.uploadBytesMax + 64 * 1024 + 1, 'a');
     const response = await post(
       platform.keys.acmeIngest,
       form({ company_id: 'acme', file: { name: 'big.txt', bytes: big } }),

@@ -1,0 +1,252 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/core/index.js';
+import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
+import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
+import { ask, HashedEmbedder, HybridIndex } from '../../src/ml/index.js';
+import { documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
+import type { PipelineServices } from '../../src/pipelines/types.js';
+import {
+  createApp,
+  KeyStore,
+  ParquetTableProvider,
+  startServer,
+  type RunningServer,
+  type TributaryApp,
+} from '../../src/serve/index.js';
+import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
+
+/**
+ * The documents page's question box in a real browser (Debian's chromium via playwright-core):
+ * the platform's `POST /api/ask` answers from a real hybrid retrieval index (src/ml) holding a few
+ * small documents of two companies. The page is the documents pipeline's own `documentsPage`.
+ */
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const screenshots = path.join(repoRoot, 'test-artifacts', 'screenshots');
+
+const documents = [
+  {
+    company: 'acme',
+    filename: 'refund-policy.md',
+    documentId: 'doc-acme-refunds',
+    pages: [
+      'Refunds are issued to the original payment method. A refund takes five business days after the returned item arrives at our warehouse.',
+      'Shipping is free for orders over fifty euros. Express shipping takes one business day.',
+    ],
+  },
+  {
+    company: 'acme',
+    filename: 'warranty <b>terms</b>.md',
+    documentId: 'doc-acme-warranty',
+    pages: [
+      'Warranty claims are accepted for two years. <img src=x onerror="window.__injected=1"> Send the serial number with the claim.',
+    ],
+  },
+  {
+    company: 'globex',
+    filename: 'globex-refunds.md',
+    documentId: 'doc-globex-refunds',
+    pages: ['Globex refunds take thirty days and are paid as store credit only.'],
+  },
+];
+
+let dir: string;
+let log: MemoryLog;
+let lake: Lake;
+let sql: SqlEngine;
+let tables: ParquetTableProvider;
+let api: TributaryApp;
+let server: RunningServer;
+let context: BrowserContext;
+let keys: { admin: string; acme: string };
+
+/** A gold daily_chunk_count table (the page's "Daily chunk report") in hive layout. */
+async function writeDailyChunks(root: string): Promise<void> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  for (const company of ['acme', 'globex']) {
+    const file = path.join(root, 'gold', 'daily_chunk_count', `company_id=${company}`, 'part-0.parquet');
+    await mkdir(path.dirname(file), { recursive: true });
+    await connection.run(
+      `COPY (SELECT DATE '2026-11-22' AS date, 'doc-${company}-refunds' AS document_id, 3::BIGINT AS total_chunks)
+       TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`,
+    );
+  }
+  connection.closeSync();
+  instance.closeSync();
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-ask-ui-'));
+  // Compiled into this test's own directory, so parallel UI tests never read half-written files.
+  const clientOut = path.join(dir, 'client');
+  execFileSync(
+    process.execPath,
+    [
+      path.join(repoRoot, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      path.join(repoRoot, 'src/ui/client/tsconfig.json'),
+      '--outDir',
+      clientOut,
+    ],
+    { stdio: 'inherit' },
+  );
+  await mkdir(screenshots, { recursive: true });
+
+  const index = await HybridIndex.create({ embedder: new HashedEmbedder({ dimensions: 128 }) });
+  await index.add(
+    documents.flatMap((d) =>
+      d.pages.map((text, i) => ({
+        chunkId: `${d.documentId}#p${i + 1}c0`,
+        documentId: d.documentId,
+        filename: d.filename,
+        company: d.company,
+        page: i + 1,
+        text,
+      })),
+    ),
+  );
+
+  const config = loadConfig({
+    env: {},
+    cwd: dir,
+    dotenv: false,
+    overrides: { dataDir: path.join(dir, 'data'), embeddingModel: 'hashed:128' },
+  });
+  log = createMemoryLog();
+  lake = await openLake({ storage: new LocalStorage(path.join(config.dataDir, 'lake')) });
+  sql = await openSqlEngine(lake);
+  const services: PipelineServices = {
+    config,
+    log,
+    lake,
+    query: (text, params) => sql.query(text, params),
+    publish: () => undefined,
+  };
+  await writeDailyChunks(path.join(dir, 'served'));
+  tables = new ParquetTableProvider({
+    root: path.join(dir, 'served'),
+    tenantColumns: { 'gold.daily_chunk_count': 'company_id' },
+  });
+  const store = KeyStore.open(path.join(dir, 'keys.json'));
+  keys = {
+    admin: (await store.create({ scopes: ['admin'], name: 'admin' })).key,
+    acme: (await store.create({ scopes: ['read'], tenant: 'acme', name: 'acme reader' })).key,
+  };
+  api = createApp({
+    keys: store,
+    tables,
+    pipelines: [documentsModule(services)],
+    ask: (question, options) => ask(index, question, { company: options.company, k: options.topK ?? 5 }),
+    rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
+    statusTickMs: 0,
+    ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
+  });
+  server = await startServer(api.app, { port: 0 });
+  context = await chromium.launchPersistentContext(path.join(dir, 'chromium'), {
+    executablePath: chromiumPath,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+    viewport: { width: 1366, height: 900 },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close();
+  await api?.close();
+  await server?.close(200);
+  tables?.close();
+  sql?.close();
+  await lake?.close();
+  await log?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function openDocumentsPage(key: string): Promise<{ page: Page; errors: string[] }> {
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${server.url}/docs`);
+  await page.evaluate((value) => window.localStorage.setItem('tributary.apiKey', value), key);
+  await page.goto(`${server.url}/#/p/${documentsPage.id}`);
+  await page.waitForSelector('body[data-ready]');
+  await page.waitForSelector('#ask-documents');
+  return { page, errors };
+}
+
+async function askQuestion(page: Page, question: string, company?: string): Promise<void> {
+  await page.fill('#ask-documents-question', question);
+  if (company !== undefined) await page.fill('#ask-documents-company', company);
+  await page.click('#ask-documents button[type=submit]');
+  await page.waitForSelector('#ask-documents-result[data-state=answered]', { timeout: 15_000 });
+}
+
+describe.skipIf(!existsSync(chromiumPath))('documents question box in chromium', () => {
+  it('answers with citations (document, page, chunk, score, snippet) for the chosen company', async () => {
+    expect(documentsPage.ask?.route).toBe('/api/ask');
+    const { page, errors } = await openDocumentsPage(keys.admin);
+    // A key without a tenant chooses the company.
+    expect(await page.locator('#ask-documents-company').count()).toBe(1);
+    await askQuestion(page, 'How long does a refund take?', 'acme');
+    const answer = await page.textContent('#ask-documents-result .ask-answer');
+    expect(answer).toMatch(/five business days/);
+    const citations = page.locator('#ask-documents-result li.citation');
+    expect(await citations.count()).toBeGreaterThanOrEqual(1);
+    const first = citations.first();
+    expect(await first.locator('.citation-file').textContent()).toBe('refund-policy.md');
+    expect(await first.locator('.citation-page').textContent()).toBe('page 1');
+    expect(await first.locator('.citation-chunk').textContent()).toBe('doc-acme-refunds#p1c0');
+    expect(await first.locator('.citation-score').textContent()).toMatch(/^score \d+\.\d{3}$/);
+    expect(await first.locator('.citation-text').textContent()).toContain(
+      'A refund takes five business days',
+    );
+    // Only acme's documents: globex's refund terms are never cited.
+    expect(await page.textContent('#ask-documents-result')).not.toContain('Globex');
+    await page.screenshot({ path: path.join(screenshots, 'documents-ask.png'), fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('shows retrieved markup as text, never as HTML', async () => {
+    const { page, errors } = await openDocumentsPage(keys.admin);
+    await askQuestion(page, 'How long are warranty claims accepted?', 'acme');
+    const result = page.locator('#ask-documents-result');
+    expect(await result.locator('img, b').count()).toBe(0);
+    expect(await result.textContent()).toContain('<img src=x onerror="window.__injected=1">');
+    expect(await result.locator('.citation-file').first().textContent()).toBe('warranty <b>terms</b>.md');
+    expect(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected)).toBe(
+      undefined,
+    );
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('a tenant-bound key asks within its tenant, without a company field', async () => {
+    const { page, errors } = await openDocumentsPage(keys.acme);
+    expect(await page.locator('#ask-documents-company').count()).toBe(0);
+    expect(await page.textContent('#ask-documents .ask-tenant')).toBe('company: acme');
+    await askQuestion(page, 'Globex refunds store credit thirty days');
+    const files = await page.locator('#ask-documents-result .citation-file').allTextContents();
+    for (const file of files) expect(file).not.toBe('globex-refunds.md');
+    expect(await page.textContent('#ask-documents-result')).not.toContain('store credit');
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+});
