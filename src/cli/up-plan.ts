@@ -14,6 +14,7 @@ import {
 import {
   createLakeTableProvider,
   createStreamStatusProvider,
+  topicsModule,
   type UpAppOptions,
   type UpContext,
   type UpService,
@@ -120,8 +121,9 @@ export function createUpPlan(config: TributaryConfig): UpPlan {
               jobs: jobNames.get(d.name) ?? [],
             })),
         }),
-        pipelines: pipelineDefinitions.map((d) => d.serve(services)),
-        ingest: { app: createIngestRoutes({ log: eventLog, topicsAllowed: ['*'] }) },
+        pipelines: [...pipelineDefinitions.map((d) => d.serve(services)), topicsModule(eventLog)],
+        // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
+        ingest: { app: createIngestRoutes({ log: eventLog, topicsAllowed: ['*'] }), tenantAware: false },
         ask: documentsAsk(services),
         readiness: [{ name: 'log', check: async () => void (await eventLog.listTopics()) }],
       };

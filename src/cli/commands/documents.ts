@@ -16,6 +16,7 @@ import {
   type DocumentStage,
 } from '../../pipelines/documents/index.js';
 import type { CliContext, RegisterCommands } from '../context.js';
+import { callPlatform, runningPlatform } from '../remote.js';
 
 /** The `name` sub-command group of the program, created when no other module made it yet. */
 function group(program: Command, name: string, description: string): Command {
@@ -88,17 +89,35 @@ export const registerDocumentsCommands: RegisterCommands = (program, context) =>
         if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata))
           throw new TributaryError('USAGE', '--metadata must be a JSON object');
       }
+      const read = async (file: string): Promise<Uint8Array> => {
+        try {
+          return await readFile(file);
+        } catch (error) {
+          throw new TributaryError('NOT_FOUND', `${file}: cannot read: ${(error as Error).message}`, {
+            cause: error,
+          });
+        }
+      };
+      const config = context.config();
+      // While `tributary up` holds the embedded log, upload through its API (`POST /upload`), which
+      // stores the original and appends to documents.raw exactly as the local path does.
+      const platform = config.log === 'embedded' ? await runningPlatform(config.dataDir) : null;
+      if (platform) {
+        for (const file of files) {
+          const form = new FormData();
+          form.set('company_id', options.company);
+          if (metadata) form.set('metadata', JSON.stringify(metadata));
+          form.set('file', new Blob([new Uint8Array(await read(file))]), path.basename(file));
+          const result = await callPlatform<{ document_id: string }>(platform, 'POST', '/upload', { form });
+          // The API answers with the id only; where the original is stored stays with the server.
+          process.stdout.write(`${JSON.stringify({ file, document_id: result.document_id })}\n`);
+        }
+        return;
+      }
       const opened = await open(context);
       try {
         for (const file of files) {
-          let bytes: Uint8Array;
-          try {
-            bytes = await readFile(file);
-          } catch (error) {
-            throw new TributaryError('NOT_FOUND', `${file}: cannot read: ${(error as Error).message}`, {
-              cause: error,
-            });
-          }
+          const bytes = await read(file);
           const result = await ingestDocument(
             { log: opened.log, storage: opened.lake.storage },
             {

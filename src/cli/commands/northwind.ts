@@ -1,13 +1,61 @@
 import type { Command } from 'commander';
 import { openDataDir, TributaryError } from '../../core/index.js';
-import { openLog } from '../../log/index.js';
+import { createMemoryLog, openLog, type Log } from '../../log/index.js';
 import {
   generateNorthwindDatabase,
+  liveTopic,
   parseDurationMs,
   parseRate,
   simulateSales,
 } from '../../pipelines/northwind/index.js';
 import type { CliContext } from '../context.js';
+import { callPlatform, runningPlatform, type RunningPlatform } from '../remote.js';
+
+/**
+ * A log for `simulateSales` while `tributary up` holds the data dir: events go into an in-memory
+ * log, paced as usual, and a forwarder posts them (keys, values, timestamps) in order to the
+ * platform's topics API. `drain` waits until everything appended was accepted by the platform.
+ */
+async function forwardingLog(platform: RunningPlatform, onError: () => void) {
+  const buffer = createMemoryLog();
+  await buffer.ensureTopic(liveTopic, { partitions: 1 });
+  let finished = false;
+  const decoder = new TextDecoder('utf-8');
+  const forwarder = (async () => {
+    let offset = 0;
+    for (;;) {
+      // Read `finished` before fetching: once set, every append is visible to this fetch.
+      const last = finished;
+      const records = await buffer.fetch(liveTopic, 0, offset, { maxRecords: 5000, waitMs: last ? 0 : 200 });
+      if (records.length === 0) {
+        if (last) return;
+        continue;
+      }
+      await callPlatform(platform, 'POST', `/api/topics/${encodeURIComponent(liveTopic)}/records`, {
+        json: {
+          records: records.map((r) => ({
+            key: r.key === null ? null : decoder.decode(r.key),
+            value: r.value === null ? null : decoder.decode(r.value),
+            timestamp: r.timestamp,
+          })),
+        },
+      });
+      offset = records[records.length - 1].offset + 1;
+    }
+  })();
+  forwarder.catch(onError);
+  let drained: Promise<void> | undefined;
+  const log: Log = buffer;
+  return {
+    log,
+    /** Waits until everything appended was accepted by the platform, then frees the buffer. */
+    drain(): Promise<void> {
+      finished = true;
+      drained ??= forwarder.finally(() => buffer.close());
+      return drained;
+    },
+  };
+}
 
 /** The parent command `name`, shared with other modules that add sub-commands to it. */
 function group(program: Command, name: string, description: string): Command {
@@ -71,9 +119,23 @@ export function registerNorthwindCommands(program: Command, context: CliContext)
       const ratePerSecond = parseRate(options.rate);
       const config = context.config();
       await openDataDir(config.dataDir);
-      const log = await openLog(config);
       const controller = new AbortController();
       const stop = () => controller.abort();
+      // While `tributary up` holds the embedded log, the events go through its API.
+      const platform = config.log === 'embedded' ? await runningPlatform(config.dataDir) : null;
+      // A failed forward stops the simulation; `drain` then rethrows the failure.
+      const forwarding = platform ? await forwardingLog(platform, () => controller.abort()) : null;
+      const log = forwarding ? forwarding.log : await openLog(config);
+      const firstOrderId = async (): Promise<number> => {
+        const description = platform
+          ? await callPlatform<{ partitions: { endOffset: number }[] }>(
+              platform,
+              'GET',
+              `/api/topics/${encodeURIComponent(liveTopic)}`,
+            ).catch(() => null)
+          : await log.describeTopic(liveTopic).catch(() => null);
+        return 1_000_000 + (description?.partitions.reduce((s, p) => s + p.endOffset, 0) ?? 0);
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
@@ -82,24 +144,21 @@ export function registerNorthwindCommands(program: Command, context: CliContext)
           seed: positiveInteger('--seed', options.seed),
           signal: controller.signal,
           // Order ids continue past what is already in the topic, so reruns do not reuse them.
-          firstOrderId:
-            1_000_000 +
-            ((await log.describeTopic('ventes-temps-reel').catch(() => null))?.partitions.reduce(
-              (s, p) => s + p.endOffset,
-              0,
-            ) ?? 0),
+          firstOrderId: await firstOrderId(),
           ...(options.duration === undefined ? {} : { durationMs: parseDurationMs(options.duration) }),
           ...(options.count === undefined ? {} : { count: positiveInteger('--count', options.count) }),
           progress: (sent, elapsedMs) =>
             process.stderr.write(`simulate sales: ${sent} events in ${(elapsedMs / 1000).toFixed(1)} s\n`),
         });
+        await forwarding?.drain();
         process.stdout.write(
           `${JSON.stringify({ topic: 'ventes-temps-reel', events: report.events, elapsedMs: Math.round(report.elapsedMs), eventsPerSecond: Math.round(report.events / (report.elapsedMs / 1000)) })}\n`,
         );
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
-        await log.close();
+        if (forwarding) await forwarding.drain().catch(() => undefined);
+        else await log.close();
       }
     });
 }

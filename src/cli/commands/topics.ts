@@ -1,20 +1,35 @@
 import type { Command } from 'commander';
 import { TributaryError } from '../../core/index.js';
-import { openLog, type Log, type LogRecord, type ProducerRecord } from '../../log/index.js';
+import {
+  openLog,
+  type Log,
+  type LogRecord,
+  type ProducerRecord,
+  type TopicDescription,
+} from '../../log/index.js';
 import type { CliContext } from '../context.js';
+import { callPlatform, platformBusy, runningPlatform, type RunningPlatform } from '../remote.js';
 
 const decoder = new TextDecoder('utf-8');
 
+/** A record with key and value already decoded as UTF-8 (what the topics API returns). */
+export interface TextRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: string | null;
+  value: string | null;
+}
+
 /** `{topic, partition, offset, timestamp, key, value}` with `value` parsed when it is JSON. */
-export function recordToJson(record: LogRecord): Record<string, unknown> {
-  const key = record.key === null ? null : decoder.decode(record.key);
+export function textRecordToJson(record: TextRecord): Record<string, unknown> {
   let value: unknown = null;
   if (record.value !== null) {
-    const text = decoder.decode(record.value);
     try {
-      value = JSON.parse(text);
+      value = JSON.parse(record.value);
     } catch {
-      value = text;
+      value = record.value;
     }
   }
   return {
@@ -22,8 +37,24 @@ export function recordToJson(record: LogRecord): Record<string, unknown> {
     partition: record.partition,
     offset: record.offset,
     timestamp: record.timestamp,
-    key,
+    key: record.key,
     value,
+  };
+}
+
+/** `{topic, partition, offset, timestamp, key, value}` with `value` parsed when it is JSON. */
+export function recordToJson(record: LogRecord): Record<string, unknown> {
+  return textRecordToJson(toText(record));
+}
+
+function toText(record: LogRecord): TextRecord {
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    timestamp: record.timestamp,
+    key: record.key === null ? null : decoder.decode(record.key),
+    value: record.value === null ? null : decoder.decode(record.value),
   };
 }
 
@@ -149,26 +180,201 @@ function positiveInt(name: string) {
   };
 }
 
-async function withLog<T>(context: CliContext, work: (log: Log) => Promise<T>): Promise<T> {
-  const log = await openLog(context.config(), { retentionCheckMs: 0 });
+/**
+ * Runs a command on the log: over the API of a running `tributary up` (which holds the embedded
+ * log's lock), else on the log opened here.
+ */
+async function withLog<T>(
+  context: CliContext,
+  remote: (platform: RunningPlatform) => Promise<T>,
+  local: (log: Log) => Promise<T>,
+): Promise<T> {
+  const config = context.config();
+  // Only the embedded log is locked to one process; Kafka serves any number of clients directly.
+  const platform = config.log === 'embedded' ? await runningPlatform(config.dataDir) : null;
+  if (platform) return remote(platform);
+  const log = await openLog(config, { retentionCheckMs: 0 });
   try {
-    return await work(log);
+    return await local(log);
   } finally {
     await log.close();
   }
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+const topicPath = (topic: string) => `/api/topics/${encodeURIComponent(topic)}`;
+
+/** Largest JSON body one remote append sends (the API refuses bodies over 10 MiB). */
+const remoteBatchBytesMax = 4 * 1024 * 1024;
+const remoteBatchRecordsMax = 10_000;
+
+/** Appends over the API in batches under the request limits, in order; returns the records sent. */
+async function appendRemote(
+  platform: RunningPlatform,
+  topic: string,
+  records: ProducerRecord[],
+): Promise<number> {
+  type Wire = { key?: string | null; value: string | null; timestamp?: number };
+  let batch: Wire[] = [];
+  let batchBytes = 0;
+  const send = async () => {
+    await callPlatform(platform, 'POST', `${topicPath(topic)}/records`, { json: { records: batch } });
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const record of records) {
+    // parseNdjson produces string keys and values (the line's text).
+    const wire: Wire = {
+      value: record.value as string | null,
+      ...(record.key === undefined ? {} : { key: record.key as string | null }),
+      ...(record.timestamp === undefined ? {} : { timestamp: record.timestamp }),
+    };
+    const size = Buffer.byteLength(JSON.stringify(wire)) + 1;
+    if (
+      batch.length > 0 &&
+      (batch.length >= remoteBatchRecordsMax || batchBytes + size > remoteBatchBytesMax)
+    )
+      await send();
+    batch.push(wire);
+    batchBytes += size;
+  }
+  // An empty input still creates the topic, as the local path does.
+  if (batch.length > 0 || records.length === 0) await send();
+  return records.length;
+}
+
+/** Where `tail` reads from: the log itself or the topics API of a running platform. */
+interface TailSource {
+  describe(topic: string): Promise<TopicDescription>;
+  fetch(topic: string, partition: number, offset: number, maxRecords: number): Promise<TextRecord[]>;
+}
+
+function localSource(log: Log): TailSource {
+  return {
+    describe: (topic) => log.describeTopic(topic),
+    fetch: async (topic, partition, offset, maxRecords) =>
+      (await log.fetch(topic, partition, offset, { maxRecords })).map(toText),
+  };
+}
+
+function remoteSource(platform: RunningPlatform): TailSource {
+  return {
+    describe: (topic) => callPlatform<TopicDescription>(platform, 'GET', topicPath(topic)),
+    fetch: async (topic, partition, offset, maxRecords) =>
+      (
+        await callPlatform<{ records: TextRecord[] }>(
+          platform,
+          'GET',
+          `${topicPath(topic)}/partitions/${partition}/records?offset=${offset}&limit=${maxRecords}`,
+        )
+      ).records,
+  };
+}
+
+interface TailOptions {
+  from: 'earliest' | 'latest';
+  group?: string;
+  limit?: number;
+  follow?: boolean;
+}
+
+/** Prints records as JSON lines up to a limit; returns the records printed. */
+function printer(limit: number) {
+  let printed = 0;
+  return {
+    get printed() {
+      return printed;
+    },
+    print(records: TextRecord[]): TextRecord[] {
+      const shown = records.slice(0, Math.max(0, limit - printed));
+      printed += shown.length;
+      if (shown.length > 0)
+        process.stdout.write(`${shown.map((r) => JSON.stringify(textRecordToJson(r))).join('\n')}\n`);
+      return shown;
+    },
+  };
+}
+
+/** Tail as a consumer group member, committing exactly what was printed (needs the log itself). */
+async function tailGroup(log: Log, topic: string, group: string, opts: TailOptions): Promise<void> {
+  const limit = opts.limit ?? Infinity;
+  const description = await log.describeTopic(topic);
+  const ends = new Map(description.partitions.map((p) => [p.partition, p.endOffset]));
+  const out = printer(limit);
+  const consumer = log.consumer({ group, topics: [topic], from: opts.from });
+  try {
+    for (;;) {
+      const records = await consumer.poll({
+        waitMs: opts.follow ? 1000 : 200,
+        maxRecords: Math.min(1000, limit - out.printed),
+      });
+      const shown = out.print(records.map(toText));
+      if (shown.length > 0) {
+        // Commit exactly what was printed (a --limit may cut a poll short).
+        const next = new Map<number, number>();
+        for (const r of shown) next.set(r.partition, r.offset + 1);
+        await consumer.commit([...next].map(([partition, offset]) => ({ topic, partition, offset })));
+      }
+      if (out.printed >= limit) break;
+      const caughtUp = consumer
+        .assignment()
+        .every((tp) => consumer.position(tp) >= (ends.get(tp.partition) ?? 0));
+      if (!opts.follow && records.length === 0 && caughtUp) break;
+    }
+  } finally {
+    await consumer.close();
+  }
+}
+
+/** Tail without a group: every partition from its start (or end), until caught up unless --follow. */
+async function tailPartitions(source: TailSource, topic: string, opts: TailOptions): Promise<void> {
+  const limit = opts.limit ?? Infinity;
+  const description = await source.describe(topic);
+  const ends = new Map(description.partitions.map((p) => [p.partition, p.endOffset]));
+  const out = printer(limit);
+  const positions = new Map(
+    description.partitions.map((p) => [p.partition, opts.from === 'earliest' ? p.startOffset : p.endOffset]),
+  );
+  for (;;) {
+    let any = false;
+    for (const [partition, offset] of positions) {
+      if (out.printed >= limit) break;
+      if (!opts.follow && offset >= (ends.get(partition) ?? 0)) continue;
+      const records = await source.fetch(topic, partition, offset, Math.min(1000, limit - out.printed));
+      if (records.length > 0) {
+        any = true;
+        out.print(records);
+        positions.set(partition, records[records.length - 1].offset + 1);
+      }
+    }
+    if (out.printed >= limit) break;
+    if (!any) {
+      if (!opts.follow) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
 
 export function registerTopicsCommands(program: Command, context: CliContext): void {
   const topics = program
     .command('topics')
-    .description('manage and inspect log topics (embedded log or Kafka)');
+    .description(
+      'manage and inspect log topics (embedded log or Kafka); while `tributary up` runs, through its API',
+    );
 
   topics
     .command('list')
     .description('print topic names, one per line')
-    .action(() => withLog(context, async (log) => (await log.listTopics()).forEach((t) => out(t))));
+    .action(() =>
+      withLog(
+        context,
+        async (platform) =>
+          (await callPlatform<{ topics: string[] }>(platform, 'GET', '/api/topics')).topics.forEach((t) =>
+            out(t),
+          ),
+        async (log) => (await log.listTopics()).forEach((t) => out(t)),
+      ),
+    );
 
   topics
     .command('create <topic>')
@@ -176,24 +382,40 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
     .option('--partitions <n>', 'number of partitions', positiveInt('--partitions'), 1)
     .option('--retention-ms <ms>', 'delete data older than this (-1 = forever; default from config)')
     .option('--retention-bytes <bytes>', 'keep about this many bytes per partition (-1 = unbounded)')
-    .action((topic: string, opts: { partitions: number; retentionMs?: string; retentionBytes?: string }) =>
-      withLog(context, async (log) => {
-        await log.createTopic(topic, {
-          partitions: opts.partitions,
-          ...(opts.retentionMs === undefined ? {} : { retentionMs: Number(opts.retentionMs) }),
-          ...(opts.retentionBytes === undefined ? {} : { retentionBytes: Number(opts.retentionBytes) }),
-        });
+    .action((topic: string, opts: { partitions: number; retentionMs?: string; retentionBytes?: string }) => {
+      const config = {
+        partitions: opts.partitions,
+        ...(opts.retentionMs === undefined ? {} : { retentionMs: Number(opts.retentionMs) }),
+        ...(opts.retentionBytes === undefined ? {} : { retentionBytes: Number(opts.retentionBytes) }),
+      };
+      const done = () =>
         out(`created topic ${topic} with ${opts.partitions} partition${opts.partitions === 1 ? '' : 's'}`);
-      }),
-    );
+      return withLog(
+        context,
+        async (platform) => {
+          await callPlatform(platform, 'POST', '/api/topics', { json: { name: topic, ...config } });
+          done();
+        },
+        async (log) => {
+          await log.createTopic(topic, config);
+          done();
+        },
+      );
+    });
 
   topics
     .command('describe <topic>')
     .description('print partitions with start/end offsets and sizes, and retention, as JSON')
     .action((topic: string) =>
-      withLog(context, async (log) => {
-        out(JSON.stringify(await log.describeTopic(topic), null, 2));
-      }),
+      withLog(
+        context,
+        async (platform) => {
+          out(JSON.stringify(await remoteSource(platform).describe(topic), null, 2));
+        },
+        async (log) => {
+          out(JSON.stringify(await log.describeTopic(topic), null, 2));
+        },
+      ),
     );
 
   topics
@@ -203,21 +425,32 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
     )
     .option('--key-field <field>', 'take the record key from this field (missing or null = no key)')
     .option('--timestamp-field <field>', 'take the timestamp from this field: epoch ms or ISO-8601')
-    .action((topic: string, opts: { keyField?: string; timestampField?: string }) =>
-      withLog(context, async (log) => {
-        const records = parseNdjson(await readStdin(), {
-          topic,
-          keyField: opts.keyField,
-          timestampField: opts.timestampField,
-        });
-        await log.ensureTopic(topic, { partitions: 1 });
-        const chunk = 10_000;
-        const appends: Promise<unknown>[] = [];
-        for (let i = 0; i < records.length; i += chunk) appends.push(log.append(records.slice(i, i + chunk)));
-        await Promise.all(appends);
+    .action(async (topic: string, opts: { keyField?: string; timestampField?: string }) => {
+      // Validated before anything is opened or sent: a bad line appends nothing, locally or remotely.
+      const records = parseNdjson(await readStdin(), {
+        topic,
+        keyField: opts.keyField,
+        timestampField: opts.timestampField,
+      });
+      const done = () =>
         out(`appended ${records.length} record${records.length === 1 ? '' : 's'} to ${topic}`);
-      }),
-    );
+      await withLog(
+        context,
+        async (platform) => {
+          await appendRemote(platform, topic, records);
+          done();
+        },
+        async (log) => {
+          await log.ensureTopic(topic, { partitions: 1 });
+          const chunk = 10_000;
+          const appends: Promise<unknown>[] = [];
+          for (let i = 0; i < records.length; i += chunk)
+            appends.push(log.append(records.slice(i, i + chunk)));
+          await Promise.all(appends);
+          done();
+        },
+      );
+    });
 
   topics
     .command('tail <topic>')
@@ -232,76 +465,25 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
     .option('--group <group>', 'read as a member of this consumer group and commit what was printed')
     .option('--limit <n>', 'stop after n records', positiveInt('--limit'))
     .option('--follow', 'keep waiting for new records')
-    .action((topic: string, opts: { from: string; group?: string; limit?: number; follow?: boolean }) =>
-      withLog(context, async (log) => {
-        if (opts.from !== 'earliest' && opts.from !== 'latest') {
-          throw new TributaryError(
-            'USAGE',
-            `--from must be earliest or latest, got ${JSON.stringify(opts.from)}`,
-          );
-        }
-        const from = opts.from;
-        const limit = opts.limit ?? Infinity;
-        const description = await log.describeTopic(topic);
-        const ends = new Map(description.partitions.map((p) => [p.partition, p.endOffset]));
-        let printed = 0;
-        /** Prints up to the limit; returns the records printed. */
-        const print = (records: LogRecord[]): LogRecord[] => {
-          const shown = records.slice(0, Math.max(0, limit - printed));
-          printed += shown.length;
-          if (shown.length > 0)
-            process.stdout.write(`${shown.map((r) => JSON.stringify(recordToJson(r))).join('\n')}\n`);
-          return shown;
-        };
-        if (opts.group !== undefined) {
-          const consumer = log.consumer({ group: opts.group, topics: [topic], from });
-          try {
-            for (;;) {
-              const records = await consumer.poll({
-                waitMs: opts.follow ? 1000 : 200,
-                maxRecords: Math.min(1000, limit - printed),
-              });
-              const shown = print(records);
-              if (shown.length > 0) {
-                // Commit exactly what was printed (a --limit may cut a poll short).
-                const next = new Map<number, number>();
-                for (const r of shown) next.set(r.partition, r.offset + 1);
-                await consumer.commit([...next].map(([partition, offset]) => ({ topic, partition, offset })));
-              }
-              if (printed >= limit) break;
-              const caughtUp = consumer
-                .assignment()
-                .every((tp) => consumer.position(tp) >= (ends.get(tp.partition) ?? 0));
-              if (!opts.follow && records.length === 0 && caughtUp) break;
-            }
-          } finally {
-            await consumer.close();
-          }
-          return;
-        }
-        const positions = new Map(
-          description.partitions.map((p) => [p.partition, from === 'earliest' ? p.startOffset : p.endOffset]),
+    .action((topic: string, opts: { from: string; group?: string; limit?: number; follow?: boolean }) => {
+      if (opts.from !== 'earliest' && opts.from !== 'latest') {
+        throw new TributaryError(
+          'USAGE',
+          `--from must be earliest or latest, got ${JSON.stringify(opts.from)}`,
         );
-        for (;;) {
-          let any = false;
-          for (const [partition, offset] of positions) {
-            if (printed >= limit) break;
-            if (!opts.follow && offset >= (ends.get(partition) ?? 0)) continue;
-            const records = await log.fetch(topic, partition, offset, {
-              maxRecords: Math.min(1000, limit - printed),
-            });
-            if (records.length > 0) {
-              any = true;
-              print(records);
-              positions.set(partition, records[records.length - 1].offset + 1);
-            }
-          }
-          if (printed >= limit) break;
-          if (!any) {
-            if (!opts.follow) break;
-            await new Promise((resolve) => setTimeout(resolve, 200));
-          }
-        }
-      }),
-    );
+      }
+      const options: TailOptions = { ...opts, from: opts.from };
+      const group = opts.group;
+      return withLog(
+        context,
+        async (platform) => {
+          if (group !== undefined) throw platformBusy(platform, 'topics tail --group');
+          await tailPartitions(remoteSource(platform), topic, options);
+        },
+        (log) =>
+          group === undefined
+            ? tailPartitions(localSource(log), topic, options)
+            : tailGroup(log, topic, group, options),
+      );
+    });
 }
