@@ -200,7 +200,7 @@ export const connectorBenchmarks: Benchmark[] = [
   {
     name: 'source.postgres_snapshot',
     description:
-      'PostgreSQL table snapshot (server-side cursor) → committed bronze table; PGlite always, real PostgreSQL when reachable',
+      'PostgreSQL table snapshot (COPY … TO STDOUT as CSV → DuckDB read_csv) → committed bronze table; PGlite always, real PostgreSQL when reachable',
     run: postgresSnapshot,
   },
   {

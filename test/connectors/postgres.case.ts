@@ -196,6 +196,47 @@ export function postgresConnectorCases(name: string, open: () => Promise<PgClien
       }
     });
 
+    it('copies incrementally through COPY with multi-line, quoted, empty and NULL text intact', async () => {
+      await client.query(`CREATE TABLE notes (seq bigint PRIMARY KEY, body text, blob bytea)`);
+      const tricky = ['a,b', 'line 1\nline 2\r\n"quoted", end', '', null, '"', '\\.', ' padded '];
+      for (let i = 0; i < tricky.length; i++)
+        await client.query(`INSERT INTO notes VALUES ($1, $2, ${i % 2 ? 'NULL' : `decode('0a22', 'hex')`})`, [
+          i + 1,
+          tricky[i],
+        ]);
+      const dir = await mkdtemp(path.join(tmpdir(), 'pg-copy-'));
+      const lake = await openLake({ storage: new LocalStorage(dir) });
+      const state = createMemoryStateStore();
+      const options = { table: `${schema}.notes`, mode: 'incremental' as const, cursorColumn: 'seq' };
+      try {
+        const first = createPostgresSource(options, { client, state });
+        expect(first.canCopy).toBe(true);
+        // stageRows 2: row ends inside quoted newlines must not split a row between scratch files.
+        const copied = await copyPostgresToLake(first, lake.table('bronze.notes'), { stageRows: 2 });
+        expect(copied).toMatchObject({ rows: tricky.length, cursor: String(tricky.length) });
+        expect(copied.commit?.applied).toBe(true);
+        const rows = await readTable(lake, 'bronze.notes', 'seq');
+        expect(rows.map((r) => r.body)).toEqual(tricky);
+        expect(rows[0].blob).toBe('\\x0A\\x22');
+        expect(rows[1].blob).toBeNull();
+        await client.query(`INSERT INTO notes VALUES (100, 'later', NULL), (20, 'late', NULL)`);
+        const second = createPostgresSource(options, { client, state });
+        const more = await copyPostgresToLake(second, lake.table('bronze.notes'));
+        expect(more).toMatchObject({ rows: 2, cursor: '100' });
+        const nothing = await copyPostgresToLake(
+          createPostgresSource(options, { client, state }),
+          lake.table('bronze.notes'),
+        );
+        expect(nothing).toMatchObject({ rows: 0, commit: null, cursor: '100' });
+        expect((await readTable(lake, 'bronze.notes', 'seq')).map((r) => Number(r.seq))).toEqual([
+          1, 2, 3, 4, 5, 6, 7, 20, 100,
+        ]);
+      } finally {
+        await lake.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('closes the cursor and transaction when the consumer stops early', async () => {
       const source = createPostgresSource({ table: `${schema}.everything`, fetchRows: 2 }, { client });
       let seen = 0;

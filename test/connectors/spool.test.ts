@@ -27,7 +27,7 @@ import {
 } from '../../src/log/index.js';
 import { createSpoolSource, spoolHeaders, type SpoolOptionsInput } from '../../src/connectors/index.js';
 import { LocalStorage, openLake } from '../../src/lake/index.js';
-import { readTable } from './lake-helpers.js';
+import { readTable, tableTypes } from './lake-helpers.js';
 
 let dir: string;
 let outside: string;
@@ -308,6 +308,50 @@ describe('spool directory source', () => {
 });
 
 describe('spool directory source into a lake table', () => {
+  it('types NDJSON table columns as DuckDB detects them, nested values, odd names and late fields included', async () => {
+    const lakeDir = await mkdtemp(path.join(tmpdir(), 'spool-lake-'));
+    const lake = await openLake({ storage: new LocalStorage(lakeDir) });
+    try {
+      const lines = [
+        { id: 1, 'odd name': 'x', score: 1.5, tags: ['a'], meta: { k: 1, when: '2024-01-02' }, ok: true },
+        {
+          id: 2,
+          'odd name': null,
+          score: 2,
+          tags: [],
+          meta: { k: 2, when: '2024-01-03' },
+          ok: false,
+          late: 'l',
+        },
+      ];
+      await writeFile(path.join(dir, 'n.ndjson'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+      const source = createSpoolSource({ dir, table: 'bronze.typed', stableMs: 0 }, { lake, logger });
+      const report = await source.poll();
+      expect(Object.fromEntries(report.files.map((f) => [f.name, f.outcome]))).toEqual({
+        'n.ndjson': 'completed',
+      });
+      expect(await tableTypes(lake, 'bronze.typed')).toMatchObject({
+        id: 'BIGINT',
+        'odd name': 'VARCHAR',
+        score: 'DOUBLE',
+        tags: 'VARCHAR[]',
+        // The lake's schema spells types in upper case; the data keeps the fields' own names.
+        meta: expect.stringMatching(/^STRUCT\("?k"? BIGINT, "when" DATE\)$/i) as unknown,
+        ok: 'BOOLEAN',
+        late: 'VARCHAR',
+      });
+      const rows = await readTable(lake, 'bronze.typed', 'id');
+      expect(rows[0].meta).toEqual({ k: '1', when: '2024-01-02' });
+      expect(rows.map((r) => [r.id, r['odd name'], r.score, r.late])).toEqual([
+        ['1', 'x', 1.5, null],
+        ['2', null, 2, 'l'],
+      ]);
+    } finally {
+      await lake.close();
+      await rm(lakeDir, { recursive: true, force: true });
+    }
+  });
+
   it('commits each file atomically (ndjson, gz csv, txt), refuses undecodable files, and a re-run adds nothing twice', async () => {
     const lakeDir = await mkdtemp(path.join(tmpdir(), 'spool-lake-'));
     const lake = await openLake({ storage: new LocalStorage(lakeDir) });

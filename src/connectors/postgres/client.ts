@@ -1,6 +1,6 @@
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
-import { TributaryError } from '../../core/index.js';
+import { toTributaryError, TributaryError } from '../../core/index.js';
 
 export interface PgField {
   name: string;
@@ -16,7 +16,16 @@ export interface PgResult {
 /** One session: every query of a `transaction` callback runs on the same connection. */
 export interface PgSession {
   query(sql: string, params?: unknown[]): Promise<PgResult>;
+  /**
+   * Runs `COPY (<select>) TO STDOUT (<options>)` and hands the output bytes to `write` in chunks
+   * of about `copyChunkBytes` (the next chunk waits for the previous write, and the socket pauses
+   * meanwhile, so memory stays bounded); resolves with the number of rows copied.
+   */
+  copyOut?(select: string, options: string, write: (chunk: Buffer) => Promise<void>): Promise<number>;
 }
+
+/** Size of the chunks `copyOut` hands to its writer. */
+export const copyChunkBytes = 4 << 20;
 
 /**
  * The small PostgreSQL surface connectors use, implemented over `pg` (a real server) and over
@@ -67,6 +76,97 @@ class Mutex {
   }
 }
 
+/**
+ * A `pg` custom query (the "submittable" protocol pg-cursor uses) for `COPY … TO STDOUT`: pg
+ * itself ignores CopyData messages, so this collects them. PostgreSQL sends one CopyData message
+ * per row; they are gathered into chunks of `copyChunkBytes`, and while a chunk is being written
+ * the socket is paused so a slow writer holds back the server instead of filling memory.
+ */
+class CopyOutQuery {
+  readonly text: string;
+  readonly #write: (chunk: Buffer) => Promise<void>;
+  readonly #resolve: (rows: number) => void;
+  readonly #reject: (error: unknown) => void;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #failure: unknown = null;
+  #rows = 0;
+  #settled = false;
+
+  constructor(
+    text: string,
+    write: (chunk: Buffer) => Promise<void>,
+    resolve: (rows: number) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.text = text;
+    this.#write = write;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  submit(connection: { query(text: string): void }): void {
+    connection.query(this.text);
+  }
+
+  #flush(connection: { stream: { pause(): void; resume(): void } } | null): void {
+    if (this.#bytes === 0) return;
+    // Parser buffers are reused, so the pieces are copied out now.
+    const chunk = Buffer.concat(this.#parts, this.#bytes);
+    this.#parts = [];
+    this.#bytes = 0;
+    connection?.stream.pause();
+    this.#writing = this.#writing
+      .then(() => (this.#failure === null ? this.#write(chunk) : undefined))
+      .catch((error: unknown) => {
+        this.#failure ??= error;
+      })
+      .finally(() => connection?.stream.resume());
+  }
+
+  handleCopyData(
+    message: { chunk: Buffer },
+    connection: { stream: { pause(): void; resume(): void } },
+  ): void {
+    this.#parts.push(Buffer.from(message.chunk));
+    this.#bytes += message.chunk.length;
+    if (this.#bytes >= copyChunkBytes) this.#flush(connection);
+  }
+
+  handleCommandComplete(message: { text?: string }): void {
+    const match = /^COPY (\d+)/.exec(message.text ?? '');
+    if (match) this.#rows = Number(match[1]);
+  }
+
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handleCopyInResponse(connection: { sendCopyFail(message: string): void }): void {
+    connection.sendCopyFail('tributary: COPY FROM is not supported here');
+  }
+
+  handleReadyForQuery(): void {
+    this.#flush(null);
+    // A writer failure is the caller's (disk, scratch file), not PostgreSQL's: typed as such here
+    // so the PostgreSQL error wrapping leaves it alone.
+    void this.#writing.then(() =>
+      this.#settle(this.#failure === null ? null : toTributaryError(this.#failure, 'IO')),
+    );
+  }
+
+  handleError(error: unknown): void {
+    void this.#writing.then(() => this.#settle(error));
+  }
+
+  #settle(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (error === null) this.#resolve(this.#rows);
+    else this.#reject(error);
+  }
+}
+
 /** A `PgClient` over one `pg.Client` connection (the caller's or a new one from `url`). */
 export async function connectPg(urlOrClient: string | pg.Client): Promise<PgClient> {
   const client =
@@ -99,14 +199,28 @@ export async function connectPg(urlOrClient: string | pg.Client): Promise<PgClie
       throw wrapPgError(error);
     }
   };
+  const copyOut = async (
+    select: string,
+    options: string,
+    write: (chunk: Buffer) => Promise<void>,
+  ): Promise<number> => {
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        client.query(new CopyOutQuery(`COPY (${select}) TO STDOUT (${options})`, write, resolve, reject));
+      });
+    } catch (error) {
+      throw wrapPgError(error);
+    }
+  };
   return {
     kind: 'pg',
     query: (sql, params) => mutex.run(() => run(sql, params)),
+    copyOut: (select, options, write) => mutex.run(() => copyOut(select, options, write)),
     transaction: (action, options) =>
       mutex.run(async () => {
         await run(beginStatement(options));
         try {
-          const result = await action({ query: run });
+          const result = await action({ query: run, copyOut });
           await run('COMMIT');
           return result;
         } catch (error) {
@@ -135,16 +249,34 @@ export function pgliteClient(db: PGlite, options: { closeDb?: boolean } = {}): P
         throw wrapPgError(error);
       }
     };
+  const copyOut =
+    (target: PGlite | Transaction) =>
+    async (select: string, options: string, write: (chunk: Buffer) => Promise<void>): Promise<number> => {
+      let result;
+      try {
+        // PGlite runs in this process: COPY writes its whole output into one in-memory blob.
+        result = await target.query(`COPY (${select}) TO '/dev/blob' (${options})`);
+      } catch (error) {
+        throw wrapPgError(error);
+      }
+      if (result.blob) {
+        const bytes = Buffer.from(await result.blob.arrayBuffer());
+        for (let at = 0; at < bytes.length; at += copyChunkBytes)
+          await write(bytes.subarray(at, at + copyChunkBytes));
+      }
+      return result.affectedRows ?? 0;
+    };
   return {
     kind: 'pglite',
     query: wrap(db),
+    copyOut: copyOut(db),
     transaction: (action, txOptions) =>
       db.transaction(async (tx) => {
         // PGlite opened the transaction with a plain BEGIN; set its characteristics first.
         await tx.query(
           `SET TRANSACTION ISOLATION LEVEL ${(txOptions?.isolation ?? 'read committed').toUpperCase()}${txOptions?.readOnly ? ' READ ONLY' : ''}`,
         );
-        return action({ query: wrap(tx) });
+        return action({ query: wrap(tx), copyOut: copyOut(tx) });
       }),
     close: async () => {
       if (options.closeDb) await db.close();
