@@ -62,19 +62,22 @@ function pipelineService(
       if (batch.length > 0) {
         const dag = new BatchDag([...batch], { historyFile: batchHistoryFile(config.dataDir) });
         // The first batch run and the scheduler go on in the background so the API comes up at once.
-        background.push(
-          dag
-            .runAll({ partition: null, trigger: 'pipeline', signal: controller.signal })
-            .then((records) => {
-              for (const r of records)
-                log.info({ job: r.job, status: r.status, ms: r.durationMs }, 'batch run at start');
-            })
-            .catch((error: unknown) =>
-              log.error({ err: error, pipeline: definition.name }, 'batch run at start failed'),
-            )
-            .then(() => dag.runScheduler(controller.signal)),
+        const runAtStart =
+          definition.batchOnStart === false
+            ? Promise.resolve()
+            : dag
+                .runAll({ partition: null, trigger: 'pipeline', signal: controller.signal })
+                .then((records) => {
+                  for (const r of records)
+                    log.info({ job: r.job, status: r.status, ms: r.durationMs }, 'batch run at start');
+                })
+                .catch((error: unknown) =>
+                  log.error({ err: error, pipeline: definition.name }, 'batch run at start failed'),
+                );
+        background.push(runAtStart.then(() => dag.runScheduler(controller.signal)));
+        context.progress(
+          `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
         );
-        context.progress(`${batch.length} batch job(s): first run started, then on schedule`);
       }
       demo = definition.startDemo?.(services);
     },

@@ -40,6 +40,11 @@ export interface PipelineDefinition {
   description: string;
   /** Batch DAG and stream jobs, built against the shared services. `close` releases what it opened. */
   jobs(services: PipelineServices): Promise<PipelineJobs>;
+  /**
+   * Whether `tributary up` runs the batch DAG once at start (default true), before its schedules.
+   * A pipeline whose batch jobs report on a past day (documents' daily report) says false.
+   */
+  batchOnStart?: boolean;
   /** API routes and dashboard page. */
   serve(services: PipelineServices): PipelineModule;
   /** Seeds demo input on a fresh data dir; does nothing when the input already exists. */

@@ -214,7 +214,7 @@ export const documentsPage: DashboardPage = {
     {
       id: 'daily',
       title: 'Daily chunk report',
-      route: '/api/tables/gold/daily_chunk_count?sort=-date&limit=20',
+      route: '/api/documents/daily-report?limit=20',
       columns: ['date', 'company_id', 'document_id', 'total_chunks'],
     },
   ],
@@ -241,6 +241,7 @@ export function documentsModule(services: PipelineServices): PipelineModule {
         log: services.log,
         ingest: { log: services.log, storage: services.lake.storage },
         ask: (question, companyId) => runtime.index.ask(question, companyId),
+        query: services.query,
       }),
     page: documentsPage,
   };
@@ -315,6 +316,9 @@ export const documentsPipeline: PipelineDefinition = {
       close: () => runtime.index.save(),
     };
   },
+  // The daily report covers yesterday: it runs on its schedule, not at start (a fresh data dir has
+  // no yesterday, and a missing day is an error by design).
+  batchOnStart: false,
   serve: documentsModule,
   async seedDemo(services, progress) {
     await seedDocuments(services.log, services.lake, progress);

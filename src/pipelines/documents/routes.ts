@@ -29,7 +29,13 @@ export interface DocumentRoutesOptions {
   ask?: AskDocuments;
   /** Largest accepted file; default the ingest limit or the platform's upload limit. */
   uploadBytesMax?: number;
+  /** Read-only SQL over the lake, for the daily report route. */
+  query?: (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
 }
+
+const dailyReportQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(20),
+});
 
 const questionSchema = z.object({
   question: z.string().trim().min(1).max(4000).describe('The question, in natural language'),
@@ -270,6 +276,35 @@ export function registerDocumentRoutes(
       rows: await chunksPerMinute(options.log, now() - query.minutes * 60_000, auth?.tenant),
     }),
   });
+  const query = options.query;
+  if (query) {
+    api.route({
+      method: 'get',
+      path: '/api/documents/daily-report',
+      summary:
+        'The daily chunk report (gold.daily_chunk_count), newest days first; empty before its first run',
+      tags: ['documents'],
+      scope: 'read',
+      query: dailyReportQuery,
+      responses: { 200: { description: 'report rows' } },
+      handler: async ({ query: q, auth }) => {
+        // The table appears with the report's first run (the day after data lands); until then the
+        // route answers no rows instead of 404, so the dashboard shows "nothing yet".
+        try {
+          const tenant = auth?.tenant;
+          const rows = await query(
+            `SELECT date, company_id, document_id, total_chunks FROM gold.daily_chunk_count
+             ${tenant ? 'WHERE company_id = $1' : ''} ORDER BY date DESC, company_id, document_id LIMIT ${q.limit}`,
+            tenant ? [tenant] : [],
+          );
+          return { rows };
+        } catch (error) {
+          if (error instanceof TributaryError && error.code === 'NOT_FOUND') return { rows: [] };
+          throw error;
+        }
+      },
+    });
+  }
   api.route({
     method: 'get',
     path: '/api/documents/counters',

@@ -205,7 +205,7 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         label: 'Live sales (since start)',
         source: {
           route: '/api/northwind/live/summary',
-          field: 'total_ventes_live',
+          field: 'rows.0.total_ventes_live',
           event: liveEventType,
           eventField: 'total_ventes_live',
         },
@@ -216,7 +216,7 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         label: 'Live transactions',
         source: {
           route: '/api/northwind/live/summary',
-          field: 'nb_transactions',
+          field: 'rows.0.nb_transactions',
           event: liveEventType,
           eventField: 'nb_transactions',
         },
