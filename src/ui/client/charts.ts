@@ -26,7 +26,8 @@ const grid = '#e5e7eb';
 const ink = '#4b5563';
 
 function niceMax(value: number): number {
-  if (value <= 0) return 1;
+  // Small counts: four whole-number ticks (0, 1, 2, 3, 4 rather than 0, 0.25 … shown rounded).
+  if (value < 10) return 4 * Math.max(1, Math.ceil(value / 4));
   const magnitude = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
   return 10 * magnitude;
