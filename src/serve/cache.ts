@@ -22,6 +22,8 @@ export class ReadCache {
   #entries = new Map<string, Entry>();
   #generations = new Map<string, number>();
   #bytes = 0;
+  /** The most recently used entry (last in `#entries`), if known. */
+  #newest: Entry | undefined;
   hits = 0;
   misses = 0;
 
@@ -42,8 +44,13 @@ export class ReadCache {
       return undefined;
     }
     this.hits += 1;
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    // Re-inserting moves the entry to the recent end; a run of hits on one entry (a dashboard
+    // polling one page) skips the two map writes.
+    if (entry !== this.#newest) {
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+      this.#newest = entry;
+    }
     return entry.body;
   }
 
@@ -56,12 +63,14 @@ export class ReadCache {
       this.#bytes -= previous.body.length;
       this.#entries.delete(key);
     }
-    this.#entries.set(key, { table, body: bytes });
+    const entry = { table, body: bytes };
+    this.#entries.set(key, entry);
+    this.#newest = entry;
     this.#bytes += bytes.length;
-    for (const [oldKey, entry] of this.#entries) {
+    for (const [oldKey, old] of this.#entries) {
       if (this.#entries.size <= this.#entriesMax && this.#bytes <= this.#bytesMax) break;
       this.#entries.delete(oldKey);
-      this.#bytes -= entry.body.length;
+      this.#bytes -= old.body.length;
     }
   }
 

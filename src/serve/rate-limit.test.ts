@@ -19,6 +19,16 @@ describe('MemoryRateLimiter', () => {
     const refilled = await limiter.take('k');
     expect(refilled).toEqual({ allowed: true, remaining: 2, retryAfterMs: 0 });
   });
+
+  it('takeNow draws from the same bucket as take, without a promise', async () => {
+    const clock = new ManualClock(0);
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 1, burst: 2 }, clock);
+    expect(limiter.takeNow('k')).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+    expect((await limiter.take('k')).remaining).toBe(0);
+    expect(limiter.takeNow('k')).toEqual({ allowed: false, remaining: 0, retryAfterMs: 1000 });
+    clock.advance(1000);
+    expect(limiter.takeNow('k').allowed).toBe(true);
+  });
 });
 
 // Redis runs locally on this machine (and in CI); the limiter's Lua script is exercised for real.

@@ -34,6 +34,14 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   take(key: string): Promise<RateLimitDecision> {
+    return Promise.resolve(this.takeNow(key));
+  }
+
+  /**
+   * `take` without the promise: the bucket lives in this process, so callers on a hot path (cached
+   * reads) can decide without a microtask hop.
+   */
+  takeNow(key: string): RateLimitDecision {
     const nowMs = this.#clock.now();
     const { ratePerSecond, burst } = this.#options;
     let bucket = this.#buckets.get(key);
@@ -47,10 +55,10 @@ export class MemoryRateLimiter implements RateLimiter {
     bucket.updatedMs = nowMs;
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return Promise.resolve({ allowed: true, remaining: Math.floor(bucket.tokens), retryAfterMs: 0 });
+      return { allowed: true, remaining: Math.floor(bucket.tokens), retryAfterMs: 0 };
     }
     const retryAfterMs = Math.ceil(((1 - bucket.tokens) * 1000) / ratePerSecond);
-    return Promise.resolve({ allowed: false, remaining: 0, retryAfterMs });
+    return { allowed: false, remaining: 0, retryAfterMs };
   }
 
   #evict(nowMs: number): void {

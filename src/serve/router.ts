@@ -170,16 +170,14 @@ export class ApiRouter {
    */
   mount(
     app: Hono,
-    guard: (c: Context, route: StoredRoute) => Promise<GuardResult>,
+    guard: (c: Context, route: StoredRoute) => GuardResult | Promise<GuardResult>,
     options: MountOptions,
   ): void {
     const defaultLimit = bodyLimitMiddleware(options.bodyLimitBytes);
     const defaultTimeoutMs = options.timeoutMs;
     for (const route of this.#routes) {
-      const handler = async (c: Context) => {
-        const { auth, headers } = await guard(c, route);
-        const fast = route.fastPath?.(c, auth, headers);
-        if (fast) return fast;
+      const fastPath = route.fastPath;
+      const run = async (c: Context, { auth, headers }: GuardResult) => {
         for (const name in headers) c.header(name, headers[name]);
         const params = route.params ? parseOrThrow('path', route.params, c.req.param()) : {};
         const query = route.query ? parseOrThrow('query', route.query, c.req.query()) : {};
@@ -212,6 +210,15 @@ export class ApiRouter {
             : await withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
         if (result instanceof Response) return result;
         return c.json(result as object);
+      };
+      // Not async: when the guard answers synchronously and the fast path hits (a cached read),
+      // the Response is returned without a promise of our own. Thrown errors reach Hono's onError
+      // either way (compose awaits the handler inside its try).
+      const answer = (c: Context, guarded: GuardResult): Response | Promise<Response> =>
+        fastPath?.(c, guarded.auth, guarded.headers) ?? run(c, guarded);
+      const handler = (c: Context): Response | Promise<Response> => {
+        const guarded = guard(c, route);
+        return guarded instanceof Promise ? guarded.then((g) => answer(c, g)) : answer(c, guarded);
       };
       const method = route.method.toUpperCase();
       if (route.method === 'get') app.on(method, route.path, handler);
