@@ -11,3 +11,4 @@ export {
 export { createMemoryLog, type MemoryLog, type MemoryLogOptions } from './memory.js';
 export { murmur2, toPositive, partitionForKey, Partitioner } from './partitioner.js';
 export { rangeAssign } from './local-group.js';
+export { offsetRanges, type PartitionOffsetRange } from './append-summary.js';

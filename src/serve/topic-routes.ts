@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TributaryError } from '../core/index.js';
-import type { Log, ProducerRecord } from '../log/index.js';
+import { offsetRanges, type Log, type ProducerRecord } from '../log/index.js';
 import type { AuthInfo } from './keys.js';
 import type { ApiRouter } from './router.js';
 import type { PipelineModule } from './types.js';
@@ -170,24 +170,10 @@ export function registerTopicRoutes(api: ApiRouter, log: Log): void {
         ...(r.timestamp === undefined ? {} : { timestamp: r.timestamp }),
       }));
       const results = await log.append(records);
-      const ranges = new Map<number, { partition: number; first: number; last: number }>();
-      for (const result of results) {
-        const range = ranges.get(result.partition);
-        if (!range)
-          ranges.set(result.partition, {
-            partition: result.partition,
-            first: result.offset,
-            last: result.offset,
-          });
-        else {
-          range.first = Math.min(range.first, result.offset);
-          range.last = Math.max(range.last, result.offset);
-        }
-      }
       return {
         topic,
         records: records.length,
-        offsets: [...ranges.values()].sort((a, b) => a.partition - b.partition),
+        offsets: offsetRanges(results),
       };
     },
   });

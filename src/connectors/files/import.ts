@@ -6,7 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
 import type { Lake, PendingFiles } from '../../lake/index.js';
-import type { Log, ProducerRecord } from '../../log/types.js';
+import type { Log, ProducerRecord } from '../../log/index.js';
 import { decodeFile, formatFromName } from '../formats/decode.js';
 import {
   convertValue,

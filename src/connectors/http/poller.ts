@@ -6,7 +6,7 @@ import {
   type Clock,
   type Logger,
 } from '../../core/index.js';
-import type { Log, ProducerRecord } from '../../log/types.js';
+import type { Log, ProducerRecord } from '../../log/index.js';
 import { createMemoryStateStore, type ConnectorStateStore } from '../state.js';
 import { guardedFetch, type LookupFn, type NetPolicy } from './netguard.js';
 import { httpPollerOptionsSchema, type HttpPollerOptions, type HttpPollerOptionsInput } from './options.js';

@@ -10,7 +10,7 @@ import {
   TributaryError,
   type Clock,
 } from '../../core/index.js';
-import type { Log, ProducerRecord } from '../../log/types.js';
+import { offsetRanges, type Log, type ProducerRecord } from '../../log/index.js';
 import { decodeBytes, formatFromName } from '../formats/decode.js';
 import { IdempotencyStore } from './idempotency.js';
 
@@ -370,24 +370,10 @@ export function createIngestRoutes(config: IngestRoutesConfig): Hono {
     }
     const results = await config.log.append(records);
     recordsCounter.inc({ topic }, records.length);
-    const ranges = new Map<number, { partition: number; first: number; last: number }>();
-    for (const result of results) {
-      const range = ranges.get(result.partition);
-      if (!range)
-        ranges.set(result.partition, {
-          partition: result.partition,
-          first: result.offset,
-          last: result.offset,
-        });
-      else {
-        range.first = Math.min(range.first, result.offset);
-        range.last = Math.max(range.last, result.offset);
-      }
-    }
     return {
       topic,
       records: records.length,
-      offsets: [...ranges.values()].sort((a, b) => a.partition - b.partition),
+      offsets: offsetRanges(results),
     };
   }
 

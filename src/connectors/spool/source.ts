@@ -14,7 +14,7 @@ import {
   type Logger,
 } from '../../core/index.js';
 import { quoteLiteral, type Lake, type LakeTable, type PendingFiles } from '../../lake/index.js';
-import type { Log, ProducerRecord } from '../../log/types.js';
+import type { Log, ProducerRecord } from '../../log/index.js';
 import { decodeFile, formatFromName, type RecordFormat } from '../formats/decode.js';
 import { spoolOptionsSchema, type SpoolOptions, type SpoolOptionsInput } from './options.js';
 
