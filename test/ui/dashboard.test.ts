@@ -3,19 +3,19 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultUpPlan } from '../../src/cli/commands/serve.js';
 import { loadConfig } from '../../src/core/index.js';
 import { runUp } from '../../src/serve/index.js';
 import { sampleStatus, startFixture, type Fixture } from '../serve/fixture.js';
+import { chromiumPath, launchChromium } from './browser.js';
 
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser
  * download). The browser modules are compiled from src/ui/client first, so the test always runs
  * the current sources.
  */
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const screenshots = path.join(repoRoot, 'test-artifacts', 'screenshots');
 
@@ -48,19 +48,7 @@ beforeAll(async () => {
     },
   });
   userDataDir = await mkdtemp(path.join(os.tmpdir(), 'tributary-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-    viewport: { width: 1366, height: 900 },
-  });
+  context = await launchChromium(userDataDir);
 }, 120_000);
 
 afterAll(async () => {

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
@@ -21,13 +21,13 @@ import {
   type TributaryApp,
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
+import { chromiumPath, launchChromium } from './browser.js';
 
 /**
  * The documents page's question box in a real browser (Debian's chromium via playwright-core):
  * the platform's `POST /api/ask` answers from a real hybrid retrieval index (src/ml) holding a few
  * small documents of two companies. The page is the documents pipeline's own `documentsPage`.
  */
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const screenshots = path.join(repoRoot, 'test-artifacts', 'screenshots');
 
@@ -150,19 +150,7 @@ beforeAll(async () => {
     ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
   });
   server = await startServer(api.app, { port: 0 });
-  context = await chromium.launchPersistentContext(path.join(dir, 'chromium'), {
-    executablePath: chromiumPath,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-    viewport: { width: 1366, height: 900 },
-  });
+  context = await launchChromium(path.join(dir, 'chromium'));
 }, 120_000);
 
 afterAll(async () => {

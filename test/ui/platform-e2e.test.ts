@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, waitFor, type PlatformProcess } from './platform-process.js';
+import { chromiumPath, launchChromium } from './browser.js';
 
 /**
  * End to end: the compiled CLI's `tributary up` on a fresh data dir (embedded log, lake, SQL, the
@@ -13,7 +14,6 @@ import { startPlatform, waitFor, type PlatformProcess } from './platform-process
  * the platform page, the pipeline pages, watch a live value move after posting sales events, then
  * stop the platform with SIGTERM. Needs `npm run build` first (`npm test` does it in pretest).
  */
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const screenshots = path.join(repoRoot, 'test-artifacts', 'screenshots');
 /** Seeding PGlite and the documents on a loaded 2-core machine takes a while. */
@@ -63,19 +63,7 @@ beforeAll(
     const [started, dir] = await Promise.all([startPlatform({ startTimeoutMs }), browserDir]);
     platform = started;
     userDataDir = dir;
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: chromiumPath,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-      ],
-      viewport: { width: 1366, height: 900 },
-    });
+    context = await launchChromium(userDataDir);
     // The pages read gold tables; wait for the first batch run to have written them.
     await waitFor('gold.kpi_summary after the first batch run', goldTimeoutMs, async () => {
       const body = await platform.api<Rows<KpiRow>>('/api/northwind/kpis');
