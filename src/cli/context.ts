@@ -35,3 +35,14 @@ export function createCliContext(program: Command): CliContext {
 
 /** A command module registers its sub-commands on the program. */
 export type RegisterCommands = (program: Command, context: CliContext) => void;
+
+/**
+ * The `name` sub-command group of the program (`ingest`, `worker`, `generate`…), created by the
+ * first module that needs it; later modules add their sub-commands to the same group.
+ */
+export function commandGroup(program: Command, name: string, description: string): Command {
+  return (
+    program.commands.find((command) => command.name() === name) ??
+    program.command(name).description(description)
+  );
+}

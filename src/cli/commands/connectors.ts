@@ -14,15 +14,7 @@ import {
 } from '../../connectors/index.js';
 import { openLakeFromConfig } from '../../lake/index.js';
 import { openLog } from '../../log/index.js';
-import type { CliContext, RegisterCommands } from '../context.js';
-
-/** The `name` sub-command group of the program, created when no other module made it yet. */
-function group(program: Command, name: string, description: string): Command {
-  return (
-    program.commands.find((command) => command.name() === name) ??
-    program.command(name).description(description)
-  );
-}
+import { commandGroup, type CliContext, type RegisterCommands } from '../context.js';
 
 function print(value: unknown): void {
   process.stdout.write(
@@ -110,7 +102,7 @@ export const registerConnectorsCommands: RegisterCommands = (program, context) =
       .option('--topic <topic>', 'topic to append to instead'),
   ).action(async (file: string, flags: ImportFlags) => runImport(context, file, flags));
 
-  const ingest = group(program, 'ingest', 'Put data into the platform');
+  const ingest = commandGroup(program, 'ingest', 'Put data into the platform');
   importOptions(
     ingest
       .command('file')
@@ -203,7 +195,7 @@ export const registerConnectorsCommands: RegisterCommands = (program, context) =
       }
     });
 
-  const list = group(
+  const list = commandGroup(
     program,
     'connectors',
     'Connectors: list them, print their options as docs or JSON Schema',

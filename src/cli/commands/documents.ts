@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from 'commander';
 import { TributaryError, openDataDir, type TributaryConfig } from '../../core/index.js';
 import { openLakeFromConfig, type Lake } from '../../lake/index.js';
 import { openLog, type Log } from '../../log/index.js';
@@ -15,16 +14,8 @@ import {
   stopStages,
   type DocumentStage,
 } from '../../pipelines/documents/index.js';
-import type { CliContext, RegisterCommands } from '../context.js';
+import { commandGroup, type CliContext, type RegisterCommands } from '../context.js';
 import { callPlatform, runningPlatform } from '../remote.js';
-
-/** The `name` sub-command group of the program, created when no other module made it yet. */
-function group(program: Command, name: string, description: string): Command {
-  return (
-    program.commands.find((command) => command.name() === name) ??
-    program.command(name).description(description)
-  );
-}
 
 interface Opened {
   config: TributaryConfig;
@@ -70,7 +61,7 @@ function parseStages(text: string): DocumentStage[] {
  * `tributary documents report [--date YYYY-MM-DD]` (the daily Spark report).
  */
 export const registerDocumentsCommands: RegisterCommands = (program, context) => {
-  group(program, 'ingest', 'Put data into the platform')
+  commandGroup(program, 'ingest', 'Put data into the platform')
     .command('documents')
     .description(
       'Upload documents (PDF, TXT, Markdown, HTML, DOCX) into the documents pipeline; prints {file, document_id} per file',
@@ -136,7 +127,7 @@ export const registerDocumentsCommands: RegisterCommands = (program, context) =>
       }
     });
 
-  group(program, 'worker', 'Run pipeline stages as worker processes')
+  commandGroup(program, 'worker', 'Run pipeline stages as worker processes')
     .command('documents')
     .description(
       'Run stages of the documents pipeline in this process until SIGTERM/SIGINT (or once with --once)',
@@ -198,7 +189,7 @@ export const registerDocumentsCommands: RegisterCommands = (program, context) =>
       }
     });
 
-  group(program, 'documents', 'The documents pipeline (seed 004)')
+  commandGroup(program, 'documents', 'The documents pipeline (seed 004)')
     .command('report')
     .description('Daily report: chunks per company and document for one UTC day → gold.daily_chunk_count')
     .option('--date <YYYY-MM-DD>', 'the day (default yesterday, UTC)')

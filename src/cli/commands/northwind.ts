@@ -8,7 +8,7 @@ import {
   parseRate,
   simulateSales,
 } from '../../pipelines/northwind/index.js';
-import type { CliContext } from '../context.js';
+import { commandGroup, type CliContext } from '../context.js';
 import { callPlatform, runningPlatform, type RunningPlatform } from '../remote.js';
 
 /**
@@ -57,11 +57,6 @@ async function forwardingLog(platform: RunningPlatform, onError: () => void) {
   };
 }
 
-/** The parent command `name`, shared with other modules that add sub-commands to it. */
-function group(program: Command, name: string, description: string): Command {
-  return program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
-}
-
 function positiveInteger(flag: string, text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1)
@@ -74,7 +69,7 @@ function positiveInteger(flag: string, text: string): number {
  * `tributary simulate sales --rate 1000/s [--duration 10s | --count n]`.
  */
 export function registerNorthwindCommands(program: Command, context: CliContext): void {
-  group(program, 'generate', 'generate demo source data')
+  commandGroup(program, 'generate', 'generate demo source data')
     .command('northwind')
     .description(
       'create the PostgreSQL Northwind database (northwind_psql schema) filled with realistic, deterministic data',
@@ -106,7 +101,7 @@ export function registerNorthwindCommands(program: Command, context: CliContext)
       );
     });
 
-  group(program, 'simulate', 'produce simulated events into the log')
+  commandGroup(program, 'simulate', 'produce simulated events into the log')
     .command('sales')
     .description('append sale events {order_id, product_id, pays, montant, ts} to topic ventes-temps-reel')
     .option('--rate <rate>', 'events per time unit: 1000/s, 60/m', '1000/s')
