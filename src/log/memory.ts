@@ -1,5 +1,5 @@
-import { systemClock, toTributaryError, TributaryError, type Clock } from '../core/index.js';
-import { InProcessMembership, LocalConsumer, type LocalLogCore } from './local-group.js';
+import { systemClock, TributaryError, type Clock } from '../core/index.js';
+import { findPartition, findTopic, LocalGroupLog, promised } from './local-offsets.js';
 import { Partitioner } from './partitioner.js';
 import {
   normalizeRecord,
@@ -12,13 +12,10 @@ import {
 import { partitionKey, Signals } from './signals.js';
 import type {
   AppendResult,
-  Consumer,
-  ConsumerOptions,
   FetchOptions,
   Log,
   LogRecord,
   ProducerRecord,
-  StartPosition,
   TopicConfig,
   TopicDescription,
   TopicPartitionOffset,
@@ -68,24 +65,22 @@ export function createMemoryLog(options: MemoryLogOptions = {}): MemoryLog {
   return new MemoryLogImpl(options);
 }
 
-class MemoryLogImpl implements MemoryLog, LocalLogCore {
+/** Committed offsets are held in memory only (see LocalGroupLog for the shared group operations). */
+class MemoryLogImpl extends LocalGroupLog implements MemoryLog {
   readonly kind = 'memory' as const;
   readonly signals = new Signals();
   readonly #clock: Clock;
   readonly #defaultRetentionMs: number;
   readonly #defaultRetentionBytes: number;
   readonly #topics = new Map<string, MemoryTopic>();
-  /** group → topic → partition → committed offset (next offset to read). */
-  readonly #committed = new Map<string, Map<string, Map<number, number>>>();
   readonly #partitioner = new Partitioner();
-  readonly #membership: InProcessMembership;
   #closed = false;
 
   constructor(options: MemoryLogOptions) {
+    super();
     this.#clock = options.clock ?? systemClock;
     this.#defaultRetentionMs = options.defaultRetentionMs ?? -1;
     this.#defaultRetentionBytes = options.defaultRetentionBytes ?? -1;
-    this.#membership = new InProcessMembership(this);
   }
 
   assertOpen(): void {
@@ -124,7 +119,7 @@ class MemoryLogImpl implements MemoryLog, LocalLogCore {
       this.assertOpen();
       this.#topic(name);
       this.#topics.delete(name);
-      for (const byTopic of this.#committed.values()) byTopic.delete(name);
+      this.groups.dropTopic(name);
       return;
     });
   }
@@ -228,60 +223,8 @@ class MemoryLogImpl implements MemoryLog, LocalLogCore {
   commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void> {
     return promised(() => {
       this.assertOpen();
-      for (const o of offsets) {
-        this.#partition(o.topic, o.partition);
-        validateOffset(o.offset, `commit ${group} ${o.topic}/${o.partition}`);
-      }
-      for (const o of offsets) this.#groupTopic(group, o.topic).set(o.partition, o.offset);
-      return;
+      this.groups.commit(group, offsets);
     });
-  }
-
-  committedOffsets(group: string, topic: string): Promise<Map<number, number>> {
-    return promised(() => {
-      this.assertOpen();
-      return new Map<number, number>(this.#committed.get(group)?.get(topic) ?? []);
-    });
-  }
-
-  committedOffset(group: string, topic: string, partition: number): number | undefined {
-    return this.#committed.get(group)?.get(topic)?.get(partition);
-  }
-
-  async resetOffsets(group: string, topic: string, to: StartPosition): Promise<void> {
-    this.assertOpen();
-    const stored = this.#topic(topic);
-    if (this.#membership.hasMembers(group, topic)) {
-      throw new TributaryError(
-        'CONFLICT',
-        `group ${group} has active consumers on topic ${topic}; close them before resetting offsets (as Kafka requires)`,
-      );
-    }
-    const offsets: TopicPartitionOffset[] = [];
-    for (let partition = 0; partition < stored.partitions.length; partition++) {
-      const p = stored.partitions[partition];
-      const offset =
-        to === 'earliest'
-          ? p.startOffset
-          : to === 'latest'
-            ? p.startOffset + p.records.length
-            : await this.offsetForTimestamp(topic, partition, to.timestamp);
-      offsets.push({ topic, partition, offset });
-    }
-    await this.commitOffsets(group, offsets);
-  }
-
-  listGroups(): Promise<string[]> {
-    return promised(() => {
-      this.assertOpen();
-      const groups = new Set([...this.#committed.keys(), ...this.#membership.groups()]);
-      return [...groups].sort();
-    });
-  }
-
-  consumer(options: ConsumerOptions): Consumer {
-    this.assertOpen();
-    return new LocalConsumer(this, this.#membership, options);
   }
 
   partitionCount(topic: string): number | undefined {
@@ -303,7 +246,7 @@ class MemoryLogImpl implements MemoryLog, LocalLogCore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#membership.closeAll();
+    await this.groups.membership.closeAll();
     this.#closed = true;
     this.signals.notifyAll();
   }
@@ -329,44 +272,16 @@ class MemoryLogImpl implements MemoryLog, LocalLogCore {
     }
   }
 
+  protected partitionsOf(topic: string): number {
+    return this.#topic(topic).partitions.length;
+  }
+
   #topic(name: string): MemoryTopic {
-    const topic = this.#topics.get(name);
-    if (topic === undefined) {
-      throw new TributaryError(
-        'NOT_FOUND',
-        `topic ${name} does not exist; topics: ${[...this.#topics.keys()].sort().join(', ') || '(none)'}`,
-      );
-    }
-    return topic;
+    return findTopic(this.#topics, name);
   }
 
   #partition(topic: string, partition: number): MemoryPartition {
-    const stored = this.#topic(topic);
-    const p = stored.partitions[partition];
-    if (p === undefined) {
-      throw new TributaryError(
-        'NOT_FOUND',
-        `topic ${topic} has no partition ${partition} (it has ${stored.partitions.length})`,
-      );
-    }
-    return p;
-  }
-
-  #groupTopic(group: string, topic: string): Map<number, number> {
-    let byTopic = this.#committed.get(group);
-    if (byTopic === undefined) this.#committed.set(group, (byTopic = new Map<string, Map<number, number>>()));
-    let byPartition = byTopic.get(topic);
-    if (byPartition === undefined) byTopic.set(topic, (byPartition = new Map<number, number>()));
-    return byPartition;
-  }
-}
-
-/** Runs synchronous work as a promise, so errors become rejections like in the async backends. */
-function promised<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (error) {
-    return Promise.reject(toTributaryError(error));
+    return findPartition(this.#topics, topic, partition);
   }
 }
 

@@ -14,7 +14,7 @@ import {
   writeFileAtomic,
   type Clock,
 } from '../../core/index.js';
-import { InProcessMembership, LocalConsumer, type LocalLogCore } from '../local-group.js';
+import { findPartition, findTopic, LocalGroupLog, promised } from '../local-offsets.js';
 import { Partitioner } from '../partitioner.js';
 import {
   normalizeRecord,
@@ -28,13 +28,10 @@ import {
 import { partitionKey, Signals } from '../signals.js';
 import type {
   AppendResult,
-  Consumer,
-  ConsumerOptions,
   FetchOptions,
   Log,
   LogRecord,
   ProducerRecord,
-  StartPosition,
   TopicConfig,
   TopicDescription,
   TopicPartitionOffset,
@@ -239,7 +236,12 @@ function groupFileName(group: string): string {
   return `${encodeURIComponent(group).replace(/\./g, '%2E')}.json`;
 }
 
-class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
+/**
+ * Committed offsets live in `this.groups` (shared with the memory log through LocalGroupLog); this
+ * backend adds their persistence: `commitOffsets` and `deleteTopic` write the group files, `load`
+ * reads them back.
+ */
+class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   readonly kind = 'embedded' as const;
   readonly dir: string;
   readonly signals = new Signals();
@@ -251,10 +253,8 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
   readonly #pendingBytesMax: number;
   readonly #clock: Clock;
   readonly #topics = new Map<string, TopicState>();
-  readonly #committed = new Map<string, Map<string, Map<number, number>>>();
   readonly #groupWrites = new Map<string, Promise<void>>();
   readonly #partitioner = new Partitioner();
-  readonly #membership: InProcessMembership;
   #pending = new Map<PartitionStore, PendingWrite>();
   #pendingBytes = 0;
   #waiters: Waiter[] = [];
@@ -269,6 +269,7 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
   #closed = false;
 
   constructor(dir: string, options: EmbeddedLogOptions) {
+    super();
     this.dir = dir;
     this.#fsync = options.fsync ?? 'group';
     this.#groupCommitMs = options.groupCommitMs ?? limits.logGroupCommitMs;
@@ -277,7 +278,6 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
     this.#defaultRetentionBytes = options.retentionBytes ?? -1;
     this.#pendingBytesMax = options.pendingBytesMax ?? limits.logPendingBytesMax;
     this.#clock = options.clock ?? systemClock;
-    this.#membership = new InProcessMembership(this);
     const retentionCheckMs = options.retentionCheckMs ?? 60_000;
     if (retentionCheckMs > 0) {
       this.#retentionTimer = setInterval(() => {
@@ -356,7 +356,7 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
           new Map<number, number>(Object.entries(offsets).map(([p, o]): [number, number] => [Number(p), o])),
         );
       }
-      this.#committed.set(group, byTopic);
+      this.groups.restore(group, byTopic);
     }
   }
 
@@ -426,11 +426,7 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
     fs.renameSync(topic.dir, trash);
     await fsyncDirectory(path.join(this.dir, layout.topics));
     fs.rmSync(trash, { recursive: true, force: true });
-    const groups = [...this.#committed.entries()].filter(([, byTopic]) => byTopic.has(name));
-    for (const [group, byTopic] of groups) {
-      byTopic.delete(name);
-      await this.#persistGroup(group);
-    }
+    for (const group of this.groups.dropTopic(name)) await this.#persistGroup(group);
   }
 
   listTopics(): Promise<string[]> {
@@ -666,17 +662,10 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
   async commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void> {
     this.assertOpen();
     if (!group) throw new TributaryError('INVALID_ARGUMENT', 'group name must not be empty');
-    for (const o of offsets) {
-      this.#partition(o.topic, o.partition);
-      validateOffset(o.offset, `commit ${group} ${o.topic}/${o.partition}`);
-    }
-    let byTopic = this.#committed.get(group);
-    if (byTopic === undefined) this.#committed.set(group, (byTopic = new Map<string, Map<number, number>>()));
-    for (const o of offsets) {
-      let byPartition = byTopic.get(o.topic);
-      if (byPartition === undefined) byTopic.set(o.topic, (byPartition = new Map<number, number>()));
-      byPartition.set(o.partition, o.offset);
-    }
+    this.groups.commit(group, offsets);
+    // Unlike the memory log, a commit here (even of no offsets) writes the group's file, so the
+    // group is listed from then on, also after a reopen.
+    this.groups.ensureGroup(group);
     await this.#persistGroup(group);
   }
 
@@ -691,60 +680,12 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
     const next = previous
       .catch(() => undefined)
       .then(async () => {
-        const offsets: Record<string, Record<string, number>> = {};
-        for (const [topic, byPartition] of this.#committed.get(group) ?? []) {
-          offsets[topic] = Object.fromEntries([...byPartition].map(([p, o]) => [String(p), o]));
-        }
+        const offsets = this.groups.snapshot(group);
         const body = JSON.stringify({ formatVersion: logFormatVersion, group, offsets });
         await writeFileAtomic(path.join(this.dir, layout.groups, groupFileName(group)), `${body}\n`);
       });
     this.#groupWrites.set(group, next);
     return next;
-  }
-
-  committedOffsets(group: string, topic: string): Promise<Map<number, number>> {
-    return promised(() => {
-      this.assertOpen();
-      return new Map<number, number>(this.#committed.get(group)?.get(topic) ?? []);
-    });
-  }
-
-  committedOffset(group: string, topic: string, partition: number): number | undefined {
-    return this.#committed.get(group)?.get(topic)?.get(partition);
-  }
-
-  async resetOffsets(group: string, topic: string, to: StartPosition): Promise<void> {
-    this.assertOpen();
-    const state = this.#topic(topic);
-    if (this.#membership.hasMembers(group, topic)) {
-      throw new TributaryError(
-        'CONFLICT',
-        `group ${group} has active consumers on topic ${topic}; close them before resetting offsets (as Kafka requires)`,
-      );
-    }
-    const offsets: TopicPartitionOffset[] = [];
-    for (const store of state.partitions) {
-      const offset =
-        to === 'earliest'
-          ? store.startOffset
-          : to === 'latest'
-            ? store.endOffset
-            : await store.offsetForTimestamp(to.timestamp);
-      offsets.push({ topic, partition: store.partition, offset });
-    }
-    await this.commitOffsets(group, offsets);
-  }
-
-  listGroups(): Promise<string[]> {
-    return promised(() => {
-      this.assertOpen();
-      return [...new Set([...this.#committed.keys(), ...this.#membership.groups()])].sort();
-    });
-  }
-
-  consumer(options: ConsumerOptions): Consumer {
-    this.assertOpen();
-    return new LocalConsumer(this, this.#membership, options);
   }
 
   // ---- maintenance -------------------------------------------------------------------------------
@@ -769,7 +710,7 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#membership.closeAll();
+    await this.groups.membership.closeAll();
     if (!this.#failure) await this.flush();
     this.#closed = true;
     if (this.#retentionTimer !== undefined) clearInterval(this.#retentionTimer);
@@ -781,35 +722,15 @@ class EmbeddedLogImpl implements EmbeddedLog, LocalLogCore {
     releaseLock(this.dir);
   }
 
+  protected partitionsOf(topic: string): number {
+    return this.#topic(topic).partitions.length;
+  }
+
   #topic(name: string): TopicState {
-    const topic = this.#topics.get(name);
-    if (topic === undefined) {
-      throw new TributaryError(
-        'NOT_FOUND',
-        `topic ${name} does not exist; topics: ${[...this.#topics.keys()].sort().join(', ') || '(none)'}`,
-      );
-    }
-    return topic;
+    return findTopic(this.#topics, name);
   }
 
   #partition(topic: string, partition: number): PartitionStore {
-    const state = this.#topic(topic);
-    const store = state.partitions[partition];
-    if (store === undefined) {
-      throw new TributaryError(
-        'NOT_FOUND',
-        `topic ${topic} has no partition ${partition} (it has ${state.partitions.length})`,
-      );
-    }
-    return store;
-  }
-}
-
-/** Runs synchronous work as a promise, so errors become rejections. */
-function promised<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (error) {
-    return Promise.reject(toTributaryError(error));
+    return findPartition(this.#topics, topic, partition);
   }
 }
