@@ -1,5 +1,4 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import {
@@ -8,26 +7,13 @@ import {
   createPostgresSource,
   createSpoolSource,
   openPglite,
+  pgReachable,
   type PgClient,
 } from '../src/connectors/index.js';
 import { LocalStorage, openLake } from '../src/lake/index.js';
 import type { BenchContext, Benchmark, BenchResult } from './types.js';
 
 const realPgUrl = process.env.TRIBUTARY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(Number(port || 5432), hostname, () => done(true));
-  });
-}
 
 /** The benchmark table: mixed types, like an orders table. */
 async function createBenchTable(client: PgClient, table: string, rows: number): Promise<void> {
@@ -102,7 +88,7 @@ async function postgresSnapshot(context: BenchContext): Promise<BenchResult> {
   } finally {
     await lite.close();
   }
-  if (!(await reachable(realPgUrl))) {
+  if (!(await pgReachable(realPgUrl))) {
     extra.real_postgres = `skipped: nothing listening at ${realPgUrl}`;
     return {
       value: liteRate,

@@ -59,6 +59,7 @@ export {
   openPgClient,
   openPglite,
   pgliteClient,
+  pgReachable,
   type PgClient,
   type PgField,
   type PgResult,

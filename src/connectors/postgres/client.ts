@@ -1,4 +1,5 @@
 import type { PGlite, Transaction } from '@electric-sql/pglite';
+import { Socket } from 'node:net';
 import pg from 'pg';
 import { toTributaryError, TributaryError } from '../../core/index.js';
 
@@ -298,4 +299,23 @@ export async function openPgClient(options: {
 }): Promise<PgClient> {
   if (options.url) return connectPg(options.url);
   return openPglite(options.pgliteDir);
+}
+
+/**
+ * True when something accepts TCP connections at a postgres URL's host and port within
+ * `timeoutMs`: a cheap probe before opening a real client (tests and benchmarks skip the real
+ * server when it is absent, instead of waiting for pg's connection timeout).
+ */
+export function pgReachable(url: string, timeoutMs = 1000): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(Number(port || 5432), hostname, () => done(true));
+  });
 }
