@@ -73,28 +73,9 @@ export interface RouteDefinition<
 }
 
 /** A route with its generic parameters erased, as stored by the router. */
-export interface StoredRoute {
-  method: HttpMethod;
-  path: string;
-  summary: string;
-  description?: string;
-  tags?: string[];
-  scope: RouteScope;
-  params?: AnyObject;
-  query?: AnyObject;
-  body?: z.ZodType;
-  extraParameters?: Record<string, unknown>[];
-  responses: Record<number, RouteResponse>;
-  timeoutMs?: number | null;
-  allowQueryToken?: boolean;
-  bodyLimitBytes?: number;
-  fastPath?: (
-    c: Context,
-    auth: AuthInfo | undefined,
-    headers: Readonly<Record<string, string>>,
-  ) => Response | undefined;
+export type StoredRoute = Omit<RouteDefinition, 'handler'> & {
   handler(context: HandlerContext<unknown, unknown, unknown>): Promise<unknown>;
-}
+};
 
 /** What the guard (auth, scope, rate limit) hands the route: the caller and headers to answer with. */
 export interface GuardResult {

@@ -90,17 +90,28 @@ function axes(
   }
 }
 
-export function barChart(points: ChartPoint[], options: ChartOptions = {}): SVGSVGElement {
+/** The shared frame of the axis charts: SVG, plot area (left axis labels, x labels below) and y scale. */
+function plotFrame(kind: string, points: ChartPoint[], options: ChartOptions, rightPad: number) {
   const width = options.width ?? 600;
   const height = options.height ?? 220;
-  const svg = frame('bar', points, options, width, height);
-  if (points.length === 0) return emptyNote(svg, width, height);
+  const svg = frame(kind, points, options, width, height);
   const left = 56;
   const top = 10;
-  const plotWidth = width - left - 10;
+  const plotWidth = width - left - rightPad;
   const plotHeight = height - top - 34;
   const maxY = niceMax(Math.max(...points.map((p) => p.y)));
-  axes(svg, maxY, left, top, plotWidth, plotHeight, options.format);
+  if (points.length > 0) axes(svg, maxY, left, top, plotWidth, plotHeight, options.format);
+  return { svg, width, height, left, top, plotWidth, plotHeight, maxY };
+}
+
+export function barChart(points: ChartPoint[], options: ChartOptions = {}): SVGSVGElement {
+  const { svg, width, height, left, top, plotWidth, plotHeight, maxY } = plotFrame(
+    'bar',
+    points,
+    options,
+    10,
+  );
+  if (points.length === 0) return emptyNote(svg, width, height);
   const slot = plotWidth / points.length;
   const barWidth = Math.max(2, slot * 0.7);
   const labelEvery = Math.ceil(points.length / 8);
@@ -132,16 +143,13 @@ export function barChart(points: ChartPoint[], options: ChartOptions = {}): SVGS
 }
 
 export function lineChart(points: ChartPoint[], options: ChartOptions = {}): SVGSVGElement {
-  const width = options.width ?? 600;
-  const height = options.height ?? 220;
-  const svg = frame('line', points, options, width, height);
+  const { svg, width, height, left, top, plotWidth, plotHeight, maxY } = plotFrame(
+    'line',
+    points,
+    options,
+    14,
+  );
   if (points.length === 0) return emptyNote(svg, width, height);
-  const left = 56;
-  const top = 10;
-  const plotWidth = width - left - 14;
-  const plotHeight = height - top - 34;
-  const maxY = niceMax(Math.max(...points.map((p) => p.y)));
-  axes(svg, maxY, left, top, plotWidth, plotHeight, options.format);
   const step = points.length > 1 ? plotWidth / (points.length - 1) : 0;
   const coordinates = points.map(
     (p, i) => [left + i * step, top + plotHeight - (Math.max(0, p.y) / maxY) * plotHeight] as const,
