@@ -7,8 +7,9 @@
  *       "offsets":{"sales/0":1200,"sales/1":980},       next offset to read, per topic/partition
  *       "task":{watermark, windows, processes, counters}, operator state (see runtime.ts)
  *       "sinks":[<per-sink preCommit state>, ...],        e.g. staged lake files, topic end offsets
- *       "sideEndOffsets":{"sales.dlq":{"0":12}}}          end offsets of the side-output topics
+ *       "sideEndOffsets":{"sales.dlq":{"0":12}},          end offsets of the side-output topics
  *                                                          (DLQ, late) that existed; optional
+ *       "bounded":{"run":3,"finished":true}}               scaled-out task in a bounded run (scale.ts); optional
  * 2. `CURRENT` — the manifest, replaced atomically (writeFileAtomic: temp + fsync + rename + fsync dir):
  *      {"format":"tributary.stream.checkpoint","version":1,"job":"sales","checkpointId":7,
  *       "stateFile":"chk-0000000007.json","stateSha256":"<hex>","stateBytes":5120,"createdAtMs":...}
@@ -38,6 +39,8 @@ export interface CheckpointState {
   sinks: unknown[];
   /** Side-output topic → partition → end offset (absent in checkpoints of older builds). */
   sideEndOffsets?: Record<string, Record<string, number>>;
+  /** A task of a scaled-out job in a bounded run: the run's number, and whether its input ended. */
+  bounded?: { run: number; finished: boolean };
 }
 
 export interface CheckpointManifest {

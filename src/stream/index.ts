@@ -44,7 +44,14 @@ export {
   type TopicSinkOptions,
   type TwoPhaseTable,
 } from './sinks.js';
-export { JobTask, dlqHeaders, outputId, type JobCounters, type TaskSnapshot } from './runtime.js';
+export {
+  JobTask,
+  dlqHeaders,
+  shuffleHeaders,
+  outputId,
+  type JobCounters,
+  type TaskSnapshot,
+} from './runtime.js';
 export {
   runJob,
   startJob,
@@ -56,6 +63,7 @@ export {
   type JobHandle,
   type JobStatus,
   type RunJobOptions,
+  type TaskAssignment,
 } from './runner.js';
 export {
   checkpointDir,
@@ -98,3 +106,11 @@ export {
   type PipelineJobs,
 } from './batch/registry.js';
 export { lakeTableTarget, type LakeStagedFile, type LakeTableTargetOptions } from './lake.js';
+export {
+  runWorker,
+  planScaledJob,
+  repartitionTopicOf,
+  type ScaledStage,
+  type WorkerOptions,
+  type WorkerResult,
+} from './scale.js';

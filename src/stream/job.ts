@@ -47,6 +47,11 @@ export interface SourceDefinition {
   timestamp: ((value: unknown, record: LogRecord) => number) | undefined;
   outOfOrdernessMs: number;
   idleTimeoutMs: number;
+  /**
+   * Set on the input of a downstream stage of a scaled-out job (scale.ts): a repartition topic
+   * whose records name their upstream partition; event time is tracked per upstream partition.
+   */
+  shuffled?: boolean;
 }
 
 export type Stage =

@@ -42,7 +42,8 @@ import {
   type CheckpointState,
 } from './checkpoint.js';
 import type { StreamJob } from './job.js';
-import { dlqHeaders, JobTask, type JobCounters } from './runtime.js';
+import { dlqHeaders, JobTask, shuffleHeaders, type JobCounters } from './runtime.js';
+import { acquireTaskLease, openAssignedConsumer } from './task-io.js';
 import { readIdsSince } from './sinks.js';
 import type { Sink } from './types.js';
 
@@ -64,6 +65,26 @@ export interface RunJobOptions {
   pollMaxRecords?: number;
   /** Called after each batch (tests use it to crash or observe at a point). */
   onBatch?: (handle: JobHandle) => void | Promise<void>;
+  /** Runs one task of a scaled-out job (scale.ts) instead of the whole job. */
+  task?: TaskAssignment;
+}
+
+/** One task of a scaled-out job: what `runWorker` (scale.ts) hands the runner. */
+export interface TaskAssignment {
+  /** `s0-<topic>-<partition>` or `s1-p<partition>`: checkpoint sub-directory, status and lake file names. */
+  id: string;
+  /** The partitions the task reads (its worker's group membership assigned them). */
+  partitions: TopicPartition[];
+  /** Group whose committed offsets show the stage's progress (lag in `tributary status`). */
+  group: string;
+  /** Upstream task: writes its watermark and end-of-input markers for `origin` to every partition of `topic`. */
+  markers?: { topic: string; origin: string };
+  /** Downstream task: the upstream partitions (`topic/partition`) whose markers it waits for. */
+  origins?: string[];
+  /** Bounded runs: the run's number (scale.ts), carried by end markers. */
+  boundedRun?: number;
+  /** Bounded upstream task: end offsets of this run, the same for every worker (by `topic/partition`). */
+  boundedEnds?: Record<string, number>;
 }
 
 export interface CheckpointInfo {
@@ -75,6 +96,8 @@ export interface CheckpointInfo {
 
 export interface JobStatus {
   job: string;
+  /** The task, for one task of a scaled-out job (scale.ts). */
+  task?: string;
   state: 'starting' | 'running' | 'finished' | 'stopped' | 'failed';
   bounded: boolean;
   counters: JobCounters;
@@ -127,9 +150,13 @@ const metrics = {
   ]),
 };
 
-/** Path of the status file a job writes at every checkpoint (read by other processes). */
-export function jobStatusFile(dataDir: string, job: string): string {
-  return path.join(dataDirPaths(dataDir).jobs, 'stream', `${job}.status.json`);
+/** Path of the status file a job (or one task of it) writes at every checkpoint (read by other processes). */
+export function jobStatusFile(dataDir: string, job: string, task?: string): string {
+  return path.join(
+    dataDirPaths(dataDir).jobs,
+    'stream',
+    `${task === undefined ? job : `${job}~${task}`}.status.json`,
+  );
 }
 
 /**
@@ -162,11 +189,15 @@ export async function runJob(job: StreamJob, options: RunJobOptions = {}): Promi
 
 /** Starts a job and returns a handle at once. */
 export function startJob(job: StreamJob, options: RunJobOptions = {}): JobHandle {
-  if (running.has(job.name) && running.get(job.name)!.status().state === 'running') {
-    throw new TributaryError('CONFLICT', `job ${job.name} is already running in this process`);
+  const name = options.task === undefined ? job.name : `${job.name}~${options.task.id}`;
+  const state = running.get(name)?.status().state;
+  // A task of a scaled-out job may start here while its previous run (another worker of this
+  // process) still finishes: the task lease keeps them apart, the newest handle is the one listed.
+  if (options.task === undefined && (state === 'running' || state === 'starting')) {
+    throw new TributaryError('CONFLICT', `job ${name} is already running in this process`);
   }
   const run = new JobRun(job, options);
-  running.set(job.name, run);
+  running.set(name, run);
   return run;
 }
 
@@ -231,6 +262,7 @@ class JobRun implements JobHandle {
     const wm = this.task.watermark;
     return {
       job: this.job.name,
+      ...(this.#options.task === undefined ? {} : { task: this.#options.task.id }),
       state: this.#state,
       bounded: this.#bounded,
       counters: { ...this.task.counters },
@@ -252,16 +284,35 @@ class JobRun implements JobHandle {
     return new Promise((resolve) => this.#checkpointRequested.push(resolve));
   }
 
+  /** Checkpoint directory: the job's, or its task's sub-directory when scaled out. */
+  #checkpointDir(): string | null {
+    if (this.#options.dataDir === undefined) return null;
+    const dir = checkpointDir(this.#options.dataDir, this.job.name);
+    return this.#options.task === undefined ? dir : path.join(dir, this.#options.task.id);
+  }
+
   async #run(): Promise<void> {
     const job = this.job;
-    const dir = this.#options.dataDir === undefined ? null : checkpointDir(this.#options.dataDir, job.name);
+    const dir = this.#checkpointDir();
     if (dir !== null) await mkdir(dir, { recursive: true });
-    const unlock = dir === null ? () => undefined : lockJob(dir, job.name);
+    const task = this.#options.task;
+    let unlock: (() => void) | null;
+    if (dir === null) unlock = () => undefined;
+    else if (task === undefined) unlock = lockJob(dir, job.name);
+    else unlock = await acquireTaskLease(dir, `${job.name}/${task.id}`, () => this.#stopped());
+    if (unlock === null) {
+      this.#state = 'stopped';
+      return;
+    }
     try {
       await this.#runLocked(dir);
     } finally {
       unlock();
     }
+  }
+
+  #stopped(): boolean {
+    return this.#stopRequested || this.#options.signal?.aborted === true;
   }
 
   async #runLocked(dir: string | null): Promise<void> {
@@ -301,6 +352,7 @@ class JobRun implements JobHandle {
         intent: intent?.sinks[i] ?? undefined,
         epoch,
         log,
+        taskId: this.#options.task?.id ?? null,
       });
     }
     // Side outputs carry deterministic ids too: drop the replay's repeats the same way.
@@ -317,15 +369,20 @@ class JobRun implements JobHandle {
       for (let i = 0; i < sinks.length; i++)
         await sinks[i].commit(this.#checkpointId, restored.state.sinks[i]);
 
-    const consumer = log.consumer({
-      group: `job.${job.name}`,
-      topics: [...job.inputTopics],
-      from: job.source.from,
-    });
+    const task = this.#options.task;
+    const consumer =
+      task === undefined
+        ? log.consumer({ group: `job.${job.name}`, topics: [...job.inputTopics], from: job.source.from })
+        : await openAssignedConsumer(log, task.partitions, task.group, job.source.from);
     this.#consumer = consumer;
+    if (task?.origins !== undefined) this.task.expectOrigins(task.origins);
     try {
       await this.#refreshEndOffsets();
-      if (this.#bounded) this.#boundedEnds = new Map(this.#endOffsets);
+      if (this.#bounded && task?.origins === undefined) {
+        this.#boundedEnds = new Map(
+          task?.boundedEnds === undefined ? this.#endOffsets : Object.entries(task.boundedEnds),
+        );
+      }
 
       this.#state = 'running';
       this.#seekAssigned();
@@ -334,6 +391,8 @@ class JobRun implements JobHandle {
         this.task.endOfInput();
         for (const sink of sinks) await sink.endOfInput?.();
         await this.#flushOutputs();
+        await this.#writeMarkers(true);
+        this.#inputEnded = true;
       }
       await this.#checkpoint(dir);
       if (this.#sideDeduplicated > 0)
@@ -391,11 +450,13 @@ class JobRun implements JobHandle {
     const signature = assignment.map((tp) => tpKey(tp.topic, tp.partition)).join(',');
     if (signature === this.#assigned) return;
     this.#assigned = signature;
+    const shuffled = this.#options.task?.origins !== undefined;
     for (const tp of assignment) {
       const key = tpKey(tp.topic, tp.partition);
       const offset = this.#offsets.get(key);
       if (offset !== undefined) consumer.seek(tp, offset);
-      this.task.partitionClock(tp.topic, tp.partition);
+      // A shuffled task's event time is per upstream partition (origins), not per own partition.
+      if (!shuffled) this.task.partitionClock(tp.topic, tp.partition);
     }
   }
 
@@ -407,8 +468,7 @@ class JobRun implements JobHandle {
     const earlyEveryMs =
       this.#options.earlyEveryMs ?? (windowsEarly.length > 0 ? Math.min(...windowsEarly) : Infinity);
     const maxRecords = this.#options.pollMaxRecords ?? 5_000;
-    const dir =
-      this.#options.dataDir === undefined ? null : checkpointDir(this.#options.dataDir, this.job.name);
+    const dir = this.#checkpointDir();
     let nextTickMs = this.#clock.now() + tickMs;
     let nextEarlyMs = this.#clock.now() + earlyEveryMs;
     let nextCheckpointMs = this.#clock.now() + this.job.checkpointIntervalMs;
@@ -420,14 +480,15 @@ class JobRun implements JobHandle {
       }
       this.#seekAssigned();
       if (this.#bounded && this.#boundedDone(consumer)) return;
+      // A bounded shuffled task waits for upstream tasks still writing: a long poll, not a spin.
       const waitMs = this.#bounded
-        ? consumer.assignment().length === 0
+        ? consumer.assignment().length === 0 || this.#options.task?.origins !== undefined
           ? 100
           : 0
         : Math.max(0, Math.min(tickMs, nextEarlyMs - this.#clock.now()));
       // No abort signal on the poll: waits are at most one tick, and a stop must still checkpoint.
       let records = await consumer.poll({ maxRecords, waitMs });
-      if (this.#bounded) records = this.#clipToBoundedEnds(consumer, records);
+      if (this.#boundedEnds !== null) records = this.#clipToBoundedEnds(consumer, records);
       if (records.length > 0) {
         await this.task.processRecords(records);
         for (let i = records.length - 1; i >= 0; i--) {
@@ -438,6 +499,7 @@ class JobRun implements JobHandle {
         }
       }
       await this.#flushOutputs();
+      if (records.length > 0) await this.#writeMarkers(false);
       if (this.#options.onBatch !== undefined && records.length > 0) await this.#options.onBatch(this);
 
       const now = this.#clock.now();
@@ -450,13 +512,14 @@ class JobRun implements JobHandle {
         if (now >= nextTickMs) {
           nextTickMs = now + tickMs;
           await this.#refreshEndOffsets();
-          this.task.tracker.tick(
-            now,
-            (id) => (this.#offsets.get(id) ?? 0) >= (this.#endOffsets.get(id) ?? 0),
-          );
+          const caughtUp = (id: string) => (this.#offsets.get(id) ?? 0) >= (this.#endOffsets.get(id) ?? 0);
+          // A shuffled task's clocks are upstream partitions: idle only when its own input is read.
+          const ownCaughtUp = () => [...this.#endOffsets.keys()].every(caughtUp);
+          this.task.tracker.tick(now, this.#options.task?.origins === undefined ? caughtUp : ownCaughtUp);
           this.task.applyWatermark();
           for (const sink of this.job.sinks) await sink.tick?.(now);
           await this.#flushOutputs();
+          await this.#writeMarkers(false);
           this.#reportMetrics();
         }
       }
@@ -471,6 +534,13 @@ class JobRun implements JobHandle {
 
   /** Bounded: partitions that reached their start-time end offset are finished. */
   #boundedDone(consumer: Consumer): boolean {
+    const task = this.#options.task;
+    if (task?.origins !== undefined) {
+      // Downstream of a shuffle the input ends when every upstream partition said so (its end
+      // marker follows all its records in every repartition partition).
+      const run = task.boundedRun ?? 0;
+      return task.origins.every((origin) => this.task.endedOrigins.get(origin) === run);
+    }
     const ends = this.#boundedEnds!;
     // A backend that assigns partitions asynchronously (leases) gets a few polls to do so.
     if (consumer.assignment().length === 0 && this.#emptyAssignmentPolls++ < 50) return false;
@@ -522,6 +592,39 @@ class JobRun implements JobHandle {
       }
     }
     return out;
+  }
+
+  #markedWatermark = -Infinity;
+  /** Bounded run: the input ended and everything fired (what the final checkpoint records). */
+  #inputEnded = false;
+
+  /**
+   * Upstream task of a scaled-out job: tells every partition of the repartition topic how far its
+   * event time got (after a batch or tick, when it moved) or, at the end of a bounded run, that its
+   * input ended. Written after the batch's records, so a downstream task reads them first.
+   */
+  async #writeMarkers(end: boolean): Promise<void> {
+    const markers = this.#options.task?.markers;
+    if (markers === undefined) return;
+    const wm = this.task.watermark;
+    if (!end && !(wm > this.#markedWatermark && Number.isFinite(wm))) return;
+    const headers: Record<string, string> = end
+      ? {
+          [shuffleHeaders.origin]: markers.origin,
+          [shuffleHeaders.end]: String(this.#options.task?.boundedRun ?? 0),
+        }
+      : { [shuffleHeaders.origin]: markers.origin, [shuffleHeaders.watermark]: String(wm) };
+    if (!end) this.#markedWatermark = wm;
+    const { partitions } = await this.job.source.log.describeTopic(markers.topic);
+    await this.job.source.log.append(
+      partitions.map((p) => ({
+        topic: markers.topic,
+        partition: p.partition,
+        value: null,
+        headers,
+        timestamp: 0,
+      })),
+    );
   }
 
   async #refreshEndOffsets(): Promise<void> {
@@ -587,6 +690,9 @@ class JobRun implements JobHandle {
       task: this.task.snapshot(),
       sinks: sinkStates,
       sideEndOffsets: await this.#sideEndOffsets(),
+      ...(this.#options.task?.boundedRun === undefined
+        ? {}
+        : { bounded: { run: this.#options.task.boundedRun, finished: this.#inputEnded } }),
     };
     const manifest = await writeCheckpoint(dir, state, this.#clock.now());
     this.#checkpointId = id;
@@ -602,7 +708,8 @@ class JobRun implements JobHandle {
       const slash = key.lastIndexOf('/');
       return { topic: key.slice(0, slash), partition: Number(key.slice(slash + 1)), offset };
     });
-    if (committed.length > 0) await this.job.source.log.commitOffsets(`job.${this.job.name}`, committed);
+    if (committed.length > 0)
+      await this.job.source.log.commitOffsets(this.#options.task?.group ?? `job.${this.job.name}`, committed);
     const durationMs = performance.now() - startMs;
     this.#lastCheckpoint = {
       checkpointId: id,
@@ -614,7 +721,7 @@ class JobRun implements JobHandle {
     metrics.checkpointBytes.set({ job: this.job.name }, manifest.stateBytes);
     if (this.#options.dataDir !== undefined) {
       await writeFileAtomic(
-        jobStatusFile(this.#options.dataDir, this.job.name),
+        jobStatusFile(this.#options.dataDir, this.job.name, this.#options.task?.id),
         `${JSON.stringify(this.status())}\n`,
       );
     }

@@ -49,7 +49,21 @@ export interface TaskSnapshot {
   windows: WindowStateSnapshot[];
   processes: KeyedStateSnapshot[];
   counters: JobCounters;
+  /** Shuffled tasks: origins whose end marker was read, with its bounded run number. */
+  endedOrigins?: [string, number][];
 }
+
+/**
+ * Headers of the records a scaled-out job's upstream tasks write to its repartition topic
+ * (scale.ts): every record names its origin (`<topic>/<partition>` upstream); a marker record has
+ * no value and carries the origin's watermark (epoch ms, decimal) or the end of its input in a
+ * bounded run (the run's number, decimal).
+ */
+export const shuffleHeaders = {
+  origin: 'tributary-origin',
+  watermark: 'tributary-watermark',
+  end: 'tributary-end',
+} as const;
 
 /** Header names on DLQ and late records (stable; dashboards and replays read them). */
 export const dlqHeaders = {
@@ -274,54 +288,126 @@ export class JobTask {
    * async stages to completion before returning.
    */
   async processRecords(records: readonly LogRecord[]): Promise<void> {
-    const ctx = this.ctx;
-    const counters = this.counters;
+    if (this.job.source.shuffled === true) return this.#processShuffled(records);
     const nowMs = this.#clock.now();
     const async = this.#asyncStages.length > 0;
     let part: PartitionClock | null = null;
     let src = this.#sourceFor(records[0]?.topic ?? this.job.source.topics[0]);
     for (let i = 0; i < records.length; i++) {
       const record = records[i];
-      if (part === null || record.partition !== ctx.partition || record.topic !== ctx.topic) {
+      if (part === null || record.partition !== this.ctx.partition || record.topic !== this.ctx.topic) {
         part = this.partitionClock(record.topic, record.partition);
         src = this.#sourceFor(record.topic);
       }
-      part.lastActiveMs = nowMs;
-      ctx.topic = record.topic;
-      ctx.partition = record.partition;
-      ctx.offset = record.offset;
-      ctx.raw = record;
-      ctx.outcome = 0;
-      ctx.outId = '';
-      ctx.fanout = 0;
-      counters.in++;
-      try {
-        const source = src.source;
-        let value = src.decode(record);
-        if (source.validate !== undefined) value = source.validate(value);
-        const ts = source.timestamp === undefined ? record.timestamp : source.timestamp(value, record);
-        if (typeof ts !== 'number' || !Number.isFinite(ts)) {
-          throw new TributaryError(
-            'VALIDATION_FAILED',
-            `timestamp extractor returned ${String(ts)} (expected epoch ms)`,
-          );
-        }
-        ctx.timestamp = ts;
-        src.head.push(value, ts, noKey);
-        this.#settle(ctx.outcome);
-        // Watermark after the record: a record is late relative to what came before it, which
-        // keeps a single partition's results independent of how records were batched. With async
-        // steps, windows fire after the batch's async results arrived (below).
-        const wm = this.tracker.observe(part, ts);
-        if (wm > this.#firedWatermark && !async) this.#fire(wm);
-      } catch (error) {
-        this.#failed(error, record);
-      }
+      this.#processOne(record, part, src, nowMs, async);
     }
     if (async) {
       await this.#runAsyncStages();
       this.applyWatermark();
     }
+  }
+
+  #processOne(
+    record: LogRecord,
+    part: PartitionClock,
+    src: SourceRuntime,
+    nowMs: number,
+    async: boolean,
+  ): void {
+    const ctx = this.ctx;
+    part.lastActiveMs = nowMs;
+    ctx.topic = record.topic;
+    ctx.partition = record.partition;
+    ctx.offset = record.offset;
+    ctx.raw = record;
+    ctx.outcome = 0;
+    ctx.outId = '';
+    ctx.fanout = 0;
+    this.counters.in++;
+    try {
+      const source = src.source;
+      let value = src.decode(record);
+      if (source.validate !== undefined) value = source.validate(value);
+      const ts = source.timestamp === undefined ? record.timestamp : source.timestamp(value, record);
+      if (typeof ts !== 'number' || !Number.isFinite(ts)) {
+        throw new TributaryError(
+          'VALIDATION_FAILED',
+          `timestamp extractor returned ${String(ts)} (expected epoch ms)`,
+        );
+      }
+      ctx.timestamp = ts;
+      src.head.push(value, ts, noKey);
+      this.#settle(ctx.outcome);
+      // Watermark after the record: a record is late relative to what came before it, which
+      // keeps a single partition's results independent of how records were batched. With async
+      // steps, windows fire after the batch's async results arrived (processRecords).
+      const wm = this.tracker.observe(part, ts);
+      if (wm > this.#firedWatermark && !async) this.#fire(wm);
+    } catch (error) {
+      this.#failed(error, record);
+    }
+  }
+
+  /**
+   * Input of a downstream stage of a scaled-out job (scale.ts): records come from a repartition
+   * topic, each naming the upstream partition it came from (`tributary-origin`). Event time is
+   * tracked per origin, as if the upstream partitions were read directly, so a fast upstream task
+   * cannot make a slow one's records late. Marker records carry an origin's watermark (it moves
+   * even when none of its records hash to this partition) or the end of its bounded input; they
+   * are not input records and are not counted.
+   */
+  async #processShuffled(records: readonly LogRecord[]): Promise<void> {
+    const nowMs = this.#clock.now();
+    const async = this.#asyncStages.length > 0;
+    const src = this.#sourceFor(this.job.source.topics[0]);
+    let lastOrigin: Uint8Array | undefined;
+    let part: PartitionClock | null = null;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      const originBytes = record.headers[shuffleHeaders.origin];
+      if (originBytes === undefined) {
+        this.#failed(
+          new TributaryError('DECODE_FAILED', `repartition record has no ${shuffleHeaders.origin} header`),
+          record,
+        );
+        continue;
+      }
+      if (part === null || originBytes !== lastOrigin) {
+        lastOrigin = originBytes;
+        part = this.tracker.partition(textDecoder.decode(originBytes), nowMs);
+      }
+      const watermark = record.headers[shuffleHeaders.watermark];
+      if (watermark !== undefined) {
+        part.lastActiveMs = nowMs;
+        const wm = this.tracker.observe(
+          part,
+          Number(textDecoder.decode(watermark)) + this.tracker.outOfOrdernessMs,
+        );
+        if (wm > this.#firedWatermark && !async) this.#fire(wm);
+        continue;
+      }
+      const end = record.headers[shuffleHeaders.end];
+      if (end !== undefined) {
+        this.endedOrigins.set(part.id, Number(textDecoder.decode(end)));
+        continue;
+      }
+      this.#processOne(record, part, src, nowMs, async);
+    }
+    if (async) {
+      await this.#runAsyncStages();
+      this.applyWatermark();
+    }
+  }
+
+  /**
+   * Origins (upstream partitions) whose end-of-input marker this task has read, with the bounded
+   * run it belongs to (scale.ts); checkpointed, since the markers are not read again after a restore.
+   */
+  readonly endedOrigins = new Map<string, number>();
+
+  /** A shuffled task holds the watermark for every upstream partition, seen or not (yet). */
+  expectOrigins(origins: readonly string[]): void {
+    for (const origin of origins) this.tracker.partition(origin, this.#clock.now());
   }
 
   /**
@@ -551,6 +637,7 @@ export class JobTask {
       windows: this.windows.map((w) => w.snapshot()),
       processes: this.processes.map((p) => p.snapshot()),
       counters: { ...this.counters },
+      ...(this.endedOrigins.size > 0 ? { endedOrigins: [...this.endedOrigins] } : {}),
     };
   }
 
@@ -578,6 +665,7 @@ export class JobTask {
       p.watermark = wm;
     });
     Object.assign(this.counters, snapshot.counters);
+    for (const [origin, run] of snapshot.endedOrigins ?? []) this.endedOrigins.set(origin, run);
   }
 }
 

@@ -63,6 +63,8 @@ export interface TopicSinkOptions<T> {
   partitions?: number;
   /** Log to write to; default the job's source log. */
   log?: Log;
+  /** Extra headers on every record (besides `tributary-id`). */
+  headers?: Record<string, string>;
 }
 
 export interface TopicSink<T> extends Sink<T> {
@@ -78,6 +80,7 @@ export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): 
   const encodeValue = options.value ?? ((v: T) => JSON.stringify(v));
   const encodeKey = options.key ?? ((_v: T, key: Key | null) => (key === null ? null : String(key)));
   let log: Log | null = options.log ?? null;
+  const extraHeaders = options.headers;
   let buffer: ProducerRecord[] = [];
   const seen = new Set<string>();
   let deduplicated = 0;
@@ -116,7 +119,8 @@ export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): 
         key: encodeKey(value, key),
         value: encodeValue(value),
         timestamp: timestampMs,
-        headers: { 'tributary-id': id },
+        headers:
+          extraHeaders === undefined ? { 'tributary-id': id } : { ...extraHeaders, 'tributary-id': id },
       });
     },
     async flush() {
@@ -136,6 +140,7 @@ export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): 
     async close() {
       await this.flush();
     },
+    forTask: () => topicSink(topic, options),
   };
 }
 
@@ -176,6 +181,7 @@ export function callbackSink<T>(
     async close() {
       await this.flush();
     },
+    forTask: () => callbackSink(fn, name),
   };
 }
 
@@ -291,11 +297,13 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   /**
    * Start of file names and commit ids: `<job>-s<sink>`, or `<job>-<epoch>-s<sink>` for a run
    * without durable checkpoints (its checkpoint ids restart at 1 every run, and the lake would
-   * take a second run's commit `…-chk-1` for a retry of the first's and drop it).
+   * take a second run's commit `…-chk-1` for a retry of the first's and drop it). A task of a
+   * scaled-out job adds its id (`<job>-s1-p2-s0`): tasks have their own checkpoint ids.
    */
   function prefix(): string {
     const c = context!;
-    return c.epoch === null ? `${c.jobName}-s${c.sinkIndex}` : `${c.jobName}-${c.epoch}-s${c.sinkIndex}`;
+    const job = c.taskId ? `${c.jobName}-${c.taskId}` : c.jobName;
+    return c.epoch === null ? `${job}-s${c.sinkIndex}` : `${job}-${c.epoch}-s${c.sinkIndex}`;
   }
 
   /** Full buffers detached by `write` (exactly flushSize rows), staged at the next flush. */
@@ -412,5 +420,6 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       if (due.length > 0) await table.compact(due);
     },
     async close() {},
+    forTask: () => lakeSink(table, options),
   };
 }

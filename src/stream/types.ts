@@ -84,6 +84,12 @@ export interface SinkContext {
   readonly epoch: string | null;
   /** The job's source log (the default destination of topic sinks). */
   readonly log: Log | null;
+  /**
+   * The task this sink instance serves when the job runs scaled out (`runWorker`, scale.ts), e.g.
+   * `s1-p2`; null when one process runs the whole job. Part of lake file names and commit ids, so
+   * tasks writing the same table never collide.
+   */
+  readonly taskId?: string | null;
 }
 
 /**
@@ -113,6 +119,11 @@ export interface Sink<T> {
   /** Input ended (bounded run): write out everything buffered, it will be committed right after. */
   endOfInput?(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A fresh, unopened sink with the same configuration. A scaled-out job (scale.ts) runs one task
+   * per partition, and every task needs sinks of its own (buffers, staged files, dedup ids).
+   */
+  forTask?(): Sink<T>;
 }
 
 /** A lookup table for stream–table joins: a `Map`, or anything with `get`. */

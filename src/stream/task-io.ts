@@ -1,0 +1,194 @@
+/**
+ * What one task of a scaled-out job (scale.ts) needs besides the runner: a consumer over exactly
+ * the partitions its worker was assigned (the worker's group membership decides which; the task
+ * itself joins no group), and a lease on the task's checkpoint directory so that two workers never
+ * run the same task at once while its partition moves from one to the other.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { TributaryError } from '../core/index.js';
+import type {
+  Consumer,
+  FetchOptions,
+  Log,
+  LogRecord,
+  StartPosition,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '../log/index.js';
+
+const tpKey = (tp: TopicPartition) => `${tp.topic}/${tp.partition}`;
+
+/**
+ * A consumer of fixed partitions. Start positions (the group's committed offset, else `from`) are
+ * resolved before it is returned, so `position` is synchronous like a group member's.
+ */
+export async function openAssignedConsumer(
+  log: Log,
+  partitions: readonly TopicPartition[],
+  group: string,
+  from: StartPosition,
+): Promise<Consumer> {
+  const positions = new Map<string, number>();
+  for (const tp of partitions) {
+    const committed = (await log.committedOffsets(group, tp.topic)).get(tp.partition);
+    let start = committed;
+    if (start === undefined) {
+      const info = (await log.describeTopic(tp.topic)).partitions[tp.partition];
+      if (info === undefined)
+        throw new TributaryError('NOT_FOUND', `topic ${tp.topic} has no partition ${tp.partition}`);
+      if (from === 'earliest') start = info.startOffset;
+      else if (from === 'latest') start = info.endOffset;
+      else start = await log.offsetForTimestamp(tp.topic, tp.partition, from.timestamp);
+    }
+    positions.set(tpKey(tp), start);
+  }
+  return new AssignedConsumer(log, partitions, group, positions);
+}
+
+class AssignedConsumer implements Consumer {
+  readonly #log: Log;
+  readonly #partitions: TopicPartition[];
+  readonly #positions: Map<string, number>;
+  readonly #paused = new Set<string>();
+  #cursor = 0;
+  #closed = false;
+
+  constructor(
+    log: Log,
+    partitions: readonly TopicPartition[],
+    readonly group: string,
+    positions: Map<string, number>,
+  ) {
+    this.#log = log;
+    this.#partitions = partitions.map((tp) => ({ ...tp }));
+    this.#positions = positions;
+  }
+
+  assignment(): TopicPartition[] {
+    return this.#partitions.map((tp) => ({ ...tp }));
+  }
+
+  position(tp: TopicPartition): number {
+    const position = this.#positions.get(tpKey(tp));
+    if (position === undefined)
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `${tpKey(tp)} is not read by this task (group ${this.group})`,
+      );
+    return position;
+  }
+
+  seek(tp: TopicPartition, offset: number): void {
+    this.position(tp);
+    this.#positions.set(tpKey(tp), offset);
+  }
+
+  pause(tps: TopicPartition[]): void {
+    for (const tp of tps) this.#paused.add(tpKey(tp));
+  }
+
+  resume(tps: TopicPartition[]): void {
+    for (const tp of tps) this.#paused.delete(tpKey(tp));
+  }
+
+  async commit(offsets?: TopicPartitionOffset[]): Promise<void> {
+    const list =
+      offsets ?? this.#partitions.map((tp) => ({ ...tp, offset: this.#positions.get(tpKey(tp))! }));
+    if (list.length > 0) await this.#log.commitOffsets(this.group, list);
+  }
+
+  async poll(options: FetchOptions = {}): Promise<LogRecord[]> {
+    if (this.#closed) throw new TributaryError('CLOSED', `task consumer of group ${this.group} is closed`);
+    const active = this.#partitions.filter((tp) => !this.#paused.has(tpKey(tp)));
+    if (active.length === 0) {
+      if ((options.waitMs ?? 0) > 0) await new Promise((r) => setTimeout(r, Math.min(options.waitMs!, 100)));
+      return [];
+    }
+    const maxRecords = options.maxRecords ?? 5_000;
+    const start = this.#cursor++ % active.length;
+    // Every partition once without waiting; only when all are empty, one long poll (tasks mostly
+    // read a single partition, so that is the one that gets the wait).
+    for (let i = 0; i < active.length; i++) {
+      const records = await this.#fetch(active[(start + i) % active.length], maxRecords, 0);
+      if (records.length > 0) return records;
+    }
+    return this.#fetch(active[start], maxRecords, options.waitMs ?? 0);
+  }
+
+  async #fetch(tp: TopicPartition, maxRecords: number, waitMs: number): Promise<LogRecord[]> {
+    const key = tpKey(tp);
+    const position = this.#positions.get(key)!;
+    const records = await this.#log.fetch(tp.topic, tp.partition, position, { maxRecords, waitMs });
+    // A seek while the fetch was in flight wins over its result.
+    if (this.#positions.get(key) !== position || records.length === 0) return [];
+    this.#positions.set(key, records[records.length - 1].offset + 1);
+    return records;
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    return Promise.resolve();
+  }
+}
+
+/** Directories leased by tasks of this process (a pid alone cannot tell two workers of one process apart). */
+const heldInProcess = new Set<string>();
+
+/**
+ * Takes the lease on a task's checkpoint directory: a `LEASE` file holding the owner's pid, taken
+ * with an exclusive create. A lease of a dead process is stale and taken over (a killed worker's
+ * task moves on at once); one of a live process is waited for, because during a rebalance the
+ * previous owner is still finishing its last batch and checkpoint, and the new owner must restore
+ * from that checkpoint, not an older one. Returns the release function, or null when `stopped`
+ * became true while waiting.
+ */
+export async function acquireTaskLease(
+  dir: string,
+  task: string,
+  stopped: () => boolean,
+  pollMs = 50,
+): Promise<(() => void) | null> {
+  const file = path.join(dir, 'LEASE');
+  for (;;) {
+    if (stopped()) return null;
+    if (!heldInProcess.has(file)) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        heldInProcess.add(file);
+        return () => {
+          heldInProcess.delete(file);
+          rmSync(file, { force: true });
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new TributaryError('IO', `task ${task}: cannot write lease ${file}: ${String(error)}`, {
+            cause: error,
+          });
+        }
+        let owner = 0;
+        try {
+          owner = Number(readFileSync(file, 'utf8').trim());
+        } catch {
+          // released between our create and read: try again at once
+          continue;
+        }
+        if (!(Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner))) {
+          // A dead owner's lease (or this process's own after a crash of the task): stale.
+          rmSync(file, { force: true });
+          continue;
+        }
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

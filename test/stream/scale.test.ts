@@ -1,0 +1,180 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isTributaryError } from '../../src/core/index.js';
+import { createMemoryLog, type Log } from '../../src/log/index.js';
+import {
+  planScaledJob,
+  runJob,
+  runWorker,
+  stream,
+  topicSink,
+  tumbling,
+  type WorkerResult,
+} from '../../src/stream/index.js';
+import { goldenJob, goldenOutputTopic, goldenSales } from '../../src/stream/testing/golden.js';
+
+// Workers of one scaled-out job inside one process (the memory log's groups are in-process): the
+// plan, the repartition and per-origin watermarks, rebalances with state handed over through
+// checkpoints. Separate processes over a served embedded log: test/stream/golden.test.ts.
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'tributary-scale-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const n = 6_000;
+const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : '');
+
+async function seeded(partitions: number): Promise<Log> {
+  const log = createMemoryLog();
+  await log.createTopic('golden.sales', { partitions });
+  const values = goldenSales(n);
+  await log.append(values.map((value, i) => ({ topic: 'golden.sales', key: `k${i % 17}`, value })));
+  return log;
+}
+
+async function outputs(log: Log): Promise<string[]> {
+  const d = await log.describeTopic(goldenOutputTopic);
+  const records = (
+    await Promise.all(
+      d.partitions.map((p) => log.fetch(goldenOutputTopic, p.partition, 0, { maxRecords: 100_000 })),
+    )
+  ).flat();
+  return records.map((r) => text(r.value)).sort();
+}
+
+async function straight(): Promise<string[]> {
+  const log = await seeded(1);
+  await runJob(goldenJob(log), { dataDir: path.join(root, `straight-${Math.random()}`), once: true });
+  return outputs(log);
+}
+
+function sum(results: WorkerResult[], key: 'in' | 'accepted' | 'filtered' | 'dlq' | 'late', task: RegExp) {
+  return results
+    .flatMap((r) => r.tasks)
+    .filter((t) => task.test(t.task ?? ''))
+    .reduce((s, t) => s + t.counters[key], 0);
+}
+
+describe('planScaledJob', () => {
+  const log = createMemoryLog();
+  it('splits at the keyBy that feeds keyed state', () => {
+    const stages = planScaledJob(goldenJob(log));
+    expect(stages.map((s) => s.job.stages.map((x) => x.kind))).toEqual([
+      ['filter', 'keyBy'],
+      ['keyBy', 'window', 'map'],
+    ]);
+    expect(stages[0].repartitionTopic).toBe('golden.repartition');
+    expect(stages[1].job.inputTopics).toEqual(['golden.repartition']);
+    expect(stages[1].shuffled).toBe(true);
+  });
+
+  it('keeps a stateless job in one stage', () => {
+    const job = stream('plain')
+      .from(log, { topics: ['a'] })
+      .keyBy((v) => String(v))
+      .map((v) => v)
+      .to(topicSink('b'));
+    expect(planScaledJob(job)).toHaveLength(1);
+  });
+
+  it('refuses windowed joins and a second keyed re-key, saying why', () => {
+    const twice = stream('twice')
+      .from<{ a: string; b: string }>(log, { topics: ['a'] })
+      .keyBy((v) => v.a)
+      .window(tumbling({ sizeMs: 1000 }))
+      .count()
+      .keyBy((w) => String(w.value))
+      .window(tumbling({ sizeMs: 1000 }))
+      .count()
+      .to(topicSink('b'));
+    try {
+      planScaledJob(twice);
+      throw new Error('expected a refusal');
+    } catch (error) {
+      expect(isTributaryError(error) && error.code).toBe('INVALID_ARGUMENT');
+      expect(String(error)).toMatch(/repartitions once/);
+    }
+  });
+});
+
+describe('runWorker (in-process workers)', () => {
+  let expected: string[];
+  beforeAll(async () => {
+    expected = await straight();
+    expect(expected.length).toBeGreaterThan(10);
+  });
+
+  it('one bounded worker gives the single-process results, counts reconcile', async () => {
+    const log = await seeded(4);
+    const dataDir = path.join(root, 'one');
+    const result = await runWorker(goldenJob(log), { dataDir, once: true, pollMaxRecords: 300 });
+    expect(await outputs(log)).toEqual(expected);
+    // Upstream: in = accepted (repartitioned) + filtered + dlq; downstream reads what went across.
+    const upIn = sum([result], 'in', /^s0-/);
+    expect(upIn).toBe(n);
+    expect(upIn).toBe(
+      sum([result], 'accepted', /^s0-/) + sum([result], 'filtered', /^s0-/) + sum([result], 'dlq', /^s0-/),
+    );
+    expect(sum([result], 'in', /^s1-/)).toBe(sum([result], 'accepted', /^s0-/));
+    expect(sum([result], 'late', /^s1-/)).toBe(0);
+    expect(sum([result], 'dlq', /^s0-/)).toBe(
+      (await log.describeTopic('golden.sales.dlq')).partitions[0].endOffset,
+    );
+  });
+
+  it('two bounded workers at once give the same results', async () => {
+    const log = await seeded(4);
+    const dataDir = path.join(root, 'two');
+    const results = await Promise.all([
+      runWorker(goldenJob(log), { dataDir, once: true, pollMaxRecords: 200 }),
+      runWorker(goldenJob(log), { dataDir, once: true, pollMaxRecords: 200 }),
+    ]);
+    expect(await outputs(log)).toEqual(expected);
+    // Both took part.
+    expect(results.every((r) => r.tasks.length > 0)).toBe(true);
+  });
+
+  it('2 workers then 3 (unbounded, rebalancing), then 1 bounded worker to finish: same results', async () => {
+    const log = await seeded(6);
+    const dataDir = path.join(root, 'two-then-three');
+    const controllers = [new AbortController(), new AbortController(), new AbortController()];
+    const moves: string[] = [];
+    let batches = 0;
+    // Paced so the third worker joins mid-run.
+    const onBatch = async () => {
+      batches++;
+      await new Promise((r) => setTimeout(r, 5));
+    };
+    const worker = (i: number) =>
+      runWorker(goldenJob(log, { checkpointIntervalMs: 50 }), {
+        dataDir,
+        signal: controllers[i].signal,
+        pollMaxRecords: 100,
+        tickMs: 20,
+        onBatch,
+        onTask: (event, task) => moves.push(`${i} ${event} ${task}`),
+      });
+    const running = [worker(0), worker(1)];
+    while (batches < 20) await new Promise((r) => setTimeout(r, 10));
+    running.push(worker(2));
+    // Until the upstream stage has read everything (the bounded worker below finishes the rest).
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 50));
+      const up = await log.committedOffsets('job.golden', 'golden.sales');
+      const ends = (await log.describeTopic('golden.sales')).partitions.map((p) => p.endOffset);
+      if (ends.every((e, p) => up.get(p) === e)) break;
+    }
+    for (const c of controllers) c.abort();
+    await Promise.all(running);
+    // The third worker took tasks over from the first two (stop on one side, start on the other).
+    expect(moves.some((m) => m.startsWith('2 start'))).toBe(true);
+    expect(moves.some((m) => /^[01] stop/.test(m))).toBe(true);
+    await runWorker(goldenJob(log), { dataDir, once: true });
+    expect(await outputs(log)).toEqual(expected);
+  });
+});
