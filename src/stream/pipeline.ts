@@ -10,6 +10,7 @@ import path from 'node:path';
 import { dataDirPaths, TributaryError, type Clock } from '../core/index.js';
 import { BatchDag, type BatchJob, type RunRecord } from './batch/dag.js';
 import type { StreamJob } from './job.js';
+import { runWorker, type WorkerResult } from './scale.js';
 import { runJob, startJob, type JobStatus } from './runner.js';
 import type { JobEnvironment, JobRegistry } from './batch/registry.js';
 
@@ -102,6 +103,12 @@ export interface RegisteredRunOptions {
   once: boolean;
   partition?: string | null;
   signal?: AbortSignal;
+  /**
+   * Run the stream jobs as one worker of each job's group (`tributary run <pipeline> --worker`,
+   * scale.ts): several processes share the jobs' partitions. Batch jobs are left to the
+   * non-worker run (`tributary up` or `run`), so that N workers do not run the DAG N times.
+   */
+  worker?: boolean;
 }
 
 /**
@@ -118,6 +125,7 @@ export async function runRegisteredPipeline(
   const built = await registry.get(name).factory(env);
   const dataDir = env.config.dataDir;
   try {
+    if (options.worker === true) return await runWorkers(built.stream ?? [], dataDir, options);
     if (options.once) {
       return await runPipelineOnce(
         { streams: built.stream ?? [], batch: built.batch ?? [] },
@@ -142,4 +150,23 @@ export async function runRegisteredPipeline(
   } finally {
     await built.close?.();
   }
+}
+
+/** Every stream job of a pipeline as one worker of its group; bounded runs go upstream-first. */
+async function runWorkers(
+  jobs: readonly StreamJob[],
+  dataDir: string,
+  options: RegisteredRunOptions,
+): Promise<PipelineOnceResult> {
+  const signal = options.signal ?? new AbortController().signal;
+  const results: WorkerResult[] = [];
+  if (options.once) {
+    for (const job of orderStreamJobs(jobs))
+      results.push(await runWorker(job, { dataDir, once: true, signal }));
+  } else {
+    results.push(...(await Promise.all(jobs.map((job) => runWorker(job, { dataDir, signal })))));
+  }
+  const streams = results.flatMap((r) => r.tasks);
+  const expected = options.once ? 'finished' : 'stopped';
+  return { streams, batch: [], ok: streams.every((s) => s.state === expected || s.state === 'finished') };
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTributaryError } from '../../src/core/index.js';
 import { createMemoryLog, type Log } from '../../src/log/index.js';
@@ -176,5 +177,122 @@ describe('runWorker (in-process workers)', () => {
     expect(moves.some((m) => /^[01] stop/.test(m))).toBe(true);
     await runWorker(goldenJob(log), { dataDir, once: true });
     expect(await outputs(log)).toEqual(expected);
+  });
+});
+
+describe('scaled-out = one process (property, fixed seed)', () => {
+  interface Ev {
+    k: number;
+    ts: number;
+    v: number;
+  }
+  const job = (log: Log, sizeMs: number) =>
+    stream('prop', { checkpointIntervalMs: 0 })
+      .from<Ev>(log, { topics: ['prop.in'], timestamp: (e) => e.ts, outOfOrdernessMs: 2_000 })
+      .filter((e) => e.v % 7 !== 0)
+      .keyBy((e) => e.k)
+      .window(tumbling({ sizeMs }))
+      .aggregate({
+        init: () => ({ n: 0, sum: 0 }),
+        add: (a, e) => ({ n: a.n + 1, sum: a.sum + e.v }),
+      })
+      .map((w) => ({ k: w.key, start: w.windowStart, n: w.value.n, sum: w.value.sum, kind: w.kind }))
+      .to(topicSink('prop.out'));
+
+  const scenario = fc.record({
+    partitions: fc.integer({ min: 1, max: 4 }),
+    workers: fc.integer({ min: 1, max: 3 }),
+    sizeMs: fc.constantFrom(500, 1_000, 3_000),
+    events: fc.array(
+      fc.record({
+        k: fc.integer({ min: 0, max: 15 }),
+        jitter: fc.integer({ min: 0, max: 1_900 }),
+        v: fc.nat(1000),
+      }),
+      { minLength: 50, maxLength: 600 },
+    ),
+  });
+
+  async function load(partitions: number, events: { k: number; jitter: number; v: number }[]): Promise<Log> {
+    const log = createMemoryLog();
+    await log.createTopic('prop.in', { partitions });
+    // Event time grows 10 ms per event with disorder under the 2 s bound: nothing is late, so the
+    // results do not depend on how partitions interleave.
+    await log.append(
+      events.map((e, i) => ({
+        topic: 'prop.in',
+        key: `k${e.k}`,
+        value: JSON.stringify({ k: e.k, ts: 1_000_000 + i * 10 - e.jitter, v: e.v }),
+      })),
+    );
+    return log;
+  }
+
+  async function read(log: Log): Promise<string[]> {
+    const d = await log.describeTopic('prop.out');
+    const all = await Promise.all(
+      d.partitions.map((p) => log.fetch('prop.out', p.partition, 0, { maxRecords: 100_000 })),
+    );
+    return all
+      .flat()
+      .map((r) => text(r.value))
+      .sort();
+  }
+
+  it('window results of N concurrent workers equal a single-process run', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ partitions, workers, sizeMs, events }) => {
+        run++;
+        const single = await load(partitions, events);
+        await runJob(job(single, sizeMs), { dataDir: path.join(root, `prop-single-${run}`), once: true });
+        const scaled = await load(partitions, events);
+        const dataDir = path.join(root, `prop-scaled-${run}`);
+        await Promise.all(
+          Array.from({ length: workers }, () =>
+            runWorker(job(scaled, sizeMs), { dataDir, once: true, pollMaxRecords: 37, idleExitMs: 500 }),
+          ),
+        );
+        expect(await read(scaled)).toEqual(await read(single));
+      }),
+      { seed: 20261122, numRuns: 12 },
+    );
+  });
+
+  it('a source partition far ahead in event time does not make a slower one late across the shuffle', async () => {
+    // Partition 0 is 100 s ahead; with 0 ms out-of-orderness, a downstream task that took event
+    // time from its own input (instead of per upstream partition) would drop partition 1 as late.
+    const seededSkew = async () => {
+      const log = createMemoryLog();
+      await log.createTopic('prop.in', { partitions: 2 });
+      const records = [];
+      for (let i = 0; i < 400; i++) {
+        const partition = i % 2;
+        const ts = (partition === 0 ? 100_000 : 0) + i * 10;
+        records.push({ topic: 'prop.in', partition, value: JSON.stringify({ k: i % 5, ts, v: i + 1 }) });
+      }
+      await log.append(records);
+      return log;
+    };
+    const skewJob = (log: Log) =>
+      stream('skew', { checkpointIntervalMs: 0 })
+        .from<Ev>(log, { topics: ['prop.in'], timestamp: (e) => e.ts })
+        .keyBy((e) => e.k)
+        .window(tumbling({ sizeMs: 1_000 }))
+        .count()
+        .map((w) => ({ k: w.key, start: w.windowStart, n: w.value }))
+        .to(topicSink('prop.out'));
+    const single = await seededSkew();
+    const status = await runJob(skewJob(single), { dataDir: path.join(root, 'skew-single'), once: true });
+    expect(status.counters.late).toBe(0);
+    const scaled = await seededSkew();
+    const result = await runWorker(skewJob(scaled), {
+      dataDir: path.join(root, 'skew-scaled'),
+      once: true,
+      pollMaxRecords: 50,
+      repartitionPartitions: 3,
+    });
+    expect(result.tasks.reduce((n, t) => n + t.counters.late, 0)).toBe(0);
+    expect(await read(scaled)).toEqual(await read(single));
   });
 });

@@ -7,9 +7,10 @@ import { createUpPlan } from '../up-plan.js';
 import { upPlan } from './serve.js';
 
 /**
- * `tributary pipelines` and `tributary run <pipeline> [--once]`: a pipeline's stream jobs and batch
- * DAG, bounded (every stage drains what its inputs hold, in upstream-first order, then the DAG runs
- * and the process exits) or continuous until Ctrl-C.
+ * `tributary pipelines` and `tributary run <pipeline> [--once] [--worker]`: a pipeline's stream jobs
+ * and batch DAG, bounded (every stage drains what its inputs hold, in upstream-first order, then the
+ * DAG runs and the process exits) or continuous until Ctrl-C; `--worker` runs the stream jobs as one
+ * of several worker processes (src/stream/scale.ts).
  */
 export function registerPipelineCommands(program: Command, context: CliContext): void {
   registerPipelineJobs();
@@ -33,13 +34,17 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     .command('run <pipeline>')
     .description('run a pipeline: --once drains its inputs through every stage, runs its batch DAG and exits')
     .option('--once', 'bounded run (like Flink bounded mode): exit 0 when everything has flowed through')
+    .option(
+      '--worker',
+      "run the stream jobs as one worker of each job's group: start several to share the partitions (needs `tributary up` or `tributary log serve` on the data dir); no batch jobs",
+    )
     .option('--partition <partition>', 'partition the batch jobs compute (default: today, UTC)')
     .option('--source-url <url>', 'PostgreSQL source for pipelines that read one (env NORTHWIND_PG_URL)')
     .option('--json', 'print the run result as JSON')
     .action(
       async (
         name: string,
-        options: { once?: boolean; partition?: string; sourceUrl?: string; json?: boolean },
+        options: { once?: boolean; worker?: boolean; partition?: string; sourceUrl?: string; json?: boolean },
       ) => {
         const config = context.config({ northwindPgUrl: options.sourceUrl });
         const controller = new AbortController();
@@ -51,7 +56,12 @@ export function registerPipelineCommands(program: Command, context: CliContext):
             jobRegistry,
             name,
             { config },
-            { once: options.once ?? false, partition: options.partition ?? null, signal: controller.signal },
+            {
+              once: options.once ?? false,
+              worker: options.worker ?? false,
+              partition: options.partition ?? null,
+              signal: controller.signal,
+            },
           );
           if (options.json) {
             process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -59,7 +69,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
             for (const s of result.streams) {
               const c = s.counters;
               process.stdout.write(
-                `stream ${s.job}: ${s.state}; in ${c.in} = accepted ${c.accepted} + filtered ${c.filtered} + dlq ${c.dlq} + late ${c.late}; outputs ${c.outputs}\n`,
+                `stream ${s.job}${s.task === undefined ? '' : ` [${s.task}]`}: ${s.state}; in ${c.in} = accepted ${c.accepted} + filtered ${c.filtered} + dlq ${c.dlq} + late ${c.late}; outputs ${c.outputs}\n`,
               );
             }
             for (const r of result.batch) {
