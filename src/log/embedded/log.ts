@@ -374,10 +374,29 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
 
   // ---- topics ------------------------------------------------------------------------------------
 
+  /** Creations under way, by topic name: concurrent creates of one name (several clients of a log server) wait for the first. */
+  readonly #creating = new Map<string, Promise<void>>();
+
   async createTopic(name: string, config: TopicConfig, options?: { ifNotExists?: boolean }): Promise<void> {
     this.assertOpen();
     validateTopicName(name);
     validateTopicConfig(name, config);
+    for (let inFlight = this.#creating.get(name); inFlight !== undefined; inFlight = this.#creating.get(name))
+      await inFlight.catch(() => undefined);
+    if (this.#topics.has(name)) {
+      if (options?.ifNotExists) return;
+      throw new TributaryError('ALREADY_EXISTS', `topic ${name} already exists`);
+    }
+    const creation = this.#createTopic(name, config, options);
+    this.#creating.set(name, creation);
+    try {
+      await creation;
+    } finally {
+      if (this.#creating.get(name) === creation) this.#creating.delete(name);
+    }
+  }
+
+  async #createTopic(name: string, config: TopicConfig, options?: { ifNotExists?: boolean }): Promise<void> {
     if (this.#topics.has(name)) {
       if (options?.ifNotExists) return;
       throw new TributaryError('ALREADY_EXISTS', `topic ${name} already exists`);
