@@ -61,24 +61,26 @@ export function createStreamStatusProvider(options: StreamStatusOptions): Status
     async getStatus(): Promise<PlatformStatus> {
       const nowMs = now();
       const byName = new Map<string, StreamJobStatus>();
+      // A scaled-out job reports per task (scale.ts): one line per task, `<job> [<task>]`.
+      const nameOf = (s: StreamJobStatus) => (s.task === undefined ? s.job : `${s.job} [${s.task}]`);
       if (options.readFiles !== false)
-        for (const s of await readStatusFiles(options.dataDir)) byName.set(s.job, s);
-      for (const s of jobStatus()) byName.set(s.job, s);
+        for (const s of await readStatusFiles(options.dataDir)) byName.set(nameOf(s), s);
+      for (const s of jobStatus()) byName.set(nameOf(s), s);
       const descriptors =
         typeof options.pipelines === 'function' ? options.pipelines() : (options.pipelines ?? []);
       const pipelineOf = new Map<string, PipelineDescriptor>();
       for (const d of descriptors) for (const job of d.jobs) pipelineOf.set(job, d);
 
-      const jobs: JobStatus[] = [...byName.values()].map((s) => {
-        const previous = samples.get(s.job);
+      const jobs: JobStatus[] = [...byName].map(([name, s]) => {
+        const previous = samples.get(name);
         let perSecond = previous?.perSecond ?? 0;
         if (previous && nowMs - previous.atMs >= 500)
           perSecond = ((s.counters.in - previous.recordsIn) * 1000) / (nowMs - previous.atMs);
         if (!previous || nowMs - previous.atMs >= 500)
-          samples.set(s.job, { atMs: nowMs, recordsIn: s.counters.in, perSecond });
+          samples.set(name, { atMs: nowMs, recordsIn: s.counters.in, perSecond });
         const pipeline = pipelineOf.get(s.job);
         return {
-          name: s.job,
+          name,
           ...(pipeline ? { pipeline: pipeline.name } : {}),
           state: stateMap[s.state],
           throughputPerSecond: Math.max(0, perSecond),

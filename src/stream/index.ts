@@ -114,3 +114,4 @@ export {
   type WorkerOptions,
   type WorkerResult,
 } from './scale.js';
+export { loadTable, type LoadedTable, type LoadTableOptions } from './table.js';
