@@ -10,7 +10,7 @@ import path from 'node:path';
 import { dataDirPaths, TributaryError, type Clock } from '../core/index.js';
 import { BatchDag, type BatchJob, type RunRecord } from './batch/dag.js';
 import type { StreamJob } from './job.js';
-import { runWorker, type WorkerResult } from './scale.js';
+import { planScaledJob, runWorker, type WorkerResult } from './scale.js';
 import { runJob, startJob, type JobStatus } from './runner.js';
 import type { JobEnvironment, JobRegistry } from './batch/registry.js';
 
@@ -159,6 +159,8 @@ async function runWorkers(
   options: RegisteredRunOptions,
 ): Promise<PipelineOnceResult> {
   const signal = options.signal ?? new AbortController().signal;
+  // Every job must scale out before any starts: refuse up front, naming the job and why.
+  for (const job of jobs) planScaledJob(job);
   const results: WorkerResult[] = [];
   if (options.once) {
     for (const job of orderStreamJobs(jobs))
