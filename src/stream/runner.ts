@@ -4,7 +4,9 @@
  *
  * One process runs one task per job that owns every partition the consumer group assigns to it; all
  * partitions are read concurrently through one consumer (round-robin fetches) and share the job's
- * keyed state, so `keyBy` needs no shuffle inside a process.
+ * keyed state, so `keyBy` needs no shuffle inside a process. Scaled out (scale.ts), the same runner
+ * runs one task of one stage (`RunJobOptions.task`): fixed partitions, its own checkpoint directory
+ * under a lease, and watermark / end markers across the repartition topic.
  *
  * Exactly-once effect: a checkpoint (taken between batches, so nothing is in flight) stores
  * operator state + next offsets + sink pre-commit state, then the manifest; sinks commit after.
