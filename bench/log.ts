@@ -1,6 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { openEmbeddedLog, type ProducerRecord } from '../src/log/index.js';
+import {
+  connectRemoteLog,
+  openEmbeddedLog,
+  readLogServerInfo,
+  serveLog,
+  type Log,
+  type ProducerRecord,
+} from '../src/log/index.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 const recordCount = Number(process.env.TRIBUTARY_BENCH_LOG_RECORDS ?? 1_000_000);
@@ -157,4 +164,83 @@ const readBench: Benchmark = {
   },
 };
 
-export const logBenchmarks: Benchmark[] = [appendBench, readBench];
+const remoteFetchRecords = Number(process.env.TRIBUTARY_BENCH_REMOTE_FETCH_RECORDS ?? 500_000);
+const remoteFetchValueBytes = 100;
+
+/** Reads every partition of `topic` from offset 0 to its end; returns records and seconds. */
+async function fetchEverything(log: Log, topic: string): Promise<{ records: number; seconds: number }> {
+  const started = performance.now();
+  let records = 0;
+  let checksum = 0;
+  for (const p of (await log.describeTopic(topic)).partitions) {
+    let offset = 0;
+    while (offset < p.endOffset) {
+      const batch = await log.fetch(topic, p.partition, offset, { maxRecords: 10_000 });
+      if (batch.length === 0) break;
+      records += batch.length;
+      checksum += batch[batch.length - 1].value!.length;
+      offset = batch[batch.length - 1].offset + 1;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (checksum === 0) throw new Error('fetched no values');
+  return { records, seconds };
+}
+
+const remoteFetchBench: Benchmark = {
+  name: 'log.remote_fetch',
+  description: `fetch ${remoteFetchRecords.toLocaleString('en-US')} records of ${remoteFetchValueBytes} bytes through a log server (TCP on 127.0.0.1; server and client in this process)`,
+  async run(context: BenchContext): Promise<BenchResult> {
+    const logDir = path.join(context.dir, 'log');
+    const log = await openEmbeddedLog({ dir: logDir, fsync: 'group', groupCommitMs, retentionCheckMs: 0 });
+    const server = await serveLog(log, { dir: logDir });
+    const info = readLogServerInfo(logDir);
+    if (info === null) throw new Error(`the log server wrote no server.json in ${logDir}`);
+    const client = await connectRemoteLog({ host: info.host, port: info.port, token: info.token });
+    try {
+      await log.createTopic('bench', { partitions, retentionMs: -1 });
+      const value = Buffer.alloc(remoteFetchValueBytes, 0x62);
+      const batch = (p: number) =>
+        Array.from({ length: recordsPerAppend }, () => ({ topic: 'bench', partition: p, value }));
+      for (let sent = 0, call = 0; sent < remoteFetchRecords; sent += recordsPerAppend * appendsInFlight) {
+        await Promise.all(
+          Array.from({ length: appendsInFlight }, () => log.append(batch(call++ % partitions))),
+        );
+      }
+      await log.flush();
+      // Two rounds each, alternating, best of each: the first read of a round may still warm caches.
+      let direct = Infinity;
+      let remote = Infinity;
+      let records = 0;
+      for (let round = 0; round < 2; round++) {
+        const local = await fetchEverything(log, 'bench');
+        const served = await fetchEverything(client, 'bench');
+        if (served.records !== local.records)
+          throw new Error(`remote fetch read ${served.records} records, direct ${local.records}`);
+        records = local.records;
+        direct = Math.min(direct, local.seconds);
+        remote = Math.min(remote, served.seconds);
+      }
+      context.progress(
+        `${records.toLocaleString('en-US')} records: direct fetch ${direct.toFixed(3)} s, through the log server ${remote.toFixed(3)} s`,
+      );
+      const valuePerS = records / remote;
+      const baseline = records / direct;
+      return {
+        value: valuePerS,
+        unit: 'records/s',
+        baseline,
+        baseline_name: 'direct embedded fetch of the same records',
+        ratio: valuePerS / baseline,
+        goal: '>= 300,000 records/s',
+        mb_per_s: (records * remoteFetchValueBytes) / remote / 1e6,
+      };
+    } finally {
+      await client.close();
+      await server.close();
+      await log.close();
+    }
+  },
+};
+
+export const logBenchmarks: Benchmark[] = [appendBench, readBench, remoteFetchBench];

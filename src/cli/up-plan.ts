@@ -3,7 +3,7 @@
  * on a fresh data dir, stream jobs started, its batch DAG run once at start and then on its cron
  * schedules, demo traffic — and the API wired to all of it.
  */
-import { childLogger, type TributaryConfig } from '../core/index.js';
+import { childLogger, dataDirPaths, type TributaryConfig } from '../core/index.js';
 import { createIngestRoutes } from '../connectors/index.js';
 import {
   documentsAsk,
@@ -19,6 +19,7 @@ import {
   type UpContext,
   type UpService,
 } from '../serve/index.js';
+import { serveLog, type LogServer } from '../log/index.js';
 import { BatchDag, batchHistoryFile, startJob, type JobHandle, type PipelineJobs } from '../stream/index.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
@@ -92,6 +93,7 @@ function pipelineService(
 
 export function createUpPlan(config: TributaryConfig): UpPlan {
   let platform: Platform | undefined;
+  let logServer: LogServer | undefined;
   const current = (): Platform => {
     if (!platform) throw new Error('the platform service has not started');
     return platform;
@@ -102,8 +104,22 @@ export function createUpPlan(config: TributaryConfig): UpPlan {
       platform = await acquirePlatform(config);
       platform.services.publish = (event) => context.events.publish(event);
       context.progress(`log: ${platform.log.kind}; lake: ${platform.lake.storage.root}`);
+      // This process owns the embedded log: serve it, so workers and CLI commands share the data dir.
+      if (platform.log.kind === 'embedded') {
+        try {
+          logServer = await serveLog(platform.log, { dir: dataDirPaths(config.dataDir).log });
+        } catch (error) {
+          // A failed start is not stopped: give the platform back here.
+          await platform.release();
+          platform = undefined;
+          throw error;
+        }
+        context.progress(`log server on ${logServer.host}:${logServer.port}`);
+      }
     },
     async stop() {
+      await logServer?.close();
+      logServer = undefined;
       await platform?.release();
       platform = undefined;
     },

@@ -24,9 +24,14 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./.tributary').describe('Directory for log, lake, state and keys'),
     log: z
       .string()
-      .regex(/^(embedded|kafka:\/\/[^\s]+)$/, 'embedded or kafka://host:port[,host:port]')
+      .regex(
+        /^(embedded|kafka:\/\/[^\s]+|tributary:\/\/[^\s]+)$/,
+        'embedded, kafka://host:port[,host:port] or tributary://host:port',
+      )
       .default('embedded')
-      .describe('Log backend: embedded, or kafka://broker1:9092,broker2:9092'),
+      .describe(
+        'Log backend: embedded, kafka://broker1:9092,broker2:9092, or tributary://127.0.0.1:port (a `tributary log serve` server)',
+      ),
     logFsync: fsyncPolicy.default('group').describe('When an append is acknowledged: always | group | never'),
     logGroupCommitMs: z.coerce
       .number()
@@ -108,7 +113,13 @@ configEnvNames.s3SecretAccessKey.push('AWS_SECRET_ACCESS_KEY');
 configEnvNames.s3Endpoint.push('AWS_ENDPOINT_URL_S3');
 
 /** Variables that start with TRIBUTARY_ but are not config keys (read elsewhere, on purpose). */
-const nonConfigVariables = new Set(['TRIBUTARY_SLOW', 'TRIBUTARY_CONFIG', 'TRIBUTARY_ADMIN_KEY']);
+// Read where they are used, not settings: TRIBUTARY_LOG_TOKEN is the log server's token (src/log/open.ts).
+const nonConfigVariables = new Set([
+  'TRIBUTARY_SLOW',
+  'TRIBUTARY_CONFIG',
+  'TRIBUTARY_ADMIN_KEY',
+  'TRIBUTARY_LOG_TOKEN',
+]);
 
 export interface LoadConfigOptions {
   /** Path of a JSON config file; by default `tributary.config.json` in `cwd` when it exists. */

@@ -18,11 +18,17 @@ export async function fsyncDirectory(directory: string): Promise<void> {
  * Replaces `file` atomically: a reader (or a process restarted after `kill -9`) sees either the
  * old content or the new, never a mix. Write to a unique temp name, fsync, rename, fsync the dir.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: { mode?: number } = {},
+): Promise<void> {
   const directory = path.dirname(file);
   await mkdir(directory, { recursive: true });
   const temp = path.join(directory, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'w');
+  // The mode applies from the create: a secret (a token) is never readable by others, not even
+  // between create and chmod.
+  const handle = await open(temp, 'wx', options.mode ?? 0o666);
   try {
     await handle.writeFile(data);
     await handle.sync();

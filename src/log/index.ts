@@ -1,7 +1,18 @@
-// The log layer's door: the `Log` contract, its backends (memory, embedded, Kafka) and the
-// Kafka-compatible partitioner. Other layers import only from here.
+// The log layer's door: the `Log` contract, its backends (memory, embedded, Kafka, and the remote
+// client of a log server) and the Kafka-compatible partitioner. Other layers import only from here.
 export type * from './types.js';
-export { openLog, parseKafkaUrl, type LogConfig } from './open.js';
+export { openLog, parseKafkaUrl, parseLogServerUrl, type LogConfig, type OpenLogOptions } from './open.js';
+export {
+  serveLog,
+  defaultSessionTimeoutMs,
+  connectRemoteLog,
+  readLogServerInfo,
+  type LogServer,
+  type LogServerOptions,
+  type LogServerInfo,
+  type RemoteLog,
+  type RemoteLogOptions,
+} from './remote/index.js';
 export {
   openEmbeddedLog,
   type EmbeddedLog,

@@ -110,7 +110,7 @@ export interface Consumer {
 }
 
 export interface Log {
-  readonly kind: 'embedded' | 'kafka' | 'memory';
+  readonly kind: 'embedded' | 'kafka' | 'memory' | 'remote';
   createTopic(name: string, config: TopicConfig, options?: { ifNotExists?: boolean }): Promise<void>;
   /** Creates the topic when missing; an existing topic is used as it is (like Kafka auto-create). */
   ensureTopic(name: string, config: TopicConfig): Promise<void>;

@@ -4,6 +4,7 @@ import { registerConnectorsCommands } from './connectors.js';
 import { registerDocumentsCommands } from './documents.js';
 import { registerJobsCommands } from './jobs.js';
 import { registerLakeCommands } from './lake.js';
+import { registerLogServerCommands } from './log-server.js';
 import { registerMlCommands } from './ml.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
@@ -20,6 +21,7 @@ export const commandModules: RegisterCommands[] = [
   registerDocumentsCommands,
   registerJobsCommands,
   registerLakeCommands,
+  registerLogServerCommands,
   registerMlCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
