@@ -210,7 +210,8 @@ export class Stream<T> {
 
   /**
    * Keys the stream. In one process all partitions share one keyed state, so no shuffle is needed;
-   * see README "Parallelism" for multi-process jobs.
+   * scaled out over worker processes (scale.ts) a `keyBy` before keyed state repartitions through
+   * `<job>.repartition`, so `fn` must be deterministic. See README "Parallelism".
    */
   keyBy(fn: (value: T) => Key): KeyedStream<T> {
     return new KeyedStream<T>(

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,14 +6,15 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDirPaths } from '../../src/core/index.js';
-import { openEmbeddedLog, type Log } from '../../src/log/index.js';
+import { connectRemoteLog, openEmbeddedLog, readLogServerInfo, type Log } from '../../src/log/index.js';
 import { runJob } from '../../src/stream/index.js';
 import { goldenJob, goldenOutputTopic, goldenSales } from '../../src/stream/testing/golden.js';
 
 // The golden job run three ways must give identical outputs: straight through, killed with
-// SIGKILL mid-run and restarted (compiled worker from dist/), and over 2 and 3 partitions read
-// concurrently. (The embedded log is single-process — one LOCK per log dir — so "N workers" here
-// means N partitions in one process; see README.)
+// SIGKILL mid-run and restarted (compiled worker from dist/), and as worker processes of one group
+// over a served log: 2 workers, then a third joining mid-run (partitions and keyed state move
+// through checkpoints), and a worker killed with SIGKILL and replaced. Also 2 and 3 partitions
+// read concurrently by one process.
 const worker = path.resolve('dist/src/stream/testing/golden.js');
 const n = process.env.TRIBUTARY_SLOW === '1' ? 60_000 : 12_000;
 let root: string;
@@ -139,4 +140,121 @@ describe('golden job', () => {
       expect(got.dlq).toBe(expected.dlq);
     });
   }
+});
+
+interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** Starts a compiled process, collecting its stdout lines; `exited` rejects on a non-zero exit. */
+function start(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TRIBUTARY_LOG_LEVEL: 'error', ...env },
+  });
+  const lines: string[] = [];
+  let stderr = '';
+  let partial = '';
+  child.stdout.on('data', (d: Buffer) => {
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code !== 0 && signal === null) reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
+      else resolve({ code, signal });
+    });
+  });
+  return { child, lines, exited };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const batchesOf = (p: Proc) => p.lines.filter((l) => l.startsWith('batch ')).length;
+
+describe('golden job as worker processes of one group (served log)', () => {
+  const cli = path.resolve('bin/tributary.js');
+  let expected: { values: string[]; ids: string[]; dlq: number };
+  const servers: Proc[] = [];
+
+  beforeAll(async () => {
+    const dir = path.join(root, 'workers-straight');
+    await seed(dir, 1);
+    expected = await runInProcess(dir);
+  });
+  afterAll(async () => {
+    for (const s of servers) {
+      s.child.kill('SIGTERM');
+      await s.exited.catch(() => undefined);
+    }
+  });
+
+  async function serve(dataDir: string): Promise<Log> {
+    const server = start([cli, 'log', 'serve'], { TRIBUTARY_DATA_DIR: dataDir });
+    servers.push(server);
+    await until('the log server', () => server.lines.some((l) => l.startsWith('log server on')));
+    const info = readLogServerInfo(dataDirPaths(dataDir).log)!;
+    return connectRemoteLog({ host: info.host, port: info.port, token: info.token });
+  }
+
+  async function check(log: Log): Promise<void> {
+    const got = await outputs(log);
+    expect(new Set(got.ids).size).toBe(got.ids.length);
+    expect(got.values).toEqual(expected.values);
+    const dlq = await log.fetch('golden.sales.dlq', 0, 0, { maxRecords: 100_000 });
+    expect(dlq.length).toBe(expected.dlq);
+    expect(new Set(dlq.map((r) => text(r.headers['tributary-id']))).size).toBe(expected.dlq);
+  }
+
+  it('2 workers, then a third joins mid-run: partitions and state move, outputs match', async () => {
+    expect(existsSync(worker), 'run `npm run build` first').toBe(true);
+    const dir = path.join(root, 'workers-2-then-3');
+    await seed(dir, 6);
+    const log = await serve(dir);
+    try {
+      const first = [0, 1].map(() => start([worker, dir, '--worker', '--batch-delay-ms=25']));
+      await until('the first two workers to be under way', () => first.every((w) => batchesOf(w) >= 5));
+      const third = start([worker, dir, '--worker', '--batch-delay-ms=25']);
+      const all = [...first, third];
+      for (const w of all) expect((await w.exited).code).toBe(0);
+      // The third worker took over tasks the first two had been running.
+      const startedBy = (w: Proc) =>
+        new Set(w.lines.filter((l) => l.startsWith('task start ')).map((l) => l.slice('task start '.length)));
+      const moved = [...startedBy(third)].filter((t) => first.some((w) => startedBy(w).has(t)));
+      expect(moved.length).toBeGreaterThan(0);
+      await check(log);
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('a worker killed with SIGKILL mid-run and replaced: no loss, no duplicates', async () => {
+    const dir = path.join(root, 'workers-killed');
+    await seed(dir, 6);
+    const log = await serve(dir);
+    try {
+      const survivor = start([worker, dir, '--worker', '--batch-delay-ms=25']);
+      const victim = start([worker, dir, '--worker', '--batch-delay-ms=25']);
+      await until('the victim to be under way', () => batchesOf(victim) >= 8);
+      victim.child.kill('SIGKILL');
+      expect((await victim.exited).signal).toBe('SIGKILL');
+      const replacement = start([worker, dir, '--worker', '--batch-delay-ms=5']);
+      expect((await survivor.exited).code).toBe(0);
+      expect((await replacement.exited).code).toBe(0);
+      await check(log);
+    } finally {
+      await log.close();
+    }
+  });
 });

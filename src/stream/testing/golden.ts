@@ -9,11 +9,18 @@
  * batch (or every N ms), and prints `batch <n>` after each batch so the parent can kill it mid-run.
  * `--hold-after=N` stops the worker after batch N's outputs are written (it prints `held` and
  * waits), so the parent can kill it at that exact point instead of racing a running worker.
+ *
+ *   node dist/src/stream/testing/golden.js <dataDir> --worker [--batch-delay-ms=N]
+ *
+ * runs instead as one worker of the scaled-out job (scale.ts), bounded, over the log served for
+ * `<dataDir>` (`tributary log serve`); it prints `task start|stop <task>` as partitions move and
+ * `batch <n>` after each task batch, sleeping N ms after each (so a test can add a worker mid-run).
  */
-import { dataDirPaths } from '../../core/index.js';
-import { openEmbeddedLog, type Log } from '../../log/index.js';
+import { dataDirPaths, TributaryError } from '../../core/index.js';
+import { connectRemoteLog, openEmbeddedLog, readLogServerInfo, type Log } from '../../log/index.js';
 import { stream, type StreamJob } from '../job.js';
 import { runJob } from '../runner.js';
+import { runWorker } from '../scale.js';
 import { topicSink } from '../sinks.js';
 import { tumbling } from '../windows.js';
 
@@ -94,7 +101,31 @@ function numberFlag(args: string[], name: string): number | null {
   return value;
 }
 
+async function mainWorker(dataDir: string, args: string[]): Promise<void> {
+  const delayMs = numberFlag(args, 'batch-delay-ms') ?? 0;
+  const info = readLogServerInfo(dataDirPaths(dataDir).log);
+  if (info === null) throw new TributaryError('UNAVAILABLE', `no log server runs for ${dataDir}`);
+  const log = await connectRemoteLog({ host: info.host, port: info.port, token: info.token });
+  try {
+    let batches = 0;
+    await runWorker(goldenJob(log, { checkpointIntervalMs: 0 }), {
+      dataDir,
+      once: true,
+      pollMaxRecords: 250,
+      onTask: (event, task) => process.stdout.write(`task ${event} ${task}\n`),
+      onBatch: async () => {
+        process.stdout.write(`batch ${++batches}\n`);
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      },
+    });
+  } finally {
+    await log.close();
+  }
+  process.stdout.write('done\n');
+}
+
 async function main(dataDir: string, args: string[]): Promise<void> {
+  if (args.includes('--worker')) return mainWorker(dataDir, args);
   const checkpointIntervalMs = numberFlag(args, 'checkpoint-interval-ms') ?? 0;
   const holdAfter = numberFlag(args, 'hold-after');
   const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'always' });
