@@ -9,3 +9,4 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './datadir.js';
 export * from './random.js';
+export * from './process.js';

@@ -1,8 +1,9 @@
-import { chmod, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
   childLogger,
   openDataDir,
+  processAlive,
   TributaryError,
   writeFileAtomic,
   type TributaryConfig,
@@ -101,13 +102,7 @@ export async function readUpState(dataDir: string): Promise<UpState | null> {
   } catch {
     return null;
   }
-  try {
-    process.kill(state.pid, 0);
-  } catch (error) {
-    // EPERM means the process exists but belongs to someone else: still running.
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return null;
-  }
-  return state;
+  return processAlive(state.pid) ? state : null;
 }
 
 export async function readLocalAdminKey(dataDir: string): Promise<string | null> {
@@ -136,8 +131,7 @@ async function ensureAdminKey(
   if (existing && store.verify(existing)?.scopes.includes('admin')) return { key: existing, created: false };
   const { key } = await store.create({ scopes: ['admin'], name: 'local-admin' });
   const file = localAdminKeyFile(dataDir);
-  await writeFileAtomic(file, `${key}\n`);
-  await chmod(file, 0o600);
+  await writeFileAtomic(file, `${key}\n`, { mode: 0o600 });
   return { key, created: true };
 }
 

@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { dataDirPaths, TributaryError, writeFileAtomic } from '../core/index.js';
+import { dataDirPaths, processAlive, TributaryError, writeFileAtomic } from '../core/index.js';
 import type { TaskSnapshot } from './runtime.js';
 
 export const checkpointFormatVersion = 1;
@@ -214,7 +214,7 @@ export function lockJob(dir: string, job: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw new TributaryError(
           'CONFLICT',
           `job ${job} is already running in process ${owner} (lock ${file})`,
@@ -224,13 +224,4 @@ export function lockJob(dir: string, job: string): () => void {
     }
   }
   throw new TributaryError('CONFLICT', `could not take the lock ${file} for job ${job}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TributaryError } from '../core/index.js';
+import { processAlive, TributaryError } from '../core/index.js';
 import type {
   Consumer,
   FetchOptions,
@@ -173,7 +173,7 @@ export async function acquireTaskLease(
           // released between our create and read: try again at once
           continue;
         }
-        if (!(Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner))) {
+        if (!(Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner))) {
           // A dead owner's lease (or this process's own after a crash of the task): stale.
           rmSync(file, { force: true });
           continue;
@@ -181,14 +181,5 @@ export async function acquireTaskLease(
       }
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

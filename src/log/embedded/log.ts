@@ -3,16 +3,17 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
   childLogger,
+  type Clock,
   counter,
   fsyncDirectory,
   gauge,
   histogram,
   limits,
+  processAlive,
   systemClock,
   toTributaryError,
   TributaryError,
   writeFileAtomic,
-  type Clock,
 } from '../../core/index.js';
 import { findPartition, findTopic, LocalGroupLog, promised } from '../local-offsets.js';
 import { Partitioner } from '../partitioner.js';
@@ -193,15 +194,6 @@ function checkFormat(dir: string): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function takeLock(dir: string): void {
   if (openDirs.has(dir)) throw new TributaryError('CONFLICT', `log ${dir} is already open in this process`);
   const lockFile = path.join(dir, layout.lockFile);
@@ -213,7 +205,7 @@ function takeLock(dir: string): void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw toTributaryError(error, 'IO');
       const pid = Number(fs.readFileSync(lockFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new TributaryError(
           'CONFLICT',
           `log ${dir} is in use by process ${pid} (lock file ${lockFile}); one process owns an embedded log at a time`,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { TributaryError, writeFileAtomic } from '../../core/index.js';
+import { processAlive, TributaryError, writeFileAtomic } from '../../core/index.js';
 
 /** Where a log server announces itself, in the log directory it serves. */
 export const serverInfoFile = 'server.json';
@@ -16,16 +16,6 @@ export interface LogServerInfo {
 
 export function serverInfoPath(logDir: string): string {
   return path.join(logDir, serverInfoFile);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -72,7 +62,7 @@ export function readLogServerInfo(logDir: string): LogServerInfo | null {
   ) {
     return null;
   }
-  if (!pidAlive(pid as number)) return null;
+  if (!processAlive(pid as number)) return null;
   return { pid: pid as number, host, port: port as number, token, startedAtMs };
 }
 
