@@ -1,7 +1,7 @@
 /**
- * The CLI's way to a running `tributary up`: the embedded log allows one process per data dir, so
- * while `up` holds it, commands that would open the log go through the platform's HTTP API instead
- * (as Kafka's CLI tools talk to a running broker).
+ * The CLI's way to a running `tributary up`'s HTTP API, for commands that need the platform itself
+ * (`ingest documents` uploads through the upload route, `simulate sales` through the topics API);
+ * log commands use the log server through `openLog`.
  */
 import { errorCodes, TributaryError, type ErrorCode } from '../core/index.js';
 import { readLocalAdminKey, readUpState } from '../serve/index.js';
@@ -43,14 +43,6 @@ export async function runningPlatform(dataDir: string): Promise<RunningPlatform 
     );
   }
   return { pid: state.pid, url: state.url, key };
-}
-
-/** The error for what cannot be done over the API while `up` holds the data dir. */
-export function platformBusy(platform: RunningPlatform, what: string): TributaryError {
-  return new TributaryError(
-    'CONFLICT',
-    `tributary up is running (pid ${platform.pid} at ${platform.url}); ${what} needs the data dir to itself: stop it or use the API`,
-  );
 }
 
 function asErrorCode(code: unknown, fallback: ErrorCode): ErrorCode {

@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runningPlatform } from '../../src/cli/remote.js';
+import { openLog, readLogServerInfo } from '../../src/log/index.js';
 
 /**
  * The CLI against a running `tributary up` on the same data dir (the embedded log's lock belongs to
- * `up`): commands that would open the log go through the API instead. Runs the compiled build
+ * `up`): `topics` commands use the log `up` serves (found through `<dataDir>/log/server.json`);
+ * `ingest documents` and `simulate sales` go through its API. Runs the compiled build
  * (`npm run build` first), as a user would.
  */
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-cli-remote-'));
@@ -95,7 +97,9 @@ describe('CLI while tributary up runs', { timeout: 120_000 }, () => {
     expect(found?.key).toBe(readFileSync(path.join(dataDir, 'local-admin.key'), 'utf8').trim());
   });
 
-  it('topics produce validates locally, then appends through the API with keys and timestamps', async () => {
+  it('topics produce validates first, then appends through the log server with keys and timestamps', async () => {
+    // The lock is up's, so a command that succeeds below went through the server up announces here.
+    expect(readLogServerInfo(path.join(dataDir, 'log'))?.pid).toBe(platform?.pid);
     const bad = await cli(['topics', 'produce', 'orders'], '{"id":"o-1"}\nnot json\n');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('stdin line 2: invalid JSON');
@@ -141,7 +145,7 @@ describe('CLI while tributary up runs', { timeout: 120_000 }, () => {
     expect(lines(limited.stdout).map((r) => r.offset)).toEqual([0]);
   });
 
-  it('topics create makes partitioned topics; tail --group is refused with a clear message', async () => {
+  it('topics create makes partitioned topics; tail --group reads as a group member and commits', async () => {
     const created = await cli(['topics', 'create', 'clicks', '--partitions', '3']);
     expect(created, created.stderr).toMatchObject({
       code: 0,
@@ -152,10 +156,42 @@ describe('CLI while tributary up runs', { timeout: 120_000 }, () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('ALREADY_EXISTS');
 
-    const group = await cli(['topics', 'tail', 'clicks', '--group', 'g1']);
-    expect(group.code).toBe(1);
-    expect(group.stderr).toContain(`tributary up is running (pid ${platform?.pid} at ${url})`);
-    expect(group.stderr).toContain('stop it or use the API');
+    const input = Array.from({ length: 12 }, (_, n) => JSON.stringify({ user: `u-${n}`, n })).join('\n');
+    const produced = await cli(['topics', 'produce', 'clicks', '--key-field', 'user'], input);
+    expect(produced, produced.stderr).toMatchObject({ code: 0, stdout: 'appended 12 records to clicks\n' });
+    const ends = await endOffsets('clicks');
+    expect(ends.reduce((a, b) => a + b, 0)).toBe(12);
+
+    const first = await cli(['topics', 'tail', 'clicks', '--group', 'g1', '--limit', '5']);
+    expect(first.code, first.stderr).toBe(0);
+    const firstRecords = lines(first.stdout);
+    expect(firstRecords).toHaveLength(5);
+
+    // What the first tail printed is committed in up's log, as another client of the server sees it.
+    const log = await openLog({
+      dataDir,
+      log: 'embedded',
+      logFsync: 'group',
+      logGroupCommitMs: 2,
+      logRetentionMs: -1,
+      logRetentionBytes: -1,
+    });
+    try {
+      expect(log.kind).toBe('remote');
+      const committed = await log.committedOffsets('g1', 'clicks');
+      const expected = new Map<number, number>();
+      for (const r of firstRecords) expected.set(r.partition as number, (r.offset as number) + 1);
+      expect(committed).toEqual(expected);
+    } finally {
+      await log.close();
+    }
+
+    // The group resumes where it committed: together the two tails print every record once.
+    const rest = await cli(['topics', 'tail', 'clicks', '--group', 'g1']);
+    expect(rest.code, rest.stderr).toBe(0);
+    const all = [...firstRecords, ...lines(rest.stdout)].map((r) => (r.value as { n: number }).n);
+    expect(all.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, n) => n));
+    expect(lines((await cli(['topics', 'tail', 'clicks', '--group', 'g1'])).stdout)).toEqual([]);
   });
 
   it('ingest documents uploads through POST /upload and the document reaches documents.raw', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
 import { createApp, KeyStore, topicsModule, type TributaryApp } from '../../src/serve/index.js';
 
-/** The topics API the CLI uses while `tributary up` runs, in-process over a memory log. */
+/** The HTTP topics API of `tributary up` (`/api/topics…`), in-process over a memory log. */
 let dir: string;
 let log: MemoryLog;
 let api: TributaryApp;

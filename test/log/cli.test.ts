@@ -1,19 +1,29 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { partitionForKey } from '../../src/log/index.js';
+import { openLog, partitionForKey, readLogServerInfo } from '../../src/log/index.js';
 
-/** Drives the built CLI (`npm test` builds first) against a scratch data dir. */
+/**
+ * Drives the built CLI (`npm test` builds first) against scratch data dirs: one the CLI opens
+ * itself (no server), one served by `tributary log serve`.
+ */
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-topics-cli-'));
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+const servedDataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-topics-cli-served-'));
+const env: NodeJS.ProcessEnv = { ...process.env, TRIBUTARY_LOG_LEVEL: 'error' };
+let server: ChildProcessWithoutNullStreams | undefined;
+afterAll(() => {
+  if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(servedDataDir, { recursive: true, force: true });
+});
 
-function cli(args: string[], input?: string) {
-  const result = spawnSync(process.execPath, ['bin/tributary.js', '--data-dir', dataDir, ...args], {
+function cli(args: string[], input?: string, dir = dataDir) {
+  const result = spawnSync(process.execPath, ['bin/tributary.js', '--data-dir', dir, ...args], {
     input,
     encoding: 'utf8',
-    env: { ...process.env, TRIBUTARY_LOG_LEVEL: 'error' },
+    env,
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -39,6 +49,8 @@ const tailLines = (stdout: string) =>
 describe('tributary topics', { timeout: 180_000 }, () => {
   it('create, produce, describe and tail --from earliest round-trip records', () => {
     expect(cli(['topics', 'create', 'orders', '--partitions', '4'])).toMatchObject({ code: 0 });
+    // No log server on this data dir: every command here opens the log directory itself.
+    expect(existsSync(path.join(dataDir, 'log', 'server.json'))).toBe(false);
     expect(cli(['topics', 'list']).stdout.split('\n')).toContain('orders');
     const input = [
       JSON.stringify({ id: 'o-1', at: '2026-11-22T10:00:00Z', total: 3 }),
@@ -92,5 +104,90 @@ describe('tributary topics', { timeout: 180_000 }, () => {
     const rest = tailLines(cli(['topics', 'tail', 'letters', '--group', 'g']).stdout);
     expect(rest.map((r) => r.value)).toEqual([{ v: 'c' }]);
     expect(tailLines(cli(['topics', 'tail', 'letters', '--from', 'latest']).stdout)).toEqual([]);
+  });
+});
+
+/** The log config `openLog` needs for a data dir (the embedded log, as the CLI's defaults). */
+const logConfig = (dir: string) => ({
+  dataDir: dir,
+  log: 'embedded',
+  logFsync: 'group' as const,
+  logGroupCommitMs: 2,
+  logRetentionMs: -1,
+  logRetentionBytes: -1,
+});
+
+/** A group's committed offsets as a new client sees them: through the server when one runs. */
+async function committed(
+  dir: string,
+  group: string,
+  topic: string,
+  kind: 'remote' | 'embedded',
+): Promise<Map<number, number>> {
+  const log = await openLog(logConfig(dir), { retentionCheckMs: 0 });
+  try {
+    expect(log.kind).toBe(kind);
+    return await log.committedOffsets(group, topic);
+  } finally {
+    await log.close();
+  }
+}
+
+describe('tributary topics while tributary log serve holds the data dir', { timeout: 180_000 }, () => {
+  it('tail --group reads through the server and its commits stay after the server stops', async () => {
+    const child = spawn(process.execPath, ['bin/tributary.js', '--data-dir', servedDataDir, 'log', 'serve'], {
+      env,
+    });
+    server = child;
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    while (!stdout.includes('\n')) {
+      if (child.exitCode !== null) throw new Error(`log serve exited early:\n${stderr}`);
+      if (Date.now() > deadline) throw new Error(`log serve did not start:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(stdout).toMatch(/^log server on 127\.0\.0\.1:\d+ \(pid \d+\)\n$/);
+    // The server holds the log's lock, so the commands below can only succeed through it.
+    const logDir = path.join(servedDataDir, 'log');
+    expect(readLogServerInfo(logDir)?.pid).toBe(child.pid);
+    expect(readFileSync(path.join(logDir, 'LOCK'), 'utf8')).toContain(String(child.pid));
+
+    const input = ['a', 'b', 'c', 'd', 'e'].map((v) => JSON.stringify({ v })).join('\n');
+    expect(cli(['topics', 'produce', 'letters'], input, servedDataDir)).toMatchObject({
+      code: 0,
+      stdout: 'appended 5 records to letters\n',
+    });
+    expect(cli(['topics', 'list'], undefined, servedDataDir).stdout).toBe('letters\n');
+    const first = cli(
+      ['topics', 'tail', 'letters', '--group', 'g', '--limit', '2'],
+      undefined,
+      servedDataDir,
+    );
+    expect(first.code, first.stderr).toBe(0);
+    expect(tailLines(first.stdout).map((r) => r.value)).toEqual([{ v: 'a' }, { v: 'b' }]);
+    const second = cli(
+      ['topics', 'tail', 'letters', '--group', 'g', '--limit', '1'],
+      undefined,
+      servedDataDir,
+    );
+    expect(second.code, second.stderr).toBe(0);
+    expect(tailLines(second.stdout).map((r) => r.value)).toEqual([{ v: 'c' }]);
+    // Another client of the server sees what the group committed.
+    expect(await committed(servedDataDir, 'g', 'letters', 'remote')).toEqual(new Map([[0, 3]]));
+
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    expect(existsSync(path.join(logDir, 'server.json'))).toBe(false);
+
+    // No server now: the CLI opens the directory itself and the group resumes from its commit.
+    expect(await committed(servedDataDir, 'g', 'letters', 'embedded')).toEqual(new Map([[0, 3]]));
+    const rest = cli(['topics', 'tail', 'letters', '--group', 'g'], undefined, servedDataDir);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(tailLines(rest.stdout).map((r) => r.value)).toEqual([{ v: 'd' }, { v: 'e' }]);
+    expect(await committed(servedDataDir, 'g', 'letters', 'embedded')).toEqual(new Map([[0, 5]]));
   });
 });

@@ -1,18 +1,11 @@
 import type { Command } from 'commander';
 import { TributaryError } from '../../core/index.js';
-import {
-  openLog,
-  type Log,
-  type LogRecord,
-  type ProducerRecord,
-  type TopicDescription,
-} from '../../log/index.js';
+import { openLog, type Log, type LogRecord, type ProducerRecord } from '../../log/index.js';
 import type { CliContext } from '../context.js';
-import { callPlatform, platformBusy, runningPlatform, type RunningPlatform } from '../remote.js';
 
 const decoder = new TextDecoder('utf-8');
 
-/** A record with key and value already decoded as UTF-8 (what the topics API returns). */
+/** A record with key and value already decoded as UTF-8 (what `topics tail` prints). */
 export interface TextRecord {
   topic: string;
   partition: number;
@@ -181,94 +174,59 @@ function positiveInt(name: string) {
 }
 
 /**
- * Runs a command on the log: over the API of a running `tributary up` (which holds the embedded
- * log's lock), else on the log opened here.
+ * Runs a command on the log `openLog` selects. For the embedded log that is the data dir's log
+ * server when `tributary up` or `tributary log serve` runs (the process holding the lock), else the
+ * directory opened here; the command does the same either way.
  */
-async function withLog<T>(
-  context: CliContext,
-  remote: (platform: RunningPlatform) => Promise<T>,
-  local: (log: Log) => Promise<T>,
-): Promise<T> {
-  const config = context.config();
-  // Only the embedded log is locked to one process; Kafka serves any number of clients directly.
-  const platform = config.log === 'embedded' ? await runningPlatform(config.dataDir) : null;
-  if (platform) return remote(platform);
-  const log = await openLog(config, { retentionCheckMs: 0 });
+async function withLog<T>(context: CliContext, run: (log: Log) => Promise<T>): Promise<T> {
+  const log = await openLog(context.config(), { retentionCheckMs: 0 });
   try {
-    return await local(log);
+    return await run(log);
   } finally {
     await log.close();
   }
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
-const topicPath = (topic: string) => `/api/topics/${encodeURIComponent(topic)}`;
 
-/** Largest JSON body one remote append sends (the API refuses bodies over 10 MiB). */
-const remoteBatchBytesMax = 4 * 1024 * 1024;
-const remoteBatchRecordsMax = 10_000;
+/**
+ * Bounds of one `append` call of `produce`. Calls are issued back to back (each keeps per-partition
+ * order), so these only keep one request well under the log server's frame limit.
+ */
+const produceBatchRecordsMax = 10_000;
+const produceBatchBytesMax = 16 * 1024 * 1024;
 
-/** Appends over the API in batches under the request limits, in order; returns the records sent. */
-async function appendRemote(
-  platform: RunningPlatform,
-  topic: string,
-  records: ProducerRecord[],
-): Promise<number> {
-  type Wire = { key?: string | null; value: string | null; timestamp?: number };
-  let batch: Wire[] = [];
+function recordBytes(record: ProducerRecord): number {
+  const size = (field: ProducerRecord['key']) =>
+    field === null || field === undefined
+      ? 0
+      : typeof field === 'string'
+        ? Buffer.byteLength(field)
+        : field.byteLength;
+  return size(record.key) + size(record.value);
+}
+
+/** Appends in order, in batches under the bounds above; an empty input still creates the topic. */
+async function produce(log: Log, topic: string, records: ProducerRecord[]): Promise<void> {
+  await log.ensureTopic(topic, { partitions: 1 });
+  const appends: Promise<unknown>[] = [];
+  let batch: ProducerRecord[] = [];
   let batchBytes = 0;
-  const send = async () => {
-    await callPlatform(platform, 'POST', `${topicPath(topic)}/records`, { json: { records: batch } });
-    batch = [];
-    batchBytes = 0;
-  };
   for (const record of records) {
-    // parseNdjson produces string keys and values (the line's text).
-    const wire: Wire = {
-      value: record.value as string | null,
-      ...(record.key === undefined ? {} : { key: record.key as string | null }),
-      ...(record.timestamp === undefined ? {} : { timestamp: record.timestamp }),
-    };
-    const size = Buffer.byteLength(JSON.stringify(wire)) + 1;
+    const size = recordBytes(record);
     if (
       batch.length > 0 &&
-      (batch.length >= remoteBatchRecordsMax || batchBytes + size > remoteBatchBytesMax)
-    )
-      await send();
-    batch.push(wire);
+      (batch.length >= produceBatchRecordsMax || batchBytes + size > produceBatchBytesMax)
+    ) {
+      appends.push(log.append(batch));
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(record);
     batchBytes += size;
   }
-  // An empty input still creates the topic, as the local path does.
-  if (batch.length > 0 || records.length === 0) await send();
-  return records.length;
-}
-
-/** Where `tail` reads from: the log itself or the topics API of a running platform. */
-interface TailSource {
-  describe(topic: string): Promise<TopicDescription>;
-  fetch(topic: string, partition: number, offset: number, maxRecords: number): Promise<TextRecord[]>;
-}
-
-function localSource(log: Log): TailSource {
-  return {
-    describe: (topic) => log.describeTopic(topic),
-    fetch: async (topic, partition, offset, maxRecords) =>
-      (await log.fetch(topic, partition, offset, { maxRecords })).map(toText),
-  };
-}
-
-function remoteSource(platform: RunningPlatform): TailSource {
-  return {
-    describe: (topic) => callPlatform<TopicDescription>(platform, 'GET', topicPath(topic)),
-    fetch: async (topic, partition, offset, maxRecords) =>
-      (
-        await callPlatform<{ records: TextRecord[] }>(
-          platform,
-          'GET',
-          `${topicPath(topic)}/partitions/${partition}/records?offset=${offset}&limit=${maxRecords}`,
-        )
-      ).records,
-  };
+  if (batch.length > 0) appends.push(log.append(batch));
+  await Promise.all(appends);
 }
 
 interface TailOptions {
@@ -295,7 +253,7 @@ function printer(limit: number) {
   };
 }
 
-/** Tail as a consumer group member, committing exactly what was printed (needs the log itself). */
+/** Tail as a consumer group member, committing exactly what was printed. */
 async function tailGroup(log: Log, topic: string, group: string, opts: TailOptions): Promise<void> {
   const limit = opts.limit ?? Infinity;
   const description = await log.describeTopic(topic);
@@ -327,9 +285,9 @@ async function tailGroup(log: Log, topic: string, group: string, opts: TailOptio
 }
 
 /** Tail without a group: every partition from its start (or end), until caught up unless --follow. */
-async function tailPartitions(source: TailSource, topic: string, opts: TailOptions): Promise<void> {
+async function tailPartitions(log: Log, topic: string, opts: TailOptions): Promise<void> {
   const limit = opts.limit ?? Infinity;
-  const description = await source.describe(topic);
+  const description = await log.describeTopic(topic);
   const ends = new Map(description.partitions.map((p) => [p.partition, p.endOffset]));
   const out = printer(limit);
   const positions = new Map(
@@ -340,10 +298,12 @@ async function tailPartitions(source: TailSource, topic: string, opts: TailOptio
     for (const [partition, offset] of positions) {
       if (out.printed >= limit) break;
       if (!opts.follow && offset >= (ends.get(partition) ?? 0)) continue;
-      const records = await source.fetch(topic, partition, offset, Math.min(1000, limit - out.printed));
+      const records = await log.fetch(topic, partition, offset, {
+        maxRecords: Math.min(1000, limit - out.printed),
+      });
       if (records.length > 0) {
         any = true;
-        out.print(records);
+        out.print(records.map(toText));
         positions.set(partition, records[records.length - 1].offset + 1);
       }
     }
@@ -359,22 +319,13 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
   const topics = program
     .command('topics')
     .description(
-      'manage and inspect log topics (embedded log or Kafka); while `tributary up` runs, through its API',
+      'manage and inspect log topics (embedded log or Kafka); while `tributary up` or `tributary log serve` runs, through its log server',
     );
 
   topics
     .command('list')
     .description('print topic names, one per line')
-    .action(() =>
-      withLog(
-        context,
-        async (platform) =>
-          (await callPlatform<{ topics: string[] }>(platform, 'GET', '/api/topics')).topics.forEach((t) =>
-            out(t),
-          ),
-        async (log) => (await log.listTopics()).forEach((t) => out(t)),
-      ),
-    );
+    .action(() => withLog(context, async (log) => (await log.listTopics()).forEach((t) => out(t))));
 
   topics
     .command('create <topic>')
@@ -382,40 +333,24 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
     .option('--partitions <n>', 'number of partitions', positiveInt('--partitions'), 1)
     .option('--retention-ms <ms>', 'delete data older than this (-1 = forever; default from config)')
     .option('--retention-bytes <bytes>', 'keep about this many bytes per partition (-1 = unbounded)')
-    .action((topic: string, opts: { partitions: number; retentionMs?: string; retentionBytes?: string }) => {
-      const config = {
-        partitions: opts.partitions,
-        ...(opts.retentionMs === undefined ? {} : { retentionMs: Number(opts.retentionMs) }),
-        ...(opts.retentionBytes === undefined ? {} : { retentionBytes: Number(opts.retentionBytes) }),
-      };
-      const done = () =>
+    .action((topic: string, opts: { partitions: number; retentionMs?: string; retentionBytes?: string }) =>
+      withLog(context, async (log) => {
+        await log.createTopic(topic, {
+          partitions: opts.partitions,
+          ...(opts.retentionMs === undefined ? {} : { retentionMs: Number(opts.retentionMs) }),
+          ...(opts.retentionBytes === undefined ? {} : { retentionBytes: Number(opts.retentionBytes) }),
+        });
         out(`created topic ${topic} with ${opts.partitions} partition${opts.partitions === 1 ? '' : 's'}`);
-      return withLog(
-        context,
-        async (platform) => {
-          await callPlatform(platform, 'POST', '/api/topics', { json: { name: topic, ...config } });
-          done();
-        },
-        async (log) => {
-          await log.createTopic(topic, config);
-          done();
-        },
-      );
-    });
+      }),
+    );
 
   topics
     .command('describe <topic>')
     .description('print partitions with start/end offsets and sizes, and retention, as JSON')
     .action((topic: string) =>
-      withLog(
-        context,
-        async (platform) => {
-          out(JSON.stringify(await remoteSource(platform).describe(topic), null, 2));
-        },
-        async (log) => {
-          out(JSON.stringify(await log.describeTopic(topic), null, 2));
-        },
-      ),
+      withLog(context, async (log) => {
+        out(JSON.stringify(await log.describeTopic(topic), null, 2));
+      }),
     );
 
   topics
@@ -426,30 +361,16 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
     .option('--key-field <field>', 'take the record key from this field (missing or null = no key)')
     .option('--timestamp-field <field>', 'take the timestamp from this field: epoch ms or ISO-8601')
     .action(async (topic: string, opts: { keyField?: string; timestampField?: string }) => {
-      // Validated before anything is opened or sent: a bad line appends nothing, locally or remotely.
+      // Validated before the log is opened: a bad line appends nothing.
       const records = parseNdjson(await readStdin(), {
         topic,
         keyField: opts.keyField,
         timestampField: opts.timestampField,
       });
-      const done = () =>
+      await withLog(context, async (log) => {
+        await produce(log, topic, records);
         out(`appended ${records.length} record${records.length === 1 ? '' : 's'} to ${topic}`);
-      await withLog(
-        context,
-        async (platform) => {
-          await appendRemote(platform, topic, records);
-          done();
-        },
-        async (log) => {
-          await log.ensureTopic(topic, { partitions: 1 });
-          const chunk = 10_000;
-          const appends: Promise<unknown>[] = [];
-          for (let i = 0; i < records.length; i += chunk)
-            appends.push(log.append(records.slice(i, i + chunk)));
-          await Promise.all(appends);
-          done();
-        },
-      );
+      });
     });
 
   topics
@@ -474,16 +395,8 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
       }
       const options: TailOptions = { ...opts, from: opts.from };
       const group = opts.group;
-      return withLog(
-        context,
-        async (platform) => {
-          if (group !== undefined) throw platformBusy(platform, 'topics tail --group');
-          await tailPartitions(remoteSource(platform), topic, options);
-        },
-        (log) =>
-          group === undefined
-            ? tailPartitions(localSource(log), topic, options)
-            : tailGroup(log, topic, group, options),
+      return withLog(context, (log) =>
+        group === undefined ? tailPartitions(log, topic, options) : tailGroup(log, topic, group, options),
       );
     });
 }
