@@ -204,9 +204,12 @@ async function partitionsOf(log: Log, topics: readonly string[]): Promise<TopicP
   return out;
 }
 
+/** `bounded-<n>.json`: `{"run":3,"ends":{"sales/0":1200,"sales/1":980},"createdAtMs":1795380000000}`. */
 interface BoundedRun {
   run: number;
+  /** End offset of every source partition for this run. */
   ends: Record<string, number>;
+  createdAtMs: number;
 }
 
 /**
@@ -232,9 +235,9 @@ async function joinBoundedRun(
     if (latest !== undefined) {
       const file = path.join(dir, `bounded-${latest}.json`);
       const run = JSON.parse(await readFile(file, 'utf8')) as BoundedRun;
-      if (!(await boundedRunFinished(dataDir, job, stages, run.run))) return run;
+      if (!(await boundedRunFinished(dataDir, job, stages, run))) return run;
     }
-    const next: BoundedRun = { run: (latest ?? 0) + 1, ends: {} };
+    const next: BoundedRun = { run: (latest ?? 0) + 1, ends: {}, createdAtMs: clock.now() };
     for (const tp of await partitionsOf(log, job.inputTopics)) {
       const d = await log.describeTopic(tp.topic);
       next.ends[originOf(tp)] = d.partitions[tp.partition].endOffset;
@@ -253,20 +256,27 @@ async function joinBoundedRun(
   }
 }
 
-/** True when every task of every stage has a checkpoint saying it finished bounded run `run`. */
+/**
+ * True when every task of every stage is past bounded run `run`: its checkpoint says it finished
+ * that run (or a later one), or it was written by an unbounded run after this run began.
+ */
 async function boundedRunFinished(
   dataDir: string,
   job: StreamJob,
   stages: ScaledStage[],
-  run: number,
+  run: BoundedRun,
 ): Promise<boolean> {
   const dir = checkpointDir(dataDir, job.name);
   for (const stage of stages) {
     for (const tp of await partitionsOf(job.source.log, stage.job.inputTopics)) {
       const saved = await readCheckpoint(path.join(dir, taskIdOf(stage, tp)));
-      const bounded = saved?.state.bounded;
-      if (bounded === undefined || bounded.run < run || (bounded.run === run && !bounded.finished))
-        return false;
+      if (saved === null) return false;
+      const bounded = saved.state.bounded;
+      const past =
+        bounded === undefined
+          ? saved.manifest.createdAtMs > run.createdAtMs
+          : bounded.run > run.run || (bounded.run === run.run && bounded.finished);
+      if (!past) return false;
     }
   }
   return true;

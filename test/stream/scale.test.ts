@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -177,6 +178,57 @@ describe('runWorker (in-process workers)', () => {
     expect(moves.some((m) => /^[01] stop/.test(m))).toBe(true);
     await runWorker(goldenJob(log), { dataDir, once: true });
     expect(await outputs(log)).toEqual(expected);
+  });
+});
+
+describe('bounded runs of a scaled-out job', () => {
+  it('each bounded run after the last one (or after an unbounded phase) reads to the new end offsets', async () => {
+    const log = createMemoryLog();
+    await log.createTopic('golden.sales', { partitions: 3 });
+    const values = goldenSales(3_000);
+    const append = (from: number, to: number) =>
+      log.append(
+        values.slice(from, to).map((value, i) => ({ topic: 'golden.sales', key: `k${from + i}`, value })),
+      );
+    const dataDir = path.join(root, 'bounded-runs');
+    const s0In = (r: WorkerResult) =>
+      r.tasks.filter((t) => t.task?.startsWith('s0-')).reduce((n, t) => n + t.counters.in, 0);
+    const runFile = (n: number) => path.join(dataDir, 'checkpoints', 'golden', `bounded-${n}.json`);
+    const ends = async () =>
+      Object.fromEntries(
+        (await log.describeTopic('golden.sales')).partitions.map((p) => [
+          `golden.sales/${p.partition}`,
+          p.endOffset,
+        ]),
+      );
+
+    await append(0, 1_000);
+    const first = await runWorker(goldenJob(log), { dataDir, once: true });
+    // Counters are cumulative per task (restored from checkpoints).
+    expect(s0In(first)).toBe(1_000);
+    expect(JSON.parse(await readFile(runFile(1), 'utf8')).ends).toEqual(await ends());
+
+    await append(1_000, 2_000);
+    const controller = new AbortController();
+    const unbounded = runWorker(goldenJob(log, { checkpointIntervalMs: 20 }), {
+      dataDir,
+      signal: controller.signal,
+      tickMs: 10,
+    });
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 20));
+      const up = await log.committedOffsets('job.golden', 'golden.sales');
+      const e = await ends();
+      if (Object.entries(e).every(([tp, end]) => up.get(Number(tp.split('/')[1])) === end)) break;
+    }
+    controller.abort();
+    expect(s0In(await unbounded)).toBe(2_000);
+
+    await append(2_000, 3_000);
+    const last = await runWorker(goldenJob(log), { dataDir, once: true });
+    expect(s0In(last)).toBe(3_000);
+    expect(JSON.parse(await readFile(runFile(2), 'utf8')).ends).toEqual(await ends());
+    expect(existsSync(runFile(3))).toBe(false);
   });
 });
 
