@@ -22,6 +22,7 @@ export interface LocalLogCore {
   partitionCount(topic: string): number | undefined;
   bounds(topic: string, partition: number): { startOffset: number; endOffset: number };
   committedOffset(group: string, topic: string, partition: number): number | undefined;
+  /** Returns a new array on every call (the caller may keep and change it). */
   fetch(topic: string, partition: number, offset: number, options?: FetchOptions): Promise<LogRecord[]>;
   offsetForTimestamp(topic: string, partition: number, timestamp: number): Promise<number>;
   commitOffsets(group: string, offsets: TopicPartitionOffset[]): Promise<void>;
@@ -176,14 +177,28 @@ export class LocalConsumer implements Consumer {
     this.#assignment = next.map((tp) => ({ ...tp }));
     const callback = this.#onAssignment;
     if (callback !== undefined) {
+      // A partition is read only once its callback has run (the callback may seek it), even when
+      // this reassignment lands while a poll is already past its wait for earlier callbacks.
+      const keys = assigned.map((tp) => tpKey(tp.topic, tp.partition));
+      for (const key of keys) this.#awaitingCallback.set(key, (this.#awaitingCallback.get(key) ?? 0) + 1);
       // Callbacks run in order; a failure surfaces from the next poll instead of being lost.
       this.#callbacks = this.#callbacks
         .then(() => callback(assigned, revoked))
         .catch((error: unknown) => {
           this.#callbackError = error;
+        })
+        .finally(() => {
+          for (const key of keys) {
+            const left = (this.#awaitingCallback.get(key) ?? 1) - 1;
+            if (left > 0) this.#awaitingCallback.set(key, left);
+            else this.#awaitingCallback.delete(key);
+          }
         });
     }
   }
+
+  /** Newly assigned partitions → how many of their `onAssignment` callbacks have not finished yet. */
+  readonly #awaitingCallback = new Map<string, number>();
 
   assignment(): TopicPartition[] {
     return this.#assignment.map((tp) => ({ ...tp }));
@@ -276,9 +291,12 @@ export class LocalConsumer implements Consumer {
   }
 
   async #pollOnce(maxRecords: number, maxBytes: number): Promise<LogRecord[]> {
-    const active = this.#assignment.filter((tp) => !this.#paused.has(tpKey(tp.topic, tp.partition)));
+    const active = this.#assignment.filter((tp) => {
+      const key = tpKey(tp.topic, tp.partition);
+      return !this.#paused.has(key) && !this.#awaitingCallback.has(key);
+    });
     if (active.length === 0) return [];
-    const out: LogRecord[] = [];
+    let out: LogRecord[] = [];
     let bytes = 0;
     const start = this.#cursor++ % active.length;
     for (let i = 0; i < active.length && out.length < maxRecords && bytes < maxBytes; i++) {
@@ -297,11 +315,13 @@ export class LocalConsumer implements Consumer {
       // The assignment may have changed while we awaited; drop records of revoked partitions.
       if (!this.#assignment.some((a) => a.topic === tp.topic && a.partition === tp.partition)) continue;
       if (this.#positions.get(key) !== position) continue;
-      for (const record of records) {
-        out.push(record);
-        bytes += (record.value?.length ?? 0) + (record.key?.length ?? 0);
-      }
+      // fetch returns a new array: the first partition's records need no copy.
+      if (out.length === 0) out = records;
+      else for (const record of records) out.push(record);
       if (records.length > 0) this.#positions.set(key, records[records.length - 1].offset + 1);
+      // The byte budget left only matters to the next partition's fetch.
+      if (i + 1 < active.length)
+        for (const record of records) bytes += (record.value?.length ?? 0) + (record.key?.length ?? 0);
     }
     return out;
   }

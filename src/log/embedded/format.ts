@@ -207,10 +207,35 @@ export function checkBatch(buf: Buffer, pos: number, verifyCrc: boolean, headerO
 }
 
 /**
+ * The headers object of a record without headers: a plain empty object (its prototype is
+ * Object.prototype, as for `{}`, and callers may add to it), allocated through a constructor because
+ * V8 then sizes it to the properties it really has: 24 bytes instead of the 56 of a `{}` literal,
+ * which keeps four slots free. A fetch returns thousands of records that stay alive while the caller
+ * works through them: with its record object (96 bytes) and value view (96), each record is then
+ * 216 bytes instead of 248 for the young-generation collector to copy.
+ */
+const EmptyHeaders = function EmptyHeaders() {} as unknown as new () => Record<string, Bytes>;
+EmptyHeaders.prototype = Object.prototype;
+
+/**
+ * Where a decode of a batch starts and, afterwards, where it stopped: the record with offset
+ * `offset` begins at byte `position` of the buffer. Reusing a cursor saved by an earlier decode of
+ * the same (immutable) buffer skips walking the records before it again.
+ */
+export interface DecodeCursor {
+  offset: number;
+  position: number;
+  /** Key and value bytes of the records pushed by the last decode. */
+  payloadBytes: number;
+}
+
+/**
  * Decodes the records of a checked batch at `pos` into `out`, keeping only offsets in
  * [fromOffset, toOffset) and at most `limit` records. Keys, values and header values are views into
- * `buf` (no copies). Returns the number of records pushed. Throws CORRUPT_DATA when a record's
- * framing disagrees with the batch (a checksum collision or a writer bug, never a torn write).
+ * `buf` (no copies). Returns the number of records pushed. With `cursor`, decoding starts at the
+ * cursor's record (which must lie in this batch) and the cursor is moved to the first record not
+ * pushed. Throws CORRUPT_DATA when a record's framing disagrees with the batch (a checksum collision
+ * or a writer bug, never a torn write).
  */
 export function decodeBatchInto(
   buf: Buffer,
@@ -222,14 +247,23 @@ export function decodeBatchInto(
   toOffset: number,
   limit: number,
   out: LogRecord[],
+  cursor?: DecodeCursor,
 ): number {
   const end = pos + header.batchBytes;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
   const base = buf.buffer;
   const baseByteOffset = buf.byteOffset;
+  const recordCount = header.recordCount;
+  let i = 0;
   let p = pos + batchHeaderBytes;
+  if (cursor !== undefined && cursor.position > p) {
+    i = cursor.offset - header.baseOffset;
+    p = cursor.position;
+    if (i < 0 || i > recordCount || p > end) throw framingError(cursor.offset);
+  }
   let pushed = 0;
-  for (let i = 0; i < header.recordCount && pushed < limit; i++) {
+  let payloadBytes = 0;
+  for (; i < recordCount && pushed < limit; i++) {
     const offset = header.baseOffset + i;
     if (p + 4 > end) throw framingError(offset);
     const recordBytes = view.getUint32(p, true);
@@ -249,6 +283,7 @@ export function decodeBatchInto(
       if (q + keyLength > next) throw framingError(offset);
       key = new Uint8Array(base, baseByteOffset + q, keyLength);
       q += keyLength;
+      payloadBytes += keyLength;
     }
     const valueLength = view.getInt32(q, true);
     q += 4;
@@ -257,10 +292,11 @@ export function decodeBatchInto(
       if (q + valueLength > next) throw framingError(offset);
       value = new Uint8Array(base, baseByteOffset + q, valueLength);
       q += valueLength;
+      payloadBytes += valueLength;
     }
     const headerCount = view.getUint16(q, true);
     q += 2;
-    const headers: Record<string, Bytes> = {};
+    const headers = headerCount === 0 ? new EmptyHeaders() : ({} as Record<string, Bytes>);
     for (let h = 0; h < headerCount; h++) {
       const nameLength = view.getUint16(q, true);
       const name = buf.toString('utf8', q + 2, q + 2 + nameLength);
@@ -274,6 +310,11 @@ export function decodeBatchInto(
     out.push({ topic, partition, offset, timestamp, key, value, headers });
     pushed++;
     p = next;
+  }
+  if (cursor !== undefined) {
+    cursor.offset = header.baseOffset + i;
+    cursor.position = p;
+    cursor.payloadBytes = payloadBytes;
   }
   return pushed;
 }

@@ -11,6 +11,7 @@ import {
   parseSegmentFileName,
   segmentFileName,
   type BatchHeader,
+  type DecodeCursor,
 } from './format.js';
 
 const read = promisify(fs.read);
@@ -82,30 +83,92 @@ export class Segment {
 }
 
 /**
- * The last few chunks read by fetches. A consumer's next fetch usually starts where its previous one
- * stopped, inside the chunk already read: reuse it instead of reading those bytes again. Chunks
- * are never modified (records are views into them), so sharing is safe. Bounded by entry count.
+ * A piece of a segment file held in memory for fetches. Never modified after it is read (records are
+ * views into it, and callers may keep them), so what was checked in it once stays checked.
+ */
+interface Chunk {
+  /** File position of `buf[0]`. */
+  readonly start: number;
+  readonly buf: Buffer;
+  /** File positions [verifiedStart, verifiedEnd) hold whole batches whose checksums matched in `buf`. */
+  verifiedStart: number;
+  verifiedEnd: number;
+  /** Where earlier fetches stopped inside a batch, so the next fetch from there need not walk to it. */
+  readonly resumePoints: ResumePoint[];
+}
+
+interface ResumePoint {
+  /** The first record not yet returned, and its file position. */
+  offset: number;
+  position: number;
+  /** File position of its batch. */
+  batchPosition: number;
+}
+
+const resumePointsMax = 8;
+
+function newChunk(start: number, buf: Buffer): Chunk {
+  return { start, buf, verifiedStart: start, verifiedEnd: start, resumePoints: [] };
+}
+
+/** True when `chunk` holds the whole batch at file position `position` (or cannot hold it). */
+function holdsBatchAt(chunk: Chunk, position: number, limit: number): boolean {
+  const at = position - chunk.start;
+  if (at < 0 || at + batchHeaderBytes > chunk.buf.length) return false;
+  const batchBytes = chunk.buf.readUInt32LE(at + 4);
+  // A length that cannot fit the visible data is left for checkBatch to report.
+  return at + batchBytes <= chunk.buf.length || position + batchBytes > limit || batchBytes > batchBytesMax;
+}
+
+/**
+ * What fetches of one segment keep in memory: the chunk read last, and a read of the bytes after it
+ * started before a fetch needs them, so a sequential reader's next file read runs on libuv's thread
+ * pool (the other core) while the caller is still processing the records it has.
+ */
+interface CacheEntry {
+  chunk: Chunk | undefined;
+  ahead: Promise<Chunk | undefined> | undefined;
+  aheadStart: number;
+}
+
+/**
+ * Recently read chunks, one entry per segment (a consumer's next fetch usually starts where its
+ * previous one stopped, inside the chunk already read). Bounded by entry count.
  */
 class ReadCache {
-  readonly #entries = new Map<Segment, { start: number; buf: Buffer }>();
+  readonly #entries = new Map<Segment, CacheEntry>();
   readonly #entriesMax = 16;
 
-  lookup(segment: Segment, position: number): Buffer | undefined {
-    const entry = this.#entries.get(segment);
-    if (
-      entry === undefined ||
-      position < entry.start ||
-      position + batchHeaderBytes > entry.start + entry.buf.length
-    ) {
-      return undefined;
-    }
-    return entry.buf.subarray(position - entry.start);
+  entry(segment: Segment): CacheEntry {
+    let entry = this.#entries.get(segment);
+    if (entry === undefined) entry = { chunk: undefined, ahead: undefined, aheadStart: -1 };
+    else this.#entries.delete(segment);
+    this.#entries.set(segment, entry);
+    if (this.#entries.size > this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+    return entry;
   }
 
-  remember(segment: Segment, start: number, buf: Buffer): void {
-    this.#entries.delete(segment);
-    this.#entries.set(segment, { start, buf });
-    if (this.#entries.size > this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+  /** A cached chunk holding the whole batch at `position`, waiting for a read ahead that covers it. */
+  async lookup(segment: Segment, position: number, limit: number): Promise<Chunk | undefined> {
+    const entry = this.#entries.get(segment);
+    if (entry === undefined) return undefined;
+    if (entry.chunk !== undefined && holdsBatchAt(entry.chunk, position, limit)) return entry.chunk;
+    const ahead = entry.ahead;
+    if (ahead === undefined || position < entry.aheadStart) return undefined;
+    const chunk = await ahead;
+    if (entry.ahead === ahead) {
+      entry.ahead = undefined;
+      if (chunk !== undefined) entry.chunk = chunk;
+    }
+    return chunk !== undefined && holdsBatchAt(chunk, position, limit) ? chunk : undefined;
+  }
+
+  /** The chunk of `segment` that a fetch partly decoded (partial batches are read again whole). */
+  partial(segment: Segment, position: number): Chunk | undefined {
+    const chunk = this.#entries.get(segment)?.chunk;
+    if (chunk === undefined || position < chunk.start || position >= chunk.start + chunk.buf.length)
+      return undefined;
+    return chunk;
   }
 
   forget(segment: Segment): void {
@@ -114,6 +177,44 @@ class ReadCache {
 }
 
 const readCache = new ReadCache();
+
+/** How far a fetch has got: the next offset to return and the key and value bytes returned. */
+interface ReadProgress {
+  next: number;
+  payloadBytes: number;
+}
+
+/** A cursor at the point an earlier fetch stopped inside the batch at `batchPosition`, if any. */
+function resumeCursor(chunk: Chunk, batchPosition: number, offset: number): DecodeCursor {
+  for (const point of chunk.resumePoints) {
+    if (point.offset === offset && point.batchPosition === batchPosition)
+      return { offset, position: point.position - chunk.start, payloadBytes: 0 };
+  }
+  return { offset, position: -1, payloadBytes: 0 };
+}
+
+function rememberResumePoint(chunk: Chunk, point: ResumePoint): void {
+  const points = chunk.resumePoints;
+  if (points.some((p) => p.offset === point.offset && p.batchPosition === point.batchPosition)) return;
+  points.push(point);
+  if (points.length > resumePointsMax) points.shift();
+}
+
+/** Reads `chunkBytes` at `position` (no further than `limit`), or more when the first batch is larger. */
+async function readChunk(
+  segment: Segment,
+  position: number,
+  limit: number,
+  chunkBytes: number,
+): Promise<Chunk> {
+  let buf = await readExactly(segment.fd!, Math.min(limit - position, chunkBytes), position);
+  if (buf.length >= batchHeaderBytes) {
+    const batchBytes = buf.readUInt32LE(4);
+    if (batchBytes > buf.length && position + batchBytes <= limit && batchBytes <= batchBytesMax)
+      buf = await readExactly(segment.fd!, batchBytes, position);
+  }
+  return newChunk(position, buf);
+}
 
 /** Index of the last element <= value in an ascending array, or -1. */
 function lastAtOrBelow(values: number[], value: number): number {
@@ -185,6 +286,8 @@ export class PartitionStore {
   /** Offset after the last durable record; readers see [startOffset, endOffset). */
   endOffset = 0;
   #dirDirty = false;
+  /** Reads ahead in flight (see #readAhead). */
+  readonly #readsAhead = new Set<Promise<void>>();
 
   private constructor(topic: string, partition: number, dir: string, segmentBytes: number) {
     this.topic = topic;
@@ -444,18 +547,16 @@ export class PartitionStore {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.startOffset);
     const to = this.endOffset;
-    let bytes = 0;
-    while (from < to && out.length < maxRecords && bytes < maxBytes) {
+    const progress: ReadProgress = { next: from, payloadBytes: 0 };
+    while (from < to && out.length < maxRecords && progress.payloadBytes < maxBytes) {
       const segment = this.#segmentFor(from);
       if (segment === undefined) break;
       segment.readers++;
       try {
-        const before = out.length;
-        const next = await this.#readSegment(segment, from, to, maxRecords, maxBytes - bytes, out);
-        for (let i = before; i < out.length; i++)
-          bytes += (out[i].value?.length ?? 0) + (out[i].key?.length ?? 0);
-        if (next <= from) break;
-        from = next;
+        progress.next = from;
+        await this.#readSegment(segment, to, maxRecords, maxBytes, out, progress);
+        if (progress.next <= from) break;
+        from = progress.next;
       } finally {
         this.#release(segment);
       }
@@ -463,76 +564,146 @@ export class PartitionStore {
     return out;
   }
 
-  /** Decodes records of one segment into `out`; returns the next offset to read. */
+  /**
+   * Decodes records of one segment from `progress.next` into `out`, moving `progress` on. Batches are
+   * checked (magic, length, checksum) once per chunk read: a fetch that continues inside a chunk an
+   * earlier fetch checked starts where that one stopped, without checking or walking the batch again.
+   */
   async #readSegment(
     segment: Segment,
-    from: number,
     to: number,
     maxRecords: number,
     maxBytes: number,
     out: LogRecord[],
-  ): Promise<number> {
-    let position = segment.positionFor(from);
+    progress: ReadProgress,
+  ): Promise<void> {
+    let position = segment.positionFor(progress.next);
     const limit = segment.visibleSize;
-    let next = from;
-    let bytes = 0;
-    while (position < limit && next < to && out.length < maxRecords && bytes < maxBytes) {
-      const length = Math.min(
-        limit - position,
-        Math.max(fetchChunkBytesMin, Math.min(maxBytes - bytes, scanChunkBytes)),
-      );
-      let chunk = readCache.lookup(segment, position);
-      if (chunk === undefined) {
-        chunk = await readExactly(segment.fd!, length, position);
-        readCache.remember(segment, position, chunk);
-      }
-      if (chunk.length >= batchHeaderBytes) {
-        const batchBytes = chunk.readUInt32LE(4);
-        if (batchBytes > chunk.length && position + batchBytes <= limit)
-          chunk = await readExactly(segment.fd!, batchBytes, position);
-      }
-      let at = 0;
-      while (at < chunk.length && next < to && out.length < maxRecords && bytes < maxBytes) {
-        const check = checkBatch(chunk, at, true);
+    const chunkBytes = Math.max(
+      fetchChunkBytesMin,
+      Math.min(maxBytes - progress.payloadBytes, scanChunkBytes),
+    );
+    let chunk: Chunk | undefined;
+    /** When the fetch ends inside a batch: the file position of the batch after it. */
+    let stoppedBefore = -1;
+    while (
+      position < limit &&
+      progress.next < to &&
+      out.length < maxRecords &&
+      progress.payloadBytes < maxBytes
+    ) {
+      chunk = await this.#chunkFor(segment, position, limit, chunkBytes);
+      const buf = chunk.buf;
+      let at = position - chunk.start;
+      while (
+        at < buf.length &&
+        progress.next < to &&
+        out.length < maxRecords &&
+        progress.payloadBytes < maxBytes
+      ) {
+        const batchPosition = chunk.start + at;
+        const verified = batchPosition >= chunk.verifiedStart && batchPosition < chunk.verifiedEnd;
+        const check = checkBatch(buf, at, !verified);
         if (!check.ok) {
-          if (check.incomplete && at > 0) break;
-          throw corrupt(segment.file, position + at, check.reason);
+          if (check.incomplete && batchPosition > position) break;
+          throw corrupt(segment.file, batchPosition, check.reason);
         }
         const header = check.header;
-        if (header.baseOffset + header.recordCount > next) {
-          const before = out.length;
-          decodeBatchInto(
-            chunk,
+        if (!verified) {
+          if (batchPosition === chunk.verifiedEnd) chunk.verifiedEnd = batchPosition + header.batchBytes;
+          else if (batchPosition + header.batchBytes === chunk.verifiedStart)
+            chunk.verifiedStart = batchPosition;
+          else {
+            chunk.verifiedStart = batchPosition;
+            chunk.verifiedEnd = batchPosition + header.batchBytes;
+          }
+        }
+        const batchEnd = header.baseOffset + header.recordCount;
+        if (batchEnd > progress.next) {
+          const cursor = resumeCursor(chunk, batchPosition, progress.next);
+          const pushed = decodeBatchInto(
+            buf,
             at,
             header,
             this.topic,
             this.partition,
-            next,
+            progress.next,
             to,
             maxRecords - out.length,
             out,
+            cursor,
           );
-          for (let i = before; i < out.length; i++)
-            bytes += (out[i].value?.length ?? 0) + (out[i].key?.length ?? 0);
-          if (out.length > before) next = out[out.length - 1].offset + 1;
-          if (
-            next < header.baseOffset + header.recordCount &&
-            out.length < maxRecords &&
-            bytes < maxBytes &&
-            next < to
-          ) {
-            throw new TributaryError(
-              'INTERNAL',
-              `decoder stopped early in ${segment.file} at offset ${next}`,
-            );
+          progress.payloadBytes += cursor.payloadBytes;
+          if (pushed > 0) progress.next = out[out.length - 1].offset + 1;
+          if (progress.next < batchEnd) {
+            if (out.length < maxRecords && progress.payloadBytes < maxBytes && progress.next < to) {
+              throw new TributaryError(
+                'INTERNAL',
+                `decoder stopped early in ${segment.file} at offset ${progress.next}`,
+              );
+            }
+            if (cursor.offset === progress.next) {
+              rememberResumePoint(chunk, {
+                offset: cursor.offset,
+                position: chunk.start + cursor.position,
+                batchPosition,
+              });
+            }
+            stoppedBefore = batchPosition + header.batchBytes;
+            break;
           }
         }
         at += header.batchBytes;
       }
-      position += at;
+      if (stoppedBefore >= 0) break;
+      position = chunk.start + at;
     }
-    if (position >= limit && next < to) return Math.max(next, segment.nextOffset);
-    return next;
+    if (stoppedBefore < 0 && position >= limit && progress.next < to) {
+      progress.next = Math.max(progress.next, segment.nextOffset);
+      return;
+    }
+    if (chunk !== undefined)
+      this.#readAhead(segment, chunk, stoppedBefore >= 0 ? stoppedBefore : position, limit, chunkBytes);
+  }
+
+  /** The cached chunk holding the whole batch at `position`, or a new read of it (then cached). */
+  async #chunkFor(segment: Segment, position: number, limit: number, chunkBytes: number): Promise<Chunk> {
+    const cached = await readCache.lookup(segment, position, limit);
+    if (cached !== undefined) return cached;
+    // A batch only partly in the cached chunk: its header says how much to read.
+    const partial = readCache.partial(segment, position);
+    let atLeast = 0;
+    if (partial !== undefined && position - partial.start + batchHeaderBytes <= partial.buf.length)
+      atLeast = partial.buf.readUInt32LE(position - partial.start + 4);
+    const chunk = await readChunk(segment, position, limit, Math.max(chunkBytes, atLeast));
+    const entry = readCache.entry(segment);
+    entry.chunk = chunk;
+    return chunk;
+  }
+
+  /**
+   * A reader that goes on where a fetch stopped needs the batch at `start` soon. When `chunk` does not
+   * hold it, starts reading it now, so the file read runs on libuv's thread pool (the other core)
+   * while the caller still processes the records it has. Only visible (durable) bytes are read. The
+   * read holds the segment like a fetch does, and `close` waits for it.
+   */
+  #readAhead(segment: Segment, chunk: Chunk, start: number, limit: number, chunkBytes: number): void {
+    if (start >= limit || holdsBatchAt(chunk, start, limit)) return;
+    const entry = readCache.entry(segment);
+    if (entry.chunk !== chunk || (entry.ahead !== undefined && entry.aheadStart === start)) return;
+    segment.readers++;
+    const ahead = readChunk(segment, start, limit, chunkBytes).then(
+      (read) => read,
+      // The fetch that needs these bytes reads them again and reports the error.
+      () => undefined,
+    );
+    const settled = ahead.then(() => {
+      this.#readsAhead.delete(settled);
+      this.#release(segment);
+    });
+    this.#readsAhead.add(settled);
+    entry.ahead = ahead;
+    entry.aheadStart = start;
   }
 
   /** First offset whose timestamp is >= `timestamp`, or the end offset. */
@@ -606,6 +777,8 @@ export class PartitionStore {
   }
 
   async close(): Promise<void> {
+    // A read ahead still running uses a segment's fd: let it finish before the fd is closed.
+    while (this.#readsAhead.size > 0) await Promise.all([...this.#readsAhead]);
     for (const s of this.#segments) {
       readCache.forget(s);
       if (s.fd !== undefined) {
