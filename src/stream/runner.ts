@@ -493,8 +493,14 @@ class JobRun implements JobHandle {
       if (this.#boundedEnds !== null) records = this.#clipToBoundedEnds(consumer, records);
       if (records.length > 0) {
         await this.task.processRecords(records);
+        // Records come in runs per partition, offsets ascending: the last of a run is its highest.
+        let runTopic = '';
+        let runPartition = -1;
         for (let i = records.length - 1; i >= 0; i--) {
           const r = records[i];
+          if (r.partition === runPartition && r.topic === runTopic) continue;
+          runTopic = r.topic;
+          runPartition = r.partition;
           const key = tpKey(r.topic, r.partition);
           const seen = this.#offsets.get(key);
           if (seen === undefined || seen < r.offset + 1) this.#offsets.set(key, r.offset + 1);
@@ -579,6 +585,15 @@ class JobRun implements JobHandle {
 
   #clipToBoundedEnds(consumer: Consumer, records: LogRecord[]): LogRecord[] {
     const ends = this.#boundedEnds!;
+    // Nothing to clip when the last record of every partition's run is inside its end.
+    let inside = true;
+    for (let i = 0; i < records.length && inside; i++) {
+      const r = records[i];
+      const next = records[i + 1];
+      if (next !== undefined && next.partition === r.partition && next.topic === r.topic) continue;
+      inside = r.offset < (ends.get(tpKey(r.topic, r.partition)) ?? 0);
+    }
+    if (inside) return records;
     const clipped = new Set<string>();
     const out = records.filter((r) => {
       const end = ends.get(tpKey(r.topic, r.partition)) ?? 0;
