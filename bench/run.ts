@@ -22,6 +22,10 @@ async function runBenchmarks(argv: string[]): Promise<void> {
   }
   const selected = only.length > 0 ? benchmarks.filter((b) => only.includes(b.name)) : benchmarks;
   const results: Record<string, BenchResult> = {};
+  // The runtime flags matter to the figures (npm run bench sets the same young-generation size as npm start).
+  process.stderr.write(
+    `node ${process.version} ${process.execArgv.join(' ') || '(no flags)'}; ${os.cpus().length} cores\n`,
+  );
   for (const benchmark of selected) {
     const dir = await mkdtemp(
       path.join(os.tmpdir(), `tributary-bench-${benchmark.name.replace(/\W/g, '_')}-`),
