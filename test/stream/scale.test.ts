@@ -5,17 +5,26 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTributaryError } from '../../src/core/index.js';
+import { LocalStorage, openLake } from '../../src/lake/index.js';
 import { createMemoryLog, type Log } from '../../src/log/index.js';
+import { openSqlEngine } from '../../src/sql/index.js';
 import {
   planScaledJob,
   runJob,
+  lakeSink,
+  lakeTableTarget,
   runWorker,
   stream,
   topicSink,
   tumbling,
   type WorkerResult,
 } from '../../src/stream/index.js';
-import { goldenJob, goldenOutputTopic, goldenSales } from '../../src/stream/testing/golden.js';
+import {
+  goldenJob,
+  goldenOutputTopic,
+  goldenSales,
+  type GoldenSale,
+} from '../../src/stream/testing/golden.js';
 
 // Workers of one scaled-out job inside one process (the memory log's groups are in-process): the
 // plan, the repartition and per-origin watermarks, rebalances with state handed over through
@@ -229,6 +238,57 @@ describe('bounded runs of a scaled-out job', () => {
     expect(s0In(last)).toBe(3_000);
     expect(JSON.parse(await readFile(runFile(2), 'utf8')).ends).toEqual(await ends());
     expect(existsSync(runFile(3))).toBe(false);
+  });
+});
+
+describe('a scaled-out job writing the lake', () => {
+  it('two workers commit one table: every window row once, files named per task', async () => {
+    const lake = await openLake({ storage: new LocalStorage(path.join(root, 'lake-scaled')) });
+    const byCountry = (log: Log, table: string) =>
+      stream(`lake-${table}`, { checkpointIntervalMs: 0 })
+        .from<GoldenSale>(log, {
+          topics: ['golden.sales'],
+          validate: (v) => {
+            const sale = v as GoldenSale;
+            if (typeof sale.country !== 'string' || typeof sale.amount !== 'number')
+              throw new Error('not a sale');
+            return sale;
+          },
+          timestamp: (sale) => sale.ts,
+          outOfOrdernessMs: 5_000,
+        })
+        .keyBy((sale) => sale.country)
+        .window(tumbling({ sizeMs: 10_000 }))
+        .count()
+        .map((w) => ({ country: String(w.key), start: w.windowStart, n: w.value }))
+        .to(lakeSink(lakeTableTarget(lake.table('gold', table)), { flushSize: 40, compactAfterFiles: 0 }));
+    try {
+      const single = await seeded(1);
+      await runJob(byCountry(single, 'single'), { dataDir: path.join(root, 'lake-single'), once: true });
+      const scaled = await seeded(4);
+      const dataDir = path.join(root, 'lake-two');
+      await Promise.all([
+        runWorker(byCountry(scaled, 'scaled'), { dataDir, once: true, pollMaxRecords: 150 }),
+        runWorker(byCountry(scaled, 'scaled'), { dataDir, once: true, pollMaxRecords: 150 }),
+      ]);
+      const sql = await openSqlEngine(lake);
+      try {
+        const rows = (table: string) =>
+          sql.query(`select country, start, n from gold.${table} order by country, start`);
+        const expectedRows = await rows('single');
+        expect(expectedRows.length).toBeGreaterThan(10);
+        expect(await rows('scaled')).toEqual(expectedRows);
+      } finally {
+        sql.close();
+      }
+      // Each file comes from one task of the downstream stage, named after it.
+      const listed = await new LocalStorage(path.join(root, 'lake-scaled')).list('gold/scaled/');
+      const parquet = listed.map((o) => o.path).filter((p) => p.endsWith('.parquet'));
+      expect(parquet.length).toBeGreaterThan(1);
+      expect(parquet.every((p) => /lake-scaled-s1-p\d+-s0-/.test(p))).toBe(true);
+    } finally {
+      await lake.close();
+    }
   });
 });
 
