@@ -45,6 +45,7 @@ import type { Consumer, Log, TopicPartition } from '../log/index.js';
 import { checkpointDir, readCheckpoint } from './checkpoint.js';
 import type { Stage, StreamJob } from './job.js';
 import { startJob, type JobHandle, type JobStatus, type TaskAssignment } from './runner.js';
+import { shuffleHeaders } from './runtime.js';
 import { topicSink } from './sinks.js';
 import type { Sink } from './types.js';
 
@@ -326,7 +327,7 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
 
   function sinksFor(stage: ScaledStage, tp: TopicPartition): Sink<unknown>[] {
     if (stage.repartitionTopic !== null) {
-      return [topicSink(stage.repartitionTopic, { headers: { 'tributary-origin': originOf(tp) } })];
+      return [topicSink(stage.repartitionTopic, { headers: { [shuffleHeaders.origin]: originOf(tp) } })];
     }
     return stage.job.sinks.map((sink) => sink.forTask!());
   }
