@@ -23,3 +23,4 @@ export { createMemoryLog, type MemoryLog, type MemoryLogOptions } from './memory
 export { murmur2, toPositive, partitionForKey, Partitioner } from './partitioner.js';
 export { rangeAssign } from './local-group.js';
 export { offsetRanges, type PartitionOffsetRange } from './append-summary.js';
+export { startOffsets, notAssigned } from './records.js';

@@ -1,5 +1,5 @@
 import { toTributaryError, TributaryError } from '../core/index.js';
-import { describeStartPosition, resolveFetchOptions, validateOffset } from './records.js';
+import { describeStartPosition, notAssigned, resolveFetchOptions, validateOffset } from './records.js';
 import { groupKey, partitionKey, type Signals } from './signals.js';
 import type {
   Consumer,
@@ -349,12 +349,8 @@ export class LocalConsumer implements Consumer {
 
   #assertAssigned(tp: TopicPartition): string {
     const key = tpKey(tp.topic, tp.partition);
-    if (!this.#assignment.some((a) => a.topic === tp.topic && a.partition === tp.partition)) {
-      throw new TributaryError(
-        'INVALID_ARGUMENT',
-        `${tp.topic}/${tp.partition} is not assigned to this member of group ${this.group}`,
-      );
-    }
+    if (!this.#assignment.some((a) => a.topic === tp.topic && a.partition === tp.partition))
+      throw notAssigned(tp, this.group);
     return key;
   }
 

@@ -1,5 +1,14 @@
 import { limits, TributaryError } from '../core/index.js';
-import type { Bytes, FetchOptions, ProducerRecord, StartPosition, TopicConfig } from './types.js';
+import type {
+  Bytes,
+  FetchOptions,
+  Log,
+  ProducerRecord,
+  StartPosition,
+  TopicConfig,
+  TopicPartition,
+  TopicPartitionOffset,
+} from './types.js';
 
 const encoder = new TextEncoder();
 
@@ -151,4 +160,44 @@ export function validateOffset(offset: number, what: string): void {
       `${what}: offset must be a non-negative integer, got ${offset}`,
     );
   }
+}
+
+/**
+ * Where a member of `group` starts reading each of `tps`: the group's committed offset, else `from`
+ * (earliest, latest, or the first offset at a timestamp), as `LocalConsumer` resolves it. Partitions
+ * that do not exist are left out.
+ */
+export async function startOffsets(
+  log: Log,
+  group: string,
+  tps: readonly TopicPartition[],
+  from: StartPosition,
+): Promise<TopicPartitionOffset[]> {
+  const out: TopicPartitionOffset[] = [];
+  for (const topic of new Set(tps.map((tp) => tp.topic))) {
+    const committed = await log.committedOffsets(group, topic);
+    const partitions = (await log.describeTopic(topic)).partitions;
+    for (const tp of tps) {
+      if (tp.topic !== topic) continue;
+      const bounds = partitions[tp.partition];
+      if (bounds === undefined) continue;
+      const offset =
+        committed.get(tp.partition) ??
+        (from === 'earliest'
+          ? bounds.startOffset
+          : from === 'latest'
+            ? bounds.endOffset
+            : await log.offsetForTimestamp(topic, tp.partition, from.timestamp));
+      out.push({ topic, partition: tp.partition, offset });
+    }
+  }
+  return out;
+}
+
+/** A consumer was asked about a partition it does not own. */
+export function notAssigned(tp: TopicPartition, group: string): TributaryError {
+  return new TributaryError(
+    'INVALID_ARGUMENT',
+    `${tp.topic}/${tp.partition} is not assigned to this member of group ${group}`,
+  );
 }

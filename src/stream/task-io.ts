@@ -7,14 +7,16 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { processAlive, TributaryError } from '../core/index.js';
-import type {
-  Consumer,
-  FetchOptions,
-  Log,
-  LogRecord,
-  StartPosition,
-  TopicPartition,
-  TopicPartitionOffset,
+import {
+  notAssigned,
+  startOffsets,
+  type Consumer,
+  type FetchOptions,
+  type Log,
+  type LogRecord,
+  type StartPosition,
+  type TopicPartition,
+  type TopicPartitionOffset,
 } from '../log/index.js';
 
 const tpKey = (tp: TopicPartition) => `${tp.topic}/${tp.partition}`;
@@ -30,18 +32,11 @@ export async function openAssignedConsumer(
   from: StartPosition,
 ): Promise<Consumer> {
   const positions = new Map<string, number>();
+  for (const start of await startOffsets(log, group, partitions, from))
+    positions.set(tpKey(start), start.offset);
   for (const tp of partitions) {
-    const committed = (await log.committedOffsets(group, tp.topic)).get(tp.partition);
-    let start = committed;
-    if (start === undefined) {
-      const info = (await log.describeTopic(tp.topic)).partitions[tp.partition];
-      if (info === undefined)
-        throw new TributaryError('NOT_FOUND', `topic ${tp.topic} has no partition ${tp.partition}`);
-      if (from === 'earliest') start = info.startOffset;
-      else if (from === 'latest') start = info.endOffset;
-      else start = await log.offsetForTimestamp(tp.topic, tp.partition, from.timestamp);
-    }
-    positions.set(tpKey(tp), start);
+    if (!positions.has(tpKey(tp)))
+      throw new TributaryError('NOT_FOUND', `topic ${tp.topic} has no partition ${tp.partition}`);
   }
   return new AssignedConsumer(log, partitions, group, positions);
 }
@@ -71,11 +66,7 @@ class AssignedConsumer implements Consumer {
 
   position(tp: TopicPartition): number {
     const position = this.#positions.get(tpKey(tp));
-    if (position === undefined)
-      throw new TributaryError(
-        'INVALID_ARGUMENT',
-        `${tpKey(tp)} is not read by this task (group ${this.group})`,
-      );
+    if (position === undefined) throw notAssigned(tp, this.group);
     return position;
   }
 

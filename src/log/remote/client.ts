@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { toTributaryError, TributaryError } from '../../core/index.js';
-import { resolveFetchOptions, validateOffset } from '../records.js';
+import { notAssigned, resolveFetchOptions, validateOffset } from '../records.js';
 import type {
   AppendResult,
   Consumer,
@@ -582,12 +582,7 @@ class RemoteConsumer implements Consumer {
 
   #assertAssigned(tp: TopicPartition): string {
     const key = tpKey(tp.topic, tp.partition);
-    if (!this.#assigned.has(key)) {
-      throw new TributaryError(
-        'INVALID_ARGUMENT',
-        `${tp.topic}/${tp.partition} is not assigned to this member of group ${this.group}`,
-      );
-    }
+    if (!this.#assigned.has(key)) throw notAssigned(tp, this.group);
     return key;
   }
 

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { childLogger, toTributaryError, TributaryError } from '../../core/index.js';
+import { startOffsets } from '../records.js';
 import type { Consumer, Log, StartPosition, TopicPartition, TopicPartitionOffset } from '../types.js';
 import { removeServerInfo, writeServerInfo } from './info.js';
 import {
@@ -547,26 +548,11 @@ class ServerMember {
 
   /** Where reading each newly assigned partition would start now, as LocalConsumer resolves it. */
   async #startOffsets(assigned: TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    const log = this.#connection.log;
     const out: TopicPartitionOffset[] = [];
     for (const topic of new Set(assigned.map((tp) => tp.topic))) {
       try {
-        const committed = await log.committedOffsets(this.#group, topic);
-        const partitions = (await log.describeTopic(topic)).partitions;
-        for (const tp of assigned) {
-          if (tp.topic !== topic) continue;
-          const bounds = partitions[tp.partition];
-          if (bounds === undefined) continue;
-          const from = this.#from;
-          const offset =
-            committed.get(tp.partition) ??
-            (from === 'earliest'
-              ? bounds.startOffset
-              : from === 'latest'
-                ? bounds.endOffset
-                : await log.offsetForTimestamp(topic, tp.partition, from.timestamp));
-          out.push({ topic, partition: tp.partition, offset });
-        }
+        const ofTopic = assigned.filter((tp) => tp.topic === topic);
+        out.push(...(await startOffsets(this.#connection.log, this.#group, ofTopic, this.#from)));
       } catch (error) {
         // A topic deleted meanwhile: no start offsets to offer, the first poll resolves them.
         logger.debug({ err: error, topic }, 'no start offsets for an assignment push');
