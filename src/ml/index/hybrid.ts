@@ -38,15 +38,8 @@ export interface SearchQuery extends SearchFilters {
   k?: number;
 }
 
-export interface SearchHit {
-  chunkId: string;
-  documentId: string;
-  filename: string;
-  company: string;
-  page: number;
-  text: string;
-  product?: string | undefined;
-  date?: string | undefined;
+/** A chunk as a search returns it: the stored record without its vector, with its scores. */
+export interface SearchHit extends Omit<IndexRecord, 'vector'> {
   /** Reciprocal-rank-fusion score. */
   score: number;
   /** Cosine similarity of query and chunk embeddings. */
