@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -206,22 +206,14 @@ describe('POST /api/<pipeline>/ask on a tenant index', () => {
   });
 });
 
-// The CLI runs the compiled build (`npm test` builds dist/ first through `pretest`).
-const cli = path.resolve('bin/tributary.js');
-
+// The CLI runs the compiled build (`npm test` builds dist/ first through `pretest`); it reads the
+// index files directly, so a blocking spawn is fine.
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, '--data-dir', dataDir, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  const result = spawnSync(process.execPath, ['bin/tributary.js', '--data-dir', dataDir, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+    encoding: 'utf8',
   });
+  return Promise.resolve({ code: result.status, stdout: result.stdout, stderr: result.stderr });
 }
 
 describe('tributary ask --pipeline <p> --filter key=value', () => {
