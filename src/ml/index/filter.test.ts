@@ -129,6 +129,12 @@ describe('metadata filters inside retrieval', () => {
       const error = await index.search({ text: 'battery', filters }).catch((e: unknown) => e);
       expect(isTributaryError(error, 'INVALID_ARGUMENT'), JSON.stringify(filters)).toBe(true);
     }
+    await expect(index.add([{ id: 'r1', text: 'taken over', metadata: { shop: 'north' } }])).rejects.toThrow(
+      /id "r1"\): the id belongs to another tenant's record/,
+    );
+    expect(
+      (await index.search({ text: 'Review 1', filters: { shop: 'south' }, k: 300 })).map((h) => h.id),
+    ).toContain('r1');
     await expect(index.add([{ id: 'x', text: 'no shop', metadata: { product: 'phone' } }])).rejects.toThrow(
       /record 0 \(id "x"\): metadata field "shop" \(the tenant\) is required/,
     );

@@ -24,7 +24,10 @@ import { Hnsw, VectorStore, exactSearchIds, type ScoredId } from './hnsw.js';
  * filter on and citations quote.
  */
 export interface IndexRecord {
-  /** A record whose id is already indexed replaces it. */
+  /**
+   * A record whose id is already indexed replaces it. Ids are index-wide; in a tenant index a
+   * record may only replace one of its own tenant (another tenant's id is refused).
+   */
   id: string;
   text: string;
   metadata: Metadata;
@@ -262,6 +265,12 @@ export class HybridIndex {
             `${where}: metadata field "${tenantField}" (the tenant) is required and must be a non-empty string`,
             { details: { record: i, field: tenantField } },
           );
+        // Ids are index-wide: one tenant's record must never replace another tenant's.
+        const existing = this.#byId.get(r.id);
+        if (existing !== undefined && this.#records[existing].metadata[tenantField] !== tenant)
+          throw new TributaryError('BAD_RECORD', `${where}: the id belongs to another tenant's record`, {
+            details: { record: i, field: tenantField },
+          });
       }
     }
     const missing = records.filter((r) => r.vector === undefined);
@@ -347,14 +356,18 @@ export class HybridIndex {
 
   /**
    * Deletes every record the filter matches (with a tenant field, within one tenant), e.g.
-   * `{company_id: 'acme', document_id: 'd1'}` for one document's chunks; returns how many.
+   * `{company_id: 'acme', document_id: 'd1'}` for one document's chunks, except the ids in
+   * `keep`; returns how many.
    */
-  deleteMatching(filters: MetadataFilter): number {
+  deleteMatching(filters: MetadataFilter, keep: ReadonlySet<string> = new Set()): number {
     this.#assertWritable();
     const checked = this.#requireFilters(filters);
     if (Object.keys(checked).length === 0)
       throw new TributaryError('INVALID_ARGUMENT', 'deleteMatching needs at least one condition');
-    const doomed = [...this.#candidates(checked).ids].filter(this.#accept(checked));
+    const accept = this.#accept(checked);
+    const doomed = [...this.#candidates(checked).ids].filter(
+      (internal) => accept(internal) && !keep.has(this.#records[internal].id),
+    );
     for (const internal of doomed) this.#deleteInternal(internal);
     return doomed.length;
   }

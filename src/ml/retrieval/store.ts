@@ -188,26 +188,28 @@ export class RetrievalIndex implements IndexWriter, IndexReader {
 
   /**
    * Adds or replaces records by id (a replayed batch is harmless). With chunking on, a record's
-   * earlier chunks are removed first, and a record's own vector is ignored when it is split.
+   * chunks from an earlier version that the new one no longer has are removed after the new ones
+   * are in (so a batch that fails validation or embedding changes nothing), and a record's own
+   * vector is ignored when it is split.
    */
   async upsert(records: IndexRecord[]): Promise<void> {
     if (records.length === 0) return;
     const index = await this.#current();
     this.#writer = true;
-    const chunking = this.#chunk;
-    if (chunking !== undefined) {
-      for (const record of records) {
-        const tenantField = index.schema.tenantField;
-        const tenant = tenantField === undefined ? undefined : record.metadata[tenantField];
-        // The tenant condition keeps a record id of one tenant from deleting another's chunks.
-        index.deleteMatching({
-          [chunking.sourceField]: record.id,
-          ...(tenantField === undefined || tenant === undefined ? {} : { [tenantField]: tenant }),
-        });
-      }
-    }
-    await index.add(records.flatMap((record) => this.#expand(record)));
+    const expanded = records.map((record) => this.#expand(record));
+    await index.add(expanded.flat());
     this.#dirty = true;
+    const chunking = this.#chunk;
+    if (chunking === undefined) return;
+    const tenantField = index.schema.tenantField;
+    for (const [i, record] of records.entries()) {
+      // The tenant condition keeps one tenant's record id from removing another tenant's chunks.
+      const tenant = tenantField === undefined ? {} : { [tenantField]: record.metadata[tenantField] };
+      index.deleteMatching(
+        { [chunking.sourceField]: record.id, ...tenant },
+        new Set(expanded[i].map((chunk) => chunk.id)),
+      );
+    }
   }
 
   /** Deletes the records a filter matches (within one tenant where the index has tenants). */
