@@ -340,7 +340,7 @@ export class HybridIndex {
     this.#bm25.delete(internal);
   }
 
-  /** Deletes records by id; returns how many existed. Ids are global, so this is for a tenant's own writer. */
+  /** Deletes records by id (ids are index-wide); returns how many existed. */
   deleteIds(ids: readonly string[]): number {
     this.#assertWritable();
     let n = 0;
@@ -376,7 +376,7 @@ export class HybridIndex {
    * The candidate ids of a filter: the smallest union of posting lists among its equality and
    * any-of conditions, or every live record when it has none (then `size` is the live count).
    */
-  #candidates(filters: MetadataFilter): { ids: Iterable<number>; size: number; narrowed: boolean } {
+  #candidates(filters: MetadataFilter): { ids: Iterable<number>; size: number } {
     let best: Set<number>[] | undefined;
     let bestSize = Infinity;
     for (const field in filters) {
@@ -393,24 +393,10 @@ export class HybridIndex {
         bestSize = size;
       }
     }
-    if (best === undefined) return { ids: this.#byId.values(), size: this.#byId.size, narrowed: false };
-    const lists = best;
-    return {
-      ids:
-        lists.length === 1
-          ? lists[0]
-          : (function* () {
-              const seen = new Set<number>();
-              for (const ids of lists)
-                for (const id of ids)
-                  if (!seen.has(id)) {
-                    seen.add(id);
-                    yield id;
-                  }
-            })(),
-      size: bestSize,
-      narrowed: true,
-    };
+    if (best === undefined) return { ids: this.#byId.values(), size: this.#byId.size };
+    // An any-of condition: the union of its values' lists (a record has one value per field, so
+    // the lists are disjoint unless a value is repeated).
+    return { ids: best.length === 1 ? best[0] : new Set(best.flatMap((ids) => [...ids])), size: bestSize };
   }
 
   #accept(filters: MetadataFilter): (internal: number) => boolean {
