@@ -136,6 +136,28 @@ describe('retrieval for any pipeline: a stream job feeds a non-tenant index', ()
     await log.close();
   });
 
+  it('keeps saves consistent when two jobs feed one index at once', async () => {
+    const indexDir = path.join(dir, 'index', 'shared');
+    const writer = new RetrievalIndex({ dir: indexDir, embedder });
+    const batch = (from: number) =>
+      Array.from({ length: 50 }, (_, i) => ({
+        id: `m${from + i}`,
+        text: `Scene ${from + i}: the heist crew meets at the harbour.`,
+        metadata: { movie: from + i < 50 ? 'night-vault' : 'harbour-lights' },
+      }));
+    await writer.upsert(batch(0));
+    const first = writer.save();
+    const second = writer.upsert(batch(50)).then(() => writer.save());
+    await Promise.all([first, second]);
+    const reader = new RetrievalIndex({ dir: indexDir, embedder, readOnly: true });
+    expect(await reader.count()).toBe(100);
+    const manifest = JSON.parse(await readFile(path.join(indexDir, 'MANIFEST.json'), 'utf8')) as {
+      generation: number;
+      count: number;
+    };
+    expect(manifest).toMatchObject({ generation: 2, count: 100 });
+  });
+
   it('reloads in a reader when the writer saved, and refuses a missing index', async () => {
     const indexDir = path.join(dir, 'index', 'movies');
     const clock = new ManualClock(0);

@@ -179,6 +179,7 @@ export class HybridIndex {
   #generation = 0;
   #dir: string | undefined;
   #readOnly = false;
+  #saving: Promise<unknown> = Promise.resolve();
 
   private constructor(options: HybridIndexOptions) {
     this.embedder = options.embedder;
@@ -493,33 +494,41 @@ export class HybridIndex {
    * Data files are written atomically first, then the manifest is atomically replaced to point at
    * them, then generations older than the previous one are removed.
    */
-  async save(dir = this.#dir): Promise<void> {
+  save(dir = this.#dir): Promise<void> {
+    // Saves run one after another, so two never pick the same generation.
+    const run = this.#saving.then(() => this.#saveNow(dir));
+    this.#saving = run.catch(() => undefined);
+    return run;
+  }
+
+  async #saveNow(dir: string | undefined): Promise<void> {
     this.#assertWritable();
     if (dir === undefined) throw new TributaryError('INVALID_ARGUMENT', 'HybridIndex.save needs a directory');
     if (os.endianness() !== 'LE')
       throw new TributaryError('INTERNAL', 'the index file format is little-endian; this platform is not');
+    // One consistent snapshot, taken before the first await: records added while the files are
+    // written (another job feeding the same index) go into the next save, never half into this one.
+    const lines = this.#records.map((r) => JSON.stringify(r)).join('\n');
+    const store = this.#store;
+    const dim = store?.dim ?? this.embedder.dimensions;
+    const count = store?.size ?? 0;
+    const body = store ? store.rawBytes() : new Uint8Array(0);
+    const vectors = new Uint8Array(16 + body.length);
+    vectors.set(new TextEncoder().encode('TRBVEC01'), 0);
+    new DataView(vectors.buffer).setUint32(8, dim, true);
+    new DataView(vectors.buffer).setUint32(12, count, true);
+    vectors.set(body, 16);
+    const graph = this.#graph?.encode();
     await mkdir(dir, { recursive: true });
     const generation = Math.max(this.#generation, await readGeneration(dir)) + 1;
     const names = {
       records: `records-${generation}.jsonl`,
       vectors: `vectors-${generation}.f32`,
-      graph: this.#graph ? `hnsw-${generation}.bin` : null,
+      graph: graph ? `hnsw-${generation}.bin` : null,
     };
-    const lines = this.#records.map((r) => JSON.stringify(r)).join('\n');
     await writeFileAtomic(path.join(dir, names.records), lines.length > 0 ? `${lines}\n` : '');
-    const store = this.#store;
-    const dim = store?.dim ?? this.embedder.dimensions;
-    const count = store?.size ?? 0;
-    const header = new Uint8Array(16);
-    header.set(new TextEncoder().encode('TRBVEC01'), 0);
-    new DataView(header.buffer).setUint32(8, dim, true);
-    new DataView(header.buffer).setUint32(12, count, true);
-    const body = store ? store.rawBytes() : new Uint8Array(0);
-    const vectors = new Uint8Array(16 + body.length);
-    vectors.set(header, 0);
-    vectors.set(body, 16);
     await writeFileAtomic(path.join(dir, names.vectors), vectors);
-    if (this.#graph && names.graph) await writeFileAtomic(path.join(dir, names.graph), this.#graph.encode());
+    if (graph && names.graph) await writeFileAtomic(path.join(dir, names.graph), graph);
     const manifest: Manifest = {
       format: indexFormat,
       version: indexFormatVersion,

@@ -111,6 +111,7 @@ export class RetrievalIndex implements IndexWriter, IndexReader {
   #loadedManifestMs = -1;
   #checkedAtMs = -Infinity;
   #dirty = false;
+  #saving: Promise<unknown> = Promise.resolve();
   /** True when this instance has written (then it is the source of truth and never reloads). */
   #writer = false;
 
@@ -221,12 +222,24 @@ export class RetrievalIndex implements IndexWriter, IndexReader {
     return deleted;
   }
 
-  /** Persists the index if it changed since the last save. */
-  async save(): Promise<void> {
-    if (!this.#dirty || this.#index === undefined) return;
-    this.#dirty = false;
-    await this.#index.save(this.dir);
-    this.#loadedManifestMs = this.#manifestMs();
+  /**
+   * Persists the index if it changed since the last save. A call waits for a save in flight
+   * (another job's checkpoint), so when it returns everything upserted before it is on disk.
+   */
+  save(): Promise<void> {
+    const run = this.#saving.then(async () => {
+      if (!this.#dirty || this.#index === undefined) return;
+      this.#dirty = false;
+      try {
+        await this.#index.save(this.dir);
+      } catch (error) {
+        this.#dirty = true;
+        throw error;
+      }
+      this.#loadedManifestMs = this.#manifestMs();
+    });
+    this.#saving = run.catch(() => undefined);
+    return run;
   }
 
   /** Records in the index (all tenants). */
