@@ -102,3 +102,10 @@ export {
 export { lakeService, type LakeService } from './lake-service.js';
 export { formatStatus, fetchStatus } from './status-text.js';
 export { registerTopicRoutes, topicsModule, topicRecordsPerRequestMax } from './topic-routes.js';
+export {
+  registerAskRoute,
+  askWithinTenant,
+  askBodySchema,
+  type AskBody,
+  type AskRouteOptions,
+} from './ask-routes.js';

@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
 import { ask, HashedEmbedder, HybridIndex } from '../../src/ml/index.js';
-import { documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
+import { documentIndexSchema, documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
 import type { PipelineServices } from '../../src/pipelines/types.js';
 import {
   createApp,
@@ -101,16 +101,16 @@ beforeAll(async () => {
   );
   await mkdir(screenshots, { recursive: true });
 
-  const index = await HybridIndex.create({ embedder: new HashedEmbedder({ dimensions: 128 }) });
+  const index = await HybridIndex.create({
+    embedder: new HashedEmbedder({ dimensions: 128 }),
+    schema: documentIndexSchema,
+  });
   await index.add(
     documents.flatMap((d) =>
       d.pages.map((text, i) => ({
-        chunkId: `${d.documentId}#p${i + 1}c0`,
-        documentId: d.documentId,
-        filename: d.filename,
-        company: d.company,
-        page: i + 1,
+        id: `${d.documentId}#p${i + 1}c0`,
         text,
+        metadata: { company_id: d.company, document_id: d.documentId, filename: d.filename, page: i + 1 },
       })),
     ),
   );
@@ -145,7 +145,8 @@ beforeAll(async () => {
     keys: store,
     tables,
     pipelines: [documentsModule(services)],
-    ask: (question, options) => ask(index, question, { company: options.company, k: options.topK ?? 5 }),
+    ask: (question, options) =>
+      ask(index, question, { filters: { company_id: options.company }, k: options.topK ?? 5 }),
     rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
     statusTickMs: 0,
     ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
