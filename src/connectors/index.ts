@@ -42,7 +42,6 @@ export {
   type LookupFn,
   type NetPolicy,
 } from './http/netguard.js';
-export { backoffMs, parseRetryAfter, TokenBucket } from './http/ratelimit.js';
 export {
   createHttpPoller,
   getPath,

@@ -10,3 +10,5 @@ export * from './metrics.js';
 export * from './datadir.js';
 export * from './random.js';
 export * from './process.js';
+export * from './retry.js';
+export * from './throttle.js';

@@ -4,17 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/index.js';
+import { backoffMs, ManualClock, parseRetryAfter, Throttle } from '../../src/core/index.js';
 import { createMemoryLog, type Log } from '../../src/log/index.js';
 import {
   assertUrlAllowed,
-  backoffMs,
   createFileStateStore,
   createHttpPoller,
   isPrivateAddress,
   nextLink,
-  parseRetryAfter,
-  TokenBucket,
 } from '../../src/connectors/index.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -297,9 +294,9 @@ describe('SSRF guard', () => {
 });
 
 describe('rate-limit helpers', () => {
-  it('token bucket spaces starts by 1000/rate ms on the injected clock, burst included', async () => {
+  it('the core throttle (token bucket) spaces starts by 1000/rate ms on the injected clock, burst included', async () => {
     const clock = new ManualClock(0);
-    const bucket = new TokenBucket({ ratePerSecond: 4, burst: 2 }, clock);
+    const bucket = new Throttle({ ratePerSecond: 4, burst: 2 }, clock);
     const starts: number[] = [];
     const takes = Array.from({ length: 6 }, () => bucket.take().then(() => starts.push(clock.now())));
     for (let i = 0; i < 20; i++) {
