@@ -125,3 +125,16 @@ export {
   parseConnectorOptions,
   type ConnectorDefinition,
 } from './registry.js';
+
+// sources a pipeline declares, run and supervised by the platform (`tributary up`, `run --once`)
+export {
+  SourceRunner,
+  type PipelineSources,
+  type SourceContext,
+  type SourceDeclaration,
+  type SourceDrainReport,
+  type SourceKind,
+  type SourceProgress,
+  type SourceRunnerDeps,
+  type SourceStatus,
+} from './sources/runner.js';

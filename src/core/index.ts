@@ -12,3 +12,4 @@ export * from './random.js';
 export * from './process.js';
 export * from './retry.js';
 export * from './throttle.js';
+export * from './supervise.js';
