@@ -20,6 +20,7 @@ export {
   createSpoolSource,
   SpoolSource,
   spoolHeaders,
+  type SpoolFile,
   type SpoolFileOutcome,
   type SpoolPollReport,
   type SpoolSourceDeps,

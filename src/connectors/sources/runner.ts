@@ -4,7 +4,7 @@
  * records/s, last error and position in status, and stops it gracefully; `tributary run <pipeline>
  * --once` drains each one (reads what is there now) before the pipeline's stages run.
  */
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   childLogger,
@@ -29,7 +29,7 @@ import {
   createPostgresSource,
   type PostgresSourceOptionsInput,
 } from '../postgres/source.js';
-import { createSpoolSource } from '../spool/source.js';
+import { createSpoolSource, type SpoolFile } from '../spool/source.js';
 import type { SpoolOptionsInput } from '../spool/options.js';
 import { createFileStateStore, type ConnectorStateStore } from '../state.js';
 
@@ -60,8 +60,8 @@ interface SourceCommon {
 
 /**
  * One long-running source of a pipeline (see `PipelineDefinition.sources`):
- * - `spool`: a directory; complete files go to a topic or table, a file that cannot be read goes
- *   to `failed/` with a `.reason` and the source carries on.
+ * - `spool`: a directory; complete files go to a topic or table (or whole, to `deliverFile`), a
+ *   file that cannot be read goes to `failed/` with a `.reason` and the source carries on.
  * - `http`: the HTTP poller, every `pollIntervalMs`; `rateBudget` names a budget the pipeline
  *   declares in `rateBudgets`, shared by every source calling that API.
  * - `file-import`: a file imported once (again only when its size or mtime change).
@@ -72,7 +72,12 @@ interface SourceCommon {
  *   out of bounded runs).
  */
 export type SourceDeclaration =
-  | (SourceCommon & { kind: 'spool'; options: SpoolOptionsInput })
+  | (SourceCommon & {
+      kind: 'spool';
+      options: SpoolOptionsInput;
+      /** Whole-file delivery (documents, images): see `SpoolSourceDeps.deliverFile`. */
+      deliverFile?: (file: SpoolFile) => Promise<number>;
+    })
   | (SourceCommon & { kind: 'http'; options: HttpPollerOptionsInput; rateBudget?: string })
   | (SourceCommon & { kind: 'file-import'; options: FileImportOptionsInput })
   | (SourceCommon & {
@@ -301,6 +306,8 @@ export class SourceRunner {
     };
     switch (declaration.kind) {
       case 'spool': {
+        // A declared drop folder exists from the start, so operators know where to put files.
+        await mkdir(path.resolve(declaration.options.dir), { recursive: true });
         // Drain reads every file that is there: the caller says they are complete.
         const source = createSpoolSource(
           once ? { ...declaration.options, stableMs: 0 } : declaration.options,
@@ -309,6 +316,7 @@ export class SourceRunner {
             lake,
             clock: this.#clock,
             logger: run.logger,
+            ...(declaration.deliverFile ? { deliverFile: declaration.deliverFile } : {}),
           },
         );
         const intervalMs = source.options.pollIntervalMs;
