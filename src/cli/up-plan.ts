@@ -8,7 +8,6 @@
 import {
   childLogger,
   dataDirPaths,
-  limits,
   RateBudgets,
   supervise,
   type Supervised,
@@ -131,7 +130,6 @@ function pipelineService(
       for (const job of jobs.stream ?? []) {
         const run = supervise({
           name: `stream job ${job.name}`,
-          backoff: { baseMs: 1000, maxMs: limits.retryBackoffMsMax },
           run: async (signal) => {
             await startJob(job, { dataDir: config.dataDir, signal }).done;
           },
@@ -149,7 +147,6 @@ function pipelineService(
         let ranAtStart = definition.batchOnStart === false;
         const schedule = supervise({
           name: `${definition.name} batch schedule`,
-          backoff: { baseMs: 1000, maxMs: limits.retryBackoffMsMax },
           run: async (signal) => {
             if (!ranAtStart) {
               ranAtStart = true;
@@ -265,7 +262,17 @@ export function createUpPlan(
         ),
         pipelines: [...pipelines.map((d) => d.serve(services)), topicsModule(eventLog)],
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
-        ingest: { app: createIngestRoutes({ log: eventLog, topicsAllowed: ['*'] }), tenantAware: false },
+        ingest: {
+          app: createIngestRoutes({
+            log: eventLog,
+            topicsAllowed: ['*'],
+            // Declared `ingest` sources count what clients post to their topics.
+            onAppended: (topic, records, offsets) => {
+              for (const runner of supervision.sources) runner.ingestAppended(topic, records, offsets);
+            },
+          }),
+          tenantAware: false,
+        },
         ask: documentsAsk(services),
         readiness: [{ name: 'log', check: async () => void (await eventLog.listTopics()) }],
       };

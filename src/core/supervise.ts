@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from './clock.js';
 import { toTributaryError } from './errors.js';
+import { limits } from './limits.js';
 import { childLogger, type Logger } from './logger.js';
 import { backoffMs } from './retry.js';
 
@@ -28,7 +29,7 @@ export interface SuperviseOptions {
   run(signal: AbortSignal): Promise<void>;
   clock?: Clock;
   random?: () => number;
-  /** Restart backoff: first wait and cap (default 1 s, 60 s), doubled per failure in a row, jittered. */
+  /** Restart backoff: first wait and cap (default limits.restartBackoffMs{Min,Max}: 1 s, 60 s), doubled per failure in a row, jittered. */
   backoff?: { baseMs: number; maxMs: number };
   /** A run that lasted this long was healthy: the next failure starts the backoff over. Default the cap. */
   healthyAfterMs?: number;
@@ -62,8 +63,8 @@ export interface Supervised {
 export function supervise(options: SuperviseOptions): Supervised {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? childLogger('supervisor', { name: options.name });
-  const baseMs = options.backoff?.baseMs ?? 1000;
-  const maxMs = options.backoff?.maxMs ?? 60_000;
+  const baseMs = options.backoff?.baseMs ?? limits.restartBackoffMsMin;
+  const maxMs = options.backoff?.maxMs ?? limits.restartBackoffMsMax;
   const healthyAfterMs = options.healthyAfterMs ?? maxMs;
   const restartsMax = options.restartsMax ?? Number.POSITIVE_INFINITY;
   const controller = new AbortController();

@@ -67,6 +67,7 @@ it('keeps up, the API and the other sources running when a job throws, a file is
         kind: 'spool',
         options: { dir: inbox, topic: 'faults.in', stableMs: 0, pollIntervalMs: 20 },
       },
+      { name: 'endpoint', kind: 'ingest', topics: ['faults.in'] },
       {
         name: 'flaky',
         kind: 'custom',
@@ -124,6 +125,21 @@ it('keeps up, the API and the other sources running when a job throws, a file is
     const job = status.jobs.find((j) => j.name === 'faults.broken')!;
     expect(job.error).toMatch(/the warehouse is down/);
     expect(status.pipelines.find((p) => p.name === 'faults')?.state).toBe('failed');
+
+    // The declared ingest endpoint counts what clients post to its topic.
+    const posted = await fetch(`${handle.url}/api/ingest/topics/faults.in/records`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify([{ n: 3 }, { n: 4 }]),
+    });
+    expect(posted.status).toBe(200);
+    const after = await fetchStatus(handle.url, key);
+    expect(after.status.sources?.find((s) => s.name === 'faults/endpoint')).toMatchObject({
+      kind: 'ingest',
+      state: 'running',
+      records: 2,
+      position: 'faults.in p0@3',
+    });
 
     // The API still answers, and the CLI's status text names every failure.
     expect((await fetch(`${handle.url}/health`)).status).toBe(200);

@@ -19,7 +19,7 @@ import {
   type SupervisedState,
 } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
-import type { Log } from '../../log/index.js';
+import type { Log, PartitionOffsetRange } from '../../log/index.js';
 import { importFile, type FileImportOptionsInput } from '../files/import.js';
 import { createHttpPoller } from '../http/poller.js';
 import type { HttpPollerOptionsInput } from '../http/options.js';
@@ -67,6 +67,8 @@ interface SourceCommon {
  * - `file-import`: a file imported once (again only when its size or mtime change).
  * - `postgres`: a table copied into a lake table every `intervalMs` (incremental by cursor when
  *   the options say so); `url` default the embedded PGlite of the data dir.
+ * - `ingest`: the platform's HTTP ingest endpoint for these topics; it runs with the API, the
+ *   source counts what clients post and where it landed (nothing to drain in bounded runs).
  * - `custom`: code of the pipeline (a simulator, an API client): `run` until the signal aborts;
  *   `drain` (optional) reads what is there once for `run --once` (without it the source is left
  *   out of bounded runs).
@@ -88,6 +90,11 @@ export type SourceDeclaration =
       url?: string;
       /** Pause between copies (default 60 s). */
       intervalMs?: number;
+    })
+  | (SourceCommon & {
+      kind: 'ingest';
+      /** Topics outside clients may post to (`POST /api/ingest/topics/<topic>/records`). */
+      topics: string[];
     })
   | (SourceCommon & {
       kind: 'custom';
@@ -116,7 +123,10 @@ export interface SourceStatus {
 export interface SourceDrainReport {
   name: string;
   kind: SourceKind;
-  /** `skipped`: a custom source without `drain` (demo traffic) is not part of bounded runs. */
+  /**
+   * `skipped`: a custom source without `drain` (demo traffic) and an ingest endpoint (it holds
+   * nothing to read) are not part of bounded runs.
+   */
   outcome: 'drained' | 'failed' | 'skipped';
   records: number;
   refused: number;
@@ -231,7 +241,7 @@ export class SourceRunner {
       const { declaration, counters } = entry;
       const name = `${entry.pipeline}/${declaration.name}`;
       const base = { name, kind: declaration.kind };
-      if (declaration.kind === 'custom' && !declaration.drain) {
+      if ((declaration.kind === 'custom' && !declaration.drain) || declaration.kind === 'ingest') {
         reports.push({ ...base, outcome: 'skipped', records: 0, refused: 0, position: null });
         continue;
       }
@@ -258,6 +268,15 @@ export class SourceRunner {
       }
     }
     return reports;
+  }
+
+  /** Records the HTTP ingest endpoint appended (wired to `createIngestRoutes({ onAppended })`). */
+  ingestAppended(topic: string, records: number, offsets: readonly PartitionOffsetRange[]): void {
+    for (const entry of this.#entries) {
+      if (entry.declaration.kind !== 'ingest' || !entry.declaration.topics.includes(topic)) continue;
+      entry.counters.records += records;
+      entry.counters.position = `${topic} ${offsets.map((o) => `p${o.partition}@${o.last}`).join(' ')}`;
+    }
   }
 
   status(): SourceStatus[] {
@@ -399,6 +418,14 @@ export class SourceRunner {
         } finally {
           await client.close();
         }
+        return;
+      }
+      case 'ingest': {
+        // Passive: the API's ingest route does the work; the source is "running" while up runs.
+        if (!once && !signal.aborted)
+          await new Promise<void>((resolve) =>
+            signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
         return;
       }
       case 'custom': {

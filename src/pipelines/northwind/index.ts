@@ -393,6 +393,8 @@ export const northwindPipeline: PipelineDefinition = {
   // Demo traffic as a declared source: `up` supervises it (restarted if the log refuses appends),
   // shows its rate and last order id in status, and leaves it out of `run --once` (no drain).
   sources: (services) => [
+    // Sale events from outside (a shop, `tributary simulate sales` forwarding to `up`).
+    { name: 'sales-endpoint', kind: 'ingest', topics: [liveTopic] },
     {
       name: 'sales-simulator',
       kind: 'custom',
