@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { backoffMs, ManualClock, parseRetryAfter, Throttle } from '../../src/core/index.js';
+import { ManualClock, Throttle } from '../../src/core/index.js';
 import { createMemoryLog, type Log } from '../../src/log/index.js';
 import {
   assertUrlAllowed,
@@ -305,25 +305,6 @@ describe('rate-limit helpers', () => {
     }
     await Promise.all(takes);
     expect(starts).toEqual([0, 0, 250, 500, 750, 1000]);
-  });
-
-  it('parses Retry-After seconds and HTTP dates', () => {
-    expect(parseRetryAfter('3', 0)).toBe(3000);
-    expect(
-      parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')),
-    ).toBe(10_000);
-    expect(
-      parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('Wed, 21 Oct 2015 07:29:00 GMT')),
-    ).toBe(0);
-    expect(parseRetryAfter('soon', 0)).toBeNull();
-    expect(parseRetryAfter(null, 0)).toBeNull();
-  });
-
-  it('backs off exponentially with bounded jitter', () => {
-    expect([0, 1, 2, 3].map((a) => backoffMs(a, 100, 1000, () => 0))).toEqual([50, 100, 200, 400]);
-    expect([0, 1, 2, 3, 4, 5].map((a) => backoffMs(a, 100, 1000, () => 1))).toEqual([
-      100, 200, 400, 800, 1000, 1000,
-    ]);
   });
 
   it('parses Link headers', () => {

@@ -12,6 +12,7 @@ import {
   RateBudgets,
   supervise,
   systemClock,
+  toTributaryError,
   TributaryError,
   type Clock,
   type Logger,
@@ -247,24 +248,19 @@ export class SourceRunner {
       }
       const before = { records: counters.records, refused: counters.refused };
       const logger = childLogger('source', { source: name, kind: declaration.kind });
+      const report = (outcome: 'drained' | 'failed', error?: unknown): SourceDrainReport => ({
+        ...base,
+        outcome,
+        records: counters.records - before.records,
+        refused: counters.refused - before.refused,
+        position: counters.position,
+        ...(error === undefined ? {} : { error: toTributaryError(error).message }),
+      });
       try {
         await this.#run(entry, { signal, once: true, logger });
-        reports.push({
-          ...base,
-          outcome: 'drained',
-          records: counters.records - before.records,
-          refused: counters.refused - before.refused,
-          position: counters.position,
-        });
+        reports.push(report('drained'));
       } catch (error) {
-        reports.push({
-          ...base,
-          outcome: 'failed',
-          records: counters.records - before.records,
-          refused: counters.refused - before.refused,
-          position: counters.position,
-          error: error instanceof Error ? error.message : String(error),
-        });
+        reports.push(report('failed', error));
       }
     }
     return reports;
