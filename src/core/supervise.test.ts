@@ -58,4 +58,26 @@ describe('supervise', () => {
     await hopeless.done;
     expect(hopeless.status()).toMatchObject({ state: 'failed', restarts: 1, lastError: 'always' });
   });
+
+  it("waits at least a failure's Retry-After before restarting", async () => {
+    const clock = new ManualClock(0);
+    const startedAt: number[] = [];
+    const supervised = supervise({
+      name: 'rate-limited',
+      clock,
+      backoff: { baseMs: 100, maxMs: 1000 },
+      run: (signal) => {
+        startedAt.push(clock.now());
+        if (startedAt.length === 1)
+          return Promise.reject(new TributaryError('RATE_LIMITED', '429', { retryAfterMs: 5000 }));
+        return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      },
+    });
+    for (let i = 0; i < 200 && startedAt.length < 2; i++) {
+      await tick();
+      clock.advance(50);
+    }
+    expect(startedAt).toEqual([0, 5000]);
+    await supervised.stop();
+  });
 });

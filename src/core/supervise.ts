@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
-import { toTributaryError } from './errors.js';
+import { toTributaryError, TributaryError } from './errors.js';
 import { limits } from './limits.js';
 import { childLogger, type Logger } from './logger.js';
 import { backoffMs } from './retry.js';
@@ -107,7 +107,9 @@ export function supervise(options: SuperviseOptions): Supervised {
           logger.error({ err: error, failuresInRow }, `${options.name} failed; giving up`);
           return;
         }
-        const waitMs = backoffMs(failuresInRow - 1, baseMs, maxMs, options.random);
+        // A failure that says when to come back (a 429's Retry-After) is not retried sooner.
+        const askedMs = error instanceof TributaryError ? (error.retryAfterMs ?? 0) : 0;
+        const waitMs = Math.max(askedMs, backoffMs(failuresInRow - 1, baseMs, maxMs, options.random));
         status.state = 'backoff';
         status.nextStartAtMs = clock.now() + waitMs;
         logger.error({ err: error, restartInMs: waitMs }, `${options.name} failed; restarting`);

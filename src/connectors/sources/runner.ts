@@ -22,7 +22,7 @@ import {
 import type { Lake } from '../../lake/index.js';
 import type { Log, PartitionOffsetRange } from '../../log/index.js';
 import { importFile, type FileImportOptionsInput } from '../files/import.js';
-import { createHttpPoller } from '../http/poller.js';
+import { createHttpPoller, type HttpPoller } from '../http/poller.js';
 import type { HttpPollerOptionsInput } from '../http/options.js';
 import { openPgClient } from '../postgres/client.js';
 import {
@@ -162,6 +162,7 @@ interface Entry {
   declaration: SourceDeclaration;
   counters: Counters;
   supervised: Supervised | null;
+  poller?: HttpPoller;
   sample: { atMs: number; records: number; perSecond: number } | null;
 }
 
@@ -355,7 +356,9 @@ export class SourceRunner {
         return;
       }
       case 'http': {
-        const poller = createHttpPoller(declaration.options, {
+        // One poller per source for the whole run of the process, so its throttle (and a 429's
+        // pause) outlives a restart.
+        const poller = (entry.poller ??= createHttpPoller(declaration.options, {
           log,
           state: this.#connectorState,
           clock: this.#clock,
@@ -363,7 +366,7 @@ export class SourceRunner {
           ...(declaration.rateBudget !== undefined
             ? { throttle: this.#budgets.get(declaration.rateBudget) }
             : {}),
-        });
+        }));
         while (!signal.aborted) {
           const report = await poller.poll(signal);
           counters.records += report.records;
