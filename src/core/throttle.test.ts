@@ -94,6 +94,21 @@ describe('Throttle, sliding window', () => {
     expect(startedAt[5]).toBe(1000);
   });
 
+  it('is needed: a token bucket with burst N lets N + 1 start within one second', () => {
+    const clock = new ManualClock(0);
+    const bucket = new Throttle({ ratePerSecond: 4, burst: 4 }, clock);
+    const window = new Throttle({ mode: 'sliding-window', requestsMax: 4 }, clock);
+    expect([1, 2, 3, 4].map(() => bucket.tryTake().allowed && window.tryTake().allowed)).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    clock.advance(250);
+    expect(bucket.tryTake().allowed).toBe(true); // the fifth start inside [0, 1000): TMDB answers 429
+    expect(window.tryTake()).toEqual({ allowed: false, remaining: 0, retryAfterMs: 750 });
+  });
+
   it('counts a request from when it was sent (noteSent), not from when it was allowed', () => {
     const clock = new ManualClock(0);
     const throttle = new Throttle({ mode: 'sliding-window', requestsMax: 1 }, clock);
