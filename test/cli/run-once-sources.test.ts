@@ -7,10 +7,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/core/index.js';
 import { openLog } from '../../src/log/index.js';
 import { documentsInboxDir, sampleDocumentsDir, topics } from '../../src/pipelines/documents/index.js';
+import { runCli } from './in-process.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -29,27 +29,8 @@ it('drains the documents inbox, then runs every stage over what it read', async 
   );
   await writeFile(path.join(inbox, 'unlabelled.md'), '# Whose document is this?\n');
 
-  const printed: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = (chunk: string) => {
-    printed.push(chunk);
-    return true;
-  };
-  try {
-    await buildProgram().parseAsync([
-      'node',
-      'tributary',
-      '--data-dir',
-      dir,
-      'run',
-      'documents',
-      '--once',
-      '--json',
-    ]);
-  } finally {
-    process.stdout.write = write;
-  }
-  const result = JSON.parse(printed.join('')) as {
+  const printed = await runCli(['--data-dir', dir, 'run', 'documents', '--once', '--json']);
+  const result = JSON.parse(printed) as {
     sources: { name: string; outcome: string; records: number; refused: number }[];
     streams: { job: string; state: string }[];
     ok: boolean;

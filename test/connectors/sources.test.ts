@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli/main.js';
 import { SourceRunner, type SourceDeclaration } from '../../src/connectors/index.js';
 import { loadConfig, RateBudgets } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, openLog, type Log } from '../../src/log/index.js';
+import { runCli } from '../cli/in-process.js';
 
 let dir: string;
 let lake: Lake;
@@ -178,40 +178,28 @@ describe('tributary ingest http', () => {
   it('polls every page of an API into a topic once and prints the report', async () => {
     const api = await pagedApi(2);
     const config = loadConfig({ env: {}, cwd: dir, dotenv: false, overrides: { dataDir: dir } });
-    const printed: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = (chunk: string) => {
-      printed.push(chunk);
-      return true;
-    };
-    try {
-      await buildProgram().parseAsync([
-        'node',
-        'tributary',
-        '--data-dir',
-        dir,
-        'ingest',
-        'http',
-        `${api.base}/movies`,
-        '--topic',
-        'movies.raw',
-        '--records-path',
-        'results',
-        '--pagination',
-        'page',
-        '--total-pages-path',
-        'total_pages',
-        '--rate',
-        '4',
-        '--rate-mode',
-        'sliding-window',
-        '--allow-private',
-        '--once',
-      ]);
-    } finally {
-      process.stdout.write = write;
-    }
-    expect(JSON.parse(printed.join(''))).toEqual({ pages: 2, records: 4 });
+    const printed = await runCli([
+      '--data-dir',
+      dir,
+      'ingest',
+      'http',
+      `${api.base}/movies`,
+      '--topic',
+      'movies.raw',
+      '--records-path',
+      'results',
+      '--pagination',
+      'page',
+      '--total-pages-path',
+      'total_pages',
+      '--rate',
+      '4',
+      '--rate-mode',
+      'sliding-window',
+      '--allow-private',
+      '--once',
+    ]);
+    expect(JSON.parse(printed)).toEqual({ pages: 2, records: 4 });
     const embedded = await openLog(config);
     try {
       const records = await embedded.fetch('movies.raw', 0, 0, { maxRecords: 100 });
