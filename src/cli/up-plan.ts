@@ -181,7 +181,8 @@ function pipelineService(
         supervision.sources.push(sources);
         sources.start();
         context.progress(
-          `${declared.length} source(s): ${declared.map((d) => `${d.name} (${d.kind})`).join(', ')}`,
+          // Drop folders are named, so the operator knows where files go.
+          `${declared.length} source(s): ${declared.map((d) => `${d.name} (${d.kind === 'spool' ? `spool ${d.options.dir}` : d.kind})`).join(', ')}`,
         );
       }
       demo = definition.startDemo?.(services);
