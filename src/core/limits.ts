@@ -22,4 +22,7 @@ export const limits = {
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
+  /** Supervised jobs, schedules and sources: first restart delay and the cap it doubles up to. */
+  restartBackoffMsMin: 1000,
+  restartBackoffMsMax: 60_000,
 } as const;
