@@ -14,13 +14,22 @@ import {
 import {
   createLakeTableProvider,
   createStreamStatusProvider,
+  lineageModule,
   topicsModule,
   type UpAppOptions,
   type UpContext,
   type UpService,
 } from '../serve/index.js';
 import { serveLog, type LogServer } from '../log/index.js';
-import { BatchDag, batchHistoryFile, startJob, type JobHandle, type PipelineJobs } from '../stream/index.js';
+import {
+  BatchDag,
+  batchHistoryFile,
+  lineageFor,
+  LineageGraphReader,
+  startJob,
+  type JobHandle,
+  type PipelineJobs,
+} from '../stream/index.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
 const log = childLogger('up');
@@ -61,7 +70,10 @@ function pipelineService(
       );
       const batch = jobs.batch ?? [];
       if (batch.length > 0) {
-        const dag = new BatchDag([...batch], { historyFile: batchHistoryFile(config.dataDir) });
+        const dag = new BatchDag([...batch], {
+          historyFile: batchHistoryFile(config.dataDir),
+          lineage: lineageFor(config.dataDir),
+        });
         // The first batch run and the scheduler go on in the background so the API comes up at once.
         const runAtStart =
           definition.batchOnStart === false
@@ -140,7 +152,11 @@ export function createUpPlan(config: TributaryConfig): UpPlan {
               jobs: jobNames.get(d.name) ?? [],
             })),
         }),
-        pipelines: [...pipelineDefinitions.map((d) => d.serve(services)), topicsModule(eventLog)],
+        pipelines: [
+          ...pipelineDefinitions.map((d) => d.serve(services)),
+          topicsModule(eventLog),
+          lineageModule(new LineageGraphReader(config.dataDir)),
+        ],
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: { app: createIngestRoutes({ log: eventLog, topicsAllowed: ['*'] }), tenantAware: false },
         ask: documentsAsk(services),

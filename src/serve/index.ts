@@ -30,7 +30,7 @@ export type {
   TableRef,
 } from './types.js';
 export { servedLayers, filterOperators } from './types.js';
-export type { AskSpec, ChartSpec, TileSpec, ValueFormat, ValueSource } from '../ui/page-types.js';
+export type { AskSpec, ChartSpec, GraphSpec, TileSpec, ValueFormat, ValueSource } from '../ui/page-types.js';
 
 // ---- app and server
 export { createApp, type AppOptions, type TributaryApp } from './app.js';
@@ -100,3 +100,4 @@ export {
 export { lakeService, type LakeService } from './lake-service.js';
 export { formatStatus, fetchStatus } from './status-text.js';
 export { registerTopicRoutes, topicsModule, topicRecordsPerRequestMax } from './topic-routes.js';
+export { lineageModule, type LineageGraphSource } from './lineage-routes.js';

@@ -59,6 +59,16 @@ export interface AskSpec {
   companies?: { route: string; rowsField?: string; field: string };
 }
 
+/**
+ * A lineage graph: `route` answers `{ nodes: [{id, kind: source|topic|job|table, name, state?}],
+ * edges: [{from, to}] }` (GET /api/lineage); drawn left to right by depth, coloured by kind.
+ */
+export interface GraphSpec {
+  id: string;
+  title: string;
+  route: string;
+}
+
 export interface DashboardPage {
   /** URL-safe id: the page lives at `/#/p/<id>`. */
   id: string;
@@ -70,4 +80,6 @@ export interface DashboardPage {
   tables?: { id: string; title: string; route: string; columns?: string[] }[];
   /** A question box with cited answers (retrieval over the pipeline's documents). */
   ask?: AskSpec;
+  /** Lineage graphs (source → topic → job → table). */
+  graphs?: GraphSpec[];
 }

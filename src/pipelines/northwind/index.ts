@@ -60,6 +60,24 @@ export async function refreshCombined(lake: Lake): Promise<void> {
   await lake.table(combinedTable).writeQuery(revenueByCountryCombinedSql, { mode: 'overwrite' });
 }
 
+/**
+ * The source tables as lineage datasets (OpenLineage's PostgreSQL naming: namespace
+ * `postgres://host:port`, name `database.schema.table`); the embedded PGlite database is
+ * `pglite://tributary/northwind.public.<table>`.
+ */
+export function northwindSourceDatasets(pgUrl: string | undefined): string[] {
+  let prefix = 'pglite://tributary/northwind';
+  if (pgUrl !== undefined) {
+    try {
+      const url = new URL(pgUrl);
+      prefix = `postgres://${url.hostname}:${url.port || '5432'}/${decodeURIComponent(url.pathname.slice(1)) || 'postgres'}`;
+    } catch {
+      prefix = 'postgres://unknown/northwind';
+    }
+  }
+  return bronzeTables.map((t) => `${prefix}.public.${t}`);
+}
+
 /** The batch DAG: bronze → silver → gold. */
 export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | 'lake'>): BatchJob[] {
   const { lake, config } = services;
@@ -71,6 +89,7 @@ export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | '
     {
       name: 'northwind.bronze',
       description: 'Snapshot the six Northwind tables from PostgreSQL into bronze (partition = run date)',
+      inputs: northwindSourceDatasets(config.northwindPgUrl),
       outputs: bronzeTables.map((t) => `bronze.${t}`),
       schedule,
       partitionFor,
@@ -151,6 +170,7 @@ export function northwindStreamJobs(
 ): StreamJob[] {
   const { lake, publish } = services;
   const sink = liveTotalsSink({
+    datasets: [liveTable, combinedTable],
     async write(rows) {
       await lake.table(liveTable).writeQuery(liveTableSql(rows), { mode: 'overwrite' });
       await refreshCombined(lake);

@@ -19,6 +19,8 @@ import {
   TributaryError,
   type Clock,
 } from '../../core/index.js';
+import type { LineageEmitter } from '../lineage/emitter.js';
+import { datasetOf, runEvent, uuidOf, type LineageEventType } from '../lineage/event.js';
 
 export interface BatchJobContext {
   job: string;
@@ -39,9 +41,13 @@ export interface BatchJobResult {
 export interface BatchJob {
   name: string;
   description?: string;
-  /** Tables (or topics) read; a job producing one of them runs first. */
+  /**
+   * Tables (or topics) read; a job producing one of them runs first. Also the run's lineage inputs
+   * (`bronze.x` a table, `topic:x` or a plain name a topic, `postgres://host/db.schema.table` a
+   * source; see src/stream/lineage/event.ts).
+   */
   inputs?: string[];
-  /** Tables written. */
+  /** Tables written (the run's lineage outputs). */
   outputs?: string[];
   /** Explicit dependencies by job name, besides those inferred from inputs/outputs. */
   dependsOn?: string[];
@@ -161,6 +167,11 @@ export interface DagOptions {
   /** Where run history is kept; omit to keep it in memory only. */
   historyFile?: string;
   clock?: Clock;
+  /**
+   * Where runs report OpenLineage START / COMPLETE / FAIL events (`lineageFor(dataDir)`); none when
+   * omitted. The platform's DAGs pass their data dir's emitter, so every pipeline's jobs report.
+   */
+  lineage?: LineageEmitter;
 }
 
 export interface RunOptions {
@@ -181,8 +192,10 @@ export class BatchDag {
   readonly #order: string[];
   #runSeq = 0;
   readonly #logger = childLogger('batch');
+  readonly #lineage: LineageEmitter | undefined;
 
   constructor(jobs: BatchJob[], options: DagOptions = {}) {
+    this.#lineage = options.lineage;
     const byName = new Map<string, BatchJob>();
     for (const job of jobs) {
       if (byName.has(job.name))
@@ -290,6 +303,7 @@ export class BatchDag {
     const t0 = performance.now();
     let lastError: unknown = null;
     let attempts = 0;
+    this.#emitLineage('START', job, runId, partition, options, {});
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
       attempts = attempt;
       try {
@@ -302,6 +316,11 @@ export class BatchDag {
             attempt,
             signal,
           })) ?? {};
+        this.#emitLineage('COMPLETE', job, runId, partition, options, {
+          attempts: attempt,
+          ...(result.rowsIn === undefined ? {} : { rowsIn: result.rowsIn }),
+          ...(result.rowsOut === undefined ? {} : { rowsOut: result.rowsOut }),
+        });
         return this.#record(
           job,
           options,
@@ -324,6 +343,7 @@ export class BatchDag {
       }
     }
     const message = toTributaryError(lastError).message;
+    this.#emitLineage('FAIL', job, runId, partition, options, { attempts }, message);
     return this.#record(
       job,
       options,
@@ -334,6 +354,33 @@ export class BatchDag {
       null,
       message,
       runId,
+    );
+  }
+
+  /** One OpenLineage event of a run; the run id is a UUID derived from the run's own id. */
+  #emitLineage(
+    eventType: LineageEventType,
+    job: BatchJob,
+    runId: string,
+    partition: string | null,
+    options: RunOptions,
+    details: Record<string, unknown>,
+    error?: string,
+  ): void {
+    if (this.#lineage === undefined) return;
+    this.#lineage.emit(
+      runEvent({
+        eventType,
+        eventTimeMs: this.#clock.now(),
+        runId: uuidOf(runId),
+        job: job.name,
+        jobNamespace: this.#lineage.namespace,
+        processingType: 'BATCH',
+        inputs: (job.inputs ?? []).map(datasetOf),
+        outputs: (job.outputs ?? []).map(datasetOf),
+        details: { runId, partition, trigger: options.trigger ?? 'manual', ...details },
+        ...(error === undefined ? {} : { error }),
+      }),
     );
   }
 

@@ -6,6 +6,7 @@ import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
 import { askBox, type Caller } from './ask.js';
 import { drawChart, sparkline, type ChartPoint } from './charts.js';
+import { drawLineage, type GraphData } from './graph.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
 
@@ -394,6 +395,7 @@ async function renderPipelinePage(page: DashboardPage, generation: number): Prom
     h('div', { class: 'tiles' }, ...page.tiles.map((t) => tile(t.id, t.label, '—'))),
     ask ?? '',
     h('div', { class: 'grid-2' }, ...page.charts.map((c) => section(c.title, chartBox(c.id, '')))),
+    ...(page.graphs ?? []).map((g) => section(g.title, chartBox(g.id, ''))),
     ...(page.tables ?? []).map((t) => section(t.title, h('div', { id: `table-${t.id}` }))),
   );
   for (const spec of page.tiles) {
@@ -407,6 +409,10 @@ async function renderPipelinePage(page: DashboardPage, generation: number): Prom
   await Promise.all([
     ...page.tiles.map((t) => loadTile(t)),
     ...page.charts.map((c) => loadChart(c, generation)),
+    ...(page.graphs ?? []).map(async (g) => {
+      const graph = await apiGet<GraphData>(g.route);
+      if (generation === renderGeneration) putChart(g.id, drawLineage(graph, g.title));
+    }),
     ...(page.tables ?? []).map(async (t) => {
       const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(t.route);
       if (generation !== renderGeneration) return;
