@@ -75,6 +75,10 @@ export const configSchema = z
       .describe(
         'OpenLineage HTTP endpoint (Marquez, DataHub): run events are POSTed to <url>/api/v1/lineage',
       ),
+    responseCache: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .describe('Cache of cacheable API routes: memory (per process) | redis (shared; needs redisUrl)'),
     metricsPublic: boolFromString.default(true).describe('Serve /metrics without an API key'),
     rateLimitPerSecond: z.coerce.number().positive().default(50).describe('Requests per second per API key'),
     rateLimitBurst: z.coerce

@@ -13,7 +13,8 @@ import {
   systemClock,
 } from '../core/index.js';
 import { createUiRoutes, type UiRoutesOptions } from '../ui/server.js';
-import { ReadCache } from './cache.js';
+import { ReadCache, type ResponseCache } from './cache.js';
+import { groupsOfTable } from './route-cache.js';
 import { createEventBus, SseTokens, visibleTo } from './events.js';
 import { errorBody, handleError } from './http-errors.js';
 import { hasScope, type AuthInfo, type KeyStore } from './keys.js';
@@ -24,6 +25,7 @@ import {
   buildOpenApiDocument,
   type GuardResult,
   type OpenApiDocument,
+  cacheSpecOf,
   type StoredRoute,
 } from './router.js';
 import { parseTableQuery, tableQueryLimits } from './table-query.js';
@@ -61,6 +63,11 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Gold read cache bounds. */
   cache?: { entriesMax?: number; bytesMax?: number };
+  /**
+   * Cache of the routes that declare `cache: { tables }`: the in-process gold read cache by
+   * default, or a shared one (`RedisReadCache`), closed with the app.
+   */
+  responseCache?: ResponseCache;
   sseKeepAliveMs?: number;
   sseTokenTtlMs?: number;
   /** Period of the `status.tick` event while SSE clients are connected; 0 disables. */
@@ -76,6 +83,7 @@ export interface TributaryApp {
   router: ApiRouter;
   events: EventBus;
   cache: ReadCache;
+  responseCache: ResponseCache;
   openapi(): OpenApiDocument;
   /** Ends SSE streams, timers and subscriptions (the HTTP server is closed by `startServer`). */
   close(): Promise<void>;
@@ -243,6 +251,7 @@ export function createApp(options: AppOptions): TributaryApp {
   const keepAliveMs = options.sseKeepAliveMs ?? 15_000;
   const sseTokens = new SseTokens(options.sseTokenTtlMs ?? 60_000);
   const cache = new ReadCache(options.cache);
+  const responseCache: ResponseCache = options.responseCache ?? cache;
   const pipelines = options.pipelines ?? [];
   const router = new ApiRouter();
   const closers: (() => void)[] = [];
@@ -252,7 +261,17 @@ export function createApp(options: AppOptions): TributaryApp {
   if (options.tables?.onCommit) {
     closers.push(
       options.tables.onCommit((table) => {
-        cache.invalidate(`${table.layer}.${table.name}`);
+        const tableKey = `${table.layer}.${table.name}`;
+        cache.invalidate(tableKey);
+        // Cacheable routes over this table (alone, or with others); the gold cache above already
+        // covers a route over this table alone when both are the in-process cache.
+        const specs = router.routes().flatMap((r) => cacheSpecOf(r) ?? []);
+        for (const group of groupsOfTable(specs, tableKey)) {
+          if (responseCache === cache && group === tableKey) continue;
+          void Promise.resolve(responseCache.invalidate(group)).catch((error: unknown) =>
+            handleReadinessFailure('response cache', error),
+          );
+        }
         events.publish({ type: 'lake.commit', data: { layer: table.layer, name: table.name } });
       }),
     );
@@ -359,6 +378,10 @@ export function createApp(options: AppOptions): TributaryApp {
       if ('ping' in rateLimiter && typeof rateLimiter.ping === 'function') {
         const limiter = rateLimiter as RateLimiter & { ping(): Promise<void> };
         checks.push({ name: 'redis', check: () => limiter.ping() });
+      }
+      if ('ping' in responseCache && typeof responseCache.ping === 'function') {
+        const shared = responseCache as ResponseCache & { ping(): Promise<void> };
+        checks.push({ name: 'response cache', check: () => shared.ping() });
       }
       const results = await Promise.all(
         checks.map(async (check) => {
@@ -831,7 +854,7 @@ export function createApp(options: AppOptions): TributaryApp {
     });
     app.route('/api/ingest', ingest.app);
   }
-  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes });
+  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes, responseCache });
   if (options.ui !== false) app.route('/', createUiRoutes(options.ui ?? {}));
 
   // Routes are fixed once the app is built, so the document is rendered once.
@@ -891,11 +914,13 @@ export function createApp(options: AppOptions): TributaryApp {
     router,
     events,
     cache,
+    responseCache,
     openapi,
     close: async () => {
       for (const end of [...openStreams]) end();
       for (const close of closers) close();
       await rateLimiter.close();
+      await responseCache.close?.();
     },
   };
 }

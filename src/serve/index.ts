@@ -67,7 +67,9 @@ export {
 
 // ---- events, caching, tables
 export { createEventBus, SseTokens, visibleTo } from './events.js';
-export { ReadCache } from './cache.js';
+export { ReadCache, type ResponseCache, type ReadCacheOptions } from './cache.js';
+export { RedisReadCache, type RedisReadCacheOptions } from './redis-cache.js';
+export { cacheGroup, type RouteCacheSpec } from './route-cache.js';
 export {
   ParquetTableProvider,
   buildReadSql,

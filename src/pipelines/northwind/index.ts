@@ -311,7 +311,8 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
     description: 'PostgreSQL Northwind + live sales → KPIs, countries, categories, RFM, live view',
     page,
     routes(api) {
-      const get = (path: string, summary: string, sql: string) =>
+      // Each answer is cached until the table it reads commits (the platform's response cache).
+      const get = (path: string, summary: string, sql: string, table: string) =>
         api.route({
           method: 'get',
           path,
@@ -319,38 +320,45 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
           tags: ['northwind'],
           scope: 'read',
           responses: rowsResponse,
+          cache: { tables: [table] },
           handler: async () => ({ rows: await query(sql) }),
         });
       get(
         '/api/northwind/kpis',
         'Total revenue, orders, customers, average order value (gold.kpi_summary)',
         'SELECT * FROM gold.kpi_summary',
+        'gold.kpi_summary',
       );
       get(
         '/api/northwind/categories',
         'Revenue and share per category (gold.category_sales)',
         'SELECT * FROM gold.category_sales ORDER BY revenue DESC',
+        'gold.category_sales',
       );
       get(
         '/api/northwind/rfm/segments',
         'Customers and revenue per RFM segment (gold.customer_rfm)',
         `SELECT segment, count(*) AS customers, sum(monetary) AS revenue FROM gold.customer_rfm GROUP BY segment
          ORDER BY array_position([${rfmSegments.map((s) => `'${s}'`).join(', ')}], segment)`,
+        'gold.customer_rfm',
       );
       get(
         '/api/northwind/live',
         'Live revenue and transactions per country (gold.live_sales_by_country)',
         'SELECT * FROM gold.live_sales_by_country ORDER BY total_ventes_live DESC, pays',
+        liveTable,
       );
       get(
         '/api/northwind/live/summary',
         'Live revenue and transactions over all countries',
         'SELECT coalesce(sum(total_ventes_live), 0) AS total_ventes_live, coalesce(sum(nb_transactions), 0) AS nb_transactions FROM gold.live_sales_by_country',
+        liveTable,
       );
       get(
         '/api/northwind/revenue-by-country',
         'Batch + live revenue by country (gold.revenue_by_country_combined)',
         `SELECT * FROM ${combinedTable} ORDER BY total_revenue DESC, country`,
+        combinedTable,
       );
       api.route({
         method: 'get',
