@@ -30,7 +30,15 @@ export type {
   TableRef,
 } from './types.js';
 export { servedLayers, filterOperators } from './types.js';
-export type { AskSpec, ChartSpec, GraphSpec, TileSpec, ValueFormat, ValueSource } from '../ui/page-types.js';
+export type {
+  AskSpec,
+  ChartSpec,
+  FilterSpec,
+  GraphSpec,
+  TileSpec,
+  ValueFormat,
+  ValueSource,
+} from '../ui/page-types.js';
 
 // ---- app and server
 export { createApp, type AppOptions, type TributaryApp } from './app.js';
