@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,7 +22,7 @@ import {
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { BatchDag, LineageEmitter, LineageGraphReader } from '../../src/stream/index.js';
-import { chromiumPath, launchChromium } from './browser.js';
+import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
 
 /**
  * Page filters in a real browser (Debian's chromium via playwright-core): the northwind page's
@@ -59,18 +58,7 @@ FROM range(240) t(i)`;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-filters-ui-'));
-  const clientOut = path.join(dir, 'client');
-  execFileSync(
-    process.execPath,
-    [
-      path.join(repoRoot, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      path.join(repoRoot, 'src/ui/client/tsconfig.json'),
-      '--outDir',
-      clientOut,
-    ],
-    { stdio: 'inherit' },
-  );
+  const clientDir = compileClient(path.join(dir, 'client'));
   await mkdir(screenshots, { recursive: true });
   const config = loadConfig({
     env: {},
@@ -117,7 +105,7 @@ beforeAll(async () => {
     ],
     rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
     statusTickMs: 0,
-    ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
+    ui: { clientDir },
   });
   server = await startServer(api.app, { port: 0 });
   context = await launchChromium(path.join(dir, 'chromium'));
@@ -132,19 +120,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function openPage(hash: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${server.url}/docs`);
-  await page.evaluate((value) => window.localStorage.setItem('tributary.apiKey', value), adminKey);
-  await page.goto(`${server.url}/${hash}`);
-  await page.waitForSelector('body[data-ready]');
-  return { page, errors };
-}
+const openPage = (hash: string) => openDashboard(context, server.url, adminKey, hash);
 
 /** The bar labels and values a chart shows (its SVG text, in order). */
 const chartText = (page: Page, id: string) =>
