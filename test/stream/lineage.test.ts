@@ -261,21 +261,27 @@ describe('stream jobs', () => {
 });
 
 describe('file transport', () => {
-  it('rotates by size, keeps at most filesMax files, and every line stays whole', async () => {
-    const dir = path.join(dataDir, 'lineage');
-    const transport = new FileLineageTransport(dir, { fileBytesMax: 1000, filesMax: 3, nowMs: 5 });
-    const line = `${JSON.stringify({ pad: 'x'.repeat(280) })}\n`;
-    for (let i = 0; i < 20; i++) await transport.send(line);
-    const names = (await readdir(dir)).sort();
-    expect(names).toHaveLength(3);
-    expect(names.at(-1)).toBe(`events-0000000000005-${process.pid}-0006.ndjson`);
-    for (const name of names) {
-      const text = await readFile(path.join(dir, name), 'utf8');
-      expect(text.length).toBeLessThanOrEqual(1000);
-      for (const l of text.split('\n').filter(Boolean))
-        expect(JSON.parse(l)).toEqual({ pad: 'x'.repeat(280) });
-    }
-  });
+  it.each(['one at a time', 'batched'])(
+    'rotates by size, keeps at most filesMax files, and every line stays whole (%s)',
+    async (mode) => {
+      const dir = path.join(dataDir, 'lineage');
+      const transport = new FileLineageTransport(dir, { fileBytesMax: 1000, filesMax: 3, nowMs: 5 });
+      const line = `${JSON.stringify({ pad: 'x'.repeat(280) })}\n`;
+      if (mode === 'batched') {
+        await transport.sendMany(Array.from({ length: 13 }, () => line));
+        await transport.sendMany(Array.from({ length: 7 }, () => line));
+      } else for (let i = 0; i < 20; i++) await transport.send(line);
+      const names = (await readdir(dir)).sort();
+      expect(names).toHaveLength(3);
+      expect(names.at(-1)).toBe(`events-0000000000005-${process.pid}-0006.ndjson`);
+      for (const name of names) {
+        const text = await readFile(path.join(dir, name), 'utf8');
+        expect(text.length).toBeLessThanOrEqual(1000);
+        for (const l of text.split('\n').filter(Boolean))
+          expect(JSON.parse(l)).toEqual({ pad: 'x'.repeat(280) });
+      }
+    },
+  );
 
   it('drops events beyond the queue bound and counts them, without blocking emit', async () => {
     let release: () => void = () => undefined;

@@ -48,6 +48,8 @@ export interface LineageTransport {
   readonly name: string;
   /** Delivers one encoded line (with its trailing newline); throws when it gave up. */
   send(line: string): Promise<void>;
+  /** Delivers several lines at once (the queue hands over what piled up); all or nothing. */
+  sendMany?(lines: string[]): Promise<void>;
 }
 
 const eventsTotal = counter(
@@ -84,21 +86,34 @@ export class FileLineageTransport implements LineageTransport {
     return path.join(this.#dir, `${this.#stem}-${String(this.#seq).padStart(4, '0')}.ndjson`);
   }
 
-  async send(line: string): Promise<void> {
+  send(line: string): Promise<void> {
+    return this.sendMany([line]);
+  }
+
+  async sendMany(lines: string[]): Promise<void> {
     if (!this.#ready) {
       await mkdir(this.#dir, { recursive: true });
       this.#ready = true;
     }
-    const size = Buffer.byteLength(line);
-    if (this.#bytes > 0 && this.#bytes + size > this.#fileBytesMax) {
-      this.#seq += 1;
-      this.#bytes = 0;
-      await this.#removeOldest();
+    let chunk = '';
+    let chunkBytes = 0;
+    for (const line of lines) {
+      const size = Buffer.byteLength(line);
+      if (this.#bytes + chunkBytes > 0 && this.#bytes + chunkBytes + size > this.#fileBytesMax) {
+        if (chunk !== '') await appendFile(this.currentFile, chunk);
+        chunk = '';
+        chunkBytes = 0;
+        this.#seq += 1;
+        this.#bytes = 0;
+        await this.#removeOldest();
+      }
+      chunk += line;
+      chunkBytes += size;
     }
-    // One write of the whole line with O_APPEND: lines never interleave, and a crash can only tear
+    // One write of whole lines with O_APPEND: lines never interleave, and a crash can only tear
     // the last one (readers skip it).
-    await appendFile(this.currentFile, line);
-    this.#bytes += size;
+    if (chunk !== '') await appendFile(this.currentFile, chunk);
+    this.#bytes += chunkBytes;
   }
 
   async #removeOldest(): Promise<void> {
@@ -189,13 +204,17 @@ class TransportQueue {
   }
 
   async #drain(): Promise<void> {
-    for (let line = this.#lines.shift(); line !== undefined; line = this.#lines.shift()) {
+    const transport = this.#transport;
+    while (this.#lines.length > 0) {
+      // A transport that takes batches gets what piled up (one file append for many events).
+      const batch = transport.sendMany === undefined ? this.#lines.splice(0, 1) : this.#lines.splice(0, 1000);
       try {
-        await this.#transport.send(line);
-        eventsTotal.inc({ transport: this.#transport.name, result: 'sent' });
+        if (transport.sendMany === undefined) await transport.send(batch[0]);
+        else await transport.sendMany(batch);
+        eventsTotal.inc({ transport: transport.name, result: 'sent' }, batch.length);
       } catch (error) {
-        eventsTotal.inc({ transport: this.#transport.name, result: 'failed' });
-        logger.warn({ err: error, transport: this.#transport.name }, 'lineage event not delivered');
+        eventsTotal.inc({ transport: transport.name, result: 'failed' }, batch.length);
+        logger.warn({ err: error, transport: transport.name }, 'lineage event not delivered');
       }
     }
   }
