@@ -15,7 +15,7 @@
  * Before the first checkpoint, the sinks' intents (`INTENT`, checkpoint.ts) play the part of the
  * checkpointed sink state for the topic sink's deduplication.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -45,13 +45,8 @@ import {
   type CheckpointState,
 } from './checkpoint.js';
 import type { StreamJob } from './job.js';
-import {
-  lakeAndLogSchemas,
-  lineageFor,
-  type LineageEmitter,
-  type SchemaResolver,
-} from './lineage/emitter.js';
-import { datasetOf, runEvent, topicNamespace, type LineageEventType } from './lineage/event.js';
+import { lakeAndLogSchemas, lineageFor, type LineageEmitter, type LineageRun } from './lineage/emitter.js';
+import type { LineageEventType } from './lineage/event.js';
 import { dlqHeaders, JobTask, shuffleHeaders, type JobCounters } from './runtime.js';
 import { acquireTaskLease, openAssignedConsumer } from './task-io.js';
 import { readIdsSince } from './sinks.js';
@@ -289,10 +284,8 @@ class JobRun implements JobHandle {
   }
 
   readonly #lineage: LineageEmitter | undefined;
-  readonly #lineageRunId = randomUUID();
-  #lineageStarted = false;
+  #lineageRun: LineageRun | undefined;
   #lineageAtMs = -Infinity;
-  #lineageSchemas: SchemaResolver | undefined;
 
   /**
    * One OpenLineage event of this run (see `RunJobOptions.lineage`). Inputs are the topics read,
@@ -300,35 +293,31 @@ class JobRun implements JobHandle {
    */
   #emitLineage(eventType: LineageEventType, details: Record<string, unknown>, error?: string): void {
     if (this.#lineage === undefined) return;
-    // COMPLETE / FAIL only follow a START (a run that never started reports nothing).
-    if (eventType === 'START') this.#lineageStarted = true;
-    else if (!this.#lineageStarted) return;
-    this.#lineageAtMs = this.#clock.now();
-    this.#lineageSchemas ??= lakeAndLogSchemas({ log: this.job.source.log });
-    const c = this.task.counters;
-    this.#lineage.emit(
-      runEvent({
-        eventType,
-        eventTimeMs: this.#lineageAtMs,
-        runId: this.#lineageRunId,
+    if (eventType === 'START')
+      this.#lineageRun = this.#lineage.run({
         job: this.job.name,
-        jobNamespace: this.#lineage.namespace,
         processingType: 'STREAMING',
-        inputs: this.job.inputTopics.map((name) => ({ namespace: topicNamespace, name })),
-        outputs: this.job.sinks.flatMap(sinkDatasets).map(datasetOf),
-        details: {
-          bounded: this.#bounded,
-          ...(this.#options.task === undefined ? {} : { task: this.#options.task.id }),
-          checkpointId: this.#checkpointId,
-          recordsIn: c.in,
-          outputs: c.outputs,
-          dlq: c.dlq,
-          late: c.late,
-          ...details,
-        },
-        ...(error === undefined ? {} : { error }),
-      }),
-      { schemas: this.#lineageSchemas },
+        inputs: this.job.inputTopics.map((name) => `topic:${name}`),
+        outputs: this.job.sinks.flatMap(sinkDatasets),
+        schemas: lakeAndLogSchemas({ log: this.job.source.log }),
+      });
+    // COMPLETE / FAIL only follow a START (a run that never started reports nothing).
+    if (this.#lineageRun === undefined) return;
+    this.#lineageAtMs = this.#clock.now();
+    const c = this.task.counters;
+    this.#lineageRun.emit(
+      eventType,
+      {
+        bounded: this.#bounded,
+        ...(this.#options.task === undefined ? {} : { task: this.#options.task.id }),
+        checkpointId: this.#checkpointId,
+        recordsIn: c.in,
+        outputs: c.outputs,
+        dlq: c.dlq,
+        late: c.late,
+        ...details,
+      },
+      error,
     );
   }
 

@@ -430,6 +430,36 @@ describe('lineage graph', () => {
     expect(graph.nodes[0].state).toBe('COMPLETE');
   });
 
+  it('a connector reports its own run (LineageRun): source → connector → topic → job → table', async () => {
+    const lineage = new LineageEmitter({ dataDir });
+    const spool = lineage.run({
+      job: 'spool.invoices',
+      processingType: 'STREAMING',
+      inputs: ['file://localhost/srv/spool/invoices'],
+      outputs: ['topic:invoices.raw'],
+    });
+    spool.emit('START');
+    const load = lineage.run({
+      job: 'invoices.load',
+      processingType: 'STREAMING',
+      inputs: ['topic:invoices.raw'],
+      outputs: ['bronze.invoices'],
+    });
+    load.emit('START');
+    spool.emit('COMPLETE', { files: 3 });
+    await lineage.flush();
+    const graph = await new LineageGraphReader(dataDir).graph();
+    expect(graph.edges.map((e) => `${e.from} -> ${e.to}`).sort()).toEqual([
+      'file://localhost/srv/spool/invoices -> job:tributary/spool.invoices',
+      'job:tributary/invoices.load -> tributary://lake/bronze.invoices',
+      'job:tributary/spool.invoices -> tributary://topic/invoices.raw',
+      'tributary://topic/invoices.raw -> job:tributary/invoices.load',
+    ]);
+    expect(graph.nodes.find((n) => n.id === 'file://localhost/srv/spool/invoices')?.kind).toBe('source');
+    expect(graph.nodes.find((n) => n.id === 'job:tributary/spool.invoices')?.state).toBe('COMPLETE');
+    expect(spool.runId).toMatch(uuidPattern);
+  });
+
   it('skips a torn last line', () => {
     const builder = new LineageGraphBuilder();
     expect(decodeLineageLine('{"eventType":"START","run":{"runId":')).toBeNull();

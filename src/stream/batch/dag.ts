@@ -20,7 +20,7 @@ import {
   type Clock,
 } from '../../core/index.js';
 import type { LineageEmitter } from '../lineage/emitter.js';
-import { datasetOf, runEvent, uuidOf, type LineageEventType } from '../lineage/event.js';
+import { uuidOf } from '../lineage/event.js';
 
 export interface BatchJobContext {
   job: string;
@@ -303,7 +303,15 @@ export class BatchDag {
     const t0 = performance.now();
     let lastError: unknown = null;
     let attempts = 0;
-    this.#emitLineage('START', job, runId, partition, options, {});
+    const lineage = this.#lineage?.run({
+      job: name,
+      processingType: 'BATCH',
+      inputs: job.inputs ?? [],
+      outputs: job.outputs ?? [],
+      runId: uuidOf(runId),
+    });
+    const facts = { runId, partition, trigger: options.trigger ?? 'manual' };
+    lineage?.emit('START', facts);
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
       attempts = attempt;
       try {
@@ -316,7 +324,8 @@ export class BatchDag {
             attempt,
             signal,
           })) ?? {};
-        this.#emitLineage('COMPLETE', job, runId, partition, options, {
+        lineage?.emit('COMPLETE', {
+          ...facts,
           attempts: attempt,
           ...(result.rowsIn === undefined ? {} : { rowsIn: result.rowsIn }),
           ...(result.rowsOut === undefined ? {} : { rowsOut: result.rowsOut }),
@@ -343,7 +352,7 @@ export class BatchDag {
       }
     }
     const message = toTributaryError(lastError).message;
-    this.#emitLineage('FAIL', job, runId, partition, options, { attempts }, message);
+    lineage?.emit('FAIL', { ...facts, attempts }, message);
     return this.#record(
       job,
       options,
@@ -354,33 +363,6 @@ export class BatchDag {
       null,
       message,
       runId,
-    );
-  }
-
-  /** One OpenLineage event of a run; the run id is a UUID derived from the run's own id. */
-  #emitLineage(
-    eventType: LineageEventType,
-    job: BatchJob,
-    runId: string,
-    partition: string | null,
-    options: RunOptions,
-    details: Record<string, unknown>,
-    error?: string,
-  ): void {
-    if (this.#lineage === undefined) return;
-    this.#lineage.emit(
-      runEvent({
-        eventType,
-        eventTimeMs: this.#clock.now(),
-        runId: uuidOf(runId),
-        job: job.name,
-        jobNamespace: this.#lineage.namespace,
-        processingType: 'BATCH',
-        inputs: (job.inputs ?? []).map(datasetOf),
-        outputs: (job.outputs ?? []).map(datasetOf),
-        details: { runId, partition, trigger: options.trigger ?? 'manual', ...details },
-        ...(error === undefined ? {} : { error }),
-      }),
     );
   }
 

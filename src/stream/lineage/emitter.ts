@@ -29,14 +29,18 @@ import {
 } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
+import { randomUUID } from 'node:crypto';
 import {
+  datasetOf,
   datasetUri,
   encodeLineageEvent,
+  runEvent,
   inferFields,
   lakeNamespace,
   schemaFacet,
   topicNamespace,
   type DatasetRef,
+  type LineageEventType,
   type LineageRunEvent,
   type SchemaField,
 } from './event.js';
@@ -239,6 +243,61 @@ export interface LineageEmitterOptions {
   clock?: Clock;
 }
 
+export interface LineageRunOptions {
+  /** Job name (the batch or stream job, or a source such as `spool.invoices`). */
+  job: string;
+  processingType: 'BATCH' | 'STREAMING';
+  /** Datasets read and written, as strings (`datasetOf`: `gold.x`, `topic:x`, `postgres://h:5432/db.s.t`). */
+  inputs: readonly string[];
+  outputs: readonly string[];
+  /** OpenLineage run id (a UUID); default a fresh random one. */
+  runId?: string;
+  /** Resolves this run's dataset schemas besides the emitter's resolver (e.g. over its own log). */
+  schemas?: SchemaResolver;
+}
+
+/**
+ * One run of a job: every event it reports carries the same run id, job and datasets.
+ *
+ * @example
+ * const run = lineageFor(dataDir).run({ job: 'spool.invoices', processingType: 'STREAMING',
+ *   inputs: ['file:///srv/spool/invoices'], outputs: ['topic:invoices.raw'] });
+ * run.emit('START');  …  run.emit('COMPLETE', { files: 12 });   // or run.emit('FAIL', {}, error.message)
+ */
+export class LineageRun {
+  readonly runId: string;
+  readonly #emitter: LineageEmitter;
+  readonly #options: LineageRunOptions;
+  readonly #clock: Clock;
+
+  constructor(emitter: LineageEmitter, options: LineageRunOptions, clock: Clock) {
+    this.#emitter = emitter;
+    this.#options = options;
+    this.#clock = clock;
+    this.runId = options.runId ?? randomUUID();
+  }
+
+  /** Queues one event of this run (never throws, never waits); `details` go to the `tributary` run facet. */
+  emit(eventType: LineageEventType, details: Record<string, unknown> = {}, error?: string): void {
+    const o = this.#options;
+    this.#emitter.emit(
+      runEvent({
+        eventType,
+        eventTimeMs: this.#clock.now(),
+        runId: this.runId,
+        job: o.job,
+        jobNamespace: this.#emitter.namespace,
+        processingType: o.processingType,
+        inputs: o.inputs.map(datasetOf),
+        outputs: o.outputs.map(datasetOf),
+        details,
+        ...(error === undefined ? {} : { error }),
+      }),
+      o.schemas === undefined ? {} : { schemas: o.schemas },
+    );
+  }
+}
+
 interface Pending {
   event: LineageRunEvent;
   schemas: SchemaResolver | undefined;
@@ -263,6 +322,11 @@ export class LineageEmitter {
     if (options.url !== undefined)
       transports.push(new HttpLineageTransport(options.url, { clock: this.#clock, ...options.http }));
     this.#queues = transports.map((t) => new TransportQueue(t, limits.lineageQueueEventsMax));
+  }
+
+  /** A run of a job, whose events share run id, job and datasets (see `LineageRun`). */
+  run(options: LineageRunOptions): LineageRun {
+    return new LineageRun(this, options, this.#clock);
   }
 
   get transports(): LineageTransport[] {
