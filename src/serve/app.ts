@@ -252,6 +252,8 @@ export function createApp(options: AppOptions): TributaryApp {
   const sseTokens = new SseTokens(options.sseTokenTtlMs ?? 60_000);
   const cache = new ReadCache(options.cache);
   const responseCache: ResponseCache = options.responseCache ?? cache;
+  /** The response cache when it is not the in-process one (Redis): gold reads go there too. */
+  const shared = responseCache === cache ? null : responseCache;
   const pipelines = options.pipelines ?? [];
   const router = new ApiRouter();
   const closers: (() => void)[] = [];
@@ -266,8 +268,11 @@ export function createApp(options: AppOptions): TributaryApp {
         // Cacheable routes over this table (alone, or with others); the gold cache above already
         // covers a route over this table alone when both are the in-process cache.
         const specs = router.routes().flatMap((r) => cacheSpecOf(r) ?? []);
-        for (const group of groupsOfTable(specs, tableKey)) {
-          if (responseCache === cache && group === tableKey) continue;
+        const groups = groupsOfTable(specs, tableKey);
+        // Gold table reads are cached under the table itself.
+        if (shared !== null && !groups.includes(tableKey)) groups.push(tableKey);
+        for (const group of groups) {
+          if (shared === null && group === tableKey) continue;
           void Promise.resolve(responseCache.invalidate(group)).catch((error: unknown) =>
             handleReadinessFailure('response cache', error),
           );
@@ -501,8 +506,9 @@ export function createApp(options: AppOptions): TributaryApp {
         404: { description: 'no such table' },
       },
       fastPath: (c, auth, headers) => {
-        // Cached gold reads are keyed by the exact query string (validated when first read).
-        if (c.req.param('layer') !== 'gold' || !tables.onCommit) return undefined;
+        // Cached gold reads are keyed by the exact query string (validated when first read). A
+        // shared (Redis) cache answers asynchronously, in the handler.
+        if (c.req.param('layer') !== 'gold' || !tables.onCommit || shared !== null) return undefined;
         const cached = cache.get(`gold.${c.req.param('name')}`, rawQueryKey(c, auth));
         if (cached === undefined) return undefined;
         cacheHits.inc();
@@ -529,8 +535,15 @@ export function createApp(options: AppOptions): TributaryApp {
         const tableKey = `${table.layer}.${table.name}`;
         const cacheable = params.layer === 'gold' && tables.onCommit !== undefined;
         const queryKey = rawQueryKey(c, auth);
+        if (cacheable && shared !== null) {
+          const hit = await shared.get(tableKey, queryKey);
+          if (hit !== undefined) {
+            cacheHits.inc();
+            return c.body(hit, 200, { 'content-type': 'application/json', 'x-cache': 'hit' });
+          }
+        }
         if (cacheable) cacheMisses.inc();
-        const generation = cache.generation(tableKey);
+        const generation = shared !== null ? await shared.generation(tableKey) : cache.generation(tableKey);
         const filters =
           tenant !== undefined
             ? [...parsed.filters, { column: table.tenantColumn!, op: 'eq' as const, value: tenant }]
@@ -544,7 +557,8 @@ export function createApp(options: AppOptions): TributaryApp {
           limit: parsed.limit,
           offset: parsed.offset,
         });
-        if (cacheable) cache.set(tableKey, queryKey, generation, body);
+        if (cacheable && shared !== null) await shared.set(tableKey, queryKey, generation, body);
+        else if (cacheable) cache.set(tableKey, queryKey, generation, body);
         return c.body(body, 200, {
           'content-type': 'application/json',
           'x-cache': cacheable ? 'miss' : 'off',

@@ -146,6 +146,19 @@ describe('cacheable routes (RouteDefinition.cache) over Redis', () => {
     expect((await getJson(`${f.url}/api/cached/totals?q=1`, f.keys.read)).headers.get('x-cache')).toBe('hit');
   });
 
+  it('caches gold table reads in Redis too, until the table commits', async () => {
+    const route = `${f.url}/api/tables/gold/platform_totals?sort=day&limit=5`;
+    const first = await getJson(route, f.keys.read);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-cache')).toBe('miss');
+    const second = await getJson(route, f.keys.read);
+    expect(second.headers.get('x-cache')).toBe('hit');
+    expect(second.body).toEqual(first.body);
+    f.provider.notifyCommit({ layer: 'gold', name: 'platform_totals' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await getJson(route, f.keys.read)).headers.get('x-cache')).toBe('miss');
+  });
+
   it('documents the cache in OpenAPI', async () => {
     const { body } = await getJson(`${f.url}/openapi.json`);
     expect(body.paths['/api/cached/totals'].get['x-tributary-cache-tables']).toEqual([
