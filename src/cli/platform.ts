@@ -40,6 +40,9 @@ async function openPlatformServices(config: TributaryConfig): Promise<Omit<Platf
   // OpenLineage endpoint when configured), with schemas read from this lake and log.
   configureLineage(config.dataDir, {
     ...(config.openLineageUrl === undefined ? {} : { url: config.openLineageUrl }),
+    ...(config.openLineageApiKey === undefined
+      ? {}
+      : { http: { headers: { authorization: `Bearer ${config.openLineageApiKey}` } } }),
     schemas: lakeAndLogSchemas({ lake, log }),
   });
   const services: PipelineServices = {

@@ -75,6 +75,7 @@ export const configSchema = z
       .describe(
         'OpenLineage HTTP endpoint (Marquez, DataHub): run events are POSTed to <url>/api/v1/lineage',
       ),
+    openLineageApiKey: z.string().optional().describe('Bearer token sent to the OpenLineage endpoint'),
     responseCache: z
       .enum(['memory', 'redis'])
       .default('memory')
@@ -118,6 +119,7 @@ export const configEnvNames: Record<ConfigKey, string[]> = Object.fromEntries(
 configEnvNames.redisUrl.push('REDIS_URL');
 configEnvNames.northwindPgUrl.push('NORTHWIND_PG_URL');
 configEnvNames.openLineageUrl.push('OPENLINEAGE_URL');
+configEnvNames.openLineageApiKey.push('OPENLINEAGE_API_KEY');
 configEnvNames.llmApiKey.push('OPENAI_API_KEY');
 configEnvNames.s3AccessKeyId.push('AWS_ACCESS_KEY_ID');
 configEnvNames.s3SecretAccessKey.push('AWS_SECRET_ACCESS_KEY');

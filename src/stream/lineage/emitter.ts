@@ -427,6 +427,8 @@ async function topicFields(log: Log, topic: string): Promise<SchemaField[] | nul
 }
 
 const emitters = new Map<string, LineageEmitter>();
+/** Every emitter made here, replaced ones included, so `flushLineage` drains them all. */
+const made = new Set<LineageEmitter>();
 
 /**
  * Sets the emitter of a data dir for this process (the platform does so once, with the
@@ -438,6 +440,7 @@ export function configureLineage(
 ): LineageEmitter {
   const emitter = new LineageEmitter({ ...options, dataDir });
   emitters.set(path.resolve(dataDir), emitter);
+  made.add(emitter);
   return emitter;
 }
 
@@ -448,11 +451,15 @@ export function lineageFor(dataDir: string): LineageEmitter {
   if (emitter === undefined) {
     emitter = new LineageEmitter({ dataDir });
     emitters.set(key, emitter);
+    made.add(emitter);
   }
   return emitter;
 }
 
 /** Flushes every emitter of the process (before exit). */
 export async function flushLineage(timeoutMs = 5000): Promise<void> {
-  await Promise.all([...emitters.values()].map((e) => e.flush(timeoutMs)));
+  await Promise.all([...made].map((e) => e.flush(timeoutMs)));
+  // Replaced emitters are done once drained.
+  const current = new Set(emitters.values());
+  for (const e of made) if (!current.has(e)) made.delete(e);
 }
