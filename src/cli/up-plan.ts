@@ -15,6 +15,7 @@ import {
   createLakeTableProvider,
   createStreamStatusProvider,
   lineageModule,
+  recordPipelineJobs,
   topicsModule,
   type UpAppOptions,
   type UpContext,
@@ -62,6 +63,7 @@ function pipelineService(
         ...(jobs.stream ?? []).map((j) => j.name),
         ...(jobs.batch ?? []).map((j) => j.name),
       ]);
+      await recordPipelineJobs(config.dataDir, Object.fromEntries(jobNames));
       handles = (jobs.stream ?? []).map((job) =>
         startJob(job, { dataDir: config.dataDir, signal: controller.signal }),
       );

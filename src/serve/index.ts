@@ -89,6 +89,8 @@ export { parseTableQuery, tableQueryLimits } from './table-query.js';
 export { createLakeTableProvider, lakeTableInfos, type LakeTableProviderOptions } from './lake-tables.js';
 export {
   createStreamStatusProvider,
+  readPipelineJobs,
+  recordPipelineJobs,
   type PipelineDescriptor,
   type StreamStatusOptions,
 } from './stream-status.js';

@@ -21,6 +21,7 @@ import {
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * The documents page's question box in a real browser (Debian's chromium via playwright-core):
@@ -164,7 +165,9 @@ async function askQuestion(page: Page, question: string, company?: string): Prom
   await page.waitForSelector('#ask-documents-result[data-state=answered]', { timeout: 15_000 });
 }
 
-describe.skipIf(!existsSync(chromiumPath))('documents question box in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('documents question box in chromium', () => {
   it('answers with citations (document, page, chunk, score, snippet) for the chosen company', async () => {
     expect(documentsPage.ask?.route).toBe('/api/ask');
     const { page, errors } = await openDocumentsPage(keys.admin);

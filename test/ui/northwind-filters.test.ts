@@ -22,6 +22,7 @@ import {
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { BatchDag, LineageEmitter, LineageGraphReader } from '../../src/stream/index.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
 
 /**
@@ -131,7 +132,9 @@ async function nextRender(page: Page, before: string | null): Promise<void> {
   await page.waitForFunction((b) => document.body.dataset.ready !== b, before);
 }
 
-describe.skipIf(!existsSync(chromiumPath))('northwind page filters in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('northwind page filters in chromium', () => {
   it('a country filter changes the category chart, lands in the URL and survives a reload', async () => {
     const { page, errors } = await openPage('#/p/northwind');
     const unfiltered = await chartText(page, 'categories');
