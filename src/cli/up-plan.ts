@@ -24,6 +24,7 @@ import {
 import {
   createLakeTableProvider,
   createStreamStatusProvider,
+  lineageModule,
   recordPipelineJobs,
   topicsModule,
   type JobStatus,
@@ -33,7 +34,14 @@ import {
   type UpService,
 } from '../serve/index.js';
 import { serveLog, type LogServer } from '../log/index.js';
-import { BatchDag, batchHistoryFile, startJob, type PipelineJobs } from '../stream/index.js';
+import {
+  BatchDag,
+  batchHistoryFile,
+  lineageFor,
+  LineageGraphReader,
+  startJob,
+  type PipelineJobs,
+} from '../stream/index.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
 const log = childLogger('up');
@@ -144,7 +152,10 @@ function pipelineService(
       );
       const batch = jobs.batch ?? [];
       if (batch.length > 0) {
-        const dag = new BatchDag([...batch], { historyFile: batchHistoryFile(config.dataDir) });
+        const dag = new BatchDag([...batch], {
+          historyFile: batchHistoryFile(config.dataDir),
+          lineage: lineageFor(config.dataDir),
+        });
         // The first batch run and the scheduler go on in the background so the API comes up at once.
         let ranAtStart = definition.batchOnStart === false;
         const schedule = supervise({
@@ -263,7 +274,11 @@ export function createUpPlan(
           }),
           supervision,
         ),
-        pipelines: [...pipelines.map((d) => d.serve(services)), topicsModule(eventLog)],
+        pipelines: [
+          ...pipelines.map((d) => d.serve(services)),
+          topicsModule(eventLog),
+          lineageModule(new LineageGraphReader(config.dataDir)),
+        ],
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: {
           app: createIngestRoutes({

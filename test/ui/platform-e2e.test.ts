@@ -335,6 +335,32 @@ describe.skipIf(
     await page.close();
   });
 
+  it('lineage page draws what the running pipelines reported (source → topic → job → table)', async () => {
+    interface Graph {
+      nodes: { id: string; kind: string }[];
+      edges: { from: string; to: string }[];
+    }
+    const expected = [
+      'tributary://topic/ventes-temps-reel -> job:tributary/northwind.live_sales',
+      'job:tributary/northwind.gold -> tributary://lake/gold.kpi_summary',
+      'tributary://topic/documents.raw -> job:tributary/documents.docproc',
+    ];
+    const graph = await waitFor('lineage edges of both pipelines', liveTimeoutMs, async () => {
+      const body = await platform.api<Graph>('/api/lineage');
+      const edges = new Set(body.edges.map((e) => `${e.from} -> ${e.to}`));
+      return expected.every((e) => edges.has(e)) ? body : undefined;
+    });
+    const { page, errors } = await openPage();
+    await logIn(page, '#/p/lineage');
+    expect(Number(await page.getAttribute('#chart-lineage-graph svg', 'data-nodes'))).toBeGreaterThanOrEqual(
+      graph.nodes.length,
+    );
+    expect(await page.locator('.lineage-node[data-kind=source]').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(screenshots, 'e2e-lineage.png'), fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
   it('SIGTERM stops the platform gracefully: exit code 0 within 15 s', async () => {
     await context.close();
     const { code, signal, elapsedMs } = await platform.terminate('SIGTERM', 15_000);

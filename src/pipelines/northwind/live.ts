@@ -238,6 +238,8 @@ export interface LiveTotalsSinkOptions {
   write(rows: LiveCountryTotals[]): Promise<void>;
   /** Fresh totals after each input batch, before they are committed (for the dashboard's SSE). */
   onUpdate?(rows: LiveCountryTotals[]): void;
+  /** Tables `write` writes, for lineage; default the live table. */
+  datasets?: string[];
 }
 
 /**
@@ -250,6 +252,7 @@ export function liveTotalsSink(options: LiveTotalsSinkOptions): Sink<LiveCountry
   let changed = false;
   return {
     name: 'live-totals',
+    datasets: options.datasets ?? [liveTable],
     open(context: SinkContext) {
       latest.clear();
       const restored = context.restored as { rows?: LiveCountryTotals[] } | undefined | null;

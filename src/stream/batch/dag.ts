@@ -20,6 +20,8 @@ import {
   TributaryError,
   type Clock,
 } from '../../core/index.js';
+import type { LineageEmitter } from '../lineage/emitter.js';
+import { uuidOf } from '../lineage/event.js';
 
 export interface BatchJobContext {
   job: string;
@@ -40,9 +42,13 @@ export interface BatchJobResult {
 export interface BatchJob {
   name: string;
   description?: string;
-  /** Tables (or topics) read; a job producing one of them runs first. */
+  /**
+   * Tables (or topics) read; a job producing one of them runs first. Also the run's lineage inputs
+   * (`bronze.x` a table, `topic:x` or a plain name a topic, `postgres://host/db.schema.table` a
+   * source; see src/stream/lineage/event.ts).
+   */
   inputs?: string[];
-  /** Tables written. */
+  /** Tables written (the run's lineage outputs). */
   outputs?: string[];
   /** Explicit dependencies by job name, besides those inferred from inputs/outputs. */
   dependsOn?: string[];
@@ -162,6 +168,11 @@ export interface DagOptions {
   /** Where run history is kept; omit to keep it in memory only. */
   historyFile?: string;
   clock?: Clock;
+  /**
+   * Where runs report OpenLineage START / COMPLETE / FAIL events (`lineageFor(dataDir)`); none when
+   * omitted. The platform's DAGs pass their data dir's emitter, so every pipeline's jobs report.
+   */
+  lineage?: LineageEmitter;
 }
 
 export interface RunOptions {
@@ -182,8 +193,10 @@ export class BatchDag {
   readonly #order: string[];
   #runSeq = 0;
   readonly #logger = childLogger('batch');
+  readonly #lineage: LineageEmitter | undefined;
 
   constructor(jobs: BatchJob[], options: DagOptions = {}) {
+    this.#lineage = options.lineage;
     const byName = new Map<string, BatchJob>();
     for (const job of jobs) {
       if (byName.has(job.name))
@@ -291,6 +304,15 @@ export class BatchDag {
     const t0 = performance.now();
     let lastError: unknown = null;
     let attempts = 0;
+    const lineage = this.#lineage?.run({
+      job: name,
+      processingType: 'BATCH',
+      inputs: job.inputs ?? [],
+      outputs: job.outputs ?? [],
+      runId: uuidOf(runId),
+    });
+    const facts = { runId, partition, trigger: options.trigger ?? 'manual' };
+    lineage?.emit('START', facts);
     try {
       const result = await retry(
         async (attempt) => {
@@ -319,6 +341,12 @@ export class BatchDag {
           signal,
         },
       );
+      lineage?.emit('COMPLETE', {
+        ...facts,
+        attempts,
+        ...(result.rowsIn === undefined ? {} : { rowsIn: result.rowsIn }),
+        ...(result.rowsOut === undefined ? {} : { rowsOut: result.rowsOut }),
+      });
       return this.#record(
         job,
         options,
@@ -334,6 +362,7 @@ export class BatchDag {
       lastError = error;
     }
     const message = toTributaryError(lastError).message;
+    lineage?.emit('FAIL', { ...facts, attempts }, message);
     return this.#record(
       job,
       options,
