@@ -17,7 +17,12 @@ import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { LiveEvent, PipelineModule, DashboardPage } from '../../serve/index.js';
-import type { BatchJob, BatchJobContext, StreamJob } from '../../stream/index.js';
+import {
+  writeCheckedQuery,
+  type BatchJob,
+  type BatchJobContext,
+  type StreamJob,
+} from '../../stream/index.js';
 import type { DemoHandle, PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
 import { lakeTarget } from './lake-target.js';
@@ -31,7 +36,14 @@ import {
   type LiveCountryTotals,
 } from './live.js';
 import { openNorthwindSource } from './source.js';
-import { bronzeTables, medallionJobs, revenueByCountryCombinedSql, rfmSegments } from './sql.js';
+import {
+  bronzeTables,
+  medallionJobs,
+  revenueByCountryCombinedSql,
+  rfmSegments,
+  silverQuality,
+  silverRules,
+} from './sql.js';
 
 export const pipelineName = 'northwind';
 export const combinedTable = 'gold.revenue_by_country_combined';
@@ -61,8 +73,10 @@ export async function refreshCombined(lake: Lake): Promise<void> {
 }
 
 /** The batch DAG: bronze → silver → gold. */
-export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | 'lake'>): BatchJob[] {
-  const { lake, config } = services;
+export function northwindBatchJobs(
+  services: Pick<PipelineServices, 'config' | 'lake' | 'query'>,
+): BatchJob[] {
+  const { lake, config, query } = services;
   const [silver, gold] = medallionJobs('2000-01-01');
   if (silver === undefined || gold === undefined)
     throw new TributaryError('INTERNAL', 'medallion jobs are missing');
@@ -97,14 +111,16 @@ export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | '
       schedule,
       partitionFor,
       async run(ctx) {
-        let rowsOut = 0;
-        for (const output of medallionJobs(partitionOf(ctx))[0].outputs) {
-          const result = await lake
-            .table(output.table)
-            .writeQuery(output.sql, { mode: 'overwrite', commitId: `${ctx.commitId}:${output.table}` });
-          rowsOut += result.rowsAdded;
-        }
-        return { rowsOut };
+        // The same rules and statements as medallionJobs' silver outputs, run as a data-quality
+        // run: the counts pass the SQL sandbox first, and gold.quality_results gets the run.
+        const report = await writeCheckedQuery({
+          ...silverQuality(partitionOf(ctx)),
+          lake,
+          query: (text) => query(text),
+          runId: ctx.commitId,
+          mode: 'overwrite',
+        });
+        return { rowsIn: report.rowsIn, rowsOut: report.rowsIn - report.rowsRefused };
       },
     },
     {
@@ -163,6 +179,9 @@ export function northwindStreamJobs(
   return [liveSalesJob(services.log, sink)];
 }
 
+/** The latest data-quality results of silver.sales (gold.quality_results, newest run first). */
+const qualityRoute = '/api/tables/gold/quality_results?table_name=eq:silver.sales&sort=-checked_at,rule';
+
 const rowsResponse = {
   200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
 };
@@ -199,6 +218,12 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         label: 'Average order value',
         source: { route: '/api/northwind/kpis', field: 'rows.0.avg_order_value' },
         format: 'number',
+      },
+      {
+        id: 'quarantined',
+        label: 'Quarantined lines (last silver run)',
+        source: { route: `${qualityRoute}&limit=1`, field: 'rows.0.rows_quarantined' },
+        format: 'integer',
       },
       {
         id: 'live-revenue',
@@ -278,6 +303,21 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         title: 'Revenue by country: batch + live',
         route: '/api/northwind/revenue-by-country',
         columns: ['country', 'batch_revenue', 'live_revenue', 'total_revenue', 'live_transactions'],
+      },
+      {
+        id: 'quality',
+        title: 'Data quality: silver.sales rules, last run',
+        route: `${qualityRoute}&limit=${silverRules.length}`,
+        columns: [
+          'rule',
+          'action',
+          'passed',
+          'failed',
+          'rows_in',
+          'rows_passed',
+          'rows_quarantined',
+          'checked_at',
+        ],
       },
     ],
   };
