@@ -16,7 +16,13 @@
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
-import type { LiveEvent, PipelineModule, DashboardPage } from '../../serve/index.js';
+import {
+  qualityTable,
+  qualityTile,
+  type DashboardPage,
+  type LiveEvent,
+  type PipelineModule,
+} from '../../serve/index.js';
 import {
   writeCheckedQuery,
   type BatchJob,
@@ -179,9 +185,6 @@ export function northwindStreamJobs(
   return [liveSalesJob(services.log, sink)];
 }
 
-/** The latest data-quality results of silver.sales (gold.quality_results, newest run first). */
-const qualityRoute = '/api/tables/gold/quality_results?table_name=eq:silver.sales&sort=-checked_at,rule';
-
 const rowsResponse = {
   200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
 };
@@ -219,12 +222,7 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         source: { route: '/api/northwind/kpis', field: 'rows.0.avg_order_value' },
         format: 'number',
       },
-      {
-        id: 'quarantined',
-        label: 'Quarantined lines (last silver run)',
-        source: { route: `${qualityRoute}&limit=1`, field: 'rows.0.rows_quarantined' },
-        format: 'integer',
-      },
+      qualityTile('silver.sales', 'Quarantined lines (last silver run)'),
       {
         id: 'live-revenue',
         label: 'Live sales (since start)',
@@ -304,21 +302,7 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         route: '/api/northwind/revenue-by-country',
         columns: ['country', 'batch_revenue', 'live_revenue', 'total_revenue', 'live_transactions'],
       },
-      {
-        id: 'quality',
-        title: 'Data quality: silver.sales rules, last run',
-        route: `${qualityRoute}&limit=${silverRules.length}`,
-        columns: [
-          'rule',
-          'action',
-          'passed',
-          'failed',
-          'rows_in',
-          'rows_passed',
-          'rows_quarantined',
-          'checked_at',
-        ],
-      },
+      qualityTable('silver.sales', silverRules.length),
     ],
   };
   const limitQuery = z.object({

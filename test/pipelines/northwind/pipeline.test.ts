@@ -190,11 +190,14 @@ describe('pipeline northwind, run once on a clean data dir', () => {
       }
       // The page's data-quality tile and table read gold.quality_results through the table route.
       const page = northwindPipeline.serve(services).page!;
-      const tile = page.tiles.find((t) => t.id === 'quarantined')!;
+      const tile = page.tiles.find((t) => t.id === 'quality-silver-sales')!;
       const tileRows = await get(tile.source.route!, readKey);
       expect(tileRows.status).toBe(200);
       expect(Number(tileRows.body.rows[0]?.rows_quarantined)).toBeGreaterThan(0);
-      const qualityTable = await get(page.tables!.find((t) => t.id === 'quality')!.route, readKey);
+      const qualityTable = await get(
+        page.tables!.find((t) => t.id === 'quality-silver-sales')!.route,
+        readKey,
+      );
       expect(qualityTable.body.rows.map((r) => r.rule)).toEqual([...quarantineReasons].sort());
       const pipelines = await get('/api/pipelines', readKey);
       expect(JSON.stringify(pipelines.body)).toContain('northwind');
