@@ -283,6 +283,19 @@ describe('batch runs over a lake table', () => {
     return `SELECT user_id, minutes, device FROM bronze.${name}`;
   }
 
+  /** One batch run into `table` (append mode). */
+  function run(table: string, input: string, runId: string, checked: QualityRule[] = rules) {
+    return writeCheckedQuery({
+      lake,
+      query: (s) => sql.query(s),
+      table,
+      rules: checked,
+      input,
+      runId,
+      nowMs,
+    });
+  }
+
   it('writes kept rows with quality_flags, quarantine rows with rule, reason and the row, and results that reconcile', async () => {
     const input = await bronze('views', [
       { user_id: 'u1', minutes: 30, device: 'tv' },
@@ -290,15 +303,7 @@ describe('batch runs over a lake table', () => {
       { user_id: null, minutes: 10, device: 'tv' },
       { user_id: 'u3', minutes: 900, device: null },
     ]);
-    const report = await writeCheckedQuery({
-      lake,
-      query: (s) => sql.query(s),
-      table: 'silver.views',
-      rules,
-      input,
-      runId: 'views-1',
-      nowMs,
-    });
+    const report = await run('silver.views', input, 'views-1');
     expect(report).toMatchObject({
       status: 'passed',
       rowsIn: 4,
@@ -349,15 +354,7 @@ describe('batch runs over a lake table', () => {
       expect(r.checked_at).toBe(new Date(nowMs).toISOString());
     }
     // A retry of the same run (same run id) changes nothing.
-    await writeCheckedQuery({
-      lake,
-      query: (s) => sql.query(s),
-      table: 'silver.views',
-      rules,
-      input,
-      runId: 'views-1',
-      nowMs,
-    });
+    await run('silver.views', input, 'views-1');
     expect(await sql.query('SELECT count(*) AS n FROM silver.views')).toEqual([{ n: 2 }]);
     expect(
       await sql.query(`SELECT count(*) AS n FROM gold.quality_results WHERE run_id = 'views-1'`),
@@ -372,15 +369,7 @@ describe('batch runs over a lake table', () => {
   it('a fail rule leaves the table unchanged: same manifest version, same rows; the refused run is in the results', async () => {
     const good = await bronze('plays_ok', [{ user_id: 'u1', minutes: 5, device: 'tv' }]);
     const table = lake.table('silver', 'plays');
-    await writeCheckedQuery({
-      lake,
-      query: (s) => sql.query(s),
-      table: 'silver.plays',
-      rules,
-      input: good,
-      runId: 'plays-1',
-      nowMs,
-    });
+    await run('silver.plays', good, 'plays-1');
     const before = await table.snapshot();
     const rowsBefore = await sql.query('SELECT * FROM silver.plays ORDER BY ALL');
     const bad = await bronze('plays_bad', [
@@ -391,15 +380,7 @@ describe('batch runs over a lake table', () => {
       ...rules,
       { name: 'negative_minutes', expect: 'range', column: 'minutes', min: 0, action: 'fail' },
     ];
-    const error = await writeCheckedQuery({
-      lake,
-      query: (s) => sql.query(s),
-      table: 'silver.plays',
-      rules: failing,
-      input: bad,
-      runId: 'plays-2',
-      nowMs,
-    }).catch((e: unknown) => e);
+    const error = await run('silver.plays', bad, 'plays-2', failing).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TributaryError);
     expect((error as TributaryError).code).toBe('QUALITY_FAILED');
     expect((error as Error).message).toMatch(/negative_minutes \(1 of 2 rows failed\)/);
@@ -420,28 +401,12 @@ describe('batch runs over a lake table', () => {
     const uniqueRules: QualityRule[] = [
       { name: 'duplicate_user', expect: 'unique', column: 'user_id', action: 'quarantine' },
     ];
-    await writeCheckedQuery({
-      lake,
-      query: (s) => sql.query(s),
-      table: 'silver.events',
-      rules: uniqueRules,
-      input: first,
-      runId: 'ev-1',
-      nowMs,
-    });
+    await run('silver.events', first, 'ev-1', uniqueRules);
     const second = await bronze('events_b', [
       { user_id: 'a', minutes: 2, device: 'x' },
       { user_id: 'b', minutes: 3, device: 'x' },
     ]);
-    const report = await writeCheckedQuery({
-      lake,
-      query: (s) => sql.query(s),
-      table: 'silver.events',
-      rules: uniqueRules,
-      input: second,
-      runId: 'ev-2',
-      nowMs,
-    });
+    const report = await run('silver.events', second, 'ev-2', uniqueRules);
     expect([report.rowsPassed, report.rowsQuarantined]).toEqual([1, 1]);
     expect(await sql.query('SELECT user_id, minutes FROM silver.events ORDER BY minutes')).toEqual([
       { user_id: 'a', minutes: 1 },
