@@ -133,8 +133,8 @@ export class SqlEngine {
    * Runs one read-only statement over `rows` as well as the lake: the rows are the temporary table
    * `batch`, which only this query's connection sees and which is dropped with it. The statement
    * passes the same sandbox as `query` (data-quality predicates over a stream batch run here).
-   * `columns` adds columns no row has (NULL), so a statement naming them still binds; `types`
-   * gives DuckDB types for columns (default: inferred from the values, see rows.ts).
+   * Column types come from the values (rows.ts); `columns` adds columns no row has (NULL), so a
+   * statement naming them still binds, and `nullTypes` types the columns that are NULL throughout.
    *
    * @example
    * await sql.queryRows([{ id: 1 }, { id: null }], 'SELECT count(*) AS missing FROM batch WHERE id IS NULL');
@@ -144,11 +144,11 @@ export class SqlEngine {
     sql: string,
     options: QueryOptions & {
       columns?: readonly string[];
-      types?: Readonly<Record<string, string>>;
+      nullTypes?: Readonly<Record<string, string>>;
     } = {},
   ): Promise<Record<string, unknown>[]> {
     if (this.#closed) throw new TributaryError('CLOSED', 'the SQL engine is closed');
-    const batch = rowsAsJson(rows, options.columns, options.types);
+    const batch = rowsAsJson(rows, options.columns, options.nullTypes);
     await this.#refreshIfStale();
     const connection = await this.#instance.connect();
     try {

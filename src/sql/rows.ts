@@ -6,8 +6,9 @@ import { TributaryError } from '../core/index.js';
  * outside the sandbox is needed. Types come from the values: booleans BOOLEAN, integers BIGINT
  * (HUGEINT when a bigint is present), other numbers DOUBLE, Dates TIMESTAMP (UTC), strings VARCHAR,
  * arrays and objects JSON; a column whose values mix kinds is VARCHAR (DuckDB's JSON text of each).
- * Columns no row has (`extraColumns`) are VARCHAR and NULL. `types` overrides the inferred type of
- * a column (a column that is NULL in every row of a batch has no value to infer from).
+ * Columns no row has (`extraColumns`) are VARCHAR and NULL. `nullTypes` gives the type of a column
+ * that is NULL in every row (no value to infer from; e.g. the target table's type), so an
+ * expression over it still binds.
  */
 export interface RowsAsJson {
   json: string;
@@ -56,7 +57,7 @@ function typeOf(kinds: Set<Kind>): string {
 export function rowsAsJson(
   rows: readonly Record<string, unknown>[],
   extraColumns: readonly string[] = [],
-  types: Readonly<Record<string, string>> = {},
+  nullTypes: Readonly<Record<string, string>> = {},
 ): RowsAsJson {
   const kinds = new Map<string, Set<Kind>>();
   for (const row of rows) {
@@ -80,7 +81,10 @@ export function rowsAsJson(
       );
     seen.add(folded);
   }
-  const columns = [...kinds].map(([name, set]) => ({ name, type: types[name] ?? typeOf(set) }));
+  const columns = [...kinds].map(([name, set]) => ({
+    name,
+    type: set.size === 0 ? (nullTypes[name] ?? 'VARCHAR') : typeOf(set),
+  }));
   const json = JSON.stringify(rows, (_key, value: unknown) =>
     typeof value === 'bigint' ? value.toString() : value,
   );

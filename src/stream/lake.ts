@@ -8,7 +8,9 @@
  * table, quarantined ones to `<table>_quarantine` under the same file name, and the reports ride
  * in the checkpoint with the staged files; the commit publishes the quarantine, then the table,
  * then the results. A violated `fail` rule throws QUALITY_FAILED from `stage`, so the checkpoint
- * fails and nothing of it is committed.
+ * fails and nothing of it is committed. `unique` compares with the table's committed rows and
+ * within each staged batch (a sink's rows between two rolls), not across the uncommitted batches
+ * of one checkpoint.
  */
 import type { Clock } from '../core/index.js';
 import type { Lake, LakeTable, PendingFiles } from '../lake/index.js';
@@ -102,7 +104,7 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
         existingTable: existing ? table.qualifiedName : null,
         nowMs: quality.clock?.now() ?? Date.now(),
         // The table's column types, so a column NULL throughout this batch keeps its type.
-        types: { ...Object.fromEntries((snapshot?.schema ?? []).map((c) => [c.name, c.type])), ...types },
+        nullTypes: { ...Object.fromEntries((snapshot?.schema ?? []).map((c) => [c.name, c.type])), ...types },
       });
       if (checked.report.status === 'failed') {
         await recordQualityResults(quality.lake, [checked.report], `${runId}:quality`);

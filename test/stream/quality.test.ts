@@ -12,6 +12,7 @@ import {
   lakeSink,
   lakeTableTarget,
   qualityRules,
+  recordQualityResults,
   runJob,
   stream,
   writeCheckedQuery,
@@ -48,7 +49,7 @@ async function check(
     runId: `run-${++runs}`,
     existingTable,
     nowMs,
-    ...(types === undefined ? {} : { types }),
+    ...(types === undefined ? {} : { nullTypes: types }),
   });
 }
 
@@ -71,6 +72,12 @@ describe('quality rule declarations', () => {
         qualityRules([{ name: 'bad_pattern', expect: 'regex', column: 'c', pattern, action: 'flag' }]),
       ).toThrow(/quality rule bad_pattern: .*RE2/);
     }
+  });
+
+  it('accept escaped quantifier characters', () => {
+    expect(
+      qualityRules([{ name: 'plus', expect: 'regex', column: 'c', pattern: '^\\++$', action: 'flag' }]),
+    ).toHaveLength(1);
   });
 
   it('refuse bad shapes, duplicate names and multi-statement predicates', () => {
@@ -210,6 +217,20 @@ describe('each rule with each action (stream batch through DuckDB)', () => {
       [{ name: 'stale', expect: 'max_age', column: 'seen_at', maxAgeMs: 3_600_000, action: 'quarantine' }],
     );
     expect(quarantined.map((r) => r.seen_at)).toEqual([new Date(nowMs - 7_200_000), 'not a time']);
+    const epoch = await check(
+      [{ ts: nowMs - 1_000 }, { ts: nowMs - 7_200_000 }, { ts: null }],
+      [
+        {
+          name: 'stale',
+          expect: 'max_age',
+          column: 'ts',
+          maxAgeMs: 3_600_000,
+          unit: 'epoch_ms',
+          action: 'quarantine',
+        },
+      ],
+    );
+    expect(epoch.quarantined.map((r) => r.ts)).toEqual([nowMs - 7_200_000, null]);
   });
 
   it('unique fails every repeated key in the batch and keys the table already holds', async () => {
@@ -473,6 +494,25 @@ describe('as a stream lake sink option', () => {
       runJob(job('ratings-strict', failing), { dataDir: path.join(dir, 'ratings-strict'), once: true }),
     ).rejects.toThrow(/rating_limit/);
     expect(await lake.table('silver', 'ratings_strict').snapshot()).toBeNull();
+  });
+});
+
+describe('gold.quality_results', () => {
+  it('stays a few files under a commit per checkpoint: compacted every 64 commits', async () => {
+    const separate = await openLake({ storage: new LocalStorage(path.join(dir, 'results-lake')) });
+    try {
+      const { report } = await check(
+        [{ a: 1 }],
+        [{ name: 'a_present', expect: 'not_null', column: 'a', action: 'flag' }],
+      );
+      for (let i = 1; i <= 64; i++)
+        await recordQualityResults(separate, [{ ...report, runId: `r${i}` }], `results-${i}`);
+      const snapshot = await separate.table('gold', 'quality_results').snapshot();
+      expect(snapshot?.files.length).toBeLessThan(4);
+      expect(snapshot?.files.reduce((n, f) => n + f.rows, 0)).toBe(64);
+    } finally {
+      await separate.close();
+    }
   });
 });
 

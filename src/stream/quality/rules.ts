@@ -109,9 +109,13 @@ const ruleSchema = z.discriminatedUnion('expect', [
     .object({
       ...base,
       expect: z.literal('max_age'),
-      /** A TIMESTAMP or DATE column, or ISO-8601 text. */
       column: columnName,
       maxAgeMs: z.number().int().positive(),
+      /**
+       * How the column holds time: `timestamp` (default: a TIMESTAMP or DATE column, or ISO-8601
+       * text), or a number of milliseconds / seconds since the epoch (stream records' `ts`).
+       */
+      unit: z.enum(['timestamp', 'epoch_ms', 'epoch_s']).optional(),
       nullable,
     })
     .strict(),
@@ -147,7 +151,7 @@ const unsupportedRegex: [RegExp, string][] = [
   [/\\[1-9]|\\k</, 'backreferences'],
   [/\(\?<?[=!]/, 'lookaround'],
   [/\(\?>/, 'atomic groups'],
-  [/[*+?}][+]/, 'possessive quantifiers'],
+  [/(?<!\\)[*+?}]\+/, 'possessive quantifiers'],
 ];
 
 function refuse(rule: string, message: string): never {
@@ -302,12 +306,15 @@ function ruleSql(rule: CheckedRule, options: CompileOptions): { fail: string; re
     case 'max_age': {
       const column = quoteIdentifier(rule.column);
       const cutoff = new Date(options.nowMs - rule.maxAgeMs).toISOString().replace('T', ' ').replace('Z', '');
-      // Unparseable text counts as too old: TRY_CAST gives NULL, and NOT NULL is not true.
+      const time =
+        rule.unit === 'epoch_ms'
+          ? `epoch_ms(TRY_CAST(${column} AS BIGINT))`
+          : rule.unit === 'epoch_s'
+            ? `epoch_ms(TRY_CAST(TRY_CAST(${column} AS DOUBLE) * 1000 AS BIGINT))`
+            : `TRY_CAST(${column} AS TIMESTAMP)`;
+      // Unparseable values count as too old: TRY_CAST gives NULL, and NOT NULL is not true.
       return {
-        fail: failOnNull(
-          column,
-          `coalesce(TRY_CAST(${column} AS TIMESTAMP) >= TIMESTAMP ${quoteLiteral(cutoff)}, false)`,
-        ),
+        fail: failOnNull(column, `coalesce(${time} >= TIMESTAMP ${quoteLiteral(cutoff)}, false)`),
         reason: `${quoteLiteral(`${rule.column} = `)} || ${shown(column)} || ${quoteLiteral(` is older than ${rule.maxAgeMs} ms`)}`,
       };
     }

@@ -9,7 +9,7 @@
  * Every run reconciles: rows_in = rows_passed + rows_flagged + rows_quarantined + rows_refused,
  * and these counts are in every `gold.quality_results` row of the run.
  */
-import { counter, TributaryError } from '../../core/index.js';
+import { childLogger, counter, TributaryError } from '../../core/index.js';
 import type { Lake, LakeTable, PendingFiles } from '../../lake/index.js';
 import type { SqlEngine } from '../../sql/index.js';
 import {
@@ -57,6 +57,12 @@ export interface QualityReport {
   rowsRefused: number;
   rules: QualityRuleResult[];
 }
+
+/**
+ * A stream sink appends results at every checkpoint, so the results table is compacted into one
+ * file every this many commits (its rows are few; the files would be many and tiny).
+ */
+const resultsCompactEveryCommits = 64;
 
 /** Prometheus counters (process registry, served at /metrics). */
 export const qualityMetrics = {
@@ -174,6 +180,15 @@ export async function recordQualityResults(
     .table(qualityResultsTable)
     .append(qualityResultRows(reports), { commitId, types: resultTypes });
   if (!result.applied) return;
+  if (result.version % resultsCompactEveryCommits === 0) {
+    // An optimisation: the results are committed already, so a failure here only leaves files.
+    await lake
+      .table(qualityResultsTable)
+      .compact({ minFiles: resultsCompactEveryCommits / 2 })
+      .catch((error: unknown) =>
+        childLogger('quality').warn({ err: error }, `could not compact ${qualityResultsTable}`),
+      );
+  }
   for (const report of reports) {
     const { table } = report;
     qualityMetrics.runs.inc({ table, status: report.status });
@@ -334,10 +349,11 @@ export interface CheckRowsOptions {
   existingTable: string | null;
   nowMs: number;
   /**
-   * DuckDB types of columns (e.g. the target table's schema): a column NULL in every row of a batch
-   * is otherwise VARCHAR, which a numeric SQL predicate cannot use.
+   * DuckDB types of columns that are NULL in every row of the batch (e.g. the target table's
+   * schema); otherwise such a column is VARCHAR, which a numeric SQL predicate cannot use. Other
+   * columns are typed from their values.
    */
-  types?: Readonly<Record<string, string>>;
+  nullTypes?: Readonly<Record<string, string>>;
 }
 
 export interface CheckedRows {
@@ -383,7 +399,7 @@ export async function checkRows(
           {
             columns: [...needed, '_quality_row'],
             rowsMax: rows.length,
-            ...(options.types === undefined ? {} : { types: options.types }),
+            ...(options.nullTypes === undefined ? {} : { nullTypes: options.nullTypes }),
           },
         );
   const failed = rules.map(() => 0);
