@@ -498,18 +498,18 @@ describe('as a stream lake sink option', () => {
 });
 
 describe('gold.quality_results', () => {
-  it('stays a few files under a commit per checkpoint: compacted every 64 commits', async () => {
+  it('stays a few files under a commit per checkpoint: compacted every 32 commits', async () => {
     const separate = await openLake({ storage: new LocalStorage(path.join(dir, 'results-lake')) });
     try {
       const { report } = await check(
         [{ a: 1 }],
         [{ name: 'a_present', expect: 'not_null', column: 'a', action: 'flag' }],
       );
-      for (let i = 1; i <= 64; i++)
+      for (let i = 1; i <= 32; i++)
         await recordQualityResults(separate, [{ ...report, runId: `r${i}` }], `results-${i}`);
       const snapshot = await separate.table('gold', 'quality_results').snapshot();
       expect(snapshot?.files.length).toBeLessThan(4);
-      expect(snapshot?.files.reduce((n, f) => n + f.rows, 0)).toBe(64);
+      expect(snapshot?.files.reduce((n, f) => n + f.rows, 0)).toBe(32);
     } finally {
       await separate.close();
     }

@@ -62,7 +62,7 @@ export interface QualityReport {
  * A stream sink appends results at every checkpoint, so the results table is compacted into one
  * file every this many commits (its rows are few; the files would be many and tiny).
  */
-const resultsCompactEveryCommits = 64;
+const resultsCompactEveryCommits = 32;
 
 /** Prometheus counters (process registry, served at /metrics). */
 export const qualityMetrics = {
