@@ -122,6 +122,7 @@ export {
 } from './quality/rules.js';
 export {
   writeCheckedQuery,
+  writeCheckedRows,
   checkRows,
   recordQualityResults,
   qualityResultRows,
@@ -130,6 +131,7 @@ export {
   qualityMetrics,
   type CheckedRows,
   type CheckedWriteOptions,
+  type CheckedRowsWriteOptions,
   type CheckRowsOptions,
   type QualityReport,
   type QualityRuleResult,

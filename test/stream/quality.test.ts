@@ -16,6 +16,7 @@ import {
   runJob,
   stream,
   writeCheckedQuery,
+  writeCheckedRows,
   type QualityRule,
 } from '../../src/stream/index.js';
 
@@ -433,6 +434,45 @@ describe('batch runs over a lake table', () => {
       { user_id: 'a', minutes: 1 },
       { user_id: 'b', minutes: 3 },
     ]);
+  });
+});
+
+describe('batch runs over rows computed in TypeScript', () => {
+  const movieRules: QualityRule[] = [
+    { name: 'missing_field:movie_id', expect: 'not_null', column: 'movie_id', action: 'quarantine' },
+    { name: 'missing_overview', expect: 'not_null', column: 'overview', action: 'flag' },
+  ];
+  const write = (rows: Record<string, unknown>[], runId: string, mode: 'append' | 'overwrite') =>
+    writeCheckedRows({ lake, sql, table: 'silver.movies', rows, rules: movieRules, runId, mode, nowMs });
+
+  it('flags, quarantines, and an overwrite without broken rows empties the old quarantine', async () => {
+    const first = await write(
+      [
+        { movie_id: 1, title: 'A', overview: 'x' },
+        { movie_id: 2, title: 'B', overview: null },
+        { movie_id: null, title: 'C', overview: 'y' },
+      ],
+      'movies-1',
+      'overwrite',
+    );
+    expect([first.rowsPassed, first.rowsFlagged, first.rowsQuarantined]).toEqual([1, 1, 1]);
+    expect(await sql.query('SELECT movie_id, quality_flags FROM silver.movies ORDER BY movie_id')).toEqual([
+      { movie_id: 1, quality_flags: [] },
+      { movie_id: 2, quality_flags: ['missing_overview'] },
+    ]);
+    expect(await sql.query('SELECT title, quality_rule FROM silver.movies_quarantine')).toEqual([
+      { title: 'C', quality_rule: 'missing_field:movie_id' },
+    ]);
+    await write([{ movie_id: 3, title: 'D', overview: 'z' }], 'movies-2', 'overwrite');
+    expect(await sql.query('SELECT count(*) AS n FROM silver.movies_quarantine')).toEqual([{ n: 0 }]);
+    expect(await sql.query('SELECT movie_id FROM silver.movies')).toEqual([{ movie_id: 3 }]);
+  });
+
+  it('an appended batch whose rows are all quarantined leaves the table rows as they were', async () => {
+    const report = await write([{ movie_id: null, title: 'E', overview: 'w' }], 'movies-3', 'append');
+    expect([report.rowsIn, report.rowsQuarantined]).toEqual([1, 1]);
+    expect(await sql.query('SELECT movie_id FROM silver.movies')).toEqual([{ movie_id: 3 }]);
+    expect(await sql.query('SELECT title FROM silver.movies_quarantine')).toEqual([{ title: 'E' }]);
   });
 });
 

@@ -307,9 +307,8 @@ export async function writeCheckedQuery(options: CheckedWriteOptions): Promise<Q
     failed: rules.map((_, i) => toCount(counted?.[`failed_${i}`])),
   };
   const report = buildReport(table.qualifiedName, options.runId, nowMs, rules, counts);
-  const resultsCommit = `${options.runId}:quality:${table.qualifiedName}`;
   if (report.status === 'failed') {
-    await recordQualityResults(lake, [report], resultsCommit);
+    await recordQualityResults(lake, [report], `${options.runId}:quality:${table.qualifiedName}`);
     throw qualityFailedError(report);
   }
   const overwrite = mode === 'overwrite';
@@ -324,19 +323,107 @@ export async function writeCheckedQuery(options: CheckedWriteOptions): Promise<Q
     await quarantine.abort(quarantinePending).catch(() => undefined);
     throw error;
   }
-  // Quarantine first: a crash in between leaves rejected rows visible and the batch uncommitted,
-  // and the rerun (same run id) recognises the quarantine commit instead of adding it twice.
-  const writeQuarantine = counts.quarantined > 0 || (overwrite && (await quarantine.snapshot()) !== null);
+  await commitChecked({
+    lake,
+    table,
+    quarantine,
+    kept: keptPending,
+    quarantined: quarantinePending,
+    overwrite,
+    runId: options.runId,
+    report,
+  });
+  return report;
+}
+
+/**
+ * Phase two of a checked batch. Quarantine first: a crash in between leaves rejected rows visible
+ * and the batch uncommitted, and the rerun (same run id) recognises the quarantine commit instead
+ * of adding it twice; then the table; then the results.
+ */
+async function commitChecked(batch: {
+  lake: Lake;
+  table: LakeTable;
+  quarantine: LakeTable;
+  kept: PendingFiles;
+  quarantined: PendingFiles;
+  overwrite: boolean;
+  runId: string;
+  report: QualityReport;
+}): Promise<void> {
+  const { table, quarantine, overwrite, runId, report } = batch;
+  // An overwrite with no quarantined rows still empties a quarantine table left by an earlier run.
+  const writeQuarantine = report.rowsQuarantined > 0 || (overwrite && (await quarantine.snapshot()) !== null);
   if (writeQuarantine)
-    await commitOrAbort(
-      quarantine,
-      quarantinePending,
-      `${options.runId}:${quarantine.qualifiedName}`,
-      overwrite,
-    );
-  else await quarantine.abort(quarantinePending);
-  await commitOrAbort(table, keptPending, `${options.runId}:${table.qualifiedName}`, overwrite);
-  await recordQualityResults(lake, [report], resultsCommit);
+    await commitOrAbort(quarantine, batch.quarantined, `${runId}:${quarantine.qualifiedName}`, overwrite);
+  else await quarantine.abort(batch.quarantined);
+  await commitOrAbort(table, batch.kept, `${runId}:${table.qualifiedName}`, overwrite);
+  await recordQualityResults(batch.lake, [report], `${runId}:quality:${table.qualifiedName}`);
+}
+
+export interface CheckedRowsWriteOptions extends Omit<CheckedWriteOptions, 'query' | 'input' | 'select'> {
+  /** Evaluates the rules (the SQL layer's sandboxed engine). */
+  sql: Pick<SqlEngine, 'queryRows'>;
+  rows: readonly Record<string, unknown>[];
+  /** DuckDB types for columns new to the table, as `LakeTable.stage`. */
+  types?: Record<string, string>;
+  /** Bronze tables: the `_source` column value. */
+  source?: string;
+}
+
+/**
+ * `writeCheckedQuery` for rows a batch job computed in TypeScript: checked by `checkRows`, then the
+ * same writes (table, `<table>_quarantine`, `gold.quality_results`) and the same guarantees.
+ *
+ * @example
+ * await writeCheckedRows({ lake, sql, table: 'silver.movies', rows, rules, runId: ctx.commitId, mode: 'overwrite' });
+ */
+export async function writeCheckedRows(options: CheckedRowsWriteOptions): Promise<QualityReport> {
+  const { lake, table: tableName } = options;
+  const rules = qualityRules(options.rules);
+  const overwrite = options.mode === 'overwrite';
+  const table = lake.table(tableName);
+  const quarantine = lake.table(options.quarantineTable ?? quarantineTableOf(tableName));
+  const snapshot = await table.snapshot();
+  const { kept, quarantined, report } = await checkRows(options.sql, options.rows, {
+    table: table.qualifiedName,
+    rules,
+    runId: options.runId,
+    existingTable: !overwrite && snapshot !== null ? table.qualifiedName : null,
+    nowMs: options.nowMs ?? Date.now(),
+    nullTypes: Object.fromEntries((snapshot?.schema ?? []).map((c) => [c.name, c.type])),
+  });
+  if (report.status === 'failed') {
+    await recordQualityResults(lake, [report], `${options.runId}:quality:${table.qualifiedName}`);
+    throw qualityFailedError(report);
+  }
+  const stageOptions = {
+    ...(options.partitionBy === undefined ? {} : { partitionBy: options.partitionBy }),
+    ...(options.source === undefined ? {} : { source: options.source }),
+    replaceTable: overwrite,
+    types: {
+      ...(rules.some((r) => r.action === 'flag') ? { [qualityColumns.flags]: 'VARCHAR[]' } : {}),
+      ...options.types,
+    },
+  };
+  const quarantinedPending = await quarantine.stage(quarantined, stageOptions);
+  let keptPending: PendingFiles;
+  try {
+    keptPending = await table.stage(kept, stageOptions);
+  } catch (error) {
+    await quarantine.abort(quarantinedPending).catch(() => undefined);
+    throw error;
+  }
+  await commitChecked({
+    lake,
+    table,
+    quarantine,
+    kept: keptPending,
+    quarantined: quarantinedPending,
+    overwrite,
+    runId: options.runId,
+    report,
+  });
   return report;
 }
 
