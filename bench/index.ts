@@ -5,6 +5,7 @@ import { lakeBenchmarks } from './lake.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
+import { qualityBenchmarks } from './quality.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
@@ -13,6 +14,7 @@ export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
   ...lakeBenchmarks,
   ...streamBenchmarks,
+  ...qualityBenchmarks,
   ...mlBenchmarks,
   ...northwindBenchmarks,
   ...connectorBenchmarks,

@@ -154,8 +154,10 @@ export class SqlEngine {
     try {
       // Written by the engine, not the caller: the caller's text only runs below, checked.
       await connection.run(
-        'CREATE TEMP TABLE batch AS SELECT r.* FROM (SELECT unnest(from_json($1::JSON, $2)) AS r)',
-        [batch.json, batch.structure],
+        `CREATE TEMP TABLE batch AS SELECT r.* FROM (
+           SELECT from_json(line, $2) AS r FROM (SELECT unnest(string_split($1, chr(10))) AS line) WHERE line <> ''
+         )`,
+        [batch.ndjson, batch.structure],
       );
       return (await this.#run(connection, sql, undefined, options.rowsMax ?? this.#rowsMax)).rows;
     } catch (error) {

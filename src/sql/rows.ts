@@ -1,9 +1,10 @@
 import { TributaryError } from '../core/index.js';
 
 /**
- * How JS rows become a DuckDB table for `SqlEngine.queryRows`: one JSON array handed to
+ * How JS rows become a DuckDB table for `SqlEngine.queryRows`: newline-delimited JSON (one row per
+ * line; JSON.stringify escapes newlines inside strings) split by DuckDB and handed row by row to
  * `from_json` with an explicit structure (column → DuckDB type), so no file is written and nothing
- * outside the sandbox is needed. Types come from the values: booleans BOOLEAN, integers BIGINT
+ * outside the sandbox is needed. Row by row because one `from_json` of a whole array is ~8× slower. Types come from the values: booleans BOOLEAN, integers BIGINT
  * (HUGEINT when a bigint is present), other numbers DOUBLE, Dates TIMESTAMP (UTC), strings VARCHAR,
  * arrays and objects JSON; a column whose values mix kinds is VARCHAR (DuckDB's JSON text of each).
  * Columns no row has (`extraColumns`) are VARCHAR and NULL. `nullTypes` gives the type of a column
@@ -11,7 +12,8 @@ import { TributaryError } from '../core/index.js';
  * expression over it still binds.
  */
 export interface RowsAsJson {
-  json: string;
+  /** One JSON object per line. */
+  ndjson: string;
   structure: string;
   columns: { name: string; type: string }[];
 }
@@ -85,9 +87,8 @@ export function rowsAsJson(
     name,
     type: set.size === 0 ? (nullTypes[name] ?? 'VARCHAR') : typeOf(set),
   }));
-  const json = JSON.stringify(rows, (_key, value: unknown) =>
-    typeof value === 'bigint' ? value.toString() : value,
-  );
-  const structure = JSON.stringify([Object.fromEntries(columns.map((c) => [c.name, c.type]))]);
-  return { json, structure, columns };
+  const replacer = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
+  const ndjson = rows.map((row) => JSON.stringify(row, replacer)).join('\n');
+  const structure = JSON.stringify(Object.fromEntries(columns.map((c) => [c.name, c.type])));
+  return { ndjson, structure, columns };
 }
