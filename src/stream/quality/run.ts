@@ -482,7 +482,9 @@ export async function checkRows(
       ? []
       : await sql.queryRows(
           sent,
-          `SELECT _quality_row, ${qualityColumns.rule}, ${qualityColumns.reason}${compiled.hasFlags ? `, ${qualityColumns.flags}` : ''}, ${failCols.join(', ')} FROM (${compiled.evaluatedSql}) AS _quality_evaluated`,
+          // Only rows that failed a rule come back (reading every row back costs more than the
+          // checks); a row without a verdict passed every rule.
+          `SELECT _quality_row, ${qualityColumns.rule}, ${qualityColumns.reason}${compiled.hasFlags ? `, ${qualityColumns.flags}` : ''}, ${failCols.join(', ')} FROM (${compiled.evaluatedSql}) AS _quality_evaluated WHERE ${failCols.join(' OR ')}`,
           {
             columns: [...needed, '_quality_row'],
             rowsMax: rows.length,
@@ -497,12 +499,16 @@ export async function checkRows(
   for (const verdict of verdicts) ordered[toCount(verdict._quality_row)] = verdict;
   for (let i = 0; i < rows.length; i++) {
     const verdict = ordered[i];
-    if (verdict === undefined) throw new TributaryError('INTERNAL', `quality check lost row ${i}`);
+    const row: Record<string, unknown> = { ...rows[i] };
+    if (verdict === undefined) {
+      if (compiled.hasFlags) row[qualityColumns.flags] = [];
+      kept.push(row);
+      continue;
+    }
     failCols.forEach((column, r) => {
       if (verdict[column] === true) failed[r]++;
     });
     const flags = compiled.hasFlags ? (verdict[qualityColumns.flags] as string[]) : undefined;
-    const row: Record<string, unknown> = { ...rows[i] };
     if (flags !== undefined) row[qualityColumns.flags] = flags;
     if (verdict[qualityColumns.rule] !== null) {
       row[qualityColumns.rule] = verdict[qualityColumns.rule];
