@@ -87,12 +87,17 @@ export function rowsAsJson(
     name,
     type: set.size === 0 ? (nullTypes[name] ?? 'VARCHAR') : typeOf(set),
   }));
-  // A replacer function slows JSON.stringify several times over: only when a bigint needs one.
-  const hasBigint = [...kinds.values()].some((set) => set.has('bigint'));
+  // A replacer function slows JSON.stringify several times over: only for rows holding a bigint
+  // (JSON.stringify refuses those, at any depth).
   const replacer = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
-  const ndjson = rows
-    .map((row) => (hasBigint ? JSON.stringify(row, replacer) : JSON.stringify(row)))
-    .join('\n');
+  const line = (row: Record<string, unknown>): string => {
+    try {
+      return JSON.stringify(row);
+    } catch {
+      return JSON.stringify(row, replacer);
+    }
+  };
+  const ndjson = rows.map(line).join('\n');
   const structure = JSON.stringify(Object.fromEntries(columns.map((c) => [c.name, c.type])));
   return { ndjson, structure, columns };
 }
