@@ -237,7 +237,7 @@ function sqlValue(value: string | number | boolean): string {
   return String(value);
 }
 
-/** Text of a value for a reason: `'…'`-free, at most reasonValueChars characters, 'null' for NULL. */
+/** Text of a value for a reason: at most reasonValueChars characters, 'null' for NULL. */
 function shown(expression: string): string {
   return `coalesce(left(CAST(${expression} AS VARCHAR), ${reasonValueChars}), 'null')`;
 }
@@ -353,7 +353,7 @@ export function compileQuality(rules: readonly QualityRule[], options: CompileOp
     const fixed = checked[i].reason;
     return fixed === undefined ? parts[i].reason : quoteLiteral(fixed);
   };
-  // Reasons are computed from the input row (before the fail columns hide nothing: they are added).
+  // quality_rule / quality_reason: the first failing quarantine rule, in declaration order.
   const ruleCase =
     quarantine.length === 0
       ? 'CAST(NULL AS VARCHAR)'
