@@ -6,6 +6,7 @@ import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
+import { qualityBenchmarks } from './quality.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
@@ -14,6 +15,7 @@ export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
   ...lakeBenchmarks,
   ...streamBenchmarks,
+  ...qualityBenchmarks,
   ...mlBenchmarks,
   ...northwindBenchmarks,
   ...connectorBenchmarks,

@@ -87,6 +87,7 @@ export {
 } from './parquet-tables.js';
 export { parseTableQuery, tableQueryLimits } from './table-query.js';
 export { createLakeTableProvider, lakeTableInfos, type LakeTableProviderOptions } from './lake-tables.js';
+export { qualityTile, qualityTable, qualityResultsRoute } from './quality-page.js';
 export {
   createStreamStatusProvider,
   readPipelineJobs,

@@ -105,7 +105,37 @@ export {
   type PipelineFactory,
   type PipelineJobs,
 } from './batch/registry.js';
-export { lakeTableTarget, type LakeStagedFile, type LakeTableTargetOptions } from './lake.js';
+export {
+  lakeTableTarget,
+  type LakeStagedFile,
+  type LakeTableQualityOptions,
+  type LakeTableTargetOptions,
+} from './lake.js';
+export {
+  qualityRules,
+  compileQuality,
+  qualityActions,
+  qualityColumns,
+  type CompiledQuality,
+  type QualityAction,
+  type QualityRule,
+} from './quality/rules.js';
+export {
+  writeCheckedQuery,
+  writeCheckedRows,
+  checkRows,
+  recordQualityResults,
+  qualityResultRows,
+  qualityResultsTable,
+  quarantineTableOf,
+  qualityMetrics,
+  type CheckedRows,
+  type CheckedWriteOptions,
+  type CheckedRowsWriteOptions,
+  type CheckRowsOptions,
+  type QualityReport,
+  type QualityRuleResult,
+} from './quality/run.js';
 export {
   runWorker,
   planScaledJob,

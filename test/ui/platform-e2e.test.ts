@@ -197,6 +197,8 @@ describe.skipIf(
       expect(tablesText).toContain(table);
     }
     expect(Number(await page.getAttribute('#chart-lake svg', 'data-points'))).toBeGreaterThanOrEqual(10);
+    // The first batch run checked silver.sales with its data-quality rules.
+    expect(await page.textContent('#quality-table')).toContain('silver.sales');
     await page.screenshot({ path: path.join(screenshots, 'e2e-platform.png'), fullPage: true });
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
@@ -228,6 +230,8 @@ describe.skipIf(
     const top3 = page.locator('#table-top3 tbody tr');
     expect(await top3.count()).toBe(Math.min(3, top.length));
     expect(await top3.first().textContent()).toContain(top[0].country);
+    expect(Number((await tileText(page, 'quality-silver-sales'))?.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(await page.locator('#table-quality-silver-sales tbody tr').count()).toBe(9);
     for (const chart of ['categories', 'rfm']) {
       expect(await page.locator(`#chart-${chart} rect.bar`).count(), chart).toBeGreaterThan(0);
     }

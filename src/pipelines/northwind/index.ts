@@ -16,8 +16,19 @@
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
-import type { LiveEvent, PipelineModule, DashboardPage } from '../../serve/index.js';
-import type { BatchJob, BatchJobContext, StreamJob } from '../../stream/index.js';
+import {
+  qualityTable,
+  qualityTile,
+  type DashboardPage,
+  type LiveEvent,
+  type PipelineModule,
+} from '../../serve/index.js';
+import {
+  writeCheckedQuery,
+  type BatchJob,
+  type BatchJobContext,
+  type StreamJob,
+} from '../../stream/index.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
 import { lakeTarget } from './lake-target.js';
@@ -31,7 +42,14 @@ import {
   type LiveCountryTotals,
 } from './live.js';
 import { openNorthwindSource } from './source.js';
-import { bronzeTables, medallionJobs, revenueByCountryCombinedSql, rfmSegments } from './sql.js';
+import {
+  bronzeTables,
+  medallionJobs,
+  revenueByCountryCombinedSql,
+  rfmSegments,
+  silverQuality,
+  silverRules,
+} from './sql.js';
 
 export const pipelineName = 'northwind';
 export const combinedTable = 'gold.revenue_by_country_combined';
@@ -79,8 +97,10 @@ export function northwindSourceDatasets(pgUrl: string | undefined): string[] {
 }
 
 /** The batch DAG: bronze → silver → gold. */
-export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | 'lake'>): BatchJob[] {
-  const { lake, config } = services;
+export function northwindBatchJobs(
+  services: Pick<PipelineServices, 'config' | 'lake' | 'query'>,
+): BatchJob[] {
+  const { lake, config, query } = services;
   const [silver, gold] = medallionJobs('2000-01-01');
   if (silver === undefined || gold === undefined)
     throw new TributaryError('INTERNAL', 'medallion jobs are missing');
@@ -116,14 +136,16 @@ export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | '
       schedule,
       partitionFor,
       async run(ctx) {
-        let rowsOut = 0;
-        for (const output of medallionJobs(partitionOf(ctx))[0].outputs) {
-          const result = await lake
-            .table(output.table)
-            .writeQuery(output.sql, { mode: 'overwrite', commitId: `${ctx.commitId}:${output.table}` });
-          rowsOut += result.rowsAdded;
-        }
-        return { rowsOut };
+        // The same rules and statements as medallionJobs' silver outputs, run as a data-quality
+        // run: the counts pass the SQL sandbox first, and gold.quality_results gets the run.
+        const report = await writeCheckedQuery({
+          ...silverQuality(partitionOf(ctx)),
+          lake,
+          query: (text) => query(text),
+          runId: ctx.commitId,
+          mode: 'overwrite',
+        });
+        return { rowsIn: report.rowsIn, rowsOut: report.rowsIn - report.rowsRefused };
       },
     },
     {
@@ -249,6 +271,7 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         source: { route: '/api/northwind/kpis', field: 'rows.0.avg_order_value' },
         format: 'number',
       },
+      qualityTile('silver.sales', 'Quarantined lines (last silver run)'),
       {
         id: 'live-revenue',
         label: 'Live sales (since start)',
@@ -353,6 +376,7 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         route: '/api/northwind/revenue-by-country',
         columns: ['country', 'batch_revenue', 'live_revenue', 'total_revenue', 'live_transactions'],
       },
+      qualityTable('silver.sales', silverRules.length),
     ],
   };
   const limitQuery = z.object({

@@ -286,6 +286,24 @@ const jobHeaders = [
   'Late',
 ];
 
+/** gold.quality_results (the stream layer's data-quality rules), newest checks first. */
+const qualityRoute = '/api/tables/gold/quality_results?sort=-checked_at,table_name,rule&limit=20';
+const qualityColumns = [
+  'table_name',
+  'rule',
+  'action',
+  'failed',
+  'rows_in',
+  'rows_quarantined',
+  'status',
+  'checked_at',
+];
+
+function lastQualityRun(rows: Record<string, unknown>[]): string {
+  const last = rows[0];
+  return last === undefined ? '—' : `${String(last.status)} · ${String(last.table_name)}`;
+}
+
 async function renderPlatform(generation: number): Promise<void> {
   // A server without a status or table provider answers 404: show the page without that part.
   const missingIsEmpty =
@@ -298,6 +316,11 @@ async function renderPlatform(generation: number): Promise<void> {
     apiGet<Status>('/api/status').catch(missingIsEmpty<Status | null>(null)),
     apiGet<{ tables: Table[] }>('/api/tables').catch(missingIsEmpty<{ tables: Table[] }>({ tables: [] })),
   ]);
+  // Data-quality results of every pipeline, newest first, once some run has written them (the
+  // listing shows what this key may read, so the request is not refused).
+  const quality = tables.tables.some((t) => t.layer === 'gold' && t.name === 'quality_results')
+    ? await apiGet<{ rows: Record<string, unknown>[] }>(qualityRoute)
+    : { rows: [] };
   if (generation !== renderGeneration) return;
   const lakeBytes = tables.tables.reduce((n, t) => n + t.sizeBytes, 0);
   main.replaceChildren(
@@ -312,6 +335,7 @@ async function renderPlatform(generation: number): Promise<void> {
       tile('dlq', 'Dead letters', '—'),
       tile('late', 'Late records', '—'),
       tile('lake', 'Lake size', formatBytes(lakeBytes)),
+      tile('quality', 'Last quality check', lastQualityRun(quality.rows)),
       tile('api', 'API requests', '—', h('div', { class: 'spark' })),
     ),
     h(
@@ -334,6 +358,14 @@ async function renderPlatform(generation: number): Promise<void> {
           p.nextRunMs ? formatValue(p.nextRunMs, 'time') : '—',
         ]),
         'pipelines-table',
+      ),
+    ),
+    section(
+      'Data quality (latest checks)',
+      table(
+        qualityColumns,
+        quality.rows.map((r) => qualityColumns.map((c) => formatCell(r[c]))),
+        'quality-table',
       ),
     ),
     h(

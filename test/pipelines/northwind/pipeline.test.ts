@@ -5,7 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDirPaths, loadConfig, openDataDir, type TributaryConfig } from '../../../src/core/index.js';
 import { openLakeFromConfig, type Lake } from '../../../src/lake/index.js';
 import { openEmbeddedLog, type Log } from '../../../src/log/index.js';
-import { createApp, KeyStore, startServer, type LiveEvent } from '../../../src/serve/index.js';
+import {
+  createApp,
+  createLakeTableProvider,
+  KeyStore,
+  startServer,
+  type LiveEvent,
+} from '../../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
 import {
   configureLineage,
@@ -16,6 +22,7 @@ import {
 } from '../../../src/stream/index.js';
 import { liveEventType, northwindPipeline } from '../../../src/pipelines/northwind/index.js';
 import { liveTopic, simulateSales } from '../../../src/pipelines/northwind/live.js';
+import { quarantineReasons } from '../../../src/pipelines/northwind/sql.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
 
 /**
@@ -119,6 +126,33 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     expect(node('tributary://topic/ventes-temps-reel')?.fields?.map((f) => f.name)).toContain('montant');
   });
 
+  it('silver is a data-quality run: results per rule in gold.quality_results that reconcile with the tables', async () => {
+    const results = await sql.query(
+      `SELECT rule, action, passed, failed, rows_in, rows_passed, rows_flagged, rows_quarantined, rows_refused, status
+       FROM gold.quality_results WHERE table_name = 'silver.sales' ORDER BY rule`,
+    );
+    expect(results.map((r) => r.rule)).toEqual([...quarantineReasons].sort());
+    const [counts] = await sql.query(
+      'SELECT (SELECT count(*) FROM silver.sales) AS kept, (SELECT count(*) FROM silver.sales_quarantine) AS quarantined, (SELECT count(*) FROM bronze.order_details) AS lines',
+    );
+    for (const r of results) {
+      expect(r.status).toBe('passed');
+      expect(r.rows_in).toBe(counts?.lines);
+      expect([r.rows_passed, r.rows_quarantined, r.rows_flagged, r.rows_refused]).toEqual([
+        counts?.kept,
+        counts?.quarantined,
+        0,
+        0,
+      ]);
+      expect(Number(r.passed) + Number(r.failed)).toBe(r.rows_in);
+    }
+    // Each quarantined line carries the first rule it failed and the detail.
+    const [detail] = await sql.query(
+      `SELECT reason, quality_reason FROM silver.sales_quarantine WHERE reason = 'quantity_not_positive' LIMIT 1`,
+    );
+    expect(detail?.quality_reason).toMatch(/^quantity = 0 is outside \(0, \+inf\]$/);
+  });
+
   it('a second run the same day leaves the same rows and counts only the new live events', async () => {
     const before = await sql.query(
       'SELECT (SELECT count(*) FROM bronze.orders) AS o, (SELECT count(*) FROM silver.sales) AS s, (SELECT total_revenue FROM gold.kpi_summary) AS r',
@@ -150,6 +184,7 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     const api = createApp({
       keys,
       pipelines: [northwindPipeline.serve(services)],
+      tables: createLakeTableProvider({ lake, sql }),
       statusTickMs: 0,
       ui: false,
     });
@@ -189,6 +224,17 @@ describe('pipeline northwind, run once on a clean data dir', () => {
         expect(answer.status, route).toBe(200);
         expect(answer.body.rows.length, route).toBeGreaterThan(0);
       }
+      // The page's data-quality tile and table read gold.quality_results through the table route.
+      const page = northwindPipeline.serve(services).page!;
+      const tile = page.tiles.find((t) => t.id === 'quality-silver-sales')!;
+      const tileRows = await get(tile.source.route!, readKey);
+      expect(tileRows.status).toBe(200);
+      expect(Number(tileRows.body.rows[0]?.rows_quarantined)).toBeGreaterThan(0);
+      const qualityTable = await get(
+        page.tables!.find((t) => t.id === 'quality-silver-sales')!.route,
+        readKey,
+      );
+      expect(qualityTable.body.rows.map((r) => r.rule)).toEqual([...quarantineReasons].sort());
       const pipelines = await get('/api/pipelines', readKey);
       expect(JSON.stringify(pipelines.body)).toContain('northwind');
     } finally {
