@@ -35,6 +35,7 @@ export type { MapState, ProcessContext, ProcessOptions, ValueState } from './sta
 export {
   topicSink,
   callbackSink,
+  sinkWhere,
   lakeSink,
   formatTimePartition,
   type CallbackMeta,

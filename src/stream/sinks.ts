@@ -185,6 +185,38 @@ export function callbackSink<T>(
   };
 }
 
+/**
+ * Routes part of a job's output to a sink (Flink's side outputs, Kafka Streams' `split`): the sink
+ * sees only values `where` accepts, optionally mapped to its own shape with `as`; its checkpoint
+ * protocol is untouched. One job can so write accepted rows, rejects and an audit trail to separate
+ * tables from one pass over its input, all committed by the same checkpoint.
+ * @example .to(sinkWhere((r) => r.ok, silverSink, (r) => r.row), sinkWhere((r) => !r.ok, quarantineSink))
+ */
+export function sinkWhere<T, U = T>(
+  where: (value: T) => boolean,
+  sink: Sink<U>,
+  as: (value: T) => U = (value) => value as unknown as U,
+): Sink<T> {
+  // A routed topic sink still names its topic, so pipelines order stages by it.
+  const topic = (sink as Partial<TopicSink<U>>).topic;
+  return {
+    name: sink.name,
+    ...(typeof topic === 'string' ? { topic } : {}),
+    open: (context) => sink.open(context),
+    write(value, timestampMs, key, id) {
+      if (where(value)) sink.write(as(value), timestampMs, key, id);
+    },
+    flush: () => sink.flush(),
+    preCommit: (checkpointId) => sink.preCommit(checkpointId),
+    commit: (checkpointId, state) => sink.commit(checkpointId, state),
+    ...(sink.intent ? { intent: () => sink.intent!() } : {}),
+    ...(sink.tick ? { tick: (nowMs: number) => sink.tick!(nowMs) } : {}),
+    ...(sink.endOfInput ? { endOfInput: () => sink.endOfInput!() } : {}),
+    close: () => sink.close(),
+    ...(sink.forTask ? { forTask: () => sinkWhere(where, sink.forTask!(), as) } : {}),
+  };
+}
+
 /** A file written to the lake but not yet visible (first phase of the two-phase commit). */
 export interface StagedFile {
   /** Path of the staged file as the table reports it. */
