@@ -80,4 +80,5 @@ export {
   type ReviewFormat,
 } from './formats.js';
 export { writeDemoReviews, demoProducts, type DemoReviewFiles } from './demo.js';
+export { reviewsModule } from './routes.js';
 export { reviewIngestJob, rawTopic, tables as reviewTables, type ScoredReview } from './jobs.js';

@@ -167,7 +167,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       });
       api.route({
         method: 'get',
-        path: '/api/reviews/products/{productId}/reviews',
+        path: '/api/reviews/products/:productId/reviews',
         summary: "One product's reviews with their sentiment, newest first (silver.product_reviews)",
         tags: ['reviews'],
         scope: 'read',

@@ -17,6 +17,8 @@ import {
 } from '../../../src/pipelines/reviews/index.js';
 import { reviewsSpoolOptions } from '../../../src/pipelines/reviews/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
+import { createApp, KeyStore, startServer } from '../../../src/serve/index.js';
+import { reviewsModule } from '../../../src/pipelines/reviews/index.js';
 import { runJob } from '../../../src/stream/index.js';
 
 const logger = rootLogger.child({}, { level: 'silent' });
@@ -245,5 +247,78 @@ describe('reviews pipeline: golden run over every layout and fault', () => {
     });
     const formats = await rows(`SELECT DISTINCT source_format FROM ${tables.silver} ORDER BY 1`);
     expect(formats.map((r) => r.source_format)).toEqual(['amazon-2014', 'amazon-2023', 'fine-food-csv']);
+  });
+
+  it('serves products, reviews, daily trend, stars vs sentiment and quarantine behind read keys', async () => {
+    const demo = await writeDemoReviews(spool, { reviewsPerFormat: 60, seed: 5 });
+    const keys = KeyStore.open(path.join(dir, 'keys.json'));
+    const readKey = (await keys.create({ scopes: ['read'] })).key;
+    const api = createApp({
+      keys,
+      pipelines: [
+        reviewsModule({
+          lake,
+          query: (text, params) => sql.query(text, params),
+        }),
+      ],
+      statusTickMs: 0,
+      ui: false,
+    });
+    const server = await startServer(api.app);
+    const get = async (route: string, key: string | null = readKey) => {
+      const response = await fetch(
+        `${server.url}${route}`,
+        key === null ? {} : { headers: { authorization: `Bearer ${key}` } },
+      );
+      return {
+        status: response.status,
+        body: (await response.json()) as { rows: Record<string, unknown>[] } & Record<string, unknown>,
+      };
+    };
+    try {
+      // Before anything is ingested the routes answer empty, not with an error.
+      expect((await get('/api/reviews/summary')).body.rows).toEqual([
+        { accepted: 0, avg_sentiment: null, quarantined: 0, duplicates: 0 },
+      ]);
+      expect((await get('/api/reviews/products')).body.rows).toEqual([]);
+      await ingest();
+      expect((await get('/api/reviews/summary', null)).status).toBe(401);
+      const summary = (await get('/api/reviews/summary')).body.rows[0];
+      expect(summary).toMatchObject({
+        accepted: demo.reviews - demo.duplicates,
+        quarantined: demo.badLines,
+        duplicates: demo.duplicates,
+      });
+      const worst = (await get('/api/reviews/products?sort=worst&limit=3')).body.rows;
+      const best = (await get('/api/reviews/products?sort=best&limit=3')).body.rows;
+      expect(worst).toHaveLength(3);
+      expect(Number(worst[0].avg_sentiment)).toBeLessThan(Number(best[0].avg_sentiment));
+      const product = String(best[0].product_id);
+      const answer = await get(`/api/reviews/products/${product}/reviews?limit=5`);
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      const page = answer.body.rows;
+      expect(page).toHaveLength(5);
+      expect(page.every((r) => r.product_id === product)).toBe(true);
+      const unknown = await get('/api/reviews/products/NOPE/reviews');
+      expect(unknown.status).toBe(404);
+      expect(unknown.body).toEqual({ error: { code: 'NOT_FOUND', message: 'no reviews of product "NOPE"' } });
+      expect((await get('/api/reviews/daily')).body.rows.length).toBeGreaterThan(5);
+      expect((await get('/api/reviews/rating-vs-sentiment')).body.rows.map((r) => r.rating)).toEqual([
+        1, 2, 3, 4, 5,
+      ]);
+      const reasons = (await get('/api/reviews/quarantine')).body.rows.map((r) => r.reason).sort();
+      expect(reasons).toEqual([
+        'invalid_json',
+        'malformed_record',
+        'missing_text',
+        'rating_out_of_range',
+        'unknown_layout',
+      ]);
+      const openapi = JSON.stringify((await get('/openapi.json')).body);
+      expect(openapi).toContain('/api/reviews/products/{productId}/reviews');
+    } finally {
+      await api.close();
+      await server.close(100);
+    }
   });
 });
