@@ -38,6 +38,7 @@ export {
   lakeSink,
   formatTimePartition,
   type CallbackMeta,
+  type LakeSink,
   type LakeSinkOptions,
   type StagedFile,
   type TopicSink,
@@ -106,6 +107,7 @@ export {
   type PipelineJobs,
 } from './batch/registry.js';
 export { lakeTableTarget, type LakeStagedFile, type LakeTableTargetOptions } from './lake.js';
+export { bucket, bucketColumn, type LakePartitionColumn } from './lake-partitions.js';
 export {
   runWorker,
   planScaledJob,
