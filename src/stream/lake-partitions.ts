@@ -34,6 +34,8 @@ export type LakePartitionColumn =
     };
 
 const utf8 = new TextEncoder();
+/** Reused for the UTF-8 bytes of a bucketed string (one allocation, not one per record). */
+let scratch = new Uint8Array(256);
 
 /**
  * The bucket of `value` among `buckets`: Kafka's default partitioner (murmur2 of the UTF-8 bytes,
@@ -53,8 +55,12 @@ export function bucket(
     throw new TributaryError('INVALID_ARGUMENT', `bucket count must be a positive integer, got ${buckets}`);
   }
   if (value === null || value === undefined) return null;
-  const bytes = value instanceof Uint8Array ? value : utf8.encode(String(value));
-  return partitionForKey(bytes, buckets);
+  if (value instanceof Uint8Array) return partitionForKey(value, buckets);
+  const text = String(value);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3);
+  const { written } = utf8.encodeInto(text, scratch);
+  return partitionForKey(scratch.subarray(0, written), buckets);
 }
 
 /**
@@ -149,6 +155,17 @@ export class RowPartitioner {
           }
         } else {
           value = this.#compute[i](row, timestampMs) ?? null;
+        }
+        if (typeof value === 'number' && Number.isSafeInteger(value)) {
+          // Digits and '-' need no escaping (bucket numbers take this path).
+          if (out[name] !== value) {
+            if (out === row) out = { ...row };
+            out[name] = value;
+          }
+          const text = String(value);
+          values[name] = text;
+          path += `${path === '' ? '' : '/'}${name}=${text}`;
+          continue;
         }
         if (out[name] !== value) {
           if (out === row) out = { ...row };

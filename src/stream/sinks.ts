@@ -310,6 +310,9 @@ export interface LakeSink<T> extends Sink<T> {
   readonly evicted: number;
 }
 
+/** Event-time minutes whose time partition a lake sink keeps formatted (a week's worth). */
+const timeMinutesCachedMax = 7 * 24 * 60;
+
 /** Partition part of a file name: readable, and short enough for the lake's file-name limit. */
 function fileTag(path: string): string {
   const plain = path.replace(/[^A-Za-z0-9]+/g, '_');
@@ -361,6 +364,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   let evicted = 0;
   let pending: StagedFile[] = [];
   let context: SinkContext | null = null;
+  /** Time partition of each recent event-time minute (out-of-order input revisits minutes). */
+  const minutes = new Map<number, { values: Record<string, string>; path: string }>();
   let lastMinute = -1;
   let timeValues: Record<string, string> = {};
   let timePath = '';
@@ -439,13 +444,20 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
           `lake sink ${table.name}: row must be an object, got ${typeof row}`,
         );
       }
-      // Time partition values only change when the minute does: cache the last formatting.
+      // Time partition values only change when the minute does: cache the formatting per minute.
       if (pathFormat !== null) {
         const minute = Math.floor(timestampMs / 60_000);
         if (minute !== lastMinute) {
           lastMinute = minute;
-          timeValues = formatTimePartition(pathFormat, timestampMs);
-          timePath = encodePartitionPath(timeValues);
+          let time = minutes.get(minute);
+          if (time === undefined) {
+            if (minutes.size >= timeMinutesCachedMax) minutes.clear();
+            const values = formatTimePartition(pathFormat, timestampMs);
+            time = { values, path: encodePartitionPath(values) };
+            minutes.set(minute, time);
+          }
+          timeValues = time.values;
+          timePath = time.path;
         }
       }
       let path = timePath;
