@@ -2,6 +2,7 @@ import type { Benchmark } from './types.js';
 import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
 import { lakeBenchmarks } from './lake.js';
+import { lakeSinkBenchmarks } from './lake-sink.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
@@ -13,6 +14,7 @@ import { streamBenchmarks } from './stream.js';
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
   ...lakeBenchmarks,
+  ...lakeSinkBenchmarks,
   ...streamBenchmarks,
   ...mlBenchmarks,
   ...northwindBenchmarks,

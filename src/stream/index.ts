@@ -39,6 +39,7 @@ export {
   lakeSink,
   formatTimePartition,
   type CallbackMeta,
+  type LakeSink,
   type LakeSinkOptions,
   type StagedFile,
   type TopicSink,
@@ -107,6 +108,7 @@ export {
   type PipelineJobs,
 } from './batch/registry.js';
 export { lakeTableTarget, type LakeStagedFile, type LakeTableTargetOptions } from './lake.js';
+export { bucket, bucketColumn, type LakePartitionColumn } from './lake-partitions.js';
 export {
   runWorker,
   planScaledJob,

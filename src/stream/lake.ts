@@ -1,10 +1,11 @@
 /**
- * Adapter from a lake table (src/lake) to the lake sink's two-phase contract: rows are staged with
- * their time partition as Hive partition columns (e.g. `year`, `month`, `day`, `hour`) under the
- * sink's deterministic file name, and committed with the checkpoint's commit id (a commit id the
- * table has already applied is recognised, so the re-commit after a restart is a no-op).
+ * Adapter from a lake table (src/lake) to the lake sink's two-phase contract: the rows of one
+ * partition (carrying their partition columns: time partitions such as `year`, `month`, `day`,
+ * `hour` and any row columns the sink partitions by) are staged as Hive partitions under the sink's
+ * deterministic file name, and committed with the checkpoint's commit id (a commit id the table has
+ * already applied is recognised, so the re-commit after a restart is a no-op).
  */
-import type { LakeTable, PendingFiles } from '../lake/index.js';
+import { decodePartitionPath, type LakeTable, type PendingFiles } from '../lake/index.js';
 import type { StagedFile, TwoPhaseTable } from './sinks.js';
 
 export interface LakeStagedFile extends StagedFile {
@@ -14,7 +15,10 @@ export interface LakeStagedFile extends StagedFile {
 export interface LakeTableTargetOptions {
   /** Bronze tables: the `_source` column value. */
   source?: string;
-  /** DuckDB types for new columns, e.g. `{ amount: 'DECIMAL(12,2)' }`. */
+  /**
+   * DuckDB types for new columns, e.g. `{ amount: 'DECIMAL(12,2)' }`. Partition columns read back
+   * with these types too (`{ event_date: 'DATE' }`).
+   */
   types?: Record<string, string>;
 }
 
@@ -26,14 +30,21 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
     name: table.qualifiedName,
     async stage(rows, { partition, fileName }): Promise<LakeStagedFile> {
       const columns = Object.keys(partition);
-      const withPartition = rows.map((row) => ({ ...row, ...partition }));
-      const pending = await table.stage(withPartition, {
+      const pending = await table.stage(rows, {
         partitionBy: columns,
         fileName: fileName.replace(/\.parquet$/, ''),
         ...(options.source === undefined ? {} : { source: options.source }),
         ...(options.types === undefined ? {} : { types: options.types }),
       });
-      return { path: pending.files[0]?.path ?? '', partition, rows: rows.length, pending };
+      const written = pending.files[0];
+      return {
+        path: written?.path ?? '',
+        // The partition as the table wrote it (typed values are rendered by DuckDB), so compaction
+        // names exactly the directory the files are in.
+        partition: written === undefined ? partition : decodePartitionPath(written.partition, columns),
+        rows: rows.length,
+        pending,
+      };
     },
     async commit({ commitId, add }) {
       await table.commit({ commitId, add: add.map((file) => (file as LakeStagedFile).pending) });
