@@ -78,6 +78,7 @@ function pipelineService(
                   log.error({ err: error, pipeline: definition.name }, 'batch run at start failed'),
                 );
         background.push(runAtStart.then(() => dag.runScheduler(controller.signal)));
+        background.push(dag.runOnInputCommits(services.lake, controller.signal));
         context.progress(
           `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
         );

@@ -38,7 +38,7 @@ export const goldQueries: readonly { table: string; sql: string }[] = [
 
 export const goldJobName = 'reviews.gold';
 
-/** The gold step of the batch DAG: after the stream job has committed silver (every 10 minutes under `up`). */
+/** The gold step of the batch DAG: after each silver commit under `up`, and every 10 minutes. */
 export function reviewGoldJob(lake: Lake): BatchJob {
   return {
     name: goldJobName,
@@ -46,6 +46,9 @@ export function reviewGoldJob(lake: Lake): BatchJob {
     inputs: [tables.silver],
     outputs: goldQueries.map((q) => q.table),
     schedule: '*/10 * * * *',
+    // Under `tributary up` gold follows silver's commits, so a file dropped into the spool reaches
+    // the dashboard's charts within seconds rather than at the next scheduled run.
+    onInputCommit: { debounceMs: 1_000 },
     partitionFor: () => null,
     // Before the first review arrives there is no silver table: nothing to aggregate yet.
     run: async (ctx) => ({ rowsOut: await refreshGold(lake, ctx.commitId) }),
@@ -63,44 +66,4 @@ export async function refreshGold(lake: Lake, commitPrefix: string): Promise<num
     rowsOut += result.rowsAdded;
   }
   return rowsOut;
-}
-
-/**
- * Under `tributary up`, gold follows silver: every silver commit (the stream job's checkpoints)
- * schedules a recomputation, at most one at a time and `debounceMs` after the last commit, so a
- * file dropped into the spool reaches the dashboard's charts within seconds, not at the next
- * scheduled run.
- */
-export function refreshGoldOnCommit(
-  lake: Lake,
-  options: { debounceMs?: number; onError?: (error: unknown) => void } = {},
-): { stop(): Promise<void> } {
-  const debounceMs = options.debounceMs ?? 1_000;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  let stopped = false;
-  let generation = 0;
-  const schedule = () => {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      running = running
-        .then(() => refreshGold(lake, `reviews-gold-live-${Date.now()}-${generation++}`))
-        .then(
-          () => undefined,
-          (error: unknown) => options.onError?.(error),
-        );
-    }, debounceMs);
-  };
-  const unsubscribe = lake.onCommit((event) => {
-    if (event.table === tables.silver) schedule();
-  });
-  return {
-    async stop() {
-      stopped = true;
-      unsubscribe();
-      clearTimeout(timer);
-      await running;
-    },
-  };
 }

@@ -5,15 +5,12 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { childLogger } from '../../core/index.js';
 import { createSentimentModel } from '../../ml/index.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { writeDemoReviews } from './demo.js';
-import { refreshGold, refreshGoldOnCommit, reviewGoldJob } from './gold.js';
+import { refreshGold, reviewGoldJob } from './gold.js';
 import { rawTopic, reviewIngestJob } from './jobs.js';
 import { reviewsModule } from './routes.js';
-
-const log = childLogger('reviews');
 
 export const pipelineName = 'reviews';
 
@@ -48,15 +45,9 @@ export const reviewsPipeline: PipelineDefinition = {
   async jobs(services) {
     await services.log.ensureTopic(rawTopic, { partitions: rawTopicPartitions });
     const sentiment = createSentimentModel(services.config.sentimentModel);
-    // Gold follows silver's commits while the stream job runs unbounded (`up`); `run --once` gets
-    // the scheduled batch job after the stream drained.
-    const follower = refreshGoldOnCommit(services.lake, {
-      onError: (error) => log.warn({ err: error }, 'gold refresh after a silver commit failed'),
-    });
     return {
       stream: [reviewIngestJob({ log: services.log, lake: services.lake, sentiment })],
       batch: [reviewGoldJob(services.lake)],
-      close: () => follower.stop(),
     };
   },
   serve: (services) => reviewsModule(services),
