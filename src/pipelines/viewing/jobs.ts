@@ -93,18 +93,38 @@ export function classify(incoming: IncomingEvent): Classified {
   const rawKey = () => `raw:${createHash('sha1').update(incoming.raw).digest('hex')}`;
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     return {
-      routed: { kind: 'quarantined', eventId: null, reason: 'malformed_record', source: incoming.source, raw: incoming.raw },
+      routed: {
+        kind: 'quarantined',
+        eventId: null,
+        reason: 'malformed_record',
+        source: incoming.source,
+        raw: incoming.raw,
+      },
       dedupKey: rawKey(),
     };
   }
   const fields = record as Record<string, unknown>;
   const result = validateEvent(fields, incoming.ingestedAtMs);
   if (result.ok) {
-    return { routed: { kind: 'valid', event: result.event, source: incoming.source }, dedupKey: `id:${result.event.event_id}` };
+    return {
+      routed: { kind: 'valid', event: result.event, source: incoming.source },
+      dedupKey: `id:${result.event.event_id}`,
+    };
   }
-  const id = typeof fields.event_id === 'string' && fields.event_id.trim() !== '' ? fields.event_id.trim() : typeof fields.event_id === 'number' ? String(fields.event_id) : null;
+  const id =
+    typeof fields.event_id === 'string' && fields.event_id.trim() !== ''
+      ? fields.event_id.trim()
+      : typeof fields.event_id === 'number'
+        ? String(fields.event_id)
+        : null;
   return {
-    routed: { kind: 'quarantined', eventId: id, reason: result.reason, source: incoming.source, raw: incoming.raw },
+    routed: {
+      kind: 'quarantined',
+      eventId: id,
+      reason: result.reason,
+      source: incoming.source,
+      raw: incoming.raw,
+    },
     dedupKey: id === null ? rawKey() : `id:${id}`,
   };
 }
@@ -181,12 +201,15 @@ export function viewingValidateJob(deps: ViewingJobDeps): StreamJob {
     .to(
       sinkWhere(
         (r) => r.kind === 'valid',
-        lakeSink<Extract<RoutedEvent, { kind: 'valid' }>>(lakeTableTarget(deps.lake.table(tables.bronze), { types: bronzeTypes }), {
-          ...sinkOptions,
-          pathFormat: null,
-          partitionBy: ['event_date', 'show_type', bucketColumn('user_bucket', 'user_id', userBuckets)],
-          row: (r) => bronzeRow(r.event, r.source),
-        }),
+        lakeSink<Extract<RoutedEvent, { kind: 'valid' }>>(
+          lakeTableTarget(deps.lake.table(tables.bronze), { types: bronzeTypes }),
+          {
+            ...sinkOptions,
+            pathFormat: null,
+            partitionBy: ['event_date', 'show_type', bucketColumn('user_bucket', 'user_id', userBuckets)],
+            row: (r) => bronzeRow(r.event, r.source),
+          },
+        ),
         (r) => r as Extract<RoutedEvent, { kind: 'valid' }>,
       ),
       sinkWhere(
@@ -211,7 +234,9 @@ export function viewingValidateJob(deps: ViewingJobDeps): StreamJob {
       sinkWhere(
         (r) => r.kind === 'duplicate',
         lakeSink<Extract<RoutedEvent, { kind: 'duplicate' }>>(
-          lakeTableTarget(deps.lake.table(tables.duplicates), { types: { event_id: 'VARCHAR', source: 'VARCHAR' } }),
+          lakeTableTarget(deps.lake.table(tables.duplicates), {
+            types: { event_id: 'VARCHAR', source: 'VARCHAR' },
+          }),
           {
             ...sinkOptions,
             pathFormat: "'ingest_date'=YYYY-MM-dd",
@@ -237,10 +262,18 @@ export interface LiveWindow {
  * watch seconds), early results every few seconds and the final one at the watermark → topic
  * `viewing.live` (and `onWindow`, the dashboard's SSE feed).
  */
-export function viewingLiveJob(deps: { log: Log; onWindow?: (w: LiveWindow) => void; checkpointIntervalMs?: number }): StreamJob {
+export function viewingLiveJob(deps: {
+  log: Log;
+  onWindow?: (w: LiveWindow) => void;
+  checkpointIntervalMs?: number;
+}): StreamJob {
   type Acc = { viewers: string[]; watch: number };
   return stream(liveJobName, { checkpointIntervalMs: deps.checkpointIntervalMs ?? 5_000 })
-    .from<ViewingEvent>(deps.log, { topics: [topics.valid], timestamp: (e) => e.event_ts, outOfOrdernessMs: 30_000 })
+    .from<ViewingEvent>(deps.log, {
+      topics: [topics.valid],
+      timestamp: (e) => e.event_ts,
+      outOfOrdernessMs: 30_000,
+    })
     .keyBy((e) => e.show_id)
     .window(tumbling({ sizeMs: 60_000 }), { earlyEveryMs: 2_000 })
     .aggregate<Acc, Acc>({
