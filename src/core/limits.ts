@@ -26,6 +26,8 @@ export const limits = {
   /** Request bodies on the HTTP API. */
   httpBodyBytesMax: 10 * 1024 * 1024,
   uploadBytesMax: 50 * 1024 * 1024,
+  /** Records one request to a pipeline's event endpoint may carry (e.g. POST /api/viewing/events). */
+  ingestRecordsPerRequestMax: 10_000,
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
