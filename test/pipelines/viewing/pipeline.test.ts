@@ -21,6 +21,8 @@ import {
 } from '../../../src/pipelines/viewing/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
 import { runJob } from '../../../src/stream/index.js';
+import { createApp, KeyStore, startServer } from '../../../src/serve/index.js';
+import { LiveBoard, viewingModule } from '../../../src/pipelines/viewing/index.js';
 
 const logger = rootLogger.child({}, { level: 'silent' });
 const now = Date.now();
@@ -205,5 +207,124 @@ describe('viewing pipeline: golden run over CSV, JSON lines and a JSON array', (
     expect(Number((await sql.query(`SELECT count(*) AS n FROM ${tables.duplicates}`))[0].n)).toBe(
       set.duplicates + set.records.length,
     );
+  });
+
+  it('serves filtered top shows, a show with its daily series and also-watched, users, quality; accepts the JSON stream', async () => {
+    const set = generateViewing({ users: 30, days: 8, seed: 7, endMs: now });
+    await writeFiles(set.records);
+    await ingest();
+    const keys = KeyStore.open(path.join(dir, 'keys.json'));
+    const readKey = (await keys.create({ scopes: ['read'] })).key;
+    const ingestKey = (await keys.create({ scopes: ['ingest'] })).key;
+    const api = createApp({
+      keys,
+      pipelines: [
+        viewingModule({ lake, log, query: (text, params) => sql.query(text, params), live: new LiveBoard() }),
+      ],
+      statusTickMs: 0,
+      ui: false,
+    });
+    const server = await startServer(api.app);
+    const call = async (
+      route: string,
+      init: { key?: string | null; method?: string; body?: string; type?: string } = {},
+    ) => {
+      const key = init.key === undefined ? readKey : init.key;
+      const response = await fetch(`${server.url}${route}`, {
+        method: init.method ?? 'GET',
+        headers: {
+          ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+          ...(init.type === undefined ? {} : { 'content-type': init.type }),
+        },
+        ...(init.body === undefined ? {} : { body: init.body }),
+      });
+      return {
+        status: response.status,
+        body: (await response.json()) as Record<string, unknown> & { rows: Record<string, unknown>[] },
+      };
+    };
+    try {
+      expect((await call('/api/viewing/shows/top', { key: null })).status).toBe(401);
+      const top = await call('/api/viewing/shows/top?limit=3');
+      expect(top.body.rows).toHaveLength(3);
+      const hours = top.body.rows.map((r) => Number(r.watch_hours));
+      expect([...hours].sort((a, b) => b - a)).toEqual(hours);
+      const movies = await call('/api/viewing/shows/top?show_type=movie&device=tv&country=us&limit=50');
+      expect(movies.status).toBe(200);
+      expect(movies.body.rows.every((r) => r.show_type === 'movie')).toBe(true);
+      const [expected] = await sql.query(
+        `SELECT count(DISTINCT show_id) AS n FROM ${tables.bronze} WHERE show_type = 'movie' AND device = 'tv' AND country = 'US'`,
+      );
+      expect(movies.body.rows).toHaveLength(Number(expected.n));
+      expect((await call('/api/viewing/shows/top?country=USA')).status).toBe(400);
+      expect((await call('/api/viewing/shows/top?from=yesterday')).status).toBe(400);
+      const show = await call(`/api/viewing/shows/${String(top.body.rows[0].show_id)}`);
+      expect(show.status).toBe(200);
+      expect((show.body.daily as unknown[]).length).toBeGreaterThan(0);
+      expect(Array.isArray(show.body.also_watched)).toBe(true);
+      expect((await call('/api/viewing/shows/nope')).status).toBe(404);
+      const user = await call(`/api/viewing/users/${String(set.valid[0].user_id)}`);
+      expect(Number(user.body.sessions)).toBeGreaterThan(0);
+      const quality = await call('/api/viewing/quality');
+      const quarantined = Object.values(set.quarantined).reduce((a: number, b) => a + (b ?? 0), 0);
+      expect(quality.body).toMatchObject({
+        in: set.records.length,
+        valid: set.valid.length,
+        quarantined,
+        duplicates: set.duplicates,
+      });
+      expect(quality.body.score).toBeCloseTo(set.valid.length / set.records.length, 12);
+      expect((await call('/api/viewing/daily?show_type=series')).body.rows.length).toBeGreaterThan(0);
+
+      // The JSON stream: NDJSON and JSON arrays, ingest scope, answered after the append.
+      const fresh = generateViewing({
+        users: 2,
+        days: 1,
+        seed: 99,
+        endMs: now,
+        badPerReason: 0,
+        duplicates: 0,
+      }).valid.slice(0, 4);
+      expect(
+        (
+          await call('/api/viewing/events', {
+            method: 'POST',
+            body: toNdjson(fresh),
+            type: 'application/x-ndjson',
+          })
+        ).status,
+      ).toBe(403);
+      const posted = await call('/api/viewing/events', {
+        key: ingestKey,
+        method: 'POST',
+        body: toNdjson(fresh.slice(0, 2)),
+        type: 'application/x-ndjson',
+      });
+      expect(posted).toEqual({ status: 202, body: { appended: 2 } });
+      const array = await call('/api/viewing/events', {
+        key: ingestKey,
+        method: 'POST',
+        body: JSON.stringify(fresh),
+        type: 'application/json',
+      });
+      expect(array.body).toEqual({ appended: 4 });
+      expect(
+        (
+          await call('/api/viewing/events', {
+            key: ingestKey,
+            method: 'POST',
+            body: '{not json',
+            type: 'application/x-ndjson',
+          })
+        ).status,
+      ).toBe(400);
+      await ingest();
+      const after = await call('/api/viewing/quality');
+      // 6 posted: 4 new valid events, 2 repeats of event ids already seen.
+      expect(after.body).toMatchObject({ valid: set.valid.length + 4, duplicates: set.duplicates + 2 });
+    } finally {
+      await api.close();
+      await server.close(100);
+    }
   });
 });
