@@ -126,6 +126,7 @@ export const viewingPipeline: PipelineDefinition = {
 };
 
 export { LiveBoard, viewingModule, viewingFilters } from './routes.js';
+export { startPartnerApi, type PartnerApi, type PartnerApiOptions } from './partner-api.js';
 export { generateViewing, toCsv, toNdjson, type GeneratedViewing, type RawEvent } from './generate.js';
 export { refreshViewingGold, viewingGoldJob, goldQueries as viewingGoldQueries } from './gold.js';
 export {
