@@ -177,6 +177,13 @@ function pipelineService(
         });
         supervised.push(schedule);
         supervision.loops.push({ pipeline: definition.name, supervised: schedule });
+        supervision.loops.push({
+          pipeline: definition.name,
+          supervised: supervise({
+            name: `${definition.name} batch on input commits`,
+            run: (signal) => dag.runOnInputCommits(lake, signal),
+          }),
+        });
         context.progress(
           `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
         );

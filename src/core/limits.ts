@@ -16,9 +16,18 @@ export const limits = {
   fetchBytesMax: 8 * 1024 * 1024,
   /** Rows buffered before a lake writer flushes a Parquet file. */
   lakeRowGroupRowsMax: 122_880,
+  /**
+   * Partition buffers a stream lake sink keeps open; a new partition beyond it rolls the least
+   * recently written one (a high-cardinality column cannot exhaust memory or checkpoint size).
+   */
+  lakeSinkOpenPartitionsMax: 256,
+  /** Escaped length of one partition value (a path segment; file systems cap names at 255 bytes). */
+  lakePartitionValueBytesMax: 200,
   /** Request bodies on the HTTP API. */
   httpBodyBytesMax: 10 * 1024 * 1024,
   uploadBytesMax: 50 * 1024 * 1024,
+  /** Records one request to a pipeline's event endpoint may carry (e.g. POST /api/viewing/events). */
+  ingestRecordsPerRequestMax: 10_000,
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,

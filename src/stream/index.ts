@@ -35,9 +35,11 @@ export type { MapState, ProcessContext, ProcessOptions, ValueState } from './sta
 export {
   topicSink,
   callbackSink,
+  sinkWhere,
   lakeSink,
   formatTimePartition,
   type CallbackMeta,
+  type LakeSink,
   type LakeSinkOptions,
   type StagedFile,
   type TopicSink,
@@ -136,6 +138,7 @@ export {
   type QualityReport,
   type QualityRuleResult,
 } from './quality/run.js';
+export { bucket, bucketColumn, type LakePartitionColumn } from './lake-partitions.js';
 export {
   runWorker,
   planScaledJob,

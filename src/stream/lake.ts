@@ -1,8 +1,9 @@
 /**
- * Adapter from a lake table (src/lake) to the lake sink's two-phase contract: rows are staged with
- * their time partition as Hive partition columns (e.g. `year`, `month`, `day`, `hour`) under the
- * sink's deterministic file name, and committed with the checkpoint's commit id (a commit id the
- * table has already applied is recognised, so the re-commit after a restart is a no-op).
+ * Adapter from a lake table (src/lake) to the lake sink's two-phase contract: the rows of one
+ * partition (carrying their partition columns: time partitions such as `year`, `month`, `day`,
+ * `hour` and any row columns the sink partitions by) are staged as Hive partitions under the sink's
+ * deterministic file name, and committed with the checkpoint's commit id (a commit id the table has
+ * already applied is recognised, so the re-commit after a restart is a no-op).
  *
  * With `quality`, each staged batch is checked first (quality/run.ts): kept rows are staged to the
  * table, quarantined ones to `<table>_quarantine` under the same file name, and the reports ride
@@ -13,7 +14,13 @@
  * of one checkpoint.
  */
 import type { Clock } from '../core/index.js';
-import type { Lake, LakeTable, PendingFiles } from '../lake/index.js';
+import {
+  decodePartitionPath,
+  type Lake,
+  type LakeTable,
+  type PartitionValues,
+  type PendingFiles,
+} from '../lake/index.js';
 import type { SqlEngine } from '../sql/index.js';
 import {
   checkRows,
@@ -47,7 +54,10 @@ export interface LakeTableQualityOptions {
 export interface LakeTableTargetOptions {
   /** Bronze tables: the `_source` column value. */
   source?: string;
-  /** DuckDB types for new columns, e.g. `{ amount: 'DECIMAL(12,2)' }`. */
+  /**
+   * DuckDB types for new columns, e.g. `{ amount: 'DECIMAL(12,2)' }`. Partition columns read back
+   * with these types too (`{ event_date: 'DATE' }`).
+   */
   types?: Record<string, string>;
   /** Data-quality rules checked on every staged batch. */
   quality?: LakeTableQualityOptions;
@@ -71,15 +81,15 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
       ? null
       : quality.lake.table(quality.quarantineTable ?? quarantineTableOf(table.qualifiedName));
 
+  /** Rows carry their partition columns already (the sink puts them there). */
   async function stageRows(
     target: LakeTable,
     rows: Record<string, unknown>[],
-    partition: Record<string, string>,
+    partition: PartitionValues,
     fileName: string,
   ) {
     const columns = Object.keys(partition);
-    const withPartition = rows.map((row) => ({ ...row, ...partition }));
-    return target.stage(withPartition, {
+    return target.stage(rows, {
       partitionBy: columns,
       fileName: fileName.replace(/\.parquet$/, ''),
       ...(options.source === undefined ? {} : { source: options.source }),
@@ -90,9 +100,20 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
   return {
     name: table.qualifiedName,
     async stage(rows, { partition, fileName }): Promise<LakeStagedFile> {
+      // The partition as the table wrote it (typed values are rendered by DuckDB), so compaction
+      // names exactly the directory the files are in.
+      const written = (pending: PendingFiles): PartitionValues => {
+        const file = pending.files[0];
+        return file === undefined ? partition : decodePartitionPath(file.partition, Object.keys(partition));
+      };
       if (quality === undefined || quarantine === null) {
         const pending = await stageRows(table, rows, partition, fileName);
-        return { path: pending.files[0]?.path ?? '', partition, rows: rows.length, pending };
+        return {
+          path: pending.files[0]?.path ?? '',
+          partition: written(pending),
+          rows: rows.length,
+          pending,
+        };
       }
       const snapshot = await table.snapshot();
       const existing = rules.some((r) => r.expect === 'unique') && snapshot !== null;
@@ -117,7 +138,7 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
           : await stageRows(quarantine, checked.quarantined, partition, fileName);
       return {
         path: pending.files[0]?.path ?? '',
-        partition,
+        partition: written(pending),
         rows: checked.kept.length,
         pending,
         ...(quarantined === undefined ? {} : { quarantine: quarantined }),

@@ -10,6 +10,7 @@ import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
 import { registerServeCommands } from './serve.js';
 import { registerTopicsCommands } from './topics.js';
+import { registerViewingCommands } from './viewing.js';
 
 /**
  * The one list of CLI command modules. Each layer owns its module; adding a command group is one
@@ -25,6 +26,7 @@ export const commandModules: RegisterCommands[] = [
   registerMlCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
+  registerViewingCommands,
   registerServeCommands,
   registerPipelineCommands,
 ];

@@ -10,8 +10,10 @@
  *   northwind.silver  → silver.sales, silver.sales_quarantine         (sql.ts documents the rules)
  *   northwind.gold    → gold.kpi_summary, gold.top_countries, gold.category_sales, gold.customer_rfm,
  *                       gold.revenue_by_country_combined
- * Stream job:
- *   northwind.live_sales  topic ventes-temps-reel → gold.live_sales_by_country (+ the combined table)
+ * Stream jobs:
+ *   northwind.live_sales          topic ventes-temps-reel → gold.live_sales_by_country (+ the combined table)
+ *   northwind.live_sales_history  topic ventes-temps-reel → bronze.live_sales, partitioned by
+ *                                 sale_date (event time) and canonical country (pays)
  */
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
@@ -33,6 +35,8 @@ import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
 import { lakeTarget } from './lake-target.js';
 import {
+  liveHistoryJob,
+  liveHistoryTable,
   liveSalesJob,
   liveTable,
   liveTableSql,
@@ -186,7 +190,10 @@ function liveSummary(rows: LiveCountryTotals[]) {
   };
 }
 
-/** The live job, committing its totals to the lake and pushing them to dashboards. */
+/**
+ * The live job, committing its totals to the lake and pushing them to dashboards, and the history
+ * job keeping every sale in the lake by day and country.
+ */
 export function northwindStreamJobs(
   services: Pick<PipelineServices, 'log' | 'lake' | 'publish'>,
 ): StreamJob[] {
@@ -202,7 +209,7 @@ export function northwindStreamJobs(
       publish?.(event);
     },
   });
-  return [liveSalesJob(services.log, sink)];
+  return [liveSalesJob(services.log, sink), liveHistoryJob(services.log, lake.table(liveHistoryTable))];
 }
 
 const rowsResponse = {
@@ -578,6 +585,9 @@ export {
   liveTopic,
   liveTable,
   liveJobName,
+  liveHistoryJob,
+  liveHistoryJobName,
+  liveHistoryTable,
   saleEventSchema,
   simulateSales,
   parseRate,

@@ -54,6 +54,12 @@ export interface BatchJob {
   dependsOn?: string[];
   /** Cron expression (UTC), e.g. '0 2 * * *' for 02:00 daily. */
   schedule?: string;
+  /**
+   * Also run when one of `inputs` commits (an asset sensor, as in Dagster): `debounceMs` after the
+   * last such commit, never two runs of the job at once. For small aggregates that should follow a
+   * stream job's commits within seconds instead of waiting for the next scheduled run.
+   */
+  onInputCommit?: { debounceMs: number };
   /** For scheduled runs: the partition a run at `atMs` computes (default: yesterday's UTC date). */
   partitionFor?: (atMs: number) => string | null;
   /** Retries after the first failure. Default 2. */
@@ -102,7 +108,7 @@ export interface RunRecord {
   rowsOut: number | null;
   error: string | null;
   /** Why the run happened. */
-  trigger: 'manual' | 'schedule' | 'backfill' | 'pipeline';
+  trigger: 'manual' | 'schedule' | 'backfill' | 'pipeline' | 'commit';
 }
 
 /**
@@ -466,6 +472,43 @@ export class BatchDag {
    * Runs scheduled jobs when due until `signal` aborts: sleeps (injected clock) until the next due
    * time, then runs the due jobs in dependency order for their partition.
    */
+  /**
+   * Runs the jobs that declare `onInputCommit` whenever one of their input tables commits, until
+   * `signal` aborts; resolves once the last run started has ended. `commits` is the lake (anything
+   * that reports commits by qualified table name).
+   */
+  async runOnInputCommits(
+    commits: { onCommit(listener: (event: { table: string }) => void): () => void },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const watched = [...this.jobs.values()].filter(
+      (job) => job.onInputCommit && (job.inputs ?? []).length > 0,
+    );
+    if (watched.length === 0 || signal.aborted) return;
+    const timers = new Map<string, NodeJS.Timeout>();
+    let running: Promise<unknown> = Promise.resolve();
+    const unsubscribe = commits.onCommit((event) => {
+      for (const job of watched) {
+        if (!job.inputs!.includes(event.table)) continue;
+        clearTimeout(timers.get(job.name));
+        timers.set(
+          job.name,
+          setTimeout(() => {
+            timers.delete(job.name);
+            // One run after another: a run records its own failure in the history.
+            running = running.then(() =>
+              signal.aborted ? undefined : this.run(job.name, { partition: null, trigger: 'commit', signal }),
+            );
+          }, job.onInputCommit!.debounceMs),
+        );
+      }
+    });
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    unsubscribe();
+    for (const timer of timers.values()) clearTimeout(timer);
+    await running;
+  }
+
   async runScheduler(signal: AbortSignal): Promise<void> {
     let after = this.#clock.now();
     while (!signal.aborted) {

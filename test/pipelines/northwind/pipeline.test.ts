@@ -81,6 +81,17 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     expect(Number(kpi?.order_count)).toBeGreaterThan(800);
     const live = await sql.query('SELECT sum(nb_transactions) AS n FROM gold.live_sales_by_country');
     expect(Number(live[0]?.n)).toBe(250);
+    // The history job kept every sale, partitioned by sale day and country.
+    const history = await sql.query(
+      'SELECT pays, count(*)::INT AS n FROM bronze.live_sales GROUP BY pays ORDER BY pays',
+    );
+    expect(history).toEqual(
+      await sql.query('SELECT pays, nb_transactions::INT AS n FROM gold.live_sales_by_country ORDER BY pays'),
+    );
+    expect((await lake.table('bronze.live_sales').snapshot())?.partitionColumns).toEqual([
+      'sale_date',
+      'pays',
+    ]);
     expect(events.some((e) => e.type === liveEventType)).toBe(true);
     // Combined view: batch revenue per country plus the live revenue, each once.
     const combined = await sql.query(
@@ -176,6 +187,7 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     ).toEqual(before);
     const live = await sql.query('SELECT sum(nb_transactions) AS n FROM gold.live_sales_by_country');
     expect(Number(live[0]?.n)).toBe(251);
+    expect(await sql.query('SELECT count(*)::INT AS n FROM bronze.live_sales')).toEqual([{ n: 251 }]);
   });
 
   it('serves the gold tables and the live view through the API, with auth', async () => {
