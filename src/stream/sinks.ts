@@ -19,7 +19,7 @@
  * - `callbackSink`: calls a function per output (dashboards, tests). At-least-once across restarts.
  */
 import { createHash } from 'node:crypto';
-import { TributaryError, limits } from '../core/index.js';
+import { TributaryError, counter, limits } from '../core/index.js';
 import { checkPartitionColumn, encodePartitionPath, type PartitionValues } from '../lake/index.js';
 import type { Log, ProducerRecord } from '../log/index.js';
 import { RowPartitioner, type LakePartitionColumn } from './lake-partitions.js';
@@ -310,6 +310,13 @@ export interface LakeSink<T> extends Sink<T> {
   readonly evicted: number;
 }
 
+/** Rolls forced by the open-partition bound: a steady rise means a partition column needs bucketing. */
+const partitionsEvicted = counter(
+  'tributary_lake_sink_partitions_evicted_total',
+  'Lake sink partition buffers rolled early because openPartitionsMax partitions were open',
+  ['job', 'table'],
+);
+
 /** Event-time minutes whose time partition a lake sink keeps formatted (a week's worth). */
 const timeMinutesCachedMax = 7 * 24 * 60;
 
@@ -394,6 +401,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     if (lastBuffer === oldest) lastBuffer = null;
     ready.push(oldest);
     evicted++;
+    partitionsEvicted.inc({ job: context?.jobName ?? '', table: table.name });
   }
 
   async function roll(buffer: LakeBuffer): Promise<void> {

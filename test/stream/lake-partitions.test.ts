@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricsRegistry } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, partitionForKey, type Log } from '../../src/log/index.js';
 import { bucket, bucketColumn, lakeSink, lakeTableTarget, runJob, stream } from '../../src/stream/index.js';
@@ -264,7 +265,10 @@ describe('lake sink partitions (property)', () => {
       ),
       { seed: 20261203, numRuns: 25 },
     );
-    // The bound was hit (and rows survived it) in a good share of the runs.
+    // The bound was hit (and rows survived it) in a good share of the runs, and operators see it.
     expect(evictedRuns).toBeGreaterThan(5);
+    expect(
+      await metricsRegistry.getSingleMetricAsString('tributary_lake_sink_partitions_evicted_total'),
+    ).toMatch(/tributary_lake_sink_partitions_evicted_total\{job="prop",table="silver\.prop_\d+"\} [1-9]/);
   }, 120_000);
 });
