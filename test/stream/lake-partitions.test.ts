@@ -161,6 +161,8 @@ describe('lake sink partition columns: bad values and options', () => {
       { id: 3, kind: 'x'.repeat(201) },
       { id: 4, kind: 'é'.repeat(40) },
       { id: 5 },
+      // The longest value allowed: its file name carries a hash instead of the whole path.
+      { id: 6, kind: 'y'.repeat(200) },
     ];
     await log.append(values.map((v) => ({ topic: 'things', value: JSON.stringify(v) })));
     const table = lake.table('silver', 'things');
@@ -180,6 +182,7 @@ describe('lake sink partition columns: bad values and options', () => {
     expect(await queryLake(lake, 'select id::int id, kind from silver.things order by id')).toEqual([
       { id: 1, kind: 'ok' },
       { id: 5, kind: null },
+      { id: 6, kind: 'y'.repeat(200) },
     ]);
   });
 });
