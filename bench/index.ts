@@ -3,6 +3,7 @@ import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
 import { lakeBenchmarks } from './lake.js';
 import { lakeSinkBenchmarks } from './lake-sink.js';
+import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
@@ -20,4 +21,5 @@ export const benchmarks: Benchmark[] = [
   ...connectorBenchmarks,
   ...serveBenchmarks,
   ...documentsBenchmarks,
+  ...lineageBenchmarks,
 ];
