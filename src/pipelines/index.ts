@@ -5,6 +5,8 @@ import { documentsAsk, documentsPipeline } from './documents/index.js';
 import { northwindPipeline } from './northwind/index.js';
 import type { PipelineDefinition } from './types.js';
 
+export { pipelineSetting } from './settings.js';
+
 export type * from './types.js';
 export { documentsAsk };
 

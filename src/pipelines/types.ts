@@ -54,6 +54,19 @@ export interface DemoHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * A setting of one pipeline (not of the platform): read from its environment variable, which
+ * `tributary run` also accepts as a flag (the flag wins). Pipelines read them through
+ * `pipelineSetting`, so a setting is declared once and shown in `run --help`.
+ */
+export interface PipelineSetting {
+  /** Environment variable, e.g. `REVIEWS_SPOOL_DIR`. */
+  env: string;
+  /** Flag of `tributary run` with its argument, e.g. `--spool-dir <dir>`. */
+  flag: string;
+  description: string;
+}
+
 export interface PipelineDefinition {
   name: string;
   title: string;
@@ -86,4 +99,11 @@ export interface PipelineDefinition {
    * and must declare the same limits.
    */
   rateBudgets?: Record<string, ThrottleOptions>;
+  /** Settings of this pipeline (environment variables, also `tributary run` flags). */
+  settings?: readonly PipelineSetting[];
+  /**
+   * Lines `tributary run <pipeline> --once` prints after the run: the pipeline's own
+   * reconciliation (e.g. `records: in = accepted + quarantined + duplicates`), read from its tables.
+   */
+  report?(services: PipelineServices): Promise<string[]>;
 }
