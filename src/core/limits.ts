@@ -22,4 +22,6 @@ export const limits = {
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
+  /** Largest schema text the schema registry accepts (Avro JSON). */
+  schemaTextBytesMax: 1024 * 1024,
 } as const;
