@@ -8,7 +8,7 @@
  */
 import { openDataDir, type TributaryConfig } from '../core/index.js';
 import { openLakeFromConfig, type Lake } from '../lake/index.js';
-import { openLog, type Log } from '../log/index.js';
+import { openLog, openSchemaRegistry, type Log, type SchemaRegistry } from '../log/index.js';
 import { pipelineDefinitions, type PipelineServices } from '../pipelines/index.js';
 import { openSqlEngine, type SqlEngine } from '../sql/index.js';
 import { jobRegistry, type JobRegistry } from '../stream/index.js';
@@ -18,6 +18,7 @@ export interface Platform {
   log: Log;
   lake: Lake;
   sql: SqlEngine;
+  schemaRegistry: SchemaRegistry;
   services: PipelineServices;
   /** Releases this user's reference; the last one closes SQL, lake and log. */
   release(): Promise<void>;
@@ -30,13 +31,15 @@ async function openPlatformServices(config: TributaryConfig): Promise<Omit<Platf
   const log = await openLog(config);
   const lake = await openLakeFromConfig(config);
   const sql = await openSqlEngine(lake);
+  const schemaRegistry = await openSchemaRegistry(config);
   const services: PipelineServices = {
     config,
     log,
     lake,
     query: (text, params) => sql.query(text, params),
+    schemaRegistry,
   };
-  return { config, log, lake, sql, services };
+  return { config, log, lake, sql, schemaRegistry, services };
 }
 
 export async function acquirePlatform(config: TributaryConfig): Promise<Platform> {
@@ -64,6 +67,7 @@ export async function acquirePlatform(config: TributaryConfig): Promise<Platform
       if (current.users > 0) return;
       if (shared === current) shared = undefined;
       opened.sql.close();
+      await opened.schemaRegistry.close();
       await opened.lake.close();
       await opened.log.close();
     },

@@ -140,7 +140,11 @@ export function createUpPlan(config: TributaryConfig): UpPlan {
               jobs: jobNames.get(d.name) ?? [],
             })),
         }),
-        pipelines: [...pipelineDefinitions.map((d) => d.serve(services)), topicsModule(eventLog)],
+        pipelines: [
+          ...pipelineDefinitions.map((d) => d.serve(services)),
+          topicsModule(eventLog, services.schemaRegistry),
+        ],
+        ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: { app: createIngestRoutes({ log: eventLog, topicsAllowed: ['*'] }), tenantAware: false },
         ask: documentsAsk(services),

@@ -123,6 +123,19 @@ export class AvroSerde {
     return decodeBody(type, bytes, id);
   }
 
+  /**
+   * For people (`topics tail`, the API's topic records): the value as JSON text when it is framed
+   * Avro with a schema `prepare` found, else null (show it as UTF-8 text instead).
+   */
+  jsonText(bytes: Uint8Array | null): string | null {
+    if (!isConfluentWire(bytes) || !this.#types.has(confluentSchemaId(bytes))) return null;
+    try {
+      return avroValueToJson(this.decode(bytes));
+    } catch {
+      return null;
+    }
+  }
+
   async decodeAsync(bytes: Uint8Array): Promise<unknown> {
     await this.type(confluentSchemaId(bytes));
     return this.decode(bytes);
