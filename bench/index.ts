@@ -5,6 +5,7 @@ import { lakeBenchmarks } from './lake.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
+import { schemaBenchmarks } from './schemas.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
@@ -18,4 +19,5 @@ export const benchmarks: Benchmark[] = [
   ...connectorBenchmarks,
   ...serveBenchmarks,
   ...documentsBenchmarks,
+  ...schemaBenchmarks,
 ];
