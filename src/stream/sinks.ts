@@ -17,7 +17,13 @@
  * - `callbackSink`: calls a function per output (dashboards, tests). At-least-once across restarts.
  */
 import { TributaryError } from '../core/index.js';
-import { AvroSerde, type Log, type ProducerRecord, type SchemaRegistry } from '../log/index.js';
+import {
+  AvroSerde,
+  topicValueSubject,
+  type Log,
+  type ProducerRecord,
+  type SchemaRegistry,
+} from '../log/index.js';
 import type { Key, Sink, SinkContext } from './types.js';
 
 /**
@@ -123,7 +129,7 @@ export function topicSink<T>(topic: string, options: TopicSinkOptions<T> = {}): 
         throw new TributaryError('INVALID_ARGUMENT', `topic sink ${topic}: no log to write to`);
       if (avro) {
         const writer = await new AvroSerde(options.schemaRegistry!).writer(
-          options.subject ?? `${topic}-value`,
+          options.subject ?? topicValueSubject(topic),
           options.schema,
         );
         encodeValue = (v: T) => writer.encode(v);

@@ -50,10 +50,11 @@ let baseUrl: string;
 let ingestKey: string;
 let readKey: string;
 let adminKey: string;
+let printed = '';
 
 async function startUp(): Promise<UpHandle> {
   const config = loadConfig({ env: {}, cwd: dir, dotenv: false, overrides: { dataDir: dir, port: 0 } });
-  return runUp({ config, out: { write: () => true }, handleSignals: false });
+  return runUp({ config, out: { write: (text: string) => (printed += text) }, handleSignals: false });
 }
 
 beforeAll(async () => {
@@ -64,6 +65,7 @@ beforeAll(async () => {
   handle = await startUp();
   adminKey = handle.createdAdminKey!;
   baseUrl = `${handle.url}/schema-registry`;
+  expect(printed).toContain(`Schema registry: ${baseUrl} `);
 });
 afterAll(async () => {
   await handle.stop('test');

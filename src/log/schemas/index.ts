@@ -33,6 +33,8 @@ export { HttpSchemaRegistry, schemaRegistryContentType, type HttpSchemaRegistryO
 export { CachedSchemaRegistry } from './cached.js';
 export {
   AvroSerde,
+  registerTopicSchemas,
+  topicValueSubject,
   avroValueToJson,
   encodeValue,
   type AvroReader,

@@ -5,7 +5,7 @@ import avro from 'avsc';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TributaryError } from '../../core/index.js';
 import { CachedSchemaRegistry } from './cached.js';
-import { AvroSerde, avroValueToJson } from './serde.js';
+import { AvroSerde, avroValueToJson, registerTopicSchemas } from './serde.js';
 import { encodeSchemaRegistryFile, LocalSchemaRegistry } from './store.js';
 import { registryErrorCodeOf, type SchemaRegistry } from './types.js';
 import { confluentSchemaId, encodeConfluentWire, isConfluentWire } from './wire.js';
@@ -391,5 +391,22 @@ describe('CachedSchemaRegistry and AvroSerde', () => {
     );
     const truncated = encodeConfluentWire(v1.id, Buffer.from([2]));
     expect(() => serde.decode(truncated)).toThrow(/does not decode with schema id 1: truncated buffer/);
+  });
+
+  it('registers <topic>-value subjects at start with a pinned level, refusing a breaking change', async () => {
+    const registry = new CachedSchemaRegistry(await LocalSchemaRegistry.open(freshDir()));
+    await registry.setCompatibility('NONE');
+    const writers = await registerTopicSchemas(registry, { movies: movieV1 }, { compatibility: 'BACKWARD' });
+    expect(writers.movies).toMatchObject({ subject: 'movies-value', id: 1, version: 1 });
+    expect(await registry.subjectCompatibility('movies-value')).toBe('BACKWARD');
+    // A restart with the same schema: the same writer.
+    expect((await registerTopicSchemas(registry, { movies: movieV1 })).movies.id).toBe(1);
+    const refused = await rejection(
+      registerTopicSchemas(registry, { movies: movieNoDefault }, { compatibility: 'BACKWARD' }),
+    );
+    expect(registryErrorCodeOf(refused)).toBe(409);
+    expect(refused.message).toMatch(
+      /subject "movies-value": BACKWARD: the new schema cannot read data written with version 1/,
+    );
   });
 });

@@ -1,6 +1,11 @@
 import { systemClock, TributaryError, type Clock } from '../../core/index.js';
 import { parseAvroSchema, type AvroType } from './avro.js';
-import { registryErrorCodeOf, registryErrorCodes, type SchemaRegistry } from './types.js';
+import {
+  registryErrorCodeOf,
+  registryErrorCodes,
+  type CompatibilityLevel,
+  type SchemaRegistry,
+} from './types.js';
 import { confluentBody, confluentSchemaId, encodeConfluentWire, isConfluentWire } from './wire.js';
 
 /** A subject's schema ready to encode values with (see `AvroSerde.writer`). */
@@ -201,6 +206,39 @@ export class AvroSerde {
       encode: (value) => encodeValue(type, id, value, subject),
     };
   }
+}
+
+/** Confluent's TopicNameStrategy: the subject holding the schema of a topic's values. */
+export function topicValueSubject(topic: string): string {
+  return `${topic}-value`;
+}
+
+/**
+ * Registers the value schema of each topic under `<topic>-value` (what a pipeline does at start),
+ * optionally pinning each subject's compatibility level first, and returns a writer per topic. A
+ * schema the level refuses throws the registry's 409, whose message names the subject and why.
+ *
+ * @example
+ * const writers = await registerTopicSchemas(services.schemaRegistry, { movies: movieSchema }, { compatibility: 'BACKWARD' });
+ * await log.append([{ topic: 'movies', value: writers.movies.encode(movie) }]);
+ */
+export async function registerTopicSchemas(
+  registry: SchemaRegistry,
+  schemas: Readonly<Record<string, string | object>>,
+  options: { compatibility?: CompatibilityLevel } = {},
+): Promise<Record<string, AvroWriter>> {
+  const serde = new AvroSerde(registry);
+  const writers: Record<string, AvroWriter> = {};
+  for (const [topic, schema] of Object.entries(schemas)) {
+    const subject = topicValueSubject(topic);
+    if (
+      options.compatibility !== undefined &&
+      (await registry.subjectCompatibility(subject)) !== options.compatibility
+    )
+      await registry.setCompatibility(options.compatibility, subject);
+    writers[topic] = await serde.writer(subject, schema);
+  }
+  return writers;
 }
 
 function decodeBody(
