@@ -1,6 +1,6 @@
 /**
  * The dashboard: a platform page and one page per pipeline (described by the pipeline's
- * `DashboardPage`, served in /api/pipelines). Hash routing: `#/` and `#/p/<page id>`.
+ * `DashboardPage`, served in /api/pipelines) and the topic view. Hash routing: `#/`, `#/p/<page id>`, `#/topics[/<topic>]`.
  */
 import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
@@ -8,6 +8,7 @@ import { askBox, type Caller } from './ask.js';
 import { drawChart, sparkline, type ChartPoint } from './charts.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
+import { renderTopics } from './topics.js';
 
 interface Job {
   name: string;
@@ -428,6 +429,7 @@ function renderNav(current: string): void {
     h('a', { href, class: id === current ? 'active' : undefined, 'data-page': id }, label);
   nav.replaceChildren(
     link('#/', 'Platform', 'platform'),
+    link('#/topics', 'Topics', 'topics'),
     ...pipelines
       .filter((p) => p.page)
       .map((p) => link(`#/p/${encodeURIComponent(p.page!.id)}`, p.title, p.page!.id)),
@@ -439,10 +441,14 @@ async function route(): Promise<void> {
   const generation = renderGeneration;
   live.clear();
   const match = /^#\/p\/(.+)$/.exec(window.location.hash);
-  const pageId = match ? decodeURIComponent(match[1]) : 'platform';
+  const topicMatch = /^#\/topics(?:\/(.+))?$/.exec(window.location.hash);
+  const pageId = topicMatch ? 'topics' : match ? decodeURIComponent(match[1]) : 'platform';
   renderNav(pageId);
   try {
-    if (pageId === 'platform') {
+    if (topicMatch) {
+      const topic = topicMatch[1] === undefined ? null : decodeURIComponent(topicMatch[1]);
+      await renderTopics(main, topic, () => generation === renderGeneration);
+    } else if (pageId === 'platform') {
       await renderPlatform(generation);
     } else {
       const page = pipelines.find((p) => p.page?.id === pageId)?.page;
