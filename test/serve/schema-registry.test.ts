@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import {
   AvroSerde,
   CachedSchemaRegistry,
   HttpSchemaRegistry,
+  openSchemaRegistry,
   registryErrorCodeOf,
   schemaRegistryContentType,
 } from '../../src/log/index.js';
@@ -208,6 +210,29 @@ describe('schema registry under up, with @kafkajs/confluent-schema-registry', ()
     expect(await http.deleteSubject('scratch-value')).toEqual([1]);
     expect(await http.deleteSubject('scratch-value', { permanent: true })).toEqual([1]);
     expect(await http.subjects({ deleted: true })).not.toContain('scratch-value');
+  });
+
+  it('is what openSchemaRegistry opens when SCHEMA_REGISTRY_URL points at it', async () => {
+    const other = await mkdtemp(path.join(os.tmpdir(), 'tributary-sr-client-'));
+    try {
+      const config = loadConfig({
+        env: { SCHEMA_REGISTRY_URL: baseUrl, TRIBUTARY_SCHEMA_REGISTRY_API_KEY: `user:${ingestKey}` },
+        cwd: other,
+        dotenv: false,
+        overrides: { dataDir: other },
+      });
+      const registry = await openSchemaRegistry(config);
+      expect(registry).toBeInstanceOf(CachedSchemaRegistry);
+      expect((await registry.version('movies-value', 'latest')).id).toBe(2);
+      const writer = await new AvroSerde(registry).writer('remote-value', movieV1);
+      expect(writer.id).toBe(1);
+      // Registered in the server's data dir, not in this one.
+      const served = await fetch(`${baseUrl}/subjects`, { headers: { authorization: `Bearer ${readKey}` } });
+      expect(await served.json()).toContain('remote-value');
+      expect(existsSync(path.join(other, 'schemas'))).toBe(false);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   it('keeps subjects and ids across a restart', async () => {
