@@ -13,38 +13,8 @@ import {
   registryErrorCodeOf,
   schemaRegistryContentType,
 } from '../../src/log/index.js';
+import { movieBreaking, movieV1, movieV2 } from '../../src/log/schemas/testing/movies.js';
 import { KeyStore, runUp, type UpHandle } from '../../src/serve/index.js';
-
-const movieV1 = JSON.stringify({
-  type: 'record',
-  name: 'Movie',
-  namespace: 'movies',
-  fields: [
-    { name: 'id', type: 'int' },
-    { name: 'title', type: 'string' },
-  ],
-});
-const movieV2 = JSON.stringify({
-  type: 'record',
-  name: 'Movie',
-  namespace: 'movies',
-  fields: [
-    { name: 'id', type: 'int' },
-    { name: 'title', type: 'string' },
-    { name: 'genres', type: { type: 'array', items: 'string' }, default: [] },
-  ],
-});
-/** Adds a field without a default: the new schema cannot read v1 data, so BACKWARD refuses it. */
-const movieBreaking = JSON.stringify({
-  type: 'record',
-  name: 'Movie',
-  namespace: 'movies',
-  fields: [
-    { name: 'id', type: 'int' },
-    { name: 'title', type: 'string' },
-    { name: 'rating', type: 'double' },
-  ],
-});
 
 let dir: string;
 let handle: UpHandle;

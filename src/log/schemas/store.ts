@@ -297,12 +297,7 @@ export class LocalSchemaRegistry implements SchemaRegistry {
 
   async deleteSubject(subject: string, options: { permanent?: boolean } = {}): Promise<number[]> {
     return this.#change(() => {
-      const entry = this.#subjects.get(subject);
-      if (entry === undefined || entry.versions.length === 0)
-        throw registryError(
-          registryErrorCodes.subjectNotFound,
-          `subject ${JSON.stringify(subject)} not found`,
-        );
+      const entry = this.#subjectWithVersions(subject);
       const live = entry.versions.filter((v) => !v.deleted);
       if (options.permanent === true) {
         if (live.length > 0)
@@ -329,12 +324,7 @@ export class LocalSchemaRegistry implements SchemaRegistry {
     options: { permanent?: boolean } = {},
   ): Promise<number> {
     return this.#change(() => {
-      const entry = this.#subjects.get(subject);
-      if (entry === undefined || entry.versions.length === 0)
-        throw registryError(
-          registryErrorCodes.subjectNotFound,
-          `subject ${JSON.stringify(subject)} not found`,
-        );
+      const entry = this.#subjectWithVersions(subject);
       const number = checkVersion(version);
       const found =
         number === 'latest'
@@ -371,6 +361,14 @@ export class LocalSchemaRegistry implements SchemaRegistry {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /** The subject's entry when it has versions (soft-deleted ones count); 40401 otherwise. */
+  #subjectWithVersions(subject: string): SubjectEntry {
+    const entry = this.#subjects.get(subject);
+    if (entry === undefined || entry.versions.length === 0)
+      throw registryError(registryErrorCodes.subjectNotFound, `subject ${JSON.stringify(subject)} not found`);
+    return entry;
+  }
 
   #liveVersions(subject: string): VersionEntry[] {
     const live = this.#subjects.get(subject)?.versions.filter((v) => !v.deleted) ?? [];
