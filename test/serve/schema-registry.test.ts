@@ -176,6 +176,11 @@ describe('schema registry under up, with @kafkajs/confluent-schema-registry', ()
     await http.setCompatibility('NONE');
     expect(await http.compatibility()).toBe('NONE');
     await http.setCompatibility('BACKWARD');
+    // Subject names travel URL-encoded (a slash, a space and non-ASCII survive).
+    const odd = 'com.acme/Movie värde';
+    expect((await http.register(odd, movieV1)).version).toBe(1);
+    expect(await http.versions(odd)).toEqual([1]);
+    expect(await http.subjects()).toContain(odd);
     await http.register('scratch-value', movieV1);
     expect(await http.deleteSubject('scratch-value')).toEqual([1]);
     expect(await http.deleteSubject('scratch-value', { permanent: true })).toEqual([1]);
