@@ -27,7 +27,7 @@ import {
   type OpenApiDocument,
   type StoredRoute,
 } from './router.js';
-import { createSchemaRegistryApp } from './schema-registry-routes.js';
+import { createSchemaRegistryApp, schemaRegistryOpenApiPaths } from './schema-registry-routes.js';
 import { parseTableQuery, tableQueryLimits } from './table-query.js';
 import {
   servedLayers,
@@ -876,9 +876,12 @@ export function createApp(options: AppOptions): TributaryApp {
   let openapiDocument: OpenApiDocument | undefined;
   function openapi(): OpenApiDocument {
     if (openapiDocument) return openapiDocument;
-    const ingestPaths = Object.fromEntries(
-      Object.entries(options.ingest?.openapiPaths ?? {}).map(([p, item]) => [`/api/ingest${p}`, item]),
-    );
+    const mounted = (prefix: string, paths: Record<string, Record<string, unknown>>) =>
+      Object.entries(paths).map(([p, item]): [string, Record<string, unknown>] => [`${prefix}${p}`, item]);
+    const ingestPaths = Object.fromEntries([
+      ...mounted('/api/ingest', options.ingest?.openapiPaths ?? {}),
+      ...mounted('/schema-registry', options.schemaRegistry ? schemaRegistryOpenApiPaths() : {}),
+    ]);
     openapiDocument = buildOpenApiDocument(
       router.routes(),
       {

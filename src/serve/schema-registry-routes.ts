@@ -186,6 +186,67 @@ export function createSchemaRegistryApp(registry: SchemaRegistry, authorize: Reg
   return app;
 }
 
+const documentedRoutes: [method: string, path: string, summary: string, scope: ApiScope][] = [
+  ['get', '/subjects', 'Subject names (`?deleted=true` with soft-deleted ones)', 'read'],
+  ['get', '/subjects/{subject}/versions', 'Live versions of a subject', 'read'],
+  [
+    'get',
+    '/subjects/{subject}/versions/{version}',
+    'One version (or `latest`): {subject, id, version, schema}',
+    'read',
+  ],
+  ['get', '/subjects/{subject}/versions/{version}/schema', 'The schema of one version', 'read'],
+  [
+    'post',
+    '/subjects/{subject}/versions',
+    'Register a schema ({schema}); 409 when the level refuses it',
+    'ingest',
+  ],
+  ['post', '/subjects/{subject}', 'Find the version holding a schema', 'read'],
+  ['delete', '/subjects/{subject}', 'Soft-delete a subject (`?permanent=true` after that)', 'admin'],
+  [
+    'delete',
+    '/subjects/{subject}/versions/{version}',
+    'Soft-delete a version (`?permanent=true` after that)',
+    'admin',
+  ],
+  ['get', '/schemas/ids/{id}', 'A schema by its global id', 'read'],
+  ['get', '/schemas/types', 'Schema types: AVRO', 'read'],
+  [
+    'post',
+    '/compatibility/subjects/{subject}/versions/{version}',
+    'Test a schema against a version (`?verbose=true`)',
+    'read',
+  ],
+  ['get', '/config', 'Global compatibility level', 'read'],
+  ['put', '/config', 'Set the global compatibility level', 'admin'],
+  ['get', '/config/{subject}', "A subject's own level (`?defaultToGlobal=true` falls back)", 'read'],
+  ['put', '/config/{subject}', "Set a subject's level", 'ingest'],
+  ['delete', '/config/{subject}', "Remove a subject's level", 'admin'],
+];
+
+/** OpenAPI path items of the registry routes (paths relative to `/schema-registry`). */
+export function schemaRegistryOpenApiPaths(): Record<string, Record<string, unknown>> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [method, path, summary, scope] of documentedRoutes) {
+    (paths[path] ??= {})[method] = {
+      operationId: `schemaRegistry${method}${path.replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
+      summary,
+      description: `Confluent Schema Registry REST API. Needs an API key with scope \`${scope}\` (Bearer, or the password of HTTP Basic).`,
+      tags: ['schema registry'],
+      'x-tributary-scope': scope,
+      responses: {
+        200: { description: 'ok', content: { [schemaRegistryContentType]: { schema: {} } } },
+        default: {
+          description: 'registry error {error_code, message}',
+          content: { [schemaRegistryContentType]: { schema: {} } },
+        },
+      },
+    };
+  }
+  return paths;
+}
+
 /** `latest`, `-1` or a number; anything else is 42202. */
 function versionParam(text: string): VersionRef {
   if (text === 'latest') return 'latest';

@@ -159,6 +159,11 @@ describe('schema registry under up, with @kafkajs/confluent-schema-registry', ()
     });
     expect(wrong.status).toBe(401);
     expect(((await wrong.json()) as { error_code: number }).error_code).toBe(401);
+    // The API document lists the registry routes.
+    const paths = handle.api.openapi().paths;
+    expect(paths['/schema-registry/subjects/{subject}/versions']?.post).toMatchObject({
+      'x-tributary-scope': 'ingest',
+    });
   });
 
   it('gives the HTTP client the same errors as the embedded store, and config per subject', async () => {
