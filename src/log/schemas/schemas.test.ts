@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import avro from 'avsc';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TributaryError } from '../../core/index.js';
 import { CachedSchemaRegistry } from './cached.js';
@@ -9,7 +10,7 @@ import { movieBreaking as movieNoDefault, movieV1, movieV2 } from './testing/mov
 import { AvroSerde, avroValueToJson, registerTopicSchemas } from './serde.js';
 import { encodeSchemaRegistryFile, LocalSchemaRegistry } from './store.js';
 import { registryErrorCodeOf, type SchemaRegistry } from './types.js';
-import { confluentSchemaId, encodeConfluentWire, isConfluentWire } from './wire.js';
+import { confluentBody, confluentSchemaId, encodeConfluentWire, isConfluentWire } from './wire.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-schemas-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -34,6 +35,18 @@ describe('Confluent wire format', () => {
     expect(confluentSchemaId(encodeConfluentWire(0xfffffffe, Buffer.alloc(0)))).toBe(0xfffffffe);
     expect(isConfluentWire(framed)).toBe(true);
     expect(isConfluentWire(Buffer.from('{"a":1}'))).toBe(false);
+  });
+
+  it('round-trips any id and body (property, fixed seed)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.uint8Array({ maxLength: 64 }), (id, body) => {
+        const framed = encodeConfluentWire(id, body);
+        expect(framed.length).toBe(5 + body.length);
+        expect(confluentSchemaId(framed)).toBe(id);
+        expect([...confluentBody(framed)]).toEqual([...body]);
+      }),
+      { seed: 12, numRuns: 300 },
+    );
   });
 
   it('refuses unframed bytes with the reason', () => {
