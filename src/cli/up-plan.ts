@@ -14,6 +14,7 @@ import {
 import {
   createLakeTableProvider,
   createStreamStatusProvider,
+  recordPipelineJobs,
   topicsModule,
   type UpAppOptions,
   type UpContext,
@@ -53,6 +54,7 @@ function pipelineService(
         ...(jobs.stream ?? []).map((j) => j.name),
         ...(jobs.batch ?? []).map((j) => j.name),
       ]);
+      await recordPipelineJobs(config.dataDir, Object.fromEntries(jobNames));
       handles = (jobs.stream ?? []).map((job) =>
         startJob(job, { dataDir: config.dataDir, signal: controller.signal }),
       );

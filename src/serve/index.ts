@@ -79,6 +79,8 @@ export { parseTableQuery, tableQueryLimits } from './table-query.js';
 export { createLakeTableProvider, lakeTableInfos, type LakeTableProviderOptions } from './lake-tables.js';
 export {
   createStreamStatusProvider,
+  readPipelineJobs,
+  recordPipelineJobs,
   type PipelineDescriptor,
   type StreamStatusOptions,
 } from './stream-status.js';
@@ -100,3 +102,10 @@ export {
 export { lakeService, type LakeService } from './lake-service.js';
 export { formatStatus, fetchStatus } from './status-text.js';
 export { registerTopicRoutes, topicsModule, topicRecordsPerRequestMax } from './topic-routes.js';
+export {
+  registerAskRoute,
+  askWithinTenant,
+  askBodySchema,
+  type AskBody,
+  type AskRouteOptions,
+} from './ask-routes.js';

@@ -57,7 +57,9 @@ export function formatStatus(status: PlatformStatus, tables: TableInfo[] = [], n
           ...status.jobs.map((j) => [
             j.name,
             j.pipeline ?? '-',
-            j.state,
+            j.state === 'stopped' && j.lastSeenMs
+              ? `stopped (last seen ${age(j.lastSeenMs, nowMs)})`
+              : j.state,
             (j.throughputPerSecond ?? 0).toFixed(1),
             String(j.recordsIn ?? 0),
             String(j.consumerLag ?? 0),

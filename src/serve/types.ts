@@ -130,6 +130,8 @@ export interface JobStatus {
   dlqCount?: number;
   lateCount?: number;
   error?: string;
+  /** When the job last reported (its last checkpoint, or now for a job running in this process). */
+  lastSeenMs?: number;
   /** Set when the job only processes one tenant's data. */
   tenant?: string;
 }

@@ -110,6 +110,8 @@ export interface JobStatus {
   lastCheckpoint: CheckpointInfo | null;
   error: string | null;
   updatedAtMs: number;
+  /** The process running the job; a status file whose process is gone describes a stopped job. */
+  pid?: number;
 }
 
 export interface JobHandle {
@@ -274,6 +276,7 @@ class JobRun implements JobHandle {
       lastCheckpoint: this.#lastCheckpoint,
       error: this.#error,
       updatedAtMs: this.#clock.now(),
+      pid: process.pid,
     };
   }
 

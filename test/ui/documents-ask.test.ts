@@ -10,7 +10,7 @@ import { loadConfig } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
 import { ask, HashedEmbedder, HybridIndex } from '../../src/ml/index.js';
-import { documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
+import { documentIndexSchema, documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
 import type { PipelineServices } from '../../src/pipelines/types.js';
 import {
   createApp,
@@ -22,6 +22,7 @@ import {
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { chromiumPath, launchChromium } from './browser.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * The documents page's question box in a real browser (Debian's chromium via playwright-core):
@@ -100,16 +101,16 @@ beforeAll(async () => {
   );
   await mkdir(screenshots, { recursive: true });
 
-  const index = await HybridIndex.create({ embedder: new HashedEmbedder({ dimensions: 128 }) });
+  const index = await HybridIndex.create({
+    embedder: new HashedEmbedder({ dimensions: 128 }),
+    schema: documentIndexSchema,
+  });
   await index.add(
     documents.flatMap((d) =>
       d.pages.map((text, i) => ({
-        chunkId: `${d.documentId}#p${i + 1}c0`,
-        documentId: d.documentId,
-        filename: d.filename,
-        company: d.company,
-        page: i + 1,
+        id: `${d.documentId}#p${i + 1}c0`,
         text,
+        metadata: { company_id: d.company, document_id: d.documentId, filename: d.filename, page: i + 1 },
       })),
     ),
   );
@@ -144,7 +145,8 @@ beforeAll(async () => {
     keys: store,
     tables,
     pipelines: [documentsModule(services)],
-    ask: (question, options) => ask(index, question, { company: options.company, k: options.topK ?? 5 }),
+    ask: (question, options) =>
+      ask(index, question, { filters: { company_id: options.company }, k: options.topK ?? 5 }),
     rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
     statusTickMs: 0,
     ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
@@ -186,7 +188,9 @@ async function askQuestion(page: Page, question: string, company?: string): Prom
   await page.waitForSelector('#ask-documents-result[data-state=answered]', { timeout: 15_000 });
 }
 
-describe.skipIf(!existsSync(chromiumPath))('documents question box in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('documents question box in chromium', () => {
   it('answers with citations (document, page, chunk, score, snippet) for the chosen company', async () => {
     expect(documentsPage.ask?.route).toBe('/api/ask');
     const { page, errors } = await openDocumentsPage(keys.admin);

@@ -6,6 +6,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, waitFor, type PlatformProcess } from './platform-process.js';
 import { chromiumPath, launchChromium } from './browser.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * End to end: the compiled CLI's `tributary up` on a fresh data dir (embedded log, lake, SQL, the
@@ -169,7 +170,9 @@ async function tileText(page: Page, id: string): Promise<string | null> {
   return page.textContent(`#tile-${id} .tile-value`);
 }
 
-describe.skipIf(!existsSync(chromiumPath))('tributary up, end to end in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('tributary up, end to end in chromium', () => {
   it('platform page shows the running pipelines, jobs and lake tables', async () => {
     const status = await platform.api<StatusBody>('/api/status');
     expect(status.pipelines.map((p) => p.name).sort()).toEqual(['documents', 'northwind']);

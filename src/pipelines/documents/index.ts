@@ -11,7 +11,8 @@
  *   documents.sink.*       the three topics → bronze.{documents_raw,chunks_processed,embeddings_ready}
  *                          year=/month=/day=/hour= by record time, flush.size 1000, rotate 10 min
  *   documents.daily_chunk_count   bronze.embeddings_ready → gold.daily_chunk_count (daily, 00:30 UTC)
- *   POST /ask              question → answer + citations from one company's chunks
+ *   POST /ask              question → answer + citations from one company's chunks (seed path);
+ *                          POST /api/documents/ask {question, filters, k} is the platform's ask route
  *
  * Every stage can run in its own process (`tributary worker documents --stage …`) or all in one
  * (`tributary up`, `tributary run documents --once`).
@@ -24,7 +25,13 @@ import type { TributaryConfig } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
 import { createEmbedder } from '../../ml/index.js';
-import type { AskFunction, DashboardPage, LiveEvent, PipelineModule } from '../../serve/index.js';
+import {
+  registerAskRoute,
+  type AskFunction,
+  type DashboardPage,
+  type LiveEvent,
+  type PipelineModule,
+} from '../../serve/index.js';
 import type { BatchJob, StreamJob } from '../../stream/index.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { DocumentIndex, documentIndexDir } from './index-store.js';
@@ -236,13 +243,16 @@ export function documentsModule(services: PipelineServices): PipelineModule {
     title: 'Documents',
     description: 'Document upload, processing, windowed analytics and RAG (seed 004)',
     tenantScoped: true,
-    routes: (api) =>
+    routes: (api) => {
       registerDocumentRoutes(api, {
         log: services.log,
         ingest: { log: services.log, storage: services.lake.storage },
         ask: (question, companyId) => runtime.index.ask(question, companyId),
         query: services.query,
-      }),
+      });
+      // The platform's ask route: POST /api/documents/ask {question, filters, k}, company_id mandatory.
+      registerAskRoute(api, { pipeline: pipelineName, index: runtime.index.retrieval, what: 'documents' });
+    },
     page: documentsPage,
   };
 }
@@ -371,5 +381,5 @@ export {
   dailyReportJobName,
   type DailyReportResult,
 } from './report.js';
-export { DocumentIndex, documentIndexDir, indexSink } from './index-store.js';
+export { DocumentIndex, documentIndexDir, documentIndexRecord, documentIndexSchema } from './index-store.js';
 export { analyticsJobName, analyticsLateTopic } from './stats.js';
