@@ -22,6 +22,9 @@ export const limits = {
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
+  /** Supervised jobs, schedules and sources: first restart delay and the cap it doubles up to. */
+  restartBackoffMsMin: 1000,
+  restartBackoffMsMax: 60_000,
   /** Largest schema text the schema registry accepts (Avro JSON). */
   schemaTextBytesMax: 1024 * 1024,
 } as const;

@@ -135,6 +135,7 @@ const statusSchema = z.object({
   generatedAtMs: z.number(),
   pipelines: z.array(z.record(z.string(), z.unknown())),
   jobs: z.array(z.record(z.string(), z.unknown())),
+  sources: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 
 const tableParams = z.object({
@@ -219,6 +220,8 @@ function filterStatus(status: PlatformStatus, tenant: string | undefined): Platf
     generatedAtMs: status.generatedAtMs,
     pipelines: status.pipelines.filter((p) => visibleTo(p.tenant, tenant)),
     jobs: status.jobs.filter((j) => visibleTo(j.tenant, tenant)),
+    // Sources belong to the platform, not to a tenant: tenant-bound keys do not see them.
+    ...(status.sources ? { sources: [] } : {}),
   };
 }
 

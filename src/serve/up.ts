@@ -46,7 +46,7 @@ export interface UpService {
   start(context: UpContext): Promise<void>;
   stop(): Promise<void>;
   /** Jobs and pipelines this service runs, merged into /api/status when no status provider is given. */
-  status?(): Promise<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines'>>>;
+  status?(): Promise<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines' | 'sources'>>>;
 }
 
 /** API wiring produced once services are up (providers often need a started log or lake). */
@@ -141,12 +141,15 @@ function mergedStatus(services: UpService[]): StatusProvider {
     async getStatus() {
       const parts = await Promise.all(
         services.map((s) =>
-          s.status ? s.status() : Promise.resolve<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines'>>>({}),
+          s.status
+            ? s.status()
+            : Promise.resolve<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines' | 'sources'>>>({}),
         ),
       );
       const jobs: JobStatus[] = parts.flatMap((p) => p.jobs ?? []);
       const pipelines: PipelineStatus[] = parts.flatMap((p) => p.pipelines ?? []);
-      return { generatedAtMs: Date.now(), pipelines, jobs };
+      const sources = parts.flatMap((p) => p.sources ?? []);
+      return { generatedAtMs: Date.now(), pipelines, jobs, ...(sources.length > 0 ? { sources } : {}) };
     },
   };
 }

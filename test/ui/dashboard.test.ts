@@ -98,6 +98,8 @@ describe.skipIf(
     expect(Number(lakeBars)).toBe(3);
     expect(await page.locator('#tables-table tbody tr').count()).toBe(3);
     expect(await page.locator('#jobs-table tbody tr').count()).toBe(2);
+    expect(await page.locator('#sources-table tbody tr').count()).toBe(1);
+    expect(await page.textContent('#sources-table')).toContain('bad.csv: undecodable');
     // Live: status ticks arrive over SSE and move the throughput tile and chart.
     const before = await page.textContent('#tile-throughput .tile-value');
     await page.waitForFunction(

@@ -252,7 +252,6 @@ async function generateAnswer(
       backoffMs: 500,
       timeoutMs: llm.timeoutMs ?? 120_000,
       fetch: llm.fetch ?? fetch,
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       what: 'chat endpoint',
     },
   );

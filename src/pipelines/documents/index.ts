@@ -21,7 +21,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TributaryConfig } from '../../core/index.js';
+import { limits, TributaryError, type TributaryConfig } from '../../core/index.js';
+import type { SourceDeclaration } from '../../connectors/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
 import { createEmbedder } from '../../ml/index.js';
@@ -311,6 +312,53 @@ export async function seedDocuments(
   return seeded;
 }
 
+/** The documents drop folder of a data dir: `<dataDir>/inbox/documents`. */
+export function documentsInboxDir(dataDir: string): string {
+  return path.join(dataDir, 'inbox', 'documents');
+}
+
+/**
+ * The drop folder as a declared spool source: `<company>__<file name>` (e.g.
+ * `acme__refund-policy.pdf`) is uploaded for that company exactly as `POST /upload` would, then
+ * moved to `completed/`; a file without a company, of a kind the pipeline does not read, empty or
+ * too large goes to `failed/` with a `.reason`, and the folder carries on.
+ */
+export function documentsInboxSource(services: PipelineServices): SourceDeclaration {
+  const storage = services.lake.storage;
+  return {
+    name: 'inbox',
+    kind: 'spool',
+    options: { dir: documentsInboxDir(services.config.dataDir), topic: topics.raw, onComplete: 'move' },
+    async deliverFile(file) {
+      const at = file.name.indexOf(inboxCompanySeparator);
+      if (at <= 0)
+        throw new TributaryError(
+          'INVALID_ARGUMENT',
+          `${file.name}: name a dropped document <company>${inboxCompanySeparator}<file name>, e.g. acme${inboxCompanySeparator}refund-policy.pdf`,
+        );
+      // Refused before reading, so an oversized drop never sits in memory.
+      if (file.sizeBytes > limits.uploadBytesMax)
+        throw new TributaryError(
+          'PAYLOAD_TOO_LARGE',
+          `${file.name} is ${file.sizeBytes} bytes; the limit is ${limits.uploadBytesMax}`,
+        );
+      await ingestDocument(
+        { log: services.log, storage },
+        {
+          companyId: file.name.slice(0, at),
+          filename: file.name.slice(at + inboxCompanySeparator.length),
+          bytes: await readFile(file.path),
+          metadata: { source: 'inbox', inbox_file_id: file.fileId },
+        },
+      );
+      return 1;
+    },
+  };
+}
+
+/** Between company and file name in a dropped document's name. */
+export const inboxCompanySeparator = '__';
+
 /** The pipeline, as the platform registers it (see ../types.ts for the wiring). */
 export const documentsPipeline: PipelineDefinition = {
   name: pipelineName,
@@ -330,6 +378,7 @@ export const documentsPipeline: PipelineDefinition = {
   // no yesterday, and a missing day is an error by design).
   batchOnStart: false,
   serve: documentsModule,
+  sources: (services) => [documentsInboxSource(services)],
   async seedDemo(services, progress) {
     await seedDocuments(services.log, services.lake, progress);
   },

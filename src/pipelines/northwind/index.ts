@@ -18,7 +18,7 @@ import { TributaryError } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { LiveEvent, PipelineModule, DashboardPage } from '../../serve/index.js';
 import type { BatchJob, BatchJobContext, StreamJob } from '../../stream/index.js';
-import type { DemoHandle, PipelineDefinition, PipelineServices } from '../types.js';
+import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
 import { lakeTarget } from './lake-target.js';
 import {
@@ -390,21 +390,26 @@ export const northwindPipeline: PipelineDefinition = {
     await source.close();
     await services.log.ensureTopic(liveTopic, { partitions: 1 });
   },
-  startDemo(services): DemoHandle {
-    const controller = new AbortController();
-    // A gentle trickle so the live view moves on the dashboard without filling the disk.
-    const running = simulateSales(services.log, {
-      ratePerSecond: 5,
-      durationMs: Number.POSITIVE_INFINITY,
-      signal: controller.signal,
-    });
-    return {
-      async stop() {
-        controller.abort();
-        await running;
+  // Demo traffic as a declared source: `up` supervises it (restarted if the log refuses appends),
+  // shows its rate and last order id in status, and leaves it out of `run --once` (no drain).
+  sources: (services) => [
+    // Sale events from outside (a shop, `tributary simulate sales` forwarding to `up`).
+    { name: 'sales-endpoint', kind: 'ingest', topics: [liveTopic] },
+    {
+      name: 'sales-simulator',
+      kind: 'custom',
+      async run(context) {
+        // A gentle trickle so the live view moves on the dashboard without filling the disk.
+        await simulateSales(services.log, {
+          ratePerSecond: 5,
+          durationMs: Number.POSITIVE_INFINITY,
+          signal: context.signal,
+          onAppended: (events, lastOrderId) =>
+            context.report({ records: events, position: `${liveTopic} order_id ${lastOrderId}` }),
+        });
       },
-    };
-  },
+    },
+  ],
 };
 
 export { generateNorthwind, northwindSchema, schemaDdl, tableNames } from './generate.js';

@@ -14,6 +14,7 @@ import { CronExpressionParser } from 'cron-parser';
 import {
   childLogger,
   limits,
+  retry,
   systemClock,
   toTributaryError,
   TributaryError,
@@ -51,7 +52,7 @@ export interface BatchJob {
   partitionFor?: (atMs: number) => string | null;
   /** Retries after the first failure. Default 2. */
   retries?: number;
-  /** First retry delay, doubled per attempt up to limits.retryBackoffMsMax. Default 1 s. */
+  /** First retry delay, doubled per attempt with jitter (core's `retry`) up to limits.retryBackoffMsMax. Default 1 s. */
   backoffMs?: number;
   run(ctx: BatchJobContext): Promise<BatchJobResult | void>;
 }
@@ -290,38 +291,47 @@ export class BatchDag {
     const t0 = performance.now();
     let lastError: unknown = null;
     let attempts = 0;
-    for (let attempt = 1; attempt <= retries + 1; attempt++) {
-      attempts = attempt;
-      try {
-        const result =
-          (await job.run({
-            job: name,
-            partition,
-            runId,
-            commitId: `batch:${name}:${partition ?? '*'}:${runId}`,
-            attempt,
-            signal,
-          })) ?? {};
-        return this.#record(
-          job,
-          options,
-          'succeeded',
-          attempt,
-          startedAtMs,
-          performance.now() - t0,
-          result,
-          null,
-          runId,
-        );
-      } catch (error) {
-        lastError = error;
-        this.#logger.warn({ job: name, partition, attempt, err: error }, 'batch job attempt failed');
-        // Bad input or configuration (user domain) fails the same way again: no retry.
-        const retryable = !(error instanceof TributaryError) || error.domain !== 'user';
-        if (attempt > retries || signal.aborted || !retryable) break;
-        const backoff = Math.min((job.backoffMs ?? 1000) * 2 ** (attempt - 1), limits.retryBackoffMsMax);
-        await this.#clock.sleep(backoff, signal);
-      }
+    try {
+      const result = await retry(
+        async (attempt) => {
+          attempts = attempt;
+          try {
+            return (
+              (await job.run({
+                job: name,
+                partition,
+                runId,
+                commitId: `batch:${name}:${partition ?? '*'}:${runId}`,
+                attempt,
+                signal,
+              })) ?? {}
+            );
+          } catch (error) {
+            this.#logger.warn({ job: name, partition, attempt, err: error }, 'batch job attempt failed');
+            throw error;
+          }
+        },
+        {
+          attemptsMax: retries + 1,
+          baseMs: job.backoffMs ?? 1000,
+          maxMs: limits.retryBackoffMsMax,
+          clock: this.#clock,
+          signal,
+        },
+      );
+      return this.#record(
+        job,
+        options,
+        'succeeded',
+        attempts,
+        startedAtMs,
+        performance.now() - t0,
+        result,
+        null,
+        runId,
+      );
+    } catch (error) {
+      lastError = error;
     }
     const message = toTributaryError(lastError).message;
     return this.#record(

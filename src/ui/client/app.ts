@@ -32,10 +32,23 @@ interface Pipeline {
   lastRunStatus?: string | null;
   nextRunMs?: number | null;
 }
+interface Source {
+  name: string;
+  kind: string;
+  state: string;
+  records: number;
+  recordsPerSecond: number;
+  refused: number;
+  lastError: string | null;
+  lastErrorAtMs: number | null;
+  position: string | null;
+  restarts: number;
+}
 interface Status {
   generatedAtMs: number;
   pipelines: Pipeline[];
   jobs: Job[];
+  sources?: Source[];
   api?: { requestsPerSecond: number };
 }
 interface Table {
@@ -219,6 +232,11 @@ function applyStatus(status: Status): void {
   const jobsTable = document.getElementById('jobs-table');
   if (jobsTable)
     jobsTable.replaceWith(table(jobHeaders, jobRows(status.jobs), 'jobs-table').querySelector('table')!);
+  const sourcesTable = document.getElementById('sources-table');
+  if (sourcesTable)
+    sourcesTable.replaceWith(
+      table(sourceHeaders, sourceRows(status.sources ?? []), 'sources-table').querySelector('table')!,
+    );
   if (status.api) {
     setTile('api', `${formatValue(status.api.requestsPerSecond)} /s`);
     rpsHistory.push(status.api.requestsPerSecond);
@@ -227,6 +245,32 @@ function applyStatus(status: Status): void {
       .querySelector('#tile-api .spark')
       ?.replaceChildren(sparkline(rpsHistory, { label: 'API requests per second' }));
   }
+}
+
+const sourceHeaders = [
+  'Source',
+  'Kind',
+  'State',
+  'Records/s',
+  'Records',
+  'Refused',
+  'Restarts',
+  'Position',
+  'Last error',
+];
+
+function sourceRows(sources: Source[]): (string | Node)[][] {
+  return sources.map((s) => [
+    s.name,
+    s.kind,
+    stateBadge(s.state),
+    formatValue(s.recordsPerSecond),
+    formatValue(s.records, 'integer'),
+    formatValue(s.refused, 'integer'),
+    formatValue(s.restarts, 'integer'),
+    s.position ?? '—',
+    s.lastError ? `${s.lastError}${s.lastErrorAtMs ? ` (${formatAge(s.lastErrorAtMs)})` : ''}` : '—',
+  ]);
 }
 
 const jobHeaders = [
@@ -276,6 +320,7 @@ async function renderPlatform(generation: number): Promise<void> {
       section('Consumer lag by job', chartBox('lag', '')),
     ),
     section('Jobs', table(jobHeaders, [], 'jobs-table')),
+    section('Sources', table(sourceHeaders, [], 'sources-table')),
     section(
       'Pipelines',
       table(
