@@ -8,6 +8,7 @@ import { registerLogServerCommands } from './log-server.js';
 import { registerMlCommands } from './ml.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
+import { registerSchemasCommands } from './schemas.js';
 import { registerServeCommands } from './serve.js';
 import { registerTopicsCommands } from './topics.js';
 
@@ -25,6 +26,7 @@ export const commandModules: RegisterCommands[] = [
   registerMlCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
+  registerSchemasCommands,
   registerServeCommands,
   registerPipelineCommands,
 ];
