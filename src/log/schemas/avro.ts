@@ -37,12 +37,13 @@ export function parseAvroSchema(schema: string, what = 'schema'): AvroType {
 }
 
 /**
- * Identity of a schema for "the same schema registers once": avsc's normalized form (names fully
- * qualified, attributes in a fixed order, whitespace gone), so formatting differences do not
- * create new versions while a changed default or type does.
+ * Identity of a schema for "the same schema registers once": avsc's normalized form with field
+ * defaults and docs kept (names fully qualified, attributes in a fixed order, whitespace gone). So
+ * formatting differences do not create new versions, while a changed default, which changes how
+ * old data is read, does. (Avro's Parsing Canonical Form drops defaults: not enough here.)
  */
 export function canonicalSchema(type: AvroType): string {
-  return JSON.stringify(type.schema());
+  return JSON.stringify(type.schema({ exportAttrs: true }));
 }
 
 /** Why `reader` cannot read data written with `writer` (avsc's schema resolution), or null. */

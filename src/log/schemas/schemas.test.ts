@@ -79,6 +79,13 @@ describe('LocalSchemaRegistry', () => {
     expect((await registry.version('movies-value', 'latest')).id).toBe(2);
     expect(await registry.schemaById(1)).toBe(movieV1);
     expect((await registry.lookup('movies-value', movieV2)).version).toBe(2);
+    // A default is part of the schema: adding one is a new version, not the same schema.
+    const withDefault = JSON.parse(movieV1) as { fields: Record<string, unknown>[] };
+    withDefault.fields[1] = { ...withDefault.fields[1], default: 'untitled' };
+    expect(await registry.register('archive-value', JSON.stringify(withDefault))).toMatchObject({
+      version: 2,
+      id: 3,
+    });
   });
 
   it('refuses a change the level forbids with the registry code and reason', async () => {
