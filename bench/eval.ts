@@ -23,13 +23,19 @@ import {
  *  - RAG: share of answerable questions answered, and of unanswerable ones answered "not found".
  */
 
+export interface SentimentFigures {
+  /** Labelled texts scored (sentences, or whole multi-sentence reviews). */
+  texts: number;
+  agreement: number;
+  recall: Record<SentimentLabel, number>;
+  confusion: Record<SentimentLabel, Record<SentimentLabel, number>>;
+}
+
 export interface EvalReport {
-  sentiment: {
-    sentences: number;
-    agreement: number;
-    recall: Record<SentimentLabel, number>;
-    confusion: Record<SentimentLabel, Record<SentimentLabel, number>>;
-  };
+  /** Short review sentences. */
+  sentiment: SentimentFigures;
+  /** Whole reviews of several sentences, as the reviews pipeline scores them. */
+  sentimentReviews: SentimentFigures;
   retrieval: {
     /** Questions with an answering document (the others measure abstention). */
     questions: number;
@@ -48,15 +54,16 @@ export interface EvalReport {
 
 const labels: SentimentLabel[] = ['positive', 'neutral', 'negative'];
 
-export async function evaluateSentiment(): Promise<EvalReport['sentiment']> {
-  const file = path.join(mlDataDir(), 'eval', 'sentiment-labelled.tsv');
+/** VADER's label against the hand-written labels of one evaluation file (`<label>\t<text>` lines). */
+export async function evaluateSentiment(fileName = 'sentiment-labelled.tsv'): Promise<SentimentFigures> {
+  const file = path.join(mlDataDir(), 'eval', fileName);
   const rows = (await readFile(file, 'utf8'))
     .split('\n')
     .filter((line) => line.trim() !== '' && !line.startsWith('#'))
     .map((line, i) => {
       const [label, text] = line.split('\t');
       if (!labels.includes(label as SentimentLabel) || !text)
-        throw new Error(`${file}: data line ${i + 1} is not "<label>\\t<sentence>"`);
+        throw new Error(`${file}: data line ${i + 1} is not "<label>\\t<text>"`);
       return { label: label as SentimentLabel, text };
     });
   const model = new VaderSentiment();
@@ -75,7 +82,7 @@ export async function evaluateSentiment(): Promise<EvalReport['sentiment']> {
       return [l, total === 0 ? 0 : confusion[l][l] / total];
     }),
   ) as Record<SentimentLabel, number>;
-  return { sentences: rows.length, agreement: agree / rows.length, recall, confusion };
+  return { texts: rows.length, agreement: agree / rows.length, recall, confusion };
 }
 
 /** Extracts, chunks and indexes the sample documents for one company. */
@@ -156,6 +163,7 @@ export async function evaluateRag(): Promise<EvalReport['rag']> {
 async function main(argv: string[]): Promise<void> {
   const report: EvalReport = {
     sentiment: await evaluateSentiment(),
+    sentimentReviews: await evaluateSentiment('reviews-labelled.tsv'),
     retrieval: await evaluateRetrieval(),
     rag: await evaluateRag(),
   };
@@ -165,11 +173,14 @@ async function main(argv: string[]): Promise<void> {
   }
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const s = report.sentiment;
+  const sr = report.sentimentReviews;
   const r = report.retrieval;
   process.stdout.write(
     [
-      `sentiment (VADER) on ${s.sentences} hand-labelled review sentences: agreement ${pct(s.agreement)}`,
+      `sentiment (VADER) on ${s.texts} hand-labelled review sentences: agreement ${pct(s.agreement)}`,
       `  recall: positive ${pct(s.recall.positive)}, neutral ${pct(s.recall.neutral)}, negative ${pct(s.recall.negative)}`,
+      `sentiment (VADER) on ${sr.texts} hand-labelled whole reviews (several sentences each): agreement ${pct(sr.agreement)}`,
+      `  recall: positive ${pct(sr.recall.positive)}, neutral ${pct(sr.recall.neutral)}, negative ${pct(sr.recall.negative)}`,
       `retrieval (hybrid: hashed embeddings + BM25, RRF) on ${r.questions} questions over ${r.chunks} chunks of the sample documents:`,
       `  hit@5 ${pct(r.hybrid.hit_at_5)}  MRR ${r.hybrid.mrr.toFixed(3)}`,
       ...r.misses.map((m) => `  miss: ${m}`),

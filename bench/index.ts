@@ -2,9 +2,13 @@ import type { Benchmark } from './types.js';
 import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
 import { lakeBenchmarks } from './lake.js';
+import { lakeSinkBenchmarks } from './lake-sink.js';
+import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
+import { qualityBenchmarks } from './quality.js';
+import { reviewsBenchmarks } from './reviews.js';
 import { schemaBenchmarks } from './schemas.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
@@ -13,11 +17,15 @@ import { streamBenchmarks } from './stream.js';
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
   ...lakeBenchmarks,
+  ...lakeSinkBenchmarks,
   ...streamBenchmarks,
+  ...qualityBenchmarks,
   ...mlBenchmarks,
   ...northwindBenchmarks,
   ...connectorBenchmarks,
   ...serveBenchmarks,
   ...documentsBenchmarks,
+  ...lineageBenchmarks,
+  ...reviewsBenchmarks,
   ...schemaBenchmarks,
 ];

@@ -24,6 +24,7 @@ import {
 import {
   createLakeTableProvider,
   createStreamStatusProvider,
+  lineageModule,
   recordPipelineJobs,
   topicsModule,
   type JobStatus,
@@ -33,7 +34,14 @@ import {
   type UpService,
 } from '../serve/index.js';
 import { serveLog, type LogServer } from '../log/index.js';
-import { BatchDag, batchHistoryFile, startJob, type PipelineJobs } from '../stream/index.js';
+import {
+  BatchDag,
+  batchHistoryFile,
+  lineageFor,
+  LineageGraphReader,
+  startJob,
+  type PipelineJobs,
+} from '../stream/index.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
 const log = childLogger('up');
@@ -144,7 +152,10 @@ function pipelineService(
       );
       const batch = jobs.batch ?? [];
       if (batch.length > 0) {
-        const dag = new BatchDag([...batch], { historyFile: batchHistoryFile(config.dataDir) });
+        const dag = new BatchDag([...batch], {
+          historyFile: batchHistoryFile(config.dataDir),
+          lineage: lineageFor(config.dataDir),
+        });
         // The first batch run and the scheduler go on in the background so the API comes up at once.
         let ranAtStart = definition.batchOnStart === false;
         const schedule = supervise({
@@ -166,6 +177,13 @@ function pipelineService(
         });
         supervised.push(schedule);
         supervision.loops.push({ pipeline: definition.name, supervised: schedule });
+        supervision.loops.push({
+          pipeline: definition.name,
+          supervised: supervise({
+            name: `${definition.name} batch on input commits`,
+            run: (signal) => dag.runOnInputCommits(lake, signal),
+          }),
+        });
         context.progress(
           `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
         );
@@ -266,6 +284,7 @@ export function createUpPlan(
         pipelines: [
           ...pipelines.map((d) => d.serve(services)),
           topicsModule(eventLog, services.schemaRegistry),
+          lineageModule(new LineageGraphReader(config.dataDir)),
         ],
         ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.

@@ -40,6 +40,8 @@ export const errorCodes = [
   'UNAVAILABLE',
   'MODEL_MISSING',
   'INTERNAL',
+  // data quality: a rule with action `fail` refused a batch
+  'QUALITY_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

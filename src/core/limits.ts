@@ -16,15 +16,35 @@ export const limits = {
   fetchBytesMax: 8 * 1024 * 1024,
   /** Rows buffered before a lake writer flushes a Parquet file. */
   lakeRowGroupRowsMax: 122_880,
+  /**
+   * Partition buffers a stream lake sink keeps open; a new partition beyond it rolls the least
+   * recently written one (a high-cardinality column cannot exhaust memory or checkpoint size).
+   */
+  lakeSinkOpenPartitionsMax: 256,
+  /** Escaped length of one partition value (a path segment; file systems cap names at 255 bytes). */
+  lakePartitionValueBytesMax: 200,
   /** Request bodies on the HTTP API. */
   httpBodyBytesMax: 10 * 1024 * 1024,
   uploadBytesMax: 50 * 1024 * 1024,
+  /** Records one request to a pipeline's event endpoint may carry (e.g. POST /api/viewing/events). */
+  ingestRecordsPerRequestMax: 10_000,
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
   /** Supervised jobs, schedules and sources: first restart delay and the cap it doubles up to. */
   restartBackoffMsMin: 1000,
   restartBackoffMsMax: 60_000,
+  /** Lineage (src/stream/lineage): a process's event file is rotated at this size; older files beyond the count are deleted. */
+  lineageFileBytesMax: 8 * 1024 * 1024,
+  lineageFilesMax: 64,
+  /** Lineage events waiting per transport; more are dropped and counted, never waited for. */
+  lineageQueueEventsMax: 10_000,
+  lineageHttpAttemptsMax: 5,
+  lineageHttpTimeoutMs: 10_000,
+  /** How long a resolved dataset schema is reused before it is read again. */
+  lineageSchemaTtlMs: 60_000,
+  /** A stream job reports a RUNNING event at a checkpoint at most this often (coalesced). */
+  lineageRunningIntervalMs: 60_000,
   /** Largest schema text the schema registry accepts (Avro JSON). */
   schemaTextBytesMax: 1024 * 1024,
 } as const;

@@ -11,6 +11,7 @@ export {
   encodePartitionPath,
   decodePartitionPath,
   partitionValueOf,
+  checkPartitionColumn,
   type PartitionValues,
 } from './partition.js';
 export {

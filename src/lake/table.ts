@@ -410,7 +410,8 @@ export class LakeTable {
         throw new TributaryError('BAD_RECORD', `table ${this.qualifiedName}: empty or NUL column name`);
       const known = existingTypes.get(name.toLowerCase());
       // The record's spelling is kept: DuckDB matches column names case-insensitively.
-      if (known) return { name, type: known.type };
+      // A column still "NULL" (only NULL partitions so far) takes the type of its first value.
+      if (known && canonicalType(known.type) !== '"NULL"') return { name, type: known.type };
       if (declared[name] !== undefined) return { name, type: canonicalType(declared[name]) };
       let sample: unknown = null;
       for (const row of rows) {
@@ -829,7 +830,10 @@ export class LakeTable {
 
 /** DuckDB type for a column new to the table, from its first non-null JS value. */
 function inferType(sample: unknown, isPartitionColumn: boolean): string {
-  if (sample === null || sample === undefined) return 'VARCHAR';
+  // A partition column is not stored in the files, only named by their directory: when every value
+  // is NULL (a stream sink's NULL partition) its type is left open ("NULL", which the next typed
+  // file's type replaces), instead of a VARCHAR that a later `level=3` could no longer merge with.
+  if (sample === null || sample === undefined) return isPartitionColumn ? '"NULL"' : 'VARCHAR';
   switch (typeof sample) {
     case 'string':
       return 'VARCHAR';

@@ -176,6 +176,11 @@ export class ParquetWriter {
     outDir: string,
     stem: string,
   ): Promise<WrittenFile[]> {
+    // An all-NULL partition column has the open type "NULL" (table.ts), which the Appender cannot
+    // fill; it only names the directory (__HIVE_DEFAULT_PARTITION__), so any type writes it.
+    columns = columns.map((c) =>
+      canonicalType(c.type) === '"NULL"' ? { name: c.name, type: 'VARCHAR' } : c,
+    );
     return this.#withConnection(async (connection) => {
       const temp = `stage_${randomUUID().replace(/-/g, '')}`;
       await connection.run(

@@ -3,7 +3,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { TributaryError } from '../core/index.js';
 import { errorBody } from './http-errors.js';
+import type { ResponseCache } from './cache.js';
 import type { ApiScope, AuthInfo } from './keys.js';
+import { cachedAnswer, type RouteCacheSpec } from './route-cache.js';
 
 /** `public` routes need no key; the others need a key holding that scope (admin implies all). */
 export type RouteScope = 'public' | ApiScope;
@@ -69,6 +71,13 @@ export interface RouteDefinition<
     auth: AuthInfo | undefined,
     headers: Readonly<Record<string, string>>,
   ) => Response | undefined;
+  /**
+   * GET routes: cache the JSON answer until one of these lake tables commits (per caller tenant
+   * and exact path + query string), in the app's response cache (in process by default, Redis with
+   * `responseCache: redis`).
+   * @example cache: { tables: ['gold.kpi_summary'] }
+   */
+  cache?: RouteCacheSpec;
   handler(context: HandlerContext<z.infer<P>, z.infer<Q>, z.infer<B>>): Promise<unknown>;
 }
 
@@ -89,6 +98,8 @@ export interface MountOptions {
   timeoutMs: number;
   /** Default body limit for routes that may carry a body (routes override with `bodyLimitBytes`). */
   bodyLimitBytes: number;
+  /** Where routes that declare `cache` keep their answers; without it they are not cached. */
+  responseCache?: ResponseCache;
 }
 
 /**
@@ -183,12 +194,16 @@ export class ApiRouter {
           }
           body = parseOrThrow('body', route.body, raw);
         }
-        const run = route.handler({ c, params, query, body, auth });
         const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
-        const result =
-          timeoutMs === null
-            ? await run
-            : await withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
+        const handle = () => {
+          const run = route.handler({ c, params, query, body, auth });
+          return timeoutMs === null
+            ? run
+            : withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
+        };
+        if (cacheSpecOf(route) !== undefined && options.responseCache !== undefined)
+          return cachedAnswer(c, cacheSpecOf(route)!, auth, options.responseCache, handle);
+        const result = await handle();
         if (result instanceof Response) return result;
         return c.json(result as object);
       };
@@ -212,6 +227,11 @@ export class ApiRouter {
         );
     }
   }
+}
+
+/** The cache spec of a GET route (other methods are never cached). */
+export function cacheSpecOf(route: StoredRoute): RouteCacheSpec | undefined {
+  return route.method === 'get' ? route.cache : undefined;
 }
 
 function parseOrThrow(where: string, schema: z.ZodType, value: unknown): unknown {
@@ -322,6 +342,7 @@ export function buildOpenApiDocument(
       tags: route.tags ?? [],
       'x-tributary-scope': route.scope,
       ...(route.bodyLimitBytes !== undefined ? { 'x-tributary-body-limit-bytes': route.bodyLimitBytes } : {}),
+      ...(cacheSpecOf(route) !== undefined ? { 'x-tributary-cache-tables': cacheSpecOf(route)!.tables } : {}),
       ...(route.scope === 'public' ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(route.body

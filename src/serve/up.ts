@@ -13,10 +13,20 @@ import { createApp, type AppOptions, type TributaryApp } from './app.js';
 import { createEventBus } from './events.js';
 import { KeyStore } from './keys.js';
 import { createRateLimiter } from './rate-limit.js';
+import { RedisReadCache } from './redis-cache.js';
 import { startServer, type RunningServer } from './server.js';
 import type { EventBus, JobStatus, PipelineStatus, PlatformStatus, StatusProvider } from './types.js';
 
 const log = childLogger('up');
+
+function redisResponseCache(config: TributaryConfig): RedisReadCache {
+  if (config.redisUrl === undefined)
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      'responseCache is redis but redisUrl is not set (TRIBUTARY_REDIS_URL or REDIS_URL)',
+    );
+  return new RedisReadCache(config.redisUrl);
+}
 
 /** What `up` hands each service when it starts. */
 export interface UpContext {
@@ -237,6 +247,7 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
       ...appOptions,
       keys: store,
       events,
+      ...(config.responseCache === 'redis' ? { responseCache: redisResponseCache(config) } : {}),
       rateLimiter: createRateLimiter({
         redisUrl: config.redisUrl,
         ratePerSecond: config.rateLimitPerSecond,

@@ -4,6 +4,7 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb
 import { childLogger, TributaryError } from '../core/index.js';
 import { layers, quoteLiteral, type Lake, type Manifest } from '../lake/index.js';
 import { toJsonValue, type ResultColumn } from './convert.js';
+import { rowsAsJson } from './rows.js';
 import { checkReadOnlySql } from './sandbox.js';
 
 export interface SqlEngineOptions {
@@ -116,12 +117,62 @@ export class SqlEngine {
     params?: QueryParams,
     options: QueryOptions = {},
   ): Promise<QueryResult> {
-    const rowsMax = options.rowsMax ?? this.#rowsMax;
     if (this.#closed) throw new TributaryError('CLOSED', 'the SQL engine is closed');
     await this.#refreshIfStale();
     // One connection per query: queries from concurrent API requests run in parallel, and no
     // connection-local state survives from one query to the next.
     const connection = await this.#instance.connect();
+    try {
+      return await this.#run(connection, sql, params, options.rowsMax ?? this.#rowsMax);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  /**
+   * Runs one read-only statement over `rows` as well as the lake: the rows are the temporary table
+   * `batch`, which only this query's connection sees and which is dropped with it. The statement
+   * passes the same sandbox as `query` (data-quality predicates over a stream batch run here).
+   * Column types come from the values (rows.ts); `columns` adds columns no row has (NULL), so a
+   * statement naming them still binds, and `nullTypes` types the columns that are NULL throughout.
+   *
+   * @example
+   * await sql.queryRows([{ id: 1 }, { id: null }], 'SELECT count(*) AS missing FROM batch WHERE id IS NULL');
+   */
+  async queryRows(
+    rows: readonly Record<string, unknown>[],
+    sql: string,
+    options: QueryOptions & {
+      columns?: readonly string[];
+      nullTypes?: Readonly<Record<string, string>>;
+    } = {},
+  ): Promise<Record<string, unknown>[]> {
+    if (this.#closed) throw new TributaryError('CLOSED', 'the SQL engine is closed');
+    const batch = rowsAsJson(rows, options.columns, options.nullTypes);
+    await this.#refreshIfStale();
+    const connection = await this.#instance.connect();
+    try {
+      // Written by the engine, not the caller: the caller's text only runs below, checked.
+      await connection.run(
+        `CREATE TEMP TABLE batch AS SELECT r.* FROM (
+           SELECT from_json(line, $2) AS r FROM (SELECT unnest(string_split($1, chr(10))) AS line) WHERE line <> ''
+         )`,
+        [batch.ndjson, batch.structure],
+      );
+      return (await this.#run(connection, sql, undefined, options.rowsMax ?? this.#rowsMax)).rows;
+    } catch (error) {
+      throw this.#mapError(error, sql);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  async #run(
+    connection: DuckDBConnection,
+    sql: string,
+    params: QueryParams | undefined,
+    rowsMax: number,
+  ): Promise<QueryResult> {
     let reader;
     try {
       await checkReadOnlySql(connection, sql);
@@ -135,8 +186,6 @@ export class SqlEngine {
       );
     } catch (error) {
       throw this.#mapError(error, sql);
-    } finally {
-      connection.closeSync();
     }
     if (reader.currentRowCount > rowsMax) {
       throw new TributaryError(

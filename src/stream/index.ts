@@ -35,9 +35,11 @@ export type { MapState, ProcessContext, ProcessOptions, ValueState } from './sta
 export {
   topicSink,
   callbackSink,
+  sinkWhere,
   lakeSink,
   formatTimePartition,
   type CallbackMeta,
+  type LakeSink,
   type LakeSinkOptions,
   type StagedFile,
   type TopicSink,
@@ -105,7 +107,38 @@ export {
   type PipelineFactory,
   type PipelineJobs,
 } from './batch/registry.js';
-export { lakeTableTarget, type LakeStagedFile, type LakeTableTargetOptions } from './lake.js';
+export {
+  lakeTableTarget,
+  type LakeStagedFile,
+  type LakeTableQualityOptions,
+  type LakeTableTargetOptions,
+} from './lake.js';
+export {
+  qualityRules,
+  compileQuality,
+  qualityActions,
+  qualityColumns,
+  type CompiledQuality,
+  type QualityAction,
+  type QualityRule,
+} from './quality/rules.js';
+export {
+  writeCheckedQuery,
+  writeCheckedRows,
+  checkRows,
+  recordQualityResults,
+  qualityResultRows,
+  qualityResultsTable,
+  quarantineTableOf,
+  qualityMetrics,
+  type CheckedRows,
+  type CheckedWriteOptions,
+  type CheckedRowsWriteOptions,
+  type CheckRowsOptions,
+  type QualityReport,
+  type QualityRuleResult,
+} from './quality/run.js';
+export { bucket, bucketColumn, type LakePartitionColumn } from './lake-partitions.js';
 export {
   runWorker,
   planScaledJob,
@@ -115,3 +148,48 @@ export {
   type WorkerResult,
 } from './scale.js';
 export { loadTable, type LoadedTable, type LoadTableOptions } from './table.js';
+export {
+  LineageEmitter,
+  FileLineageTransport,
+  HttpLineageTransport,
+  configureLineage,
+  lineageFor,
+  flushLineage,
+  lineageDir,
+  lakeAndLogSchemas,
+  LineageRun,
+  type LineageEmitterOptions,
+  type LineageRunOptions,
+  type LineageTransport,
+  type HttpLineageTransportOptions,
+  type SchemaResolver,
+} from './lineage/emitter.js';
+export {
+  runEvent,
+  datasetOf,
+  datasetUri,
+  encodeLineageEvent,
+  decodeLineageLine,
+  inferFields,
+  uuidOf,
+  openLineageSchemaUrl,
+  lineageProducer,
+  topicNamespace,
+  lakeNamespace,
+  type DatasetRef,
+  type LineageDataset,
+  type LineageEventType,
+  type LineageRunEvent,
+  type RunEventInput,
+  type SchemaField,
+} from './lineage/event.js';
+export {
+  LineageGraphBuilder,
+  LineageGraphReader,
+  readLineageGraph,
+  datasetKind,
+  type LineageEdge,
+  type LineageGraph,
+  type LineageNode,
+  type LineageNodeKind,
+} from './lineage/graph.js';

@@ -10,13 +10,17 @@
  *   (`intent()`, `INTENT` in checkpoint.ts), so a crash at any point is covered. This is Kafka's idempotent
  *   producer idea applied across restarts, rather than Flink's transactional producer (which delays
  *   visibility to the checkpoint: too slow for the early-update latency goal).
- * - `lakeSink`: two-phase. Rolled files are staged (written, invisible) with deterministic names;
+ * - `lakeSink`: two-phase. Rows are buffered per Hive partition (event time and/or row columns, at
+ *   most `openPartitionsMax` buffers open: the least recently written one rolls first). Rolled files
+ *   are staged (written, invisible) with deterministic names;
  *   the checkpoint stores the staged-file list and the not-yet-rolled rows; the files are committed
  *   under commit id `<job>-<sink>-chk-<n>` once the checkpoint manifest is durable, and re-committed
  *   on restart (the lake ignores a commit id it has already applied).
  * - `callbackSink`: calls a function per output (dashboards, tests). At-least-once across restarts.
  */
-import { TributaryError } from '../core/index.js';
+import { createHash } from 'node:crypto';
+import { TributaryError, limits } from '../core/index.js';
+import { checkPartitionColumn, encodePartitionPath, type PartitionValues } from '../lake/index.js';
 import {
   AvroSerde,
   topicValueSubject,
@@ -24,6 +28,7 @@ import {
   type ProducerRecord,
   type SchemaRegistry,
 } from '../log/index.js';
+import { RowPartitioner, type LakePartitionColumn } from './lake-partitions.js';
 import type { Key, Sink, SinkContext } from './types.js';
 
 /**
@@ -219,11 +224,44 @@ export function callbackSink<T>(
   };
 }
 
+/**
+ * Routes part of a job's output to a sink (Flink's side outputs, Kafka Streams' `split`): the sink
+ * sees only values `where` accepts, optionally mapped to its own shape with `as`; its checkpoint
+ * protocol is untouched. One job can so write accepted rows, rejects and an audit trail to separate
+ * tables from one pass over its input, all committed by the same checkpoint.
+ * @example .to(sinkWhere((r) => r.ok, silverSink, (r) => r.row), sinkWhere((r) => !r.ok, quarantineSink))
+ */
+export function sinkWhere<T, U = T>(
+  where: (value: T) => boolean,
+  sink: Sink<U>,
+  as: (value: T) => U = (value) => value as unknown as U,
+): Sink<T> {
+  // A routed topic sink still names its topic, so pipelines order stages by it.
+  const topic = (sink as Partial<TopicSink<U>>).topic;
+  return {
+    name: sink.name,
+    ...(typeof topic === 'string' ? { topic } : {}),
+    open: (context) => sink.open(context),
+    write(value, timestampMs, key, id) {
+      if (where(value)) sink.write(as(value), timestampMs, key, id);
+    },
+    flush: () => sink.flush(),
+    preCommit: (checkpointId) => sink.preCommit(checkpointId),
+    commit: (checkpointId, state) => sink.commit(checkpointId, state),
+    ...(sink.intent ? { intent: () => sink.intent!() } : {}),
+    ...(sink.tick ? { tick: (nowMs: number) => sink.tick!(nowMs) } : {}),
+    ...(sink.endOfInput ? { endOfInput: () => sink.endOfInput!() } : {}),
+    close: () => sink.close(),
+    ...(sink.forTask ? { forTask: () => sinkWhere(where, sink.forTask!(), as) } : {}),
+  };
+}
+
 /** A file written to the lake but not yet visible (first phase of the two-phase commit). */
 export interface StagedFile {
   /** Path of the staged file as the table reports it. */
   path: string;
-  partition: Record<string, string>;
+  /** Its partition as the table wrote it (column → value, null for SQL NULL). */
+  partition: PartitionValues;
   rows: number;
 }
 
@@ -234,13 +272,18 @@ export interface StagedFile {
  */
 export interface TwoPhaseTable {
   readonly name: string;
+  /**
+   * Stages the rows of one partition as one file. Every row carries the partition columns itself
+   * (`partition`'s keys, outermost first): time partitions as their formatted strings, column
+   * partitions with the row's own (typed) value.
+   */
   stage(
     rows: Record<string, unknown>[],
-    options: { partition: Record<string, string>; fileName: string },
+    options: { partition: PartitionValues; fileName: string },
   ): Promise<StagedFile>;
   commit(options: { commitId: string; add: StagedFile[] }): Promise<void>;
   /** Merges small files of the given partitions (optional; the lake's atomic compaction). */
-  compact?(partitions: Record<string, string>[]): Promise<void>;
+  compact?(partitions: PartitionValues[]): Promise<void>;
 }
 
 export interface LakeSinkOptions<T> {
@@ -248,9 +291,22 @@ export interface LakeSinkOptions<T> {
   row?: (value: T) => Record<string, unknown>;
   /**
    * Partition path from event time (UTC), Kafka Connect's TimeBasedPartitioner style:
-   * tokens YYYY MM dd HH mm. Default 'year=YYYY/month=MM/day=dd/hour=HH'.
+   * tokens YYYY MM dd HH mm. Default 'year=YYYY/month=MM/day=dd/hour=HH'; `event_date=YYYY-MM-dd`
+   * gives one date column; null partitions by columns only.
    */
-  pathFormat?: string;
+  pathFormat?: string | null;
+  /**
+   * Partition columns taken from each row, inside the time partitions (outermost first): a column
+   * name, or a computed column such as `bucketColumn('user_bucket', 'user_id', 16)`. A missing value
+   * is NULL (`__HIVE_DEFAULT_PARTITION__`). Bucket raw high-cardinality ids instead of naming them
+   * here (see lake-partitions.ts).
+   */
+  partitionBy?: readonly LakePartitionColumn[];
+  /**
+   * Partition buffers kept open at most; writing to one more rolls the least recently written
+   * buffer into a file first. Default `limits.lakeSinkOpenPartitionsMax` (256).
+   */
+  openPartitionsMax?: number;
   /** Roll a partition's file after this many rows (`flush.size`). Default 10,000. */
   flushSize?: number;
   /** Roll when a buffer spans this much event time (`rotate.interval.ms`). Default 10 minutes. */
@@ -293,40 +349,93 @@ export function formatTimePartition(pathFormat: string, ts: number): Record<stri
 }
 
 interface LakeBuffer {
+  /** Encoded Hive partition path: the buffer's identity. */
   path: string;
-  partition: Record<string, string>;
+  partition: PartitionValues;
   rows: Record<string, unknown>[];
   firstTs: number;
   lastWriteMs: number;
   roll: boolean;
 }
 
+/*
+ * The lake sink's part of a checkpoint (JSON): `buffers` are the not-yet-rolled partitions in
+ * least-recently-written-first order, `[path, partition, rows, firstTs]`; `seq` is the number of
+ * files rolled so far (file names continue from it; checkpoints written before column partitions
+ * hold a per-path record instead, whose largest value is taken); `pending` the staged files the
+ * checkpoint commits.
+ */
 interface LakeSinkState {
-  buffers: [string, Record<string, string>, Record<string, unknown>[], number][];
-  seq: Record<string, number>;
+  buffers: [string, PartitionValues, Record<string, unknown>[], number][];
+  seq: number | Record<string, number>;
   pending: StagedFile[];
+}
+
+export interface LakeSink<T> extends Sink<T> {
+  /** Buffers rolled early because `openPartitionsMax` partitions were open (this run). */
+  readonly evicted: number;
+}
+
+/** Event-time minutes whose time partition a lake sink keeps formatted (a week's worth). */
+const timeMinutesCachedMax = 7 * 24 * 60;
+
+/** Partition part of a file name: readable, and short enough for the lake's file-name limit. */
+function fileTag(path: string): string {
+  const plain = path.replace(/[^A-Za-z0-9]+/g, '_');
+  if (plain.length <= 48) return plain;
+  return `${plain.slice(0, 32)}_${createHash('sha256').update(path).digest('hex').slice(0, 12)}`;
 }
 
 /**
  * @example .to(lakeSink(bronzeEvents, { flushSize: 1000, rotateIntervalMs: 600_000 }))
+ * @example
+ * // Column partitions: event_date=2026-11-22/show_type=movie/user_bucket=7/part-….parquet
+ * .to(lakeSink(lakeTableTarget(lake.table('silver', 'views'), { types: { event_date: 'DATE' } }), {
+ *   pathFormat: 'event_date=YYYY-MM-dd',
+ *   partitionBy: ['show_type', bucketColumn('user_bucket', 'user_id', 16)],
+ *   rotateIntervalMs: 86_400_000,
+ * }))
  */
-export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = {}): Sink<T> {
-  const pathFormat = options.pathFormat ?? 'year=YYYY/month=MM/day=dd/hour=HH';
+export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = {}): LakeSink<T> {
+  const pathFormat =
+    options.pathFormat === undefined ? 'year=YYYY/month=MM/day=dd/hour=HH' : options.pathFormat;
   const flushSize = options.flushSize ?? 10_000;
   const rotateMs = options.rotateIntervalMs ?? 600_000;
   const idleMs = options.idleMs ?? 60_000;
+  const openMax = options.openPartitionsMax ?? limits.lakeSinkOpenPartitionsMax;
+  if (!Number.isInteger(openMax) || openMax < 1) {
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      `lake sink ${table.name}: openPartitionsMax must be a positive integer, got ${openMax}`,
+    );
+  }
   const toRow = options.row ?? ((v: T) => v as unknown as Record<string, unknown>);
   const compactAfterFiles = options.compactAfterFiles ?? 10;
-  /** Files committed per partition path since its last compaction (not checkpointed: a hint). */
-  const committedFiles = new Map<string, { partition: Record<string, string>; files: number }>();
-  formatTimePartition(pathFormat, 0);
+  /**
+   * Files committed per partition path since its last compaction (not checkpointed: a hint),
+   * least recently committed first and bounded like the open buffers.
+   */
+  const committedFiles = new Map<string, { partition: PartitionValues; files: number }>();
+  const committedTrackedMax = openMax * 4;
+  const timeColumns = pathFormat === null ? [] : Object.keys(formatTimePartition(pathFormat, 0));
+  timeColumns.forEach(checkPartitionColumn);
+  const columns =
+    options.partitionBy === undefined || options.partitionBy.length === 0
+      ? null
+      : new RowPartitioner(table.name, options.partitionBy, timeColumns);
+  /** Open buffers, least recently written first (a write moves its buffer to the end). */
   const buffers = new Map<string, LakeBuffer>();
-  let seq: Record<string, number> = {};
+  let lastBuffer: LakeBuffer | null = null;
+  let seq = 0;
+  let evicted = 0;
   let pending: StagedFile[] = [];
   let context: SinkContext | null = null;
-  let lastHourKey = -1;
-  let lastPartition: Record<string, string> = {};
-  let lastPath = '';
+  /** Time partition of each recent event-time minute (out-of-order input revisits minutes). */
+  const minutes = new Map<number, { values: Record<string, string>; path: string }>();
+  let lastMinute = -1;
+  let timeValues: Record<string, string> = {};
+  let timePath = '';
+  const columnValues: PartitionValues = {};
 
   /**
    * Start of file names and commit ids: `<job>-s<sink>`, or `<job>-<epoch>-s<sink>` for a run
@@ -340,17 +449,33 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     return c.epoch === null ? `${job}-s${c.sinkIndex}` : `${job}-${c.epoch}-s${c.sinkIndex}`;
   }
 
-  /** Full buffers detached by `write` (exactly flushSize rows), staged at the next flush. */
+  /** Full or evicted buffers detached by `write`, staged at the next flush. */
   let ready: LakeBuffer[] = [];
+
+  /** Detaches the least recently written buffer; it is rolled at the next flush. */
+  function evictLeastRecent(): void {
+    const oldest = buffers.values().next().value;
+    if (oldest === undefined) return;
+    buffers.delete(oldest.path);
+    if (lastBuffer === oldest) lastBuffer = null;
+    ready.push(oldest);
+    evicted++;
+  }
 
   async function roll(buffer: LakeBuffer): Promise<void> {
     if (buffers.get(buffer.path) === buffer) buffers.delete(buffer.path);
+    if (lastBuffer === buffer) lastBuffer = null;
     if (buffer.rows.length === 0) return;
-    const n = (seq[buffer.path] ?? 0) + 1;
-    seq[buffer.path] = n;
+    seq++;
     // Deterministic: the same input replayed from the same checkpoint rolls the same files.
-    const fileName = `${prefix()}-${buffer.path.replace(/[^A-Za-z0-9]+/g, '_')}-${String(n).padStart(6, '0')}.parquet`;
-    pending.push(await table.stage(buffer.rows, { partition: buffer.partition, fileName }));
+    const fileName = `${prefix()}-${fileTag(buffer.path)}-${String(seq).padStart(6, '0')}.parquet`;
+    let rows = buffer.rows;
+    if (timeColumns.length > 0) {
+      const time: Record<string, unknown> = {};
+      for (const column of timeColumns) time[column] = buffer.partition[column];
+      rows = rows.map((row) => ({ ...row, ...time }));
+    }
+    pending.push(await table.stage(rows, { partition: buffer.partition, fileName }));
   }
 
   async function rollMarked(): Promise<void> {
@@ -362,50 +487,76 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
 
   return {
     name: `lake:${table.name}`,
+    get evicted() {
+      return evicted;
+    },
     open(ctx) {
       context = ctx;
       const restored = ctx.restored as LakeSinkState | undefined;
       if (restored === undefined || restored === null) return Promise.resolve();
-      seq = { ...restored.seq };
+      seq =
+        typeof restored.seq === 'number' ? restored.seq : Math.max(0, ...Object.values(restored.seq ?? {}));
       for (const [path, partition, rows, firstTs] of restored.buffers) {
         buffers.set(path, { path, partition, rows, firstTs, lastWriteMs: ctx.now(), roll: false });
       }
+      while (buffers.size > openMax) evictLeastRecent();
       return Promise.resolve();
     },
     write(value, timestampMs) {
-      const row = toRow(value);
+      let row = toRow(value);
       if (typeof row !== 'object' || row === null) {
         throw new TributaryError(
           'VALIDATION_FAILED',
           `lake sink ${table.name}: row must be an object, got ${typeof row}`,
         );
       }
-      // Partition values only change when the minute does: cache the last formatting.
-      const minute = Math.floor(timestampMs / 60_000);
-      if (minute !== lastHourKey) {
-        lastHourKey = minute;
-        lastPartition = formatTimePartition(pathFormat, timestampMs);
-        lastPath = Object.entries(lastPartition)
-          .map(([k, v]) => `${k}=${v}`)
-          .join('/');
+      // Time partition values only change when the minute does: cache the formatting per minute.
+      if (pathFormat !== null) {
+        const minute = Math.floor(timestampMs / 60_000);
+        if (minute !== lastMinute) {
+          lastMinute = minute;
+          let time = minutes.get(minute);
+          if (time === undefined) {
+            if (minutes.size >= timeMinutesCachedMax) minutes.clear();
+            const values = formatTimePartition(pathFormat, timestampMs);
+            time = { values, path: encodePartitionPath(values) };
+            minutes.set(minute, time);
+          }
+          timeValues = time.values;
+          timePath = time.path;
+        }
       }
-      let buffer = buffers.get(lastPath);
+      let path = timePath;
+      if (columns !== null) {
+        // Before any buffer changes: a bad value is the record's error (DLQ), nothing half-done.
+        const placed = columns.apply(row, timestampMs, columnValues);
+        row = placed.row;
+        path = path === '' ? placed.path : `${path}/${placed.path}`;
+      }
+      let buffer = buffers.get(path);
       if (buffer === undefined) {
+        if (buffers.size >= openMax) evictLeastRecent();
         buffer = {
-          path: lastPath,
-          partition: lastPartition,
+          path,
+          partition: columns === null ? timeValues : { ...timeValues, ...columnValues },
           rows: [],
           firstTs: timestampMs,
           lastWriteMs: 0,
           roll: false,
         };
-        buffers.set(lastPath, buffer);
+        buffers.set(path, buffer);
+      } else if (buffer !== lastBuffer) {
+        // Most recently written last: the first entry is the one to roll when the bound is hit.
+        buffers.delete(path);
+        buffers.set(path, buffer);
       }
+      lastBuffer = buffer;
       buffer.rows.push(row);
       buffer.lastWriteMs = context!.bounded ? 0 : context!.now();
       if (buffer.rows.length >= flushSize || Math.abs(timestampMs - buffer.firstTs) >= rotateMs) {
         // Detach now so the file has exactly these rows; the next row starts a new buffer.
-        buffers.delete(lastPath);
+        buffers.delete(path);
+        lastBuffer = null;
         ready.push(buffer);
       }
     },
@@ -424,7 +575,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       await rollMarked();
       const state: LakeSinkState = {
         buffers: [...buffers.values()].map((b) => [b.path, b.partition, b.rows, b.firstTs]),
-        seq: { ...seq },
+        seq,
         pending,
       };
       pending = [];
@@ -438,18 +589,19 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
         add: files,
       });
       if (compactAfterFiles <= 0 || table.compact === undefined) return;
-      const due: Record<string, string>[] = [];
+      const due: PartitionValues[] = [];
       for (const file of files) {
-        const path = Object.entries(file.partition)
-          .map(([k, v]) => `${k}=${v}`)
-          .join('/');
+        const path = encodePartitionPath(file.partition);
         const entry = committedFiles.get(path) ?? { partition: file.partition, files: 0 };
         entry.files++;
-        committedFiles.set(path, entry);
-        if (entry.files === compactAfterFiles) {
-          due.push(entry.partition);
-          committedFiles.delete(path);
-        }
+        committedFiles.delete(path);
+        if (entry.files >= compactAfterFiles) due.push(entry.partition);
+        else committedFiles.set(path, entry);
+      }
+      while (committedFiles.size > committedTrackedMax) {
+        const oldest = committedFiles.keys().next().value;
+        if (oldest === undefined) break;
+        committedFiles.delete(oldest);
       }
       if (due.length > 0) await table.compact(due);
     },

@@ -405,3 +405,55 @@ describe('spool directory source into a lake table', () => {
     }
   });
 });
+
+describe('spool source: malformed records forwarded for quarantine', () => {
+  it('forwards bad JSON lines and CSV rows with the reason and line, delivers the rest of the file', async () => {
+    await writeFile(
+      path.join(dir, 'a.jsonl'),
+      '{"asin":"P1","text":"good"}\nnot json at all\n{"ProductId":"P2","text":"also good"}\n',
+    );
+    await writeFile(path.join(dir, 'b.csv'), 'ProductId,Text\nP3,"fine, quoted"\nP4,too,many\n');
+    const s = setup({ badRecords: 'forward', keyField: 'asin,ProductId' });
+    const report = await settle(s);
+    expect(report.files.map((f) => [f.name, f.outcome, f.records])).toEqual([
+      ['a.jsonl', 'completed', 3],
+      ['b.csv', 'completed', 2],
+    ]);
+    const records = await readAll(s.log, 'in');
+    const seen = records.map((r) => ({
+      key: text(r.key),
+      value: text(r.value),
+      line: text(r.headers[spoolHeaders.line] ?? null),
+      error: text(r.headers[spoolHeaders.decodeError] ?? null),
+    }));
+    expect(seen).toEqual([
+      { key: 'P1', value: '{"asin":"P1","text":"good"}', line: '1', error: null },
+      {
+        key: null,
+        value: 'not json at all',
+        line: '2',
+        error: expect.stringMatching(/^a\.jsonl line 2: not valid JSON/),
+      },
+      { key: 'P2', value: '{"ProductId":"P2","text":"also good"}', line: '3', error: null },
+      { key: 'P3', value: '{"ProductId":"P3","Text":"fine, quoted"}', line: '2', error: null },
+      {
+        key: null,
+        value: 'P4,too,many',
+        line: '3',
+        error: 'b.csv line 3: CSV row has 3 fields, header has 2',
+      },
+    ]);
+  });
+
+  it('refuses the whole file on a malformed record by default (Flume), and goes on', async () => {
+    await writeFile(path.join(dir, 'bad.jsonl'), '{"a":1}\n{oops\n');
+    await writeFile(path.join(dir, 'good.jsonl'), '{"a":2}\n');
+    const s = setup();
+    const report = await settle(s);
+    expect(report.files.map((f) => [f.name, f.outcome])).toEqual([
+      ['bad.jsonl', 'failed'],
+      ['good.jsonl', 'completed'],
+    ]);
+    expect(values(await readAll(s.log, 'in'))).toEqual(['{"a":2}']);
+  });
+});

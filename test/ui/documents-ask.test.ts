@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -21,7 +20,7 @@ import {
   type TributaryApp,
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
-import { chromiumPath, launchChromium } from './browser.js';
+import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
 import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
@@ -86,19 +85,7 @@ async function writeDailyChunks(root: string): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-ask-ui-'));
-  // Compiled into this test's own directory, so parallel UI tests never read half-written files.
-  const clientOut = path.join(dir, 'client');
-  execFileSync(
-    process.execPath,
-    [
-      path.join(repoRoot, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      path.join(repoRoot, 'src/ui/client/tsconfig.json'),
-      '--outDir',
-      clientOut,
-    ],
-    { stdio: 'inherit' },
-  );
+  const clientDir = compileClient(path.join(dir, 'client'));
   await mkdir(screenshots, { recursive: true });
 
   const index = await HybridIndex.create({
@@ -149,7 +136,7 @@ beforeAll(async () => {
       ask(index, question, { filters: { company_id: options.company }, k: options.topK ?? 5 }),
     rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
     statusTickMs: 0,
-    ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
+    ui: { clientDir },
   });
   server = await startServer(api.app, { port: 0 });
   context = await launchChromium(path.join(dir, 'chromium'));
@@ -167,18 +154,9 @@ afterAll(async () => {
 });
 
 async function openDocumentsPage(key: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${server.url}/docs`);
-  await page.evaluate((value) => window.localStorage.setItem('tributary.apiKey', value), key);
-  await page.goto(`${server.url}/#/p/${documentsPage.id}`);
-  await page.waitForSelector('body[data-ready]');
-  await page.waitForSelector('#ask-documents');
-  return { page, errors };
+  const opened = await openDashboard(context, server.url, key, `#/p/${documentsPage.id}`);
+  await opened.page.waitForSelector('#ask-documents');
+  return opened;
 }
 
 async function askQuestion(page: Page, question: string, company?: string): Promise<void> {

@@ -197,6 +197,8 @@ describe.skipIf(
       expect(tablesText).toContain(table);
     }
     expect(Number(await page.getAttribute('#chart-lake svg', 'data-points'))).toBeGreaterThanOrEqual(10);
+    // The first batch run checked silver.sales with its data-quality rules.
+    expect(await page.textContent('#quality-table')).toContain('silver.sales');
     await page.screenshot({ path: path.join(screenshots, 'e2e-platform.png'), fullPage: true });
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
@@ -228,6 +230,8 @@ describe.skipIf(
     const top3 = page.locator('#table-top3 tbody tr');
     expect(await top3.count()).toBe(Math.min(3, top.length));
     expect(await top3.first().textContent()).toContain(top[0].country);
+    expect(Number((await tileText(page, 'quality-silver-sales'))?.replace(/,/g, ''))).toBeGreaterThan(0);
+    expect(await page.locator('#table-quality-silver-sales tbody tr').count()).toBe(9);
     for (const chart of ['categories', 'rfm']) {
       expect(await page.locator(`#chart-${chart} rect.bar`).count(), chart).toBeGreaterThan(0);
     }
@@ -331,6 +335,32 @@ describe.skipIf(
     );
     expect(await page.locator('#chart-chunks-per-minute svg').count()).toBe(1);
     await page.screenshot({ path: path.join(screenshots, 'e2e-documents.png'), fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('lineage page draws what the running pipelines reported (source → topic → job → table)', async () => {
+    interface Graph {
+      nodes: { id: string; kind: string }[];
+      edges: { from: string; to: string }[];
+    }
+    const expected = [
+      'tributary://topic/ventes-temps-reel -> job:tributary/northwind.live_sales',
+      'job:tributary/northwind.gold -> tributary://lake/gold.kpi_summary',
+      'tributary://topic/documents.raw -> job:tributary/documents.docproc',
+    ];
+    const graph = await waitFor('lineage edges of both pipelines', liveTimeoutMs, async () => {
+      const body = await platform.api<Graph>('/api/lineage');
+      const edges = new Set(body.edges.map((e) => `${e.from} -> ${e.to}`));
+      return expected.every((e) => edges.has(e)) ? body : undefined;
+    });
+    const { page, errors } = await openPage();
+    await logIn(page, '#/p/lineage');
+    expect(Number(await page.getAttribute('#chart-lineage-graph svg', 'data-nodes'))).toBeGreaterThanOrEqual(
+      graph.nodes.length,
+    );
+    expect(await page.locator('.lineage-node[data-kind=source]').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(screenshots, 'e2e-lineage.png'), fullPage: true });
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
   });

@@ -11,6 +11,7 @@ import { registerPipelineCommands } from './pipelines.js';
 import { registerSchemasCommands } from './schemas.js';
 import { registerServeCommands } from './serve.js';
 import { registerTopicsCommands } from './topics.js';
+import { registerViewingCommands } from './viewing.js';
 
 /**
  * The one list of CLI command modules. Each layer owns its module; adding a command group is one
@@ -27,6 +28,7 @@ export const commandModules: RegisterCommands[] = [
   registerNorthwindCommands,
   registerTopicsCommands,
   registerSchemasCommands,
+  registerViewingCommands,
   registerServeCommands,
   registerPipelineCommands,
 ];

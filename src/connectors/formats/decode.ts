@@ -18,6 +18,11 @@ export interface DecodedRecord {
   value: string;
   /** Parsed value for structured formats (csv object, json element, jsonl value). */
   parsed?: unknown;
+  /**
+   * Set (with `badRecords: 'yield'`) on a record that could not be decoded: why, naming the line.
+   * `value` is then the record's text as read (for CSV, its fields joined by the delimiter).
+   */
+  error?: string;
 }
 
 /** Format and compression from a file name: `x.ndjson.gz` → { format: 'jsonl', gzip: true }. */
@@ -52,6 +57,13 @@ export interface DecodeOptions {
   /** Largest .json array file decoded (it is parsed whole). */
   jsonFileBytesMax?: number;
   csvDelimiter?: string;
+  /**
+   * A malformed record (a JSON line that does not parse, a CSV row with the wrong number of fields):
+   * 'throw' (default) fails the whole file; 'yield' passes it on with `error` set, so the caller can
+   * quarantine it and go on with the rest of the file. Errors of the file itself (not UTF-8, a bad
+   * gzip stream, a CSV header) always throw.
+   */
+  badRecords?: 'throw' | 'yield';
 }
 
 const decodeError = (name: string, line: number, message: string, cause?: unknown) =>
@@ -114,7 +126,10 @@ export async function* decodeStream(
         try {
           parsed = JSON.parse(value);
         } catch (error) {
-          throw decodeError(name, line, `not valid JSON (${(error as Error).message})`, error);
+          const reason = `not valid JSON (${(error as Error).message})`;
+          if (options.badRecords !== 'yield') throw decodeError(name, line, reason, error);
+          yield { index: index++, line, value, error: `${name} line ${line}: ${reason}` };
+          return;
         }
         yield parse ? { index: index++, line, value, parsed } : { index: index++, line, value };
         return;
@@ -178,11 +193,15 @@ async function* decodeCsv(
         continue;
       }
       if (row.fields.length !== header.length) {
-        throw decodeError(
-          name,
-          row.line,
-          `CSV row has ${row.fields.length} fields, header has ${header.length}`,
-        );
+        const reason = `CSV row has ${row.fields.length} fields, header has ${header.length}`;
+        if (options.badRecords !== 'yield') throw decodeError(name, row.line, reason);
+        yield {
+          index: index++,
+          line: row.line,
+          value: row.fields.join(options.csvDelimiter ?? ','),
+          error: `${name} line ${row.line}: ${reason}`,
+        };
+        continue;
       }
       const object: Record<string, string> = {};
       for (let i = 0; i < header.length; i++) object[header[i]] = row.fields[i]!;

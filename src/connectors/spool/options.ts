@@ -73,7 +73,15 @@ export const spoolOptionsSchema = z
     keyField: z
       .string()
       .optional()
-      .describe('For structured records: field whose value becomes the record key.'),
+      .describe(
+        'For structured records: field whose value becomes the record key; several comma-separated names take the first one present (files of different layouts in one directory).',
+      ),
+    badRecords: z
+      .enum(['refuse-file', 'forward'])
+      .default('refuse-file')
+      .describe(
+        "A malformed record inside a file (a JSON line that does not parse, a CSV row with the wrong field count): refuse-file moves the whole file to failed/ (Flume's behaviour, without stopping); forward appends it as read with a 'tributary.decode-error' header naming file, line and reason, for the pipeline to quarantine, and delivers the rest of the file.",
+      ),
     csvDelimiter: z.string().length(1).default(',').describe('CSV field delimiter.'),
     jsonFileBytesMax: z
       .number()

@@ -30,6 +30,10 @@ const filesCounter = counter('tributary_spool_files_total', 'Files finished by s
 export const spoolHeaders = {
   recordId: 'tributary.record-id',
   file: 'tributary.file',
+  /** 1-based line of the file the record starts on (so a row can be traced to its source line). */
+  line: 'tributary.line',
+  /** With `badRecords: 'forward'`: why the record could not be decoded. */
+  decodeError: 'tributary.decode-error',
 } as const;
 
 /** What identifies one file version: a new version with the same name is a different file. */
@@ -410,7 +414,7 @@ export class SpoolSource {
     if (this.#lakeTable) return this.#deliverToLake(state, current, this.#lakeTable, format);
     const log = this.#log!;
     const topic = this.options.topic!;
-    const keyField = this.options.keyField;
+    const keyFields = this.options.keyField?.split(',').map((f) => f.trim());
     const fileHeader = Buffer.from(current.name);
     const resumeFrom = current.pending ? current.pending.from : current.recordsDone;
     let batch: ProducerRecord[] = [];
@@ -463,18 +467,22 @@ export class SpoolSource {
       for await (const record of decodeFile(full, {
         ...format,
         name: current.name,
-        parse: keyField !== undefined,
+        parse: keyFields !== undefined,
         jsonFileBytesMax: this.options.jsonFileBytesMax,
         csvDelimiter: this.options.csvDelimiter,
+        badRecords: this.options.badRecords === 'forward' ? 'yield' : 'throw',
       })) {
         if (record.index < resumeFrom) continue;
         next = record.index + 1;
         if (alreadyInLog.has(record.index)) continue;
         let key: string | null = null;
-        if (keyField !== undefined && record.parsed !== null && typeof record.parsed === 'object') {
-          const value = (record.parsed as Record<string, unknown>)[keyField];
-          if (value !== undefined && value !== null)
+        if (keyFields !== undefined && record.parsed !== null && typeof record.parsed === 'object') {
+          for (const field of keyFields) {
+            const value = (record.parsed as Record<string, unknown>)[field];
+            if (value === undefined || value === null || value === '') continue;
             key = typeof value === 'string' ? value : JSON.stringify(value);
+            break;
+          }
         }
         batch.push({
           topic,
@@ -483,6 +491,8 @@ export class SpoolSource {
           headers: {
             [spoolHeaders.recordId]: `${current.fileId}:${record.index}`,
             [spoolHeaders.file]: fileHeader,
+            [spoolHeaders.line]: String(record.line),
+            ...(record.error === undefined ? {} : { [spoolHeaders.decodeError]: record.error }),
           },
         });
         batchBytes += record.value.length + 64;

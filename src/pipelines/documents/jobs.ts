@@ -122,7 +122,7 @@ function objectRow(topic: string): (value: unknown) => Record<string, unknown> {
 /** Staged lake files as the stream engine's two-phase lake sink keeps them in its checkpoints. */
 type StagedLakeFiles = {
   path: string;
-  partition: Record<string, string>;
+  partition: Record<string, string | null>;
   rows: number;
   pending: PendingFiles;
 };

@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { Throttle, TributaryError } from '../../core/index.js';
+import type { LakeTable } from '../../lake/index.js';
 import type { Log, ProducerRecord } from '../../log/index.js';
-import { stream, type Sink, type SinkContext, type StreamJob } from '../../stream/index.js';
+import {
+  lakeSink,
+  lakeTableTarget,
+  stream,
+  type Sink,
+  type SinkContext,
+  type StreamJob,
+} from '../../stream/index.js';
 import { canonicalCountry, sqlString } from './countries.js';
 import { createRandom } from './generate.js';
 import * as ref from './reference.js';
@@ -15,6 +23,8 @@ import * as ref from './reference.js';
 export const liveTopic = 'ventes-temps-reel';
 export const liveJobName = 'northwind.live_sales';
 export const liveTable = 'gold.live_sales_by_country';
+export const liveHistoryJobName = 'northwind.live_sales_history';
+export const liveHistoryTable = 'bronze.live_sales';
 
 /**
  * One sale. `montant` is the sale amount in currency units with at most cents precision (it is
@@ -238,6 +248,8 @@ export interface LiveTotalsSinkOptions {
   write(rows: LiveCountryTotals[]): Promise<void>;
   /** Fresh totals after each input batch, before they are committed (for the dashboard's SSE). */
   onUpdate?(rows: LiveCountryTotals[]): void;
+  /** Tables `write` writes, for lineage; default the live table. */
+  datasets?: string[];
 }
 
 /**
@@ -250,6 +262,7 @@ export function liveTotalsSink(options: LiveTotalsSinkOptions): Sink<LiveCountry
   let changed = false;
   return {
     name: 'live-totals',
+    datasets: options.datasets ?? [liveTable],
     open(context: SinkContext) {
       latest.clear();
       const restored = context.restored as { rows?: LiveCountryTotals[] } | undefined | null;
@@ -274,4 +287,83 @@ export function liveTotalsSink(options: LiveTotalsSinkOptions): Sink<LiveCountry
     },
     async close() {},
   };
+}
+
+/** A row of bronze.live_sales (plus `_ingestion_timestamp` and `_source`, and the partition columns). */
+export interface LiveSaleRow {
+  order_id: number;
+  product_id: number;
+  /** Canonical country (also a partition column). */
+  pays: string;
+  /** The country as the event spelled it. */
+  pays_source: string;
+  montant: number;
+  /** Event time, epoch ms (stored as TIMESTAMP). */
+  sold_at: number;
+}
+
+/** JSON sale events that pass the schema; anything else is null (the live job dead-letters it). */
+function decodeSaleOrNull(record: { value: Uint8Array | null }): SaleEvent | null {
+  if (record.value === null) return null;
+  try {
+    const parsed = saleEventSchema.safeParse(JSON.parse(new TextDecoder().decode(record.value)));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Every live sale, kept: `ventes-temps-reel` → `bronze.live_sales`, Hive-partitioned by sale day
+ * (event time) and canonical country, `sale_date=2026-11-22/pays=France/part-….parquet`, with the
+ * stream lake sink's two-phase commit (a restart neither loses nor repeats a sale). Records the live
+ * job refuses are skipped here, not dead-lettered a second time: `northwind.live_sales` owns the
+ * topic's DLQ.
+ *
+ * @example
+ * await runJob(liveHistoryJob(log, lake.table(liveHistoryTable)), { dataDir, once: true });
+ */
+export function liveHistoryJob(
+  log: Log,
+  table: LakeTable,
+  options: { checkpointIntervalMs?: number } = {},
+): StreamJob {
+  return stream(liveHistoryJobName, { checkpointIntervalMs: options.checkpointIntervalMs ?? 2_000 })
+    .from<SaleEvent | null>(log, {
+      topics: [liveTopic],
+      decode: decodeSaleOrNull,
+      timestamp: (event, record) => (event === null ? record.timestamp : eventTimeMs(event)),
+    })
+    .flatMap((event): LiveSaleRow[] =>
+      event === null
+        ? []
+        : [
+            {
+              order_id: event.order_id,
+              product_id: event.product_id,
+              pays: canonicalCountry(event.pays) ?? event.pays,
+              pays_source: event.pays,
+              montant: event.montant,
+              sold_at: eventTimeMs(event),
+            },
+          ],
+    )
+    .to(
+      lakeSink<LiveSaleRow>(
+        lakeTableTarget(table, {
+          source: liveTopic,
+          types: { sale_date: 'DATE', montant: 'DECIMAL(18,2)', sold_at: 'TIMESTAMP' },
+        }),
+        {
+          row: (sale) => ({ ...sale }),
+          pathFormat: 'sale_date=YYYY-MM-dd',
+          partitionBy: ['pays'],
+          flushSize: 10_000,
+          // A minute of sales per file and country, so the history is queryable a minute behind
+          // (the sink compacts a partition's small files every 10).
+          rotateIntervalMs: 60_000,
+          idleMs: 60_000,
+        },
+      ),
+    );
 }

@@ -1,4 +1,5 @@
 import { TributaryError } from '../../core/index.js';
+import { compileQuality, type QualityRule } from '../../stream/index.js';
 import { countryAliasesValuesSql, countryKeySql, sqlString } from './countries.js';
 
 /**
@@ -23,19 +24,65 @@ export type BronzeTable = (typeof bronzeTables)[number];
 /** The Hive partition column of bronze tables: the UTC date of the extraction run. */
 export const ingestionDateColumn = 'ingestion_date';
 
+/**
+ * Silver's data-quality rules, checked in this order; a broken line goes to
+ * silver.sales_quarantine with the first rule it fails as `reason` (and the platform's
+ * `quality_reason` detail). A valid line has an order, a product, a customer, an order_date, a
+ * category, a quantity > 0, a unit_price ≥ 0, a discount in [0, 1) and a country.
+ */
+export const silverRules = [
+  {
+    name: 'unknown_order',
+    expect: 'sql',
+    predicate: 'order_found',
+    reason: 'order_id has no row in bronze.orders',
+    action: 'quarantine',
+  },
+  {
+    name: 'unknown_product',
+    expect: 'sql',
+    predicate: 'product_found',
+    reason: 'product_id has no row in bronze.products',
+    action: 'quarantine',
+  },
+  {
+    name: 'unknown_customer',
+    expect: 'sql',
+    predicate: 'customer_found',
+    reason: "the order's customer_id has no row in bronze.customers",
+    action: 'quarantine',
+  },
+  { name: 'missing_order_date', expect: 'not_null', column: 'order_date', action: 'quarantine' },
+  {
+    name: 'missing_category',
+    expect: 'not_null',
+    column: ['category_id', 'category_name'],
+    action: 'quarantine',
+  },
+  {
+    name: 'quantity_not_positive',
+    expect: 'range',
+    column: 'quantity',
+    min: 0,
+    minInclusive: false,
+    action: 'quarantine',
+  },
+  { name: 'invalid_unit_price', expect: 'range', column: 'unit_price', min: 0, action: 'quarantine' },
+  {
+    name: 'discount_out_of_range',
+    expect: 'range',
+    column: 'discount',
+    min: 0,
+    max: 1,
+    maxInclusive: false,
+    action: 'quarantine',
+  },
+  { name: 'missing_country', expect: 'not_null', column: 'country', action: 'quarantine' },
+] as const satisfies readonly QualityRule[];
+
 /** Quarantine reasons, in the order rules are checked (a row gets the first that fails). */
-export const quarantineReasons = [
-  'unknown_order',
-  'unknown_product',
-  'unknown_customer',
-  'missing_order_date',
-  'missing_category',
-  'quantity_not_positive',
-  'invalid_unit_price',
-  'discount_out_of_range',
-  'missing_country',
-] as const;
-export type QuarantineReason = (typeof quarantineReasons)[number];
+export const quarantineReasons = silverRules.map((r) => r.name);
+export type QuarantineReason = (typeof silverRules)[number]['name'];
 
 export function checkIngestionDate(date: string): string {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
@@ -51,8 +98,8 @@ export function checkIngestionDate(date: string): string {
 }
 
 /**
- * The joined and checked order lines of one ingestion date, as a query: every bronze order line
- * with what silver needs and a `reason` column that is NULL for a valid row.
+ * The joined order lines of one ingestion date, as a query: every bronze order line with what
+ * silver needs, before `silverRules` check it.
  *
  * Join: order_details → orders (order_id) → products (product_id) → categories (category_id) →
  * customers (customer_id), all LEFT JOINs so a line whose order, product, category or customer is
@@ -69,11 +116,10 @@ export function checkIngestionDate(date: string): string {
  * Country: the customer's country (falling back to the order's ship_country when the customer
  * has none), standardised through the alias table in countries.ts.
  *
- * Null rules: a valid row has an order, a product, a customer, an order_date, a category, a
- * quantity > 0, a unit_price ≥ 0, a discount in [0, 1) and a country; any other column may be
- * NULL (shipped_date NULL = not shipped yet; region, city, postal code are optional).
+ * Null rules: `silverRules` decide which rows are valid; any other column may be NULL
+ * (shipped_date NULL = not shipped yet; region, city, postal code are optional).
  */
-export function checkedLinesSql(ingestionDate: string): string {
+export function silverLinesSql(ingestionDate: string): string {
   const date = sqlString(checkIngestionDate(ingestionDate));
   const latest = (table: BronzeTable) =>
     `(SELECT * FROM bronze.${table} WHERE ${ingestionDateColumn} = DATE ${date})`;
@@ -119,18 +165,7 @@ lines AS (
 )
 SELECT
   *,
-  CAST(round(unit_price * quantity * (1 - discount), 2) AS DECIMAL(18,2)) AS line_total,
-  CASE
-    WHEN NOT order_found THEN 'unknown_order'
-    WHEN NOT product_found THEN 'unknown_product'
-    WHEN NOT customer_found THEN 'unknown_customer'
-    WHEN order_date IS NULL THEN 'missing_order_date'
-    WHEN category_id IS NULL OR category_name IS NULL THEN 'missing_category'
-    WHEN quantity IS NULL OR quantity <= 0 THEN 'quantity_not_positive'
-    WHEN unit_price IS NULL OR unit_price < 0 THEN 'invalid_unit_price'
-    WHEN discount IS NULL OR discount < 0 OR discount >= 1 THEN 'discount_out_of_range'
-    WHEN country IS NULL THEN 'missing_country'
-  END AS reason
+  CAST(round(unit_price * quantity * (1 - discount), 2) AS DECIMAL(18,2)) AS line_total
 FROM lines`;
 }
 
@@ -156,17 +191,50 @@ export const salesColumns = [
   'line_total',
 ] as const;
 
-/** silver.sales: the valid lines of one ingestion date (unordered: sorting 2M wide rows costs more than it saves readers). */
+/** Columns of silver.sales_quarantine besides `reason` (the rule) and `quality_reason` (its detail). */
+const quarantineColumns =
+  'order_id, product_id, customer_id, order_date, product_name, category_id, country_raw, unit_price, quantity, discount';
+
+/**
+ * Silver as a data-quality run: the joined lines checked by `silverRules`; valid lines become
+ * silver.sales (unordered: sorting 2M wide rows costs more than it saves readers), broken ones
+ * silver.sales_quarantine with their raw fields and the rule they failed. The lake run
+ * (`writeCheckedQuery`) also records gold.quality_results; the Parquet-directory run uses the same
+ * compiled statements (`silverSalesSql`, `silverQuarantineSql`).
+ */
+export function silverQuality(ingestionDate: string) {
+  return {
+    table: 'silver.sales',
+    quarantineTable: 'silver.sales_quarantine',
+    input: silverLinesSql(ingestionDate),
+    rules: silverRules,
+    select: {
+      table: (sql: string) => `SELECT ${salesColumns.join(', ')} FROM (${sql}) AS checked`,
+      quarantine: (sql: string) =>
+        `SELECT ${quarantineColumns}, quality_rule AS reason, quality_reason FROM (${sql}) AS checked ORDER BY order_id, product_id`,
+    },
+  };
+}
+
+function compiledSilver(ingestionDate: string) {
+  const quality = silverQuality(ingestionDate);
+  // The batch replaces silver, so no `unique` check against existing rows; no rule reads the clock.
+  return {
+    quality,
+    compiled: compileQuality(quality.rules, { input: quality.input, existingTable: null, nowMs: 0 }),
+  };
+}
+
+/** silver.sales: the valid lines of one ingestion date. */
 export function silverSalesSql(ingestionDate: string): string {
-  return `WITH checked AS (${checkedLinesSql(ingestionDate)})
-SELECT ${salesColumns.join(', ')} FROM checked WHERE reason IS NULL`;
+  const { quality, compiled } = compiledSilver(ingestionDate);
+  return quality.select.table(compiled.passedSql);
 }
 
 /** silver.sales_quarantine: the broken lines with their raw fields and the rule they failed. */
 export function silverQuarantineSql(ingestionDate: string): string {
-  return `WITH checked AS (${checkedLinesSql(ingestionDate)})
-SELECT order_id, product_id, customer_id, order_date, product_name, category_id, country_raw, unit_price, quantity, discount, reason
-FROM checked WHERE reason IS NOT NULL ORDER BY order_id, product_id`;
+  const { quality, compiled } = compiledSilver(ingestionDate);
+  return quality.select.quarantine(compiled.quarantineSql);
 }
 
 /**

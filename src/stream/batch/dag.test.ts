@@ -143,3 +143,46 @@ describe('BatchDag', () => {
     });
   });
 });
+
+describe('BatchDag: runs on input commits', () => {
+  it('runs a job once per burst of commits of its inputs, debounced, and ignores other tables', async () => {
+    const log: string[] = [];
+    let listener: ((event: { table: string }) => void) | undefined;
+    const commits = {
+      onCommit(l: (event: { table: string }) => void) {
+        listener = l;
+        return () => (listener = undefined);
+      },
+    };
+    const ran: string[] = [];
+    const dag = new BatchDag([
+      job(
+        'gold',
+        { inputs: ['silver.reviews'], outputs: ['gold.summary'], onInputCommit: { debounceMs: 20 } },
+        log,
+      ),
+      job('report', { inputs: ['silver.reviews'] }, log),
+    ]);
+    const controller = new AbortController();
+    const watching = dag.runOnInputCommits(commits, controller.signal);
+    const ranOnce = new Promise<void>((resolve) => {
+      const original = dag.run.bind(dag);
+      dag.run = async (name, options) => {
+        const record = await original(name, options);
+        ran.push(`${name}:${record.trigger}:${record.status}`);
+        resolve();
+        return record;
+      };
+    });
+    listener!({ table: 'silver.reviews' });
+    listener!({ table: 'bronze.other' });
+    listener!({ table: 'silver.reviews' });
+    listener!({ table: 'silver.reviews' });
+    await ranOnce;
+    controller.abort();
+    await watching;
+    expect(ran).toEqual(['gold:commit:succeeded']);
+    expect(log).toEqual(['gold:null:1']);
+    expect(listener).toBeUndefined();
+  });
+});

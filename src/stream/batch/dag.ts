@@ -20,6 +20,8 @@ import {
   TributaryError,
   type Clock,
 } from '../../core/index.js';
+import type { LineageEmitter } from '../lineage/emitter.js';
+import { uuidOf } from '../lineage/event.js';
 
 export interface BatchJobContext {
   job: string;
@@ -40,14 +42,24 @@ export interface BatchJobResult {
 export interface BatchJob {
   name: string;
   description?: string;
-  /** Tables (or topics) read; a job producing one of them runs first. */
+  /**
+   * Tables (or topics) read; a job producing one of them runs first. Also the run's lineage inputs
+   * (`bronze.x` a table, `topic:x` or a plain name a topic, `postgres://host/db.schema.table` a
+   * source; see src/stream/lineage/event.ts).
+   */
   inputs?: string[];
-  /** Tables written. */
+  /** Tables written (the run's lineage outputs). */
   outputs?: string[];
   /** Explicit dependencies by job name, besides those inferred from inputs/outputs. */
   dependsOn?: string[];
   /** Cron expression (UTC), e.g. '0 2 * * *' for 02:00 daily. */
   schedule?: string;
+  /**
+   * Also run when one of `inputs` commits (an asset sensor, as in Dagster): `debounceMs` after the
+   * last such commit, never two runs of the job at once. For small aggregates that should follow a
+   * stream job's commits within seconds instead of waiting for the next scheduled run.
+   */
+  onInputCommit?: { debounceMs: number };
   /** For scheduled runs: the partition a run at `atMs` computes (default: yesterday's UTC date). */
   partitionFor?: (atMs: number) => string | null;
   /** Retries after the first failure. Default 2. */
@@ -96,7 +108,7 @@ export interface RunRecord {
   rowsOut: number | null;
   error: string | null;
   /** Why the run happened. */
-  trigger: 'manual' | 'schedule' | 'backfill' | 'pipeline';
+  trigger: 'manual' | 'schedule' | 'backfill' | 'pipeline' | 'commit';
 }
 
 /**
@@ -162,6 +174,11 @@ export interface DagOptions {
   /** Where run history is kept; omit to keep it in memory only. */
   historyFile?: string;
   clock?: Clock;
+  /**
+   * Where runs report OpenLineage START / COMPLETE / FAIL events (`lineageFor(dataDir)`); none when
+   * omitted. The platform's DAGs pass their data dir's emitter, so every pipeline's jobs report.
+   */
+  lineage?: LineageEmitter;
 }
 
 export interface RunOptions {
@@ -182,8 +199,10 @@ export class BatchDag {
   readonly #order: string[];
   #runSeq = 0;
   readonly #logger = childLogger('batch');
+  readonly #lineage: LineageEmitter | undefined;
 
   constructor(jobs: BatchJob[], options: DagOptions = {}) {
+    this.#lineage = options.lineage;
     const byName = new Map<string, BatchJob>();
     for (const job of jobs) {
       if (byName.has(job.name))
@@ -291,6 +310,15 @@ export class BatchDag {
     const t0 = performance.now();
     let lastError: unknown = null;
     let attempts = 0;
+    const lineage = this.#lineage?.run({
+      job: name,
+      processingType: 'BATCH',
+      inputs: job.inputs ?? [],
+      outputs: job.outputs ?? [],
+      runId: uuidOf(runId),
+    });
+    const facts = { runId, partition, trigger: options.trigger ?? 'manual' };
+    lineage?.emit('START', facts);
     try {
       const result = await retry(
         async (attempt) => {
@@ -319,6 +347,12 @@ export class BatchDag {
           signal,
         },
       );
+      lineage?.emit('COMPLETE', {
+        ...facts,
+        attempts,
+        ...(result.rowsIn === undefined ? {} : { rowsIn: result.rowsIn }),
+        ...(result.rowsOut === undefined ? {} : { rowsOut: result.rowsOut }),
+      });
       return this.#record(
         job,
         options,
@@ -334,6 +368,7 @@ export class BatchDag {
       lastError = error;
     }
     const message = toTributaryError(lastError).message;
+    lineage?.emit('FAIL', { ...facts, attempts }, message);
     return this.#record(
       job,
       options,
@@ -437,6 +472,43 @@ export class BatchDag {
    * Runs scheduled jobs when due until `signal` aborts: sleeps (injected clock) until the next due
    * time, then runs the due jobs in dependency order for their partition.
    */
+  /**
+   * Runs the jobs that declare `onInputCommit` whenever one of their input tables commits, until
+   * `signal` aborts; resolves once the last run started has ended. `commits` is the lake (anything
+   * that reports commits by qualified table name).
+   */
+  async runOnInputCommits(
+    commits: { onCommit(listener: (event: { table: string }) => void): () => void },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const watched = [...this.jobs.values()].filter(
+      (job) => job.onInputCommit && (job.inputs ?? []).length > 0,
+    );
+    if (watched.length === 0 || signal.aborted) return;
+    const timers = new Map<string, NodeJS.Timeout>();
+    let running: Promise<unknown> = Promise.resolve();
+    const unsubscribe = commits.onCommit((event) => {
+      for (const job of watched) {
+        if (!job.inputs!.includes(event.table)) continue;
+        clearTimeout(timers.get(job.name));
+        timers.set(
+          job.name,
+          setTimeout(() => {
+            timers.delete(job.name);
+            // One run after another: a run records its own failure in the history.
+            running = running.then(() =>
+              signal.aborted ? undefined : this.run(job.name, { partition: null, trigger: 'commit', signal }),
+            );
+          }, job.onInputCommit!.debounceMs),
+        );
+      }
+    });
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    unsubscribe();
+    for (const timer of timers.values()) clearTimeout(timer);
+    await running;
+  }
+
   async runScheduler(signal: AbortSignal): Promise<void> {
     let after = this.#clock.now();
     while (!signal.aborted) {

@@ -6,6 +6,8 @@ import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
 import { askBox, type Caller } from './ask.js';
 import { drawChart, sparkline, type ChartPoint } from './charts.js';
+import { filterBar, filteredRoute, pageHash, parseHash } from './filters.js';
+import { drawLineage, type GraphData } from './graph.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
 import { renderTopics } from './topics.js';
@@ -285,6 +287,24 @@ const jobHeaders = [
   'Late',
 ];
 
+/** gold.quality_results (the stream layer's data-quality rules), newest checks first. */
+const qualityRoute = '/api/tables/gold/quality_results?sort=-checked_at,table_name,rule&limit=20';
+const qualityColumns = [
+  'table_name',
+  'rule',
+  'action',
+  'failed',
+  'rows_in',
+  'rows_quarantined',
+  'status',
+  'checked_at',
+];
+
+function lastQualityRun(rows: Record<string, unknown>[]): string {
+  const last = rows[0];
+  return last === undefined ? '—' : `${String(last.status)} · ${String(last.table_name)}`;
+}
+
 async function renderPlatform(generation: number): Promise<void> {
   // A server without a status or table provider answers 404: show the page without that part.
   const missingIsEmpty =
@@ -297,6 +317,11 @@ async function renderPlatform(generation: number): Promise<void> {
     apiGet<Status>('/api/status').catch(missingIsEmpty<Status | null>(null)),
     apiGet<{ tables: Table[] }>('/api/tables').catch(missingIsEmpty<{ tables: Table[] }>({ tables: [] })),
   ]);
+  // Data-quality results of every pipeline, newest first, once some run has written them (the
+  // listing shows what this key may read, so the request is not refused).
+  const quality = tables.tables.some((t) => t.layer === 'gold' && t.name === 'quality_results')
+    ? await apiGet<{ rows: Record<string, unknown>[] }>(qualityRoute)
+    : { rows: [] };
   if (generation !== renderGeneration) return;
   const lakeBytes = tables.tables.reduce((n, t) => n + t.sizeBytes, 0);
   main.replaceChildren(
@@ -311,6 +336,7 @@ async function renderPlatform(generation: number): Promise<void> {
       tile('dlq', 'Dead letters', '—'),
       tile('late', 'Late records', '—'),
       tile('lake', 'Lake size', formatBytes(lakeBytes)),
+      tile('quality', 'Last quality check', lastQualityRun(quality.rows)),
       tile('api', 'API requests', '—', h('div', { class: 'spark' })),
     ),
     h(
@@ -333,6 +359,14 @@ async function renderPlatform(generation: number): Promise<void> {
           p.nextRunMs ? formatValue(p.nextRunMs, 'time') : '—',
         ]),
         'pipelines-table',
+      ),
+    ),
+    section(
+      'Data quality (latest checks)',
+      table(
+        qualityColumns,
+        quality.rows.map((r) => qualityColumns.map((c) => formatCell(r[c]))),
+        'quality-table',
       ),
     ),
     h(
@@ -395,19 +429,24 @@ function toPoints(rows: Record<string, unknown>[], spec: ChartSpec): ChartPoint[
     .filter((p) => Number.isFinite(p.y));
 }
 
-async function loadTile(spec: TileSpec): Promise<void> {
+/** A widget's route with the page's filter values (see filters.ts). */
+type RouteOf = (route: string, widgetId: string) => string;
+
+async function loadTile(spec: TileSpec, routeOf: RouteOf): Promise<void> {
   if (!spec.source.route) return;
-  const body = await apiGet<unknown>(spec.source.route);
+  const body = await apiGet<unknown>(routeOf(spec.source.route, spec.id));
   setTile(spec.id, formatValue(pick(body, spec.source.field), spec.format));
 }
 
-async function loadChart(spec: ChartSpec, generation: number): Promise<void> {
+async function loadChart(spec: ChartSpec, generation: number, routeOf: RouteOf): Promise<void> {
   let points: ChartPoint[] = [];
-  if (spec.route) points = toPoints(rowsOf(await apiGet<unknown>(spec.route), spec.rowsField), spec);
+  const route = spec.route === undefined ? undefined : routeOf(spec.route, spec.id);
+  if (route) points = toPoints(rowsOf(await apiGet<unknown>(route), spec.rowsField), spec);
   if (generation !== renderGeneration) return;
   const options = { label: spec.title, ...(spec.format ? { format: spec.format } : {}) };
   putChart(spec.id, drawChart(spec.kind, points, options));
-  if (spec.event) {
+  // Live events are unfiltered: a filtered chart shows its route's answer only.
+  if (spec.event && route === spec.route) {
     live.on(spec.event, (data) => {
       if (generation !== renderGeneration) return;
       const incoming = Array.isArray(pick(data, 'rows'))
@@ -424,7 +463,20 @@ async function loadChart(spec: ChartSpec, generation: number): Promise<void> {
   }
 }
 
-async function renderPipelinePage(page: DashboardPage, generation: number): Promise<void> {
+async function renderPipelinePage(
+  page: DashboardPage,
+  generation: number,
+  params: URLSearchParams,
+): Promise<void> {
+  const filters = page.filters ?? [];
+  const routeOf: RouteOf = (route, widgetId) => filteredRoute(route, widgetId, filters, params);
+  const bar =
+    filters.length === 0
+      ? null
+      : await filterBar(filters, params, (next) => {
+          window.location.hash = pageHash(page.id, next);
+        });
+  if (generation !== renderGeneration) return;
   let ask: HTMLElement | null = null;
   if (page.ask) {
     caller ??= apiGet<Caller>('/api/whoami').catch((error: unknown) => {
@@ -437,9 +489,11 @@ async function renderPipelinePage(page: DashboardPage, generation: number): Prom
   main.replaceChildren(
     h('h1', {}, page.title),
     page.description ? h('p', { class: 'muted' }, page.description) : '',
+    bar ?? '',
     h('div', { class: 'tiles' }, ...page.tiles.map((t) => tile(t.id, t.label, '—'))),
     ask ?? '',
     h('div', { class: 'grid-2' }, ...page.charts.map((c) => section(c.title, chartBox(c.id, '')))),
+    ...(page.graphs ?? []).map((g) => section(g.title, chartBox(g.id, ''))),
     ...(page.tables ?? []).map((t) => section(t.title, h('div', { id: `table-${t.id}` }))),
   );
   for (const spec of page.tiles) {
@@ -451,10 +505,16 @@ async function renderPipelinePage(page: DashboardPage, generation: number): Prom
     }
   }
   await Promise.all([
-    ...page.tiles.map((t) => loadTile(t)),
-    ...page.charts.map((c) => loadChart(c, generation)),
+    ...page.tiles.map((t) => loadTile(t, routeOf)),
+    ...page.charts.map((c) => loadChart(c, generation, routeOf)),
+    ...(page.graphs ?? []).map(async (g) => {
+      const graph = await apiGet<GraphData>(g.route);
+      if (generation === renderGeneration) putChart(g.id, drawLineage(graph, g.title));
+    }),
     ...(page.tables ?? []).map(async (t) => {
-      const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(t.route);
+      const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(
+        routeOf(t.route, t.id),
+      );
       if (generation !== renderGeneration) return;
       const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
       document.getElementById(`table-${t.id}`)?.replaceChildren(
@@ -485,9 +545,10 @@ async function route(): Promise<void> {
   renderGeneration += 1;
   const generation = renderGeneration;
   live.clear();
-  const match = /^#\/p\/(.+)$/.exec(window.location.hash);
   const topicMatch = /^#\/topics(?:\/(.+))?$/.exec(window.location.hash);
-  const pageId = topicMatch ? 'topics' : match ? decodeURIComponent(match[1]) : 'platform';
+  const parsed = parseHash(window.location.hash);
+  const pageId = topicMatch ? 'topics' : parsed.pageId;
+  const params = parsed.params;
   renderNav(pageId);
   try {
     if (topicMatch) {
@@ -508,7 +569,7 @@ async function route(): Promise<void> {
         );
         return;
       }
-      await renderPipelinePage(page, generation);
+      await renderPipelinePage(page, generation, params);
     }
     document.body.dataset.ready = String(generation);
   } catch (error) {

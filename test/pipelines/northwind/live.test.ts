@@ -8,6 +8,8 @@ import { createMemoryLog, type Log } from '../../../src/log/index.js';
 import { runJob } from '../../../src/stream/index.js';
 import { canonicalCountry } from '../../../src/pipelines/northwind/countries.js';
 import {
+  liveHistoryJob,
+  liveHistoryTable,
   liveSalesJob,
   liveTable,
   liveTableSql,
@@ -116,6 +118,68 @@ describe('northwind live sales', () => {
     const rows = await liveRows();
     const transactions = [...rows.values()].reduce((s, r) => s + r.n, 0);
     expect(transactions).toBe(100);
+  });
+
+  it('keeps every sale in bronze.live_sales by sale day and country, once across a crash, without a second DLQ', async () => {
+    await simulateSales(log, { ratePerSecond: 1_000_000, count: 1500, seed: 5 });
+    const expected = await expectedTotals(log);
+    const us = expected.get('United States') ?? { cents: 0, n: 0 };
+    expected.set('United States', { cents: us.cents + 1250, n: us.n + 1 });
+    await log.append([
+      { topic: liveTopic, value: '{"order_id": 1, "pays": "France"}' },
+      { topic: liveTopic, value: 'not json' },
+      {
+        topic: liveTopic,
+        value: JSON.stringify({
+          order_id: 7,
+          product_id: 1,
+          pays: 'Etats-Unis',
+          montant: 12.5,
+          ts: '2026-11-21T23:59:59Z',
+        }),
+      },
+    ]);
+    const table = lake.table(liveHistoryTable);
+    let batches = 0;
+    await expect(
+      runJob(liveHistoryJob(log, table, { checkpointIntervalMs: 0 }), {
+        dataDir: dir,
+        once: true,
+        pollMaxRecords: 400,
+        onBatch: () => {
+          if (++batches === 3) throw new Error('simulated crash');
+        },
+      }),
+    ).rejects.toThrow(/simulated crash/);
+    const status = await runJob(liveHistoryJob(log, table), {
+      dataDir: dir,
+      once: true,
+      pollMaxRecords: 400,
+    });
+    expect(status.state).toBe('finished');
+    // The live job owns the topic's DLQ: the history job skips what it refuses.
+    expect(status.counters.dlq).toBe(0);
+    expect((await log.listTopics()).includes(`${liveTopic}.dlq`)).toBe(false);
+
+    const snapshot = (await table.snapshot())!;
+    expect(snapshot.partitionColumns).toEqual(['sale_date', 'pays']);
+    await lake.prepareViews(duck);
+    const byCountry = (
+      await duck.runAndReadAll(
+        `SELECT pays, count(*)::INT AS n, count(DISTINCT order_id)::INT AS orders, sum(montant * 100)::BIGINT AS cents
+         FROM bronze.live_sales GROUP BY pays`,
+      )
+    ).getRowObjectsJson();
+    expect(
+      new Map(byCountry.map((r) => [r.pays as string, { cents: Number(r.cents), n: r.n as number }])),
+    ).toEqual(expected);
+    for (const row of byCountry) expect(row.orders).toBe(row.n);
+    const late = (
+      await duck.runAndReadAll(
+        `SELECT sale_date::VARCHAR AS d, pays, pays_source, typeof(sale_date) AS t FROM bronze.live_sales WHERE order_id = 7`,
+      )
+    ).getRowObjectsJson();
+    expect(late).toEqual([{ d: '2026-11-21', pays: 'United States', pays_source: 'Etats-Unis', t: 'DATE' }]);
   });
 
   it('restart mid-stream (crash after a batch, then more events) → no double count', async () => {

@@ -5,11 +5,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataDirPaths, loadConfig, openDataDir, type TributaryConfig } from '../../../src/core/index.js';
 import { openLakeFromConfig, type Lake } from '../../../src/lake/index.js';
 import { openEmbeddedLog, type Log } from '../../../src/log/index.js';
-import { createApp, KeyStore, startServer, type LiveEvent } from '../../../src/serve/index.js';
+import {
+  createApp,
+  createLakeTableProvider,
+  KeyStore,
+  startServer,
+  type LiveEvent,
+} from '../../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
-import { runPipelineOnce } from '../../../src/stream/index.js';
+import {
+  configureLineage,
+  lakeAndLogSchemas,
+  lineageFor,
+  readLineageGraph,
+  runPipelineOnce,
+} from '../../../src/stream/index.js';
 import { liveEventType, northwindPipeline } from '../../../src/pipelines/northwind/index.js';
 import { liveTopic, simulateSales } from '../../../src/pipelines/northwind/live.js';
+import { quarantineReasons } from '../../../src/pipelines/northwind/sql.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
 
 /**
@@ -33,6 +46,8 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'never' });
     lake = await openLakeFromConfig(config);
     sql = await openSqlEngine(lake, { refreshIntervalMs: 0 });
+    // As the platform does (acquirePlatform): lineage with schemas from this lake and log.
+    configureLineage(dataDir, { schemas: lakeAndLogSchemas({ lake, log }) });
     services = {
       config,
       log,
@@ -66,6 +81,17 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     expect(Number(kpi?.order_count)).toBeGreaterThan(800);
     const live = await sql.query('SELECT sum(nb_transactions) AS n FROM gold.live_sales_by_country');
     expect(Number(live[0]?.n)).toBe(250);
+    // The history job kept every sale, partitioned by sale day and country.
+    const history = await sql.query(
+      'SELECT pays, count(*)::INT AS n FROM bronze.live_sales GROUP BY pays ORDER BY pays',
+    );
+    expect(history).toEqual(
+      await sql.query('SELECT pays, nb_transactions::INT AS n FROM gold.live_sales_by_country ORDER BY pays'),
+    );
+    expect((await lake.table('bronze.live_sales').snapshot())?.partitionColumns).toEqual([
+      'sale_date',
+      'pays',
+    ]);
     expect(events.some((e) => e.type === liveEventType)).toBe(true);
     // Combined view: batch revenue per country plus the live revenue, each once.
     const combined = await sql.query(
@@ -81,6 +107,61 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     }
     const top = await sql.query('SELECT sum(revenue) AS r FROM gold.top_countries');
     expect(top[0]?.r).toBe(kpi?.total_revenue);
+  });
+
+  it('reports lineage: PostgreSQL → bronze → silver → gold, and the live topic → live table', async () => {
+    await lineageFor(dataDir).flush();
+    const graph = await readLineageGraph(dataDir);
+    const edges = new Set(graph.edges.map((e) => `${e.from} -> ${e.to}`));
+    for (const edge of [
+      'pglite://tributary/northwind.public.orders -> job:tributary/northwind.bronze',
+      'job:tributary/northwind.bronze -> tributary://lake/bronze.orders',
+      'tributary://lake/bronze.orders -> job:tributary/northwind.silver',
+      'job:tributary/northwind.silver -> tributary://lake/silver.sales',
+      'tributary://lake/silver.sales -> job:tributary/northwind.gold',
+      'job:tributary/northwind.gold -> tributary://lake/gold.kpi_summary',
+      'tributary://topic/ventes-temps-reel -> job:tributary/northwind.live_sales',
+      'job:tributary/northwind.live_sales -> tributary://lake/gold.live_sales_by_country',
+    ])
+      expect(edges).toContain(edge);
+    const node = (id: string) => graph.nodes.find((n) => n.id === id);
+    expect(node('pglite://tributary/northwind.public.orders')?.kind).toBe('source');
+    expect(node('tributary://topic/ventes-temps-reel')?.kind).toBe('topic');
+    expect(node('job:tributary/northwind.gold')).toMatchObject({ kind: 'job', state: 'COMPLETE' });
+    expect(node('job:tributary/northwind.live_sales')).toMatchObject({
+      state: 'COMPLETE',
+      processingType: 'STREAMING',
+    });
+    // Schema facets: lake tables with their committed columns, the topic with its JSON fields.
+    expect(node('tributary://lake/gold.kpi_summary')?.fields?.map((f) => f.name)).toContain('order_count');
+    expect(node('tributary://topic/ventes-temps-reel')?.fields?.map((f) => f.name)).toContain('montant');
+  });
+
+  it('silver is a data-quality run: results per rule in gold.quality_results that reconcile with the tables', async () => {
+    const results = await sql.query(
+      `SELECT rule, action, passed, failed, rows_in, rows_passed, rows_flagged, rows_quarantined, rows_refused, status
+       FROM gold.quality_results WHERE table_name = 'silver.sales' ORDER BY rule`,
+    );
+    expect(results.map((r) => r.rule)).toEqual([...quarantineReasons].sort());
+    const [counts] = await sql.query(
+      'SELECT (SELECT count(*) FROM silver.sales) AS kept, (SELECT count(*) FROM silver.sales_quarantine) AS quarantined, (SELECT count(*) FROM bronze.order_details) AS lines',
+    );
+    for (const r of results) {
+      expect(r.status).toBe('passed');
+      expect(r.rows_in).toBe(counts?.lines);
+      expect([r.rows_passed, r.rows_quarantined, r.rows_flagged, r.rows_refused]).toEqual([
+        counts?.kept,
+        counts?.quarantined,
+        0,
+        0,
+      ]);
+      expect(Number(r.passed) + Number(r.failed)).toBe(r.rows_in);
+    }
+    // Each quarantined line carries the first rule it failed and the detail.
+    const [detail] = await sql.query(
+      `SELECT reason, quality_reason FROM silver.sales_quarantine WHERE reason = 'quantity_not_positive' LIMIT 1`,
+    );
+    expect(detail?.quality_reason).toMatch(/^quantity = 0 is outside \(0, \+inf\]$/);
   });
 
   it('a second run the same day leaves the same rows and counts only the new live events', async () => {
@@ -106,6 +187,7 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     ).toEqual(before);
     const live = await sql.query('SELECT sum(nb_transactions) AS n FROM gold.live_sales_by_country');
     expect(Number(live[0]?.n)).toBe(251);
+    expect(await sql.query('SELECT count(*)::INT AS n FROM bronze.live_sales')).toEqual([{ n: 251 }]);
   });
 
   it('serves the gold tables and the live view through the API, with auth', async () => {
@@ -114,6 +196,7 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     const api = createApp({
       keys,
       pipelines: [northwindPipeline.serve(services)],
+      tables: createLakeTableProvider({ lake, sql }),
       statusTickMs: 0,
       ui: false,
     });
@@ -153,6 +236,17 @@ describe('pipeline northwind, run once on a clean data dir', () => {
         expect(answer.status, route).toBe(200);
         expect(answer.body.rows.length, route).toBeGreaterThan(0);
       }
+      // The page's data-quality tile and table read gold.quality_results through the table route.
+      const page = northwindPipeline.serve(services).page!;
+      const tile = page.tiles.find((t) => t.id === 'quality-silver-sales')!;
+      const tileRows = await get(tile.source.route!, readKey);
+      expect(tileRows.status).toBe(200);
+      expect(Number(tileRows.body.rows[0]?.rows_quarantined)).toBeGreaterThan(0);
+      const qualityTable = await get(
+        page.tables!.find((t) => t.id === 'quality-silver-sales')!.route,
+        readKey,
+      );
+      expect(qualityTable.body.rows.map((r) => r.rule)).toEqual([...quarantineReasons].sort());
       const pipelines = await get('/api/pipelines', readKey);
       expect(JSON.stringify(pipelines.body)).toContain('northwind');
     } finally {

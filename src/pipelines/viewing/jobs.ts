@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import type { Lake } from '../../lake/index.js';
+import type { Log, LogRecord } from '../../log/index.js';
+import {
+  bucketColumn,
+  lakeSink,
+  lakeTableTarget,
+  sinkWhere,
+  stream,
+  topicSink,
+  tumbling,
+  type StreamJob,
+} from '../../stream/index.js';
+import { validateEvent, type QuarantineReason, type ViewingEvent } from './validate.js';
+
+export const topics = {
+  /** Every record from every source, keyed by user_id (the log's murmur2 partitioner). */
+  events: 'viewing.events',
+  /** Valid, de-duplicated events (the live job's input). */
+  valid: 'viewing.valid',
+  /** One-minute windows per show (distinct viewers, watch seconds). */
+  live: 'viewing.live',
+} as const;
+
+export const tables = {
+  bronze: 'bronze.viewing_events',
+  quarantine: 'silver.viewing_quarantine',
+  duplicates: 'silver.viewing_duplicates',
+  showEngagement: 'gold.show_engagement',
+  dailyEngagement: 'gold.daily_engagement',
+  userActivity: 'gold.user_activity',
+  deviceMix: 'gold.device_mix',
+  anomalies: 'gold.viewing_anomalies',
+  alsoWatched: 'gold.also_watched',
+} as const;
+
+export const validateJobName = 'viewing.validate';
+export const liveJobName = 'viewing.live';
+
+/** Buckets of `user_bucket`: Kafka's murmur2 of the UTF-8 user_id, sign bit cleared, mod 16. */
+export const userBuckets = 16;
+
+/** Header naming where a record came from: a file name, `api` (the JSON stream endpoint) or `poller`. */
+export const sourceHeader = 'tributary.source';
+
+/** A record of `viewing.events` as the validation job sees it. */
+export interface IncomingEvent {
+  raw: string;
+  source: string;
+  /** Log append time: the ingest time `future_timestamp` is judged against. */
+  ingestedAtMs: number;
+  /** Set by the spool when the record could not be decoded (a malformed CSV row). */
+  decodeError?: string;
+}
+
+export type ViewingReason = QuarantineReason | 'malformed_record';
+
+export type RoutedEvent =
+  | { kind: 'valid'; event: ViewingEvent; source: string }
+  | { kind: 'quarantined'; eventId: string | null; reason: ViewingReason; source: string; raw: string }
+  | { kind: 'duplicate'; eventId: string; source: string };
+
+const utf8 = (bytes: Uint8Array | null | undefined) =>
+  bytes === null || bytes === undefined
+    ? undefined
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+
+export function decodeIncoming(record: LogRecord): IncomingEvent {
+  const decodeError = utf8(record.headers['tributary.decode-error']);
+  return {
+    raw: utf8(record.value) ?? '',
+    source: utf8(record.headers[sourceHeader]) ?? utf8(record.headers['tributary.file']) ?? 'unknown',
+    ingestedAtMs: record.timestamp,
+    ...(decodeError === undefined ? {} : { decodeError }),
+  };
+}
+
+interface Classified {
+  routed: RoutedEvent;
+  /** What a repeat is recognised by: the event_id, else the record's bytes. */
+  dedupKey: string;
+}
+
+export function classify(incoming: IncomingEvent): Classified {
+  let record: unknown;
+  if (incoming.decodeError === undefined) {
+    try {
+      record = JSON.parse(incoming.raw);
+    } catch {
+      record = undefined;
+    }
+  }
+  const rawKey = () => `raw:${createHash('sha1').update(incoming.raw).digest('hex')}`;
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    return {
+      routed: {
+        kind: 'quarantined',
+        eventId: null,
+        reason: 'malformed_record',
+        source: incoming.source,
+        raw: incoming.raw,
+      },
+      dedupKey: rawKey(),
+    };
+  }
+  const fields = record as Record<string, unknown>;
+  const result = validateEvent(fields, incoming.ingestedAtMs);
+  if (result.ok) {
+    return {
+      routed: { kind: 'valid', event: result.event, source: incoming.source },
+      dedupKey: `id:${result.event.event_id}`,
+    };
+  }
+  const id =
+    typeof fields.event_id === 'string' && fields.event_id.trim() !== ''
+      ? fields.event_id.trim()
+      : typeof fields.event_id === 'number'
+        ? String(fields.event_id)
+        : null;
+  return {
+    routed: {
+      kind: 'quarantined',
+      eventId: id,
+      reason: result.reason,
+      source: incoming.source,
+      raw: incoming.raw,
+    },
+    dedupKey: id === null ? rawKey() : `id:${id}`,
+  };
+}
+
+/** Bronze row: the valid event with its time as a TIMESTAMP and where it came from. */
+export function bronzeRow(event: ViewingEvent, source: string): Record<string, unknown> {
+  return { ...event, event_ts: new Date(event.event_ts), source };
+}
+
+export const bronzeTypes: Record<string, string> = {
+  event_id: 'VARCHAR',
+  user_id: 'VARCHAR',
+  show_id: 'VARCHAR',
+  show_title: 'VARCHAR',
+  show_type: 'VARCHAR',
+  season: 'INTEGER',
+  episode: 'INTEGER',
+  event_type: 'VARCHAR',
+  event_ts: 'TIMESTAMP',
+  event_date: 'DATE',
+  watch_seconds: 'DOUBLE',
+  position_seconds: 'DOUBLE',
+  duration_seconds: 'DOUBLE',
+  device: 'VARCHAR',
+  country: 'VARCHAR',
+  rating: 'INTEGER',
+  session_id: 'VARCHAR',
+  source: 'VARCHAR',
+  user_bucket: 'INTEGER',
+};
+
+export interface ViewingJobDeps {
+  log: Log;
+  lake: Lake;
+  checkpointIntervalMs?: number;
+  /** Overrides for tests (roll sizes). */
+  sink?: { flushSize?: number; rotateIntervalMs?: number; idleMs?: number };
+  /** Called with every quarantined or duplicate record (Prometheus counters). */
+  onOutcome?: (routed: RoutedEvent) => void;
+}
+
+/**
+ * Validation: every record of `viewing.events` is exactly one of valid (→ `bronze.viewing_events`,
+ * partitioned by `event_date`, `show_type` and `user_bucket`, and → `viewing.valid`), quarantined
+ * (→ `silver.viewing_quarantine` with the first failing rule) or a duplicate of an event_id seen
+ * before (→ `silver.viewing_duplicates`), so in = valid + quarantined + duplicates, table by table.
+ * The first occurrence of an event_id in ingestion order wins; the seen ids are keyed state,
+ * checkpointed with the tables' commits, so a replay or a re-ingested file changes no table.
+ */
+export function viewingValidateJob(deps: ViewingJobDeps): StreamJob {
+  const sinkOptions = {
+    flushSize: deps.sink?.flushSize ?? 50_000,
+    rotateIntervalMs: deps.sink?.rotateIntervalMs ?? 86_400_000,
+    idleMs: deps.sink?.idleMs ?? 2_000,
+  };
+  const onOutcome = deps.onOutcome;
+  return stream(validateJobName, { checkpointIntervalMs: deps.checkpointIntervalMs ?? 2_000 })
+    .from<IncomingEvent>(deps.log, { topics: [topics.events], decode: decodeIncoming })
+    .map(classify)
+    .keyBy((c) => c.dedupKey)
+    .process<RoutedEvent>((c, ctx) => {
+      const seen = ctx.valueState<1>('seen');
+      if (seen.get() === 1) {
+        const eventId = c.dedupKey.startsWith('id:') ? c.dedupKey.slice(3) : c.dedupKey;
+        const duplicate: RoutedEvent = { kind: 'duplicate', eventId, source: c.routed.source };
+        onOutcome?.(duplicate);
+        ctx.emit(duplicate);
+        return;
+      }
+      seen.set(1);
+      if (c.routed.kind !== 'valid') onOutcome?.(c.routed);
+      ctx.emit(c.routed, c.routed.kind === 'valid' ? c.routed.event.event_ts : undefined);
+    })
+    .to(
+      sinkWhere(
+        (r) => r.kind === 'valid',
+        lakeSink<Extract<RoutedEvent, { kind: 'valid' }>>(
+          lakeTableTarget(deps.lake.table(tables.bronze), { types: bronzeTypes }),
+          {
+            ...sinkOptions,
+            pathFormat: null,
+            partitionBy: ['event_date', 'show_type', bucketColumn('user_bucket', 'user_id', userBuckets)],
+            row: (r) => bronzeRow(r.event, r.source),
+          },
+        ),
+        (r) => r as Extract<RoutedEvent, { kind: 'valid' }>,
+      ),
+      sinkWhere(
+        (r) => r.kind === 'valid',
+        topicSink<ViewingEvent>(topics.valid, { key: (e) => e.user_id }),
+        (r) => (r as Extract<RoutedEvent, { kind: 'valid' }>).event,
+      ),
+      sinkWhere(
+        (r) => r.kind === 'quarantined',
+        lakeSink<Extract<RoutedEvent, { kind: 'quarantined' }>>(
+          lakeTableTarget(deps.lake.table(tables.quarantine), {
+            types: { event_id: 'VARCHAR', reason: 'VARCHAR', source: 'VARCHAR', raw: 'VARCHAR' },
+          }),
+          {
+            ...sinkOptions,
+            pathFormat: "'ingest_date'=YYYY-MM-dd",
+            row: (r) => ({ event_id: r.eventId, reason: r.reason, source: r.source, raw: r.raw }),
+          },
+        ),
+        (r) => r as Extract<RoutedEvent, { kind: 'quarantined' }>,
+      ),
+      sinkWhere(
+        (r) => r.kind === 'duplicate',
+        lakeSink<Extract<RoutedEvent, { kind: 'duplicate' }>>(
+          lakeTableTarget(deps.lake.table(tables.duplicates), {
+            types: { event_id: 'VARCHAR', source: 'VARCHAR' },
+          }),
+          {
+            ...sinkOptions,
+            pathFormat: "'ingest_date'=YYYY-MM-dd",
+            row: (r) => ({ event_id: r.eventId, source: r.source }),
+          },
+        ),
+        (r) => r as Extract<RoutedEvent, { kind: 'duplicate' }>,
+      ),
+    );
+}
+
+export interface LiveWindow {
+  show_id: string;
+  window_start: string;
+  window_end: string;
+  viewers: number;
+  watch_seconds: number;
+  final: boolean;
+}
+
+/**
+ * Live tiles: one-minute event-time windows per show over the valid events (distinct viewers,
+ * watch seconds), early results every few seconds and the final one at the watermark → topic
+ * `viewing.live` (and `onWindow`, the dashboard's SSE feed).
+ */
+export function viewingLiveJob(deps: {
+  log: Log;
+  onWindow?: (w: LiveWindow) => void;
+  checkpointIntervalMs?: number;
+}): StreamJob {
+  type Acc = { viewers: string[]; watch: number };
+  return stream(liveJobName, { checkpointIntervalMs: deps.checkpointIntervalMs ?? 5_000 })
+    .from<ViewingEvent>(deps.log, {
+      topics: [topics.valid],
+      timestamp: (e) => e.event_ts,
+      outOfOrdernessMs: 30_000,
+    })
+    .keyBy((e) => e.show_id)
+    .window(tumbling({ sizeMs: 60_000 }), { earlyEveryMs: 2_000 })
+    .aggregate<Acc, Acc>({
+      init: () => ({ viewers: [], watch: 0 }),
+      add: (acc, e) => {
+        if (!acc.viewers.includes(e.user_id)) acc.viewers.push(e.user_id);
+        acc.watch += e.watch_seconds;
+        return acc;
+      },
+    })
+    .map((w): LiveWindow => {
+      const window: LiveWindow = {
+        show_id: String(w.key),
+        window_start: new Date(w.windowStart).toISOString(),
+        window_end: new Date(w.windowEnd).toISOString(),
+        viewers: w.value.viewers.length,
+        watch_seconds: w.value.watch,
+        final: w.kind !== 'early',
+      };
+      deps.onWindow?.(window);
+      return window;
+    })
+    .to(topicSink<LiveWindow>(topics.live, { key: (w) => w.show_id }));
+}

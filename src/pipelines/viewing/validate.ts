@@ -1,0 +1,202 @@
+/**
+ * The viewing event: one schema for every source (CSV header = these names). Validation checks
+ * the fields in the table's order and stops at the first failing rule, whose code is the
+ * quarantine reason. A valid event is normalised: enums lower-case, `country` upper-case,
+ * `event_ts` in UTC epoch ms, numbers as numbers, empties as null.
+ */
+export const showTypes = ['movie', 'series', 'documentary', 'special'] as const;
+export const eventTypes = ['play', 'pause', 'resume', 'stop', 'complete', 'rate'] as const;
+export const devices = ['tv', 'mobile', 'web', 'tablet', 'console'] as const;
+
+/** Field order of the schema (and of the CSV header the generator writes). */
+export const eventFields = [
+  'event_id',
+  'user_id',
+  'show_id',
+  'show_title',
+  'show_type',
+  'season',
+  'episode',
+  'event_type',
+  'event_ts',
+  'watch_seconds',
+  'position_seconds',
+  'duration_seconds',
+  'device',
+  'country',
+  'rating',
+  'session_id',
+] as const;
+
+export interface ViewingEvent {
+  event_id: string;
+  user_id: string;
+  show_id: string;
+  show_title: string | null;
+  show_type: (typeof showTypes)[number];
+  season: number | null;
+  episode: number | null;
+  event_type: (typeof eventTypes)[number];
+  /** UTC epoch ms. */
+  event_ts: number;
+  /** UTC date of event_ts, YYYY-MM-DD. */
+  event_date: string;
+  watch_seconds: number;
+  position_seconds: number;
+  duration_seconds: number;
+  device: (typeof devices)[number];
+  country: string;
+  rating: number | null;
+  session_id: string | null;
+}
+
+/** Reason codes, with the field where one applies (`missing_field:user_id`). */
+export type QuarantineReason =
+  | `missing_field:${string}`
+  | `invalid_enum:${string}`
+  | `invalid_number:${string}`
+  | `negative_value:${string}`
+  | 'invalid_timestamp'
+  | 'future_timestamp'
+  | 'position_exceeds_duration'
+  | 'invalid_rating';
+
+export type Validation = { ok: true; event: ViewingEvent } | { ok: false; reason: QuarantineReason };
+
+/** How far ahead of the ingest time an event may be stamped (clock skew) before it is refused. */
+export const futureToleranceMs = 5 * 60_000;
+
+/** Missing: an absent key, null, or a string that is empty after trimming. */
+function missing(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+function str(value: unknown): string {
+  return typeof value === 'string' ? value.trim() : String(value);
+}
+
+/** A number field: a JSON number or a numeric string; NaN when it is neither. */
+function num(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string') {
+    const trimmed = value.trim();
+    return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed) ? Number(trimmed) : Number.NaN;
+  }
+  return Number.NaN;
+}
+
+const isoWithOffset = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Epoch ms of an ISO-8601 time with `Z` or `±hh:mm`, or of epoch milliseconds; NaN otherwise. */
+export function parseEventTs(value: unknown): number {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? value : Number.NaN;
+  if (typeof value !== 'string') return Number.NaN;
+  const text = value.trim();
+  if (/^\d{1,15}$/.test(text)) return Number(text);
+  if (!isoWithOffset.test(text)) return Number.NaN;
+  // JS Date accepts more than ISO; the pattern above already restricted the form.
+  const ms = Date.parse(text.replace(/(\.\d{3})\d+/, '$1'));
+  return Number.isFinite(ms) ? ms : Number.NaN;
+}
+
+/**
+ * Validates one record (a parsed JSON object, or a CSV row as an object of strings).
+ * `ingestedAtMs` is when the platform received it (the log append time): an event stamped more
+ * than five minutes after it is `future_timestamp`.
+ */
+export function validateEvent(record: Record<string, unknown>, ingestedAtMs: number): Validation {
+  const fail = (reason: QuarantineReason): Validation => ({ ok: false, reason });
+  const required = (field: string) => (missing(record[field]) ? `missing_field:${field}` : null);
+
+  for (const field of ['event_id', 'user_id', 'show_id'] as const) {
+    const reason = required(field);
+    if (reason) return fail(reason as QuarantineReason);
+  }
+  // show_title: a string, optional.
+  let reason = required('show_type');
+  if (reason) return fail(reason as QuarantineReason);
+  const showType = str(record.show_type).toLowerCase();
+  if (!(showTypes as readonly string[]).includes(showType)) return fail('invalid_enum:show_type');
+
+  const optionalCount = (field: 'season' | 'episode'): number | null | QuarantineReason => {
+    if (missing(record[field])) return null;
+    const value = num(record[field]);
+    if (!Number.isFinite(value)) return `invalid_number:${field}`;
+    if (value < 0) return `negative_value:${field}`;
+    // Seasons and episodes count from 1: zero or a fraction is not a number of this field.
+    if (!Number.isInteger(value) || value < 1) return `invalid_number:${field}`;
+    return value;
+  };
+  const season = optionalCount('season');
+  if (typeof season === 'string') return fail(season);
+  const episode = optionalCount('episode');
+  if (typeof episode === 'string') return fail(episode);
+
+  reason = required('event_type');
+  if (reason) return fail(reason as QuarantineReason);
+  const eventType = str(record.event_type).toLowerCase();
+  if (!(eventTypes as readonly string[]).includes(eventType)) return fail('invalid_enum:event_type');
+
+  reason = required('event_ts');
+  if (reason) return fail(reason as QuarantineReason);
+  const eventTs = parseEventTs(record.event_ts);
+  if (Number.isNaN(eventTs)) return fail('invalid_timestamp');
+  if (eventTs > ingestedAtMs + futureToleranceMs) return fail('future_timestamp');
+
+  const amounts: Record<'watch_seconds' | 'position_seconds' | 'duration_seconds', number> = {
+    watch_seconds: 0,
+    position_seconds: 0,
+    duration_seconds: 0,
+  };
+  for (const field of ['watch_seconds', 'position_seconds', 'duration_seconds'] as const) {
+    reason = required(field);
+    if (reason) return fail(reason as QuarantineReason);
+    const value = num(record[field]);
+    if (!Number.isFinite(value)) return fail(`invalid_number:${field}`);
+    if (value < 0) return fail(`negative_value:${field}`);
+    amounts[field] = value;
+  }
+  if (amounts.position_seconds > amounts.duration_seconds + 60) return fail('position_exceeds_duration');
+
+  reason = required('device');
+  if (reason) return fail(reason as QuarantineReason);
+  const device = str(record.device).toLowerCase();
+  if (!(devices as readonly string[]).includes(device)) return fail('invalid_enum:device');
+
+  reason = required('country');
+  if (reason) return fail(reason as QuarantineReason);
+  const country = str(record.country).toUpperCase();
+  if (!/^[A-Z]{2}$/.test(country)) return fail('invalid_enum:country');
+
+  let rating: number | null = null;
+  if (eventType === 'rate') {
+    const value = missing(record.rating) ? Number.NaN : num(record.rating);
+    if (!Number.isInteger(value) || value < 1 || value > 5) return fail('invalid_rating');
+    rating = value;
+  } else if (!missing(record.rating)) {
+    return fail('invalid_rating');
+  }
+
+  return {
+    ok: true,
+    event: {
+      event_id: str(record.event_id),
+      user_id: str(record.user_id),
+      show_id: str(record.show_id),
+      show_title: missing(record.show_title) ? null : str(record.show_title),
+      show_type: showType as ViewingEvent['show_type'],
+      season,
+      episode,
+      event_type: eventType as ViewingEvent['event_type'],
+      event_ts: eventTs,
+      event_date: new Date(eventTs).toISOString().slice(0, 10),
+      watch_seconds: amounts.watch_seconds,
+      position_seconds: amounts.position_seconds,
+      duration_seconds: amounts.duration_seconds,
+      device: device as ViewingEvent['device'],
+      country,
+      rating,
+      session_id: missing(record.session_id) ? null : str(record.session_id),
+    },
+  };
+}
