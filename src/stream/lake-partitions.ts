@@ -125,51 +125,51 @@ export class RowPartitioner {
   }
 
   /**
-   * Partition values of `row` (into `values`) and its path suffix (`col=v/…`, '' with no columns).
-   * Returns the row to store: `row` itself, or a copy carrying computed columns and an explicit
-   * null for a missing one.
+   * Values of the columns the last `apply` computed, or found missing (null), by column: they are
+   * the same for every row of a partition, so the sink adds them to the rows when it rolls the
+   * file instead of copying each row. A column the row holds itself is absent.
    */
-  apply(
-    row: Record<string, unknown>,
-    timestampMs: number,
-    values: PartitionValues,
-  ): { row: Record<string, unknown>; path: string } {
-    let out = row;
+  readonly added: Record<string, unknown> = {};
+
+  /**
+   * Partition values of `row` (into `values`, as text) and its path suffix (`col=v/…`, '' with no
+   * columns); `added` then holds the computed and missing columns. The row is not modified.
+   */
+  apply(row: Record<string, unknown>, timestampMs: number, values: PartitionValues): string {
     let path = '';
+    const added = this.added;
     for (let i = 0; i < this.columns.length; i++) {
       const name = this.columns[i];
       let value: unknown;
       try {
         if (this.#plain[i]) {
           value = row[name];
-          if (value === undefined) value = null;
-          else if (
-            typeof value === 'string' &&
-            value.length <= limits.lakePartitionValueBytesMax &&
-            plainValue.test(value) &&
-            value !== hiveNullValue
-          ) {
-            values[name] = value;
-            path += `${path === '' ? '' : '/'}${name}=${value}`;
-            continue;
+          if (value === undefined) {
+            value = null;
+            added[name] = null;
+          } else {
+            delete added[name];
+            if (
+              typeof value === 'string' &&
+              value.length <= limits.lakePartitionValueBytesMax &&
+              plainValue.test(value) &&
+              value !== hiveNullValue
+            ) {
+              values[name] = value;
+              path += `${path === '' ? '' : '/'}${name}=${value}`;
+              continue;
+            }
           }
         } else {
           value = this.#compute[i](row, timestampMs) ?? null;
+          added[name] = value;
         }
         if (typeof value === 'number' && Number.isSafeInteger(value)) {
           // Digits and '-' need no escaping (bucket numbers take this path).
-          if (out[name] !== value) {
-            if (out === row) out = { ...row };
-            out[name] = value;
-          }
           const text = String(value);
           values[name] = text;
           path += `${path === '' ? '' : '/'}${name}=${text}`;
           continue;
-        }
-        if (out[name] !== value) {
-          if (out === row) out = { ...row };
-          out[name] = value;
         }
         const text = partitionValueOf(value);
         if (text === hiveNullValue) {
@@ -193,6 +193,6 @@ export class RowPartitioner {
         );
       }
     }
-    return { row: out, path };
+    return path;
   }
 }

@@ -19,7 +19,7 @@
  * - `callbackSink`: calls a function per output (dashboards, tests). At-least-once across restarts.
  */
 import { createHash } from 'node:crypto';
-import { TributaryError, limits } from '../core/index.js';
+import { TributaryError, counter, limits } from '../core/index.js';
 import { checkPartitionColumn, encodePartitionPath, type PartitionValues } from '../lake/index.js';
 import {
   AvroSerde,
@@ -353,6 +353,8 @@ interface LakeBuffer {
   path: string;
   partition: PartitionValues;
   rows: Record<string, unknown>[];
+  /** Computed and missing partition columns, the same for every row: added when the file rolls. */
+  added: Record<string, unknown>;
   firstTs: number;
   lastWriteMs: number;
   roll: boolean;
@@ -360,13 +362,15 @@ interface LakeBuffer {
 
 /*
  * The lake sink's part of a checkpoint (JSON): `buffers` are the not-yet-rolled partitions in
- * least-recently-written-first order, `[path, partition, rows, firstTs]`; `seq` is the number of
+ * least-recently-written-first order, `[path, partition, rows, firstTs, added]` (`added`: the
+ * computed and missing partition columns the rows get when rolled; absent in checkpoints written
+ * before column partitions); `seq` is the number of
  * files rolled so far (file names continue from it; checkpoints written before column partitions
  * hold a per-path record instead, whose largest value is taken); `pending` the staged files the
  * checkpoint commits.
  */
 interface LakeSinkState {
-  buffers: [string, PartitionValues, Record<string, unknown>[], number][];
+  buffers: [string, PartitionValues, Record<string, unknown>[], number, Record<string, unknown>?][];
   seq: number | Record<string, number>;
   pending: StagedFile[];
 }
@@ -375,6 +379,13 @@ export interface LakeSink<T> extends Sink<T> {
   /** Buffers rolled early because `openPartitionsMax` partitions were open (this run). */
   readonly evicted: number;
 }
+
+/** Rolls forced by the open-partition bound: a steady rise means a partition column needs bucketing. */
+const partitionsEvicted = counter(
+  'tributary_lake_sink_partitions_evicted_total',
+  'Lake sink partition buffers rolled early because openPartitionsMax partitions were open',
+  ['job', 'table'],
+);
 
 /** Event-time minutes whose time partition a lake sink keeps formatted (a week's worth). */
 const timeMinutesCachedMax = 7 * 24 * 60;
@@ -460,6 +471,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     if (lastBuffer === oldest) lastBuffer = null;
     ready.push(oldest);
     evicted++;
+    partitionsEvicted.inc({ job: context?.jobName ?? '', table: table.name });
   }
 
   async function roll(buffer: LakeBuffer): Promise<void> {
@@ -470,10 +482,11 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     // Deterministic: the same input replayed from the same checkpoint rolls the same files.
     const fileName = `${prefix()}-${fileTag(buffer.path)}-${String(seq).padStart(6, '0')}.parquet`;
     let rows = buffer.rows;
-    if (timeColumns.length > 0) {
-      const time: Record<string, unknown> = {};
-      for (const column of timeColumns) time[column] = buffer.partition[column];
-      rows = rows.map((row) => ({ ...row, ...time }));
+    if (timeColumns.length > 0 || columns !== null) {
+      const extra: Record<string, unknown> = {};
+      for (const column of timeColumns) extra[column] = buffer.partition[column];
+      Object.assign(extra, buffer.added);
+      if (Object.keys(extra).length > 0) rows = rows.map((row) => ({ ...row, ...extra }));
     }
     pending.push(await table.stage(rows, { partition: buffer.partition, fileName }));
   }
@@ -496,14 +509,22 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       if (restored === undefined || restored === null) return Promise.resolve();
       seq =
         typeof restored.seq === 'number' ? restored.seq : Math.max(0, ...Object.values(restored.seq ?? {}));
-      for (const [path, partition, rows, firstTs] of restored.buffers) {
-        buffers.set(path, { path, partition, rows, firstTs, lastWriteMs: ctx.now(), roll: false });
+      for (const [path, partition, rows, firstTs, added] of restored.buffers) {
+        buffers.set(path, {
+          path,
+          partition,
+          rows,
+          added: added ?? {},
+          firstTs,
+          lastWriteMs: ctx.now(),
+          roll: false,
+        });
       }
       while (buffers.size > openMax) evictLeastRecent();
       return Promise.resolve();
     },
     write(value, timestampMs) {
-      let row = toRow(value);
+      const row = toRow(value);
       if (typeof row !== 'object' || row === null) {
         throw new TributaryError(
           'VALIDATION_FAILED',
@@ -529,9 +550,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       let path = timePath;
       if (columns !== null) {
         // Before any buffer changes: a bad value is the record's error (DLQ), nothing half-done.
-        const placed = columns.apply(row, timestampMs, columnValues);
-        row = placed.row;
-        path = path === '' ? placed.path : `${path}/${placed.path}`;
+        const columnPath = columns.apply(row, timestampMs, columnValues);
+        path = path === '' ? columnPath : `${path}/${columnPath}`;
       }
       let buffer = buffers.get(path);
       if (buffer === undefined) {
@@ -540,6 +560,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
           path,
           partition: columns === null ? timeValues : { ...timeValues, ...columnValues },
           rows: [],
+          added: columns === null ? {} : { ...columns.added },
           firstTs: timestampMs,
           lastWriteMs: 0,
           roll: false,
@@ -574,7 +595,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     async preCommit(): Promise<LakeSinkState> {
       await rollMarked();
       const state: LakeSinkState = {
-        buffers: [...buffers.values()].map((b) => [b.path, b.partition, b.rows, b.firstTs]),
+        buffers: [...buffers.values()].map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]),
         seq,
         pending,
       };

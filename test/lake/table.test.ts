@@ -112,6 +112,23 @@ describe('lake tables', () => {
     ]);
   });
 
+  it('a partition column NULL in every row so far takes the type of its first value', async () => {
+    const table = lake.table('silver', 'levels');
+    await table.append([{ v: 1, level: null }], { partitionBy: ['level'] });
+    expect((await table.snapshot())!.schema.find((c) => c.name === 'level')?.type).toBe('"NULL"');
+    expect(await queryLake(lake, 'select v::int v, level from silver.levels')).toEqual([
+      { v: 1, level: null },
+    ]);
+    await table.append([{ v: 2, level: 3 }], { partitionBy: ['level'] });
+    expect((await table.snapshot())!.schema.find((c) => c.name === 'level')?.type).toBe('BIGINT');
+    expect(
+      await queryLake(lake, 'select v::int v, level, typeof(level) t from silver.levels order by v'),
+    ).toEqual([
+      { v: 1, level: null, t: 'BIGINT' },
+      { v: 2, level: '3', t: 'BIGINT' },
+    ]);
+  });
+
   it('overwrites whole partitions; rerunning the overwrite is idempotent', async () => {
     const table = lake.table('silver', 'daily');
     await table.append(orders(4, '2026-11-22'), { partitionBy: ['date'] });

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -8,6 +7,7 @@ import { dataDirPaths } from '../../src/core/index.js';
 import { createMemoryLog, openEmbeddedLog, type Log } from '../../src/log/index.js';
 import { checkpointDir, resetJob, runJob } from '../../src/stream/index.js';
 import { goldenJob, goldenOutputTopic, goldenSales } from '../../src/stream/testing/golden.js';
+import { runKillableWorker } from './kill-worker.js';
 
 // kill -9 of the compiled worker BEFORE the job's first checkpoint (checkpoint interval of an
 // hour; the only checkpoint of a bounded run is then the final one), after outputs were written.
@@ -55,22 +55,12 @@ async function outputs(
 
 /** Runs the worker; with `holdAfter` it is killed with SIGKILL once it holds after that batch. */
 function runWorker(dataDir: string, holdAfter: number | null): Promise<string | null> {
-  const args = [worker, dataDir, noCheckpoint, ...(holdAfter === null ? [] : [`--hold-after=${holdAfter}`])];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('held\n')) child.kill('SIGKILL');
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null) reject(new Error(`worker exited ${code}: ${stderr}`));
-      else resolve(signal);
-    });
-  });
+  return runKillableWorker([
+    worker,
+    dataDir,
+    noCheckpoint,
+    ...(holdAfter === null ? [] : [`--hold-after=${holdAfter}`]),
+  ]);
 }
 
 describe('kill -9 before the first checkpoint', () => {

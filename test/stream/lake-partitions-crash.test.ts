@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +15,7 @@ import {
   type ViewEvent,
 } from '../../src/stream/testing/partitioned-lake.js';
 import { queryLake } from '../lake/helpers.js';
+import { runKillableWorker } from './kill-worker.js';
 
 // kill -9 of the compiled worker running a column-partitioned lake sink (2 days × 3 show types ×
 // 16 user buckets = 96 partitions, events in time order, at most 60 open: the second day's
@@ -44,22 +44,11 @@ async function seed(dataDir: string, events: readonly ViewEvent[]): Promise<void
 function runWorker(dataDir: string, kill: { holdAfter?: number; killAt?: number }): Promise<string | null> {
   const args = [worker, dataDir, '--open-partitions-max=60'];
   if (kill.holdAfter !== undefined) args.push(`--hold-after=${kill.holdAfter}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (stdout.includes('held\n')) child.kill('SIGKILL');
-      if (kill.killAt !== undefined && stdout.includes(`batch ${kill.killAt}\n`)) child.kill('SIGKILL');
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null) reject(new Error(`worker exited ${code}: ${stderr}`));
-      else resolve(signal);
-    });
-  });
+  return runKillableWorker(
+    args,
+    (stdout) =>
+      stdout.includes('held\n') || (kill.killAt !== undefined && stdout.includes(`batch ${kill.killAt}\n`)),
+  );
 }
 
 async function committed(dataDir: string): Promise<Record<string, unknown>[]> {

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricsRegistry } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, partitionForKey, type Log } from '../../src/log/index.js';
 import { bucket, bucketColumn, lakeSink, lakeTableTarget, runJob, stream } from '../../src/stream/index.js';
@@ -141,6 +142,51 @@ const cities = [
   null,
 ];
 
+describe('lake sink partition columns: bad values and options', () => {
+  it('refuses a column named twice or not an identifier, when the job is built', () => {
+    const target = lakeTableTarget(lake.table('silver', 'opts'));
+    expect(() => lakeSink(target, { pathFormat: 'day=YYYY-MM-dd', partitionBy: ['day'] })).toThrow(
+      /partition column day is named twice/,
+    );
+    expect(() => lakeSink(target, { partitionBy: ['a-b'] })).toThrow(/must be an identifier/);
+    expect(() => lakeSink(target, { openPartitionsMax: 0 })).toThrow(/openPartitionsMax/);
+  });
+
+  it('sends a record whose value cannot name a directory to the DLQ, and keeps the others', async () => {
+    const log = createMemoryLog();
+    await log.createTopic('things', { partitions: 1 });
+    const values = [
+      { id: 1, kind: 'ok' },
+      { id: 2, kind: { nested: true } },
+      { id: 3, kind: 'x'.repeat(201) },
+      { id: 4, kind: 'é'.repeat(40) },
+      { id: 5 },
+      // The longest value allowed: its file name carries a hash instead of the whole path.
+      { id: 6, kind: 'y'.repeat(200) },
+    ];
+    await log.append(values.map((v) => ({ topic: 'things', value: JSON.stringify(v) })));
+    const table = lake.table('silver', 'things');
+    const status = await runJob(
+      stream('things', { checkpointIntervalMs: 0 })
+        .from<Record<string, unknown>>(log, { topics: ['things'] })
+        .to(lakeSink(lakeTableTarget(table), { pathFormat: null, partitionBy: ['kind'] })),
+      { dataDir: path.join(dir, 'things'), once: true },
+    );
+    expect(status.counters.dlq).toBe(3);
+    const dlq = await log.fetch('things.dlq', 0, 0, { maxRecords: 10 });
+    const reasons = dlq.map((r) => Buffer.from(r.headers['tributary-error-message'] ?? '').toString());
+    expect(reasons[0]).toMatch(/lake sink silver.things: partition column kind: .*got object/);
+    expect(reasons[1]).toMatch(/partition column kind: its value is 201 bytes once escaped/);
+    // 40 × 'é' is 240 bytes escaped (%C3%A9 each).
+    expect(reasons[2]).toMatch(/its value is 240 bytes/);
+    expect(await queryLake(lake, 'select id::int id, kind from silver.things order by id')).toEqual([
+      { id: 1, kind: 'ok' },
+      { id: 5, kind: null },
+      { id: 6, kind: 'y'.repeat(200) },
+    ]);
+  });
+});
+
 describe('lake sink partitions (property)', () => {
   it('every row lands in the partition its columns name, and none is lost to LRU rolling', async () => {
     let evictedRuns = 0;
@@ -222,7 +268,10 @@ describe('lake sink partitions (property)', () => {
       ),
       { seed: 20261203, numRuns: 25 },
     );
-    // The bound was hit (and rows survived it) in a good share of the runs.
+    // The bound was hit (and rows survived it) in a good share of the runs, and operators see it.
     expect(evictedRuns).toBeGreaterThan(5);
+    expect(
+      await metricsRegistry.getSingleMetricAsString('tributary_lake_sink_partitions_evicted_total'),
+    ).toMatch(/tributary_lake_sink_partitions_evicted_total\{job="prop",table="silver\.prop_\d+"\} [1-9]/);
   }, 120_000);
 });

@@ -23,6 +23,7 @@ import { runJob } from '../runner.js';
 import { runWorker } from '../scale.js';
 import { topicSink } from '../sinks.js';
 import { tumbling } from '../windows.js';
+import { numberFlag, reportBatches } from './worker-args.js';
 
 export interface GoldenSale {
   id: number;
@@ -93,14 +94,6 @@ export function goldenSales(n: number, seed = 1): (string | null)[] {
   return out;
 }
 
-function numberFlag(args: string[], name: string): number | null {
-  const arg = args.find((a) => a.startsWith(`--${name}=`));
-  if (arg === undefined) return null;
-  const value = Number(arg.slice(name.length + 3));
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got ${arg}`);
-  return value;
-}
-
 async function mainWorker(dataDir: string, args: string[]): Promise<void> {
   const delayMs = numberFlag(args, 'batch-delay-ms') ?? 0;
   const info = readLogServerInfo(dataDirPaths(dataDir).log);
@@ -130,19 +123,11 @@ async function main(dataDir: string, args: string[]): Promise<void> {
   const holdAfter = numberFlag(args, 'hold-after');
   const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'always' });
   try {
-    let batches = 0;
     await runJob(goldenJob(log, { checkpointIntervalMs }), {
       dataDir,
       once: true,
       pollMaxRecords: 250,
-      onBatch: async () => {
-        process.stdout.write(`batch ${++batches}\n`);
-        if (batches === holdAfter) {
-          process.stdout.write('held\n');
-          // Until the parent's SIGKILL: the timer keeps the event loop (and the process) alive.
-          await new Promise(() => setInterval(() => undefined, 60_000));
-        }
-      },
+      onBatch: reportBatches(holdAfter),
     });
   } finally {
     await log.close();

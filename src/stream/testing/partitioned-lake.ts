@@ -19,6 +19,7 @@ import { lakeTableTarget } from '../lake.js';
 import { bucketColumn } from '../lake-partitions.js';
 import { runJob } from '../runner.js';
 import { lakeSink, type LakeSinkOptions } from '../sinks.js';
+import { numberFlag, reportBatches } from './worker-args.js';
 
 export interface ViewEvent {
   view_id: number;
@@ -81,21 +82,12 @@ export function viewsJob(
     .to(lakeSink(lakeTableTarget(table, { types: { event_date: 'DATE' } }), viewsSinkOptions(options.sink)));
 }
 
-function numberFlag(args: string[], name: string): number | null {
-  const arg = args.find((a) => a.startsWith(`--${name}=`));
-  if (arg === undefined) return null;
-  const value = Number(arg.slice(name.length + 3));
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a whole number, got ${arg}`);
-  return value;
-}
-
 async function main(dataDir: string, args: string[]): Promise<void> {
   const holdAfter = numberFlag(args, 'hold-after');
   const openPartitionsMax = numberFlag(args, 'open-partitions-max');
   const log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'always' });
   const lake = await openLake({ storage: new LocalStorage(dataDirPaths(dataDir).lake) });
   try {
-    let batches = 0;
     const job = viewsJob(log, lake.table('silver', 'views'), {
       sink: openPartitionsMax === null ? {} : { openPartitionsMax },
     });
@@ -103,14 +95,7 @@ async function main(dataDir: string, args: string[]): Promise<void> {
       dataDir,
       once: true,
       pollMaxRecords: 250,
-      onBatch: async () => {
-        process.stdout.write(`batch ${++batches}\n`);
-        if (batches === holdAfter) {
-          process.stdout.write('held\n');
-          // Until the parent's SIGKILL: the timer keeps the event loop (and the process) alive.
-          await new Promise(() => setInterval(() => undefined, 60_000));
-        }
-      },
+      onBatch: reportBatches(holdAfter),
     });
   } finally {
     await lake.close();
