@@ -9,6 +9,7 @@ import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
 import { qualityBenchmarks } from './quality.js';
 import { reviewsBenchmarks } from './reviews.js';
+import { schemaBenchmarks } from './schemas.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
@@ -26,4 +27,5 @@ export const benchmarks: Benchmark[] = [
   ...documentsBenchmarks,
   ...lineageBenchmarks,
   ...reviewsBenchmarks,
+  ...schemaBenchmarks,
 ];

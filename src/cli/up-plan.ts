@@ -283,9 +283,10 @@ export function createUpPlan(
         ),
         pipelines: [
           ...pipelines.map((d) => d.serve(services)),
-          topicsModule(eventLog),
+          topicsModule(eventLog, services.schemaRegistry),
           lineageModule(new LineageGraphReader(config.dataDir)),
         ],
+        ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: {
           app: createIngestRoutes({

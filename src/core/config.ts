@@ -103,6 +103,17 @@ export const configSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db')
       .optional(),
+    schemaRegistryUrl: z
+      .string()
+      .regex(/^https?:\/\//, 'http(s)://host:port[/path]')
+      .optional()
+      .describe(
+        'External Confluent-compatible schema registry; default the embedded one in the data dir (served at /schema-registry)',
+      ),
+    schemaRegistryApiKey: z
+      .string()
+      .optional()
+      .describe('Credentials for schemaRegistryUrl: key:secret (HTTP Basic) or a bearer token'),
   })
   .strict();
 
@@ -124,6 +135,7 @@ configEnvNames.llmApiKey.push('OPENAI_API_KEY');
 configEnvNames.s3AccessKeyId.push('AWS_ACCESS_KEY_ID');
 configEnvNames.s3SecretAccessKey.push('AWS_SECRET_ACCESS_KEY');
 configEnvNames.s3Endpoint.push('AWS_ENDPOINT_URL_S3');
+configEnvNames.schemaRegistryUrl.push('SCHEMA_REGISTRY_URL');
 
 /** Variables that start with TRIBUTARY_ but are not config keys (read elsewhere, on purpose). */
 // Read where they are used, not settings: TRIBUTARY_LOG_TOKEN is the log server's token (src/log/open.ts).

@@ -45,4 +45,6 @@ export const limits = {
   lineageSchemaTtlMs: 60_000,
   /** A stream job reports a RUNNING event at a checkpoint at most this often (coalesced). */
   lineageRunningIntervalMs: 60_000,
+  /** Largest schema text the schema registry accepts (Avro JSON). */
+  schemaTextBytesMax: 1024 * 1024,
 } as const;

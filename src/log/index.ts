@@ -24,3 +24,4 @@ export { murmur2, toPositive, partitionForKey, Partitioner } from './partitioner
 export { rangeAssign } from './local-group.js';
 export { offsetRanges, type PartitionOffsetRange } from './append-summary.js';
 export { startOffsets, notAssigned } from './records.js';
+export * from './schemas/index.js';

@@ -32,7 +32,7 @@
 import type { ThrottleOptions, TributaryConfig } from '../core/index.js';
 import type { SourceDeclaration } from '../connectors/index.js';
 import type { Lake } from '../lake/index.js';
-import type { Log } from '../log/index.js';
+import type { Log, SchemaRegistry } from '../log/index.js';
 import type { LiveEvent, PipelineModule } from '../serve/index.js';
 import type { PipelineJobs } from '../stream/index.js';
 
@@ -48,6 +48,12 @@ export interface PipelineServices {
   query: QueryFunction;
   /** Pushes a live update to dashboards (SSE); optional so batch-only runs need no event bus. */
   publish?: (event: LiveEvent) => void;
+  /**
+   * The schema registry (Avro subjects): the data dir's, or the external `schemaRegistryUrl`; the
+   * same one `up` serves at `/schema-registry`. Set by the platform; `openSchemaRegistry(config)`
+   * opens it where a caller built the services by hand.
+   */
+  schemaRegistry?: SchemaRegistry;
 }
 
 export interface DemoHandle {

@@ -8,6 +8,7 @@ import { registerLogServerCommands } from './log-server.js';
 import { registerMlCommands } from './ml.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
+import { registerSchemasCommands } from './schemas.js';
 import { registerServeCommands } from './serve.js';
 import { registerTopicsCommands } from './topics.js';
 import { registerViewingCommands } from './viewing.js';
@@ -26,6 +27,7 @@ export const commandModules: RegisterCommands[] = [
   registerMlCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
+  registerSchemasCommands,
   registerViewingCommands,
   registerServeCommands,
   registerPipelineCommands,
