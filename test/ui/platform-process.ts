@@ -92,7 +92,18 @@ export async function startPlatform(options: { startTimeoutMs: number }): Promis
   );
   const child = spawn(
     process.execPath,
-    [cliPath, '--data-dir', dataDir, 'up', '--port', String(port), '--host', '127.0.0.1'],
+    [
+      cliPath,
+      '--data-dir',
+      dataDir,
+      'up',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--kafka-port',
+      '0',
+    ],
     { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
