@@ -84,8 +84,12 @@ export class ScramServer {
   principal: KafkaPrincipal | undefined;
   #authenticator: KafkaAuthenticator;
 
-  constructor(authenticator: KafkaAuthenticator) {
+  readonly #serverNonce: () => string;
+
+  /** `serverNonce` is for RFC test vectors; by default 18 random bytes, base64. */
+  constructor(authenticator: KafkaAuthenticator, serverNonce = () => randomBytes(18).toString('base64')) {
     this.#authenticator = authenticator;
+    this.#serverNonce = serverNonce;
   }
 
   first(token: Buffer): Buffer | string {
@@ -107,7 +111,7 @@ export class ScramServer {
     if (typeof found === 'string') return found;
     this.#credential = found.credential;
     this.principal = found.principal;
-    this.#nonce = clientNonce + randomBytes(18).toString('base64');
+    this.#nonce = clientNonce + this.#serverNonce();
     this.#serverFirst = `r=${this.#nonce},s=${found.credential.salt.toString('base64')},i=${found.credential.iterations}`;
     return Buffer.from(this.#serverFirst, 'utf8');
   }
