@@ -135,6 +135,27 @@ describe('Kafka listener with kcat', () => {
     expect(total).toBe(3);
   });
 
+  it('decompresses batches librdkafka compressed with gzip, snappy, lz4 and zstd', async () => {
+    await log.createTopic('kcat-compressed', { partitions: 1 });
+    const codecs = ['gzip', 'snappy', 'lz4', 'zstd'];
+    for (const codec of codecs) {
+      const lines = Array.from({ length: 50 }, (_, i) => `${codec}-${i}-${'x'.repeat(i)}`);
+      await kcat(['-P', '-t', 'kcat-compressed', '-p', '0', '-z', codec, '-X', 'linger.ms=100'], {
+        input: `${lines.join('\n')}\n`,
+      });
+    }
+    const values: string[] = [];
+    for (let offset = 0; values.length < 200;) {
+      const records = await log.fetch('kcat-compressed', 0, offset);
+      if (records.length === 0) break;
+      values.push(...records.map((r) => Buffer.from(r.value!).toString()));
+      offset = records[records.length - 1].offset + 1;
+    }
+    expect(values).toEqual(
+      codecs.flatMap((codec) => Array.from({ length: 50 }, (_, i) => `${codec}-${i}-${'x'.repeat(i)}`)),
+    );
+  });
+
   it('refuses a wrong SCRAM password and a produce without the ingest scope', async () => {
     await expect(
       kcat(['-L', '-m', '2'], { mechanism: 'SCRAM-SHA-256', user: adminKeyId, key: `${adminKey}x` }),
