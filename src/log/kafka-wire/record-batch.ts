@@ -11,44 +11,47 @@ const snappy = require('snappyjs') as { uncompress(src: Uint8Array, maxLength?: 
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32C (Castagnoli), the checksum of Kafka's record batch v2. Node has no native CRC-32C, so
-// this is slicing-by-8 (eight 256-entry tables, eight bytes per step): several times the
-// byte-at-a-time speed, which matters because every produced and every fetched batch is summed.
+// this is slicing-by-8: eight 256-entry tables (one flat Int32Array, so loads stay small integers)
+// consume eight bytes per step, several times the byte-at-a-time speed. Every produced and every
+// fetched batch is summed, so it matters. Reads go through a plain Uint8Array view: V8 keeps that
+// loop monomorphic, which measured faster than indexing the Buffer subclass.
 
-const crcTables: Uint32Array[] = (() => {
-  const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
+const crcTable: Int32Array = (() => {
+  const table = new Int32Array(8 * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    tables[0][n] = c >>> 0;
+    table[n] = c;
   }
   for (let n = 0; n < 256; n++) {
-    let c = tables[0][n];
+    let c = table[n];
     for (let t = 1; t < 8; t++) {
-      c = tables[0][c & 0xff] ^ (c >>> 8);
-      tables[t][n] = c >>> 0;
+      c = table[c & 0xff] ^ (c >>> 8);
+      table[t * 256 + n] = c;
     }
   }
-  return tables;
+  return table;
 })();
 
-export function crc32c(data: Uint8Array, start = 0, end = data.length): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = crcTables;
-  let crc = 0xffffffff;
+export function crc32c(input: Uint8Array, start = 0, end = input.length): number {
+  const data = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  const t = crcTable;
+  let crc = -1;
   let i = start;
   for (; i + 8 <= end; i += 8) {
     const a = (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)) ^ crc;
     crc =
-      t7[a & 0xff] ^
-      t6[(a >>> 8) & 0xff] ^
-      t5[(a >>> 16) & 0xff] ^
-      t4[a >>> 24] ^
-      t3[data[i + 4]] ^
-      t2[data[i + 5]] ^
-      t1[data[i + 6]] ^
-      t0[data[i + 7]];
+      t[1792 + (a & 0xff)] ^
+      t[1536 + ((a >>> 8) & 0xff)] ^
+      t[1280 + ((a >>> 16) & 0xff)] ^
+      t[1024 + (a >>> 24)] ^
+      t[768 + data[i + 4]] ^
+      t[512 + data[i + 5]] ^
+      t[256 + data[i + 6]] ^
+      t[data[i + 7]];
   }
-  for (; i < end; i++) crc = t0[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  for (; i < end; i++) crc = t[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------
