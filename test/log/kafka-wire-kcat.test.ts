@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,14 +22,21 @@ let readKey: string;
 
 function kcat(
   args: string[],
-  options: { key?: string; mechanism?: string; user?: string; input?: string } = {},
+  options: {
+    key?: string;
+    mechanism?: string;
+    user?: string;
+    input?: string;
+    port?: number;
+    protocol?: string;
+  } = {},
 ) {
   const mechanism = options.mechanism ?? 'PLAIN';
   const common = [
     '-b',
-    `127.0.0.1:${listener.port}`,
+    `127.0.0.1:${options.port ?? listener.port}`,
     '-X',
-    'security.protocol=SASL_PLAINTEXT',
+    `security.protocol=${options.protocol ?? 'SASL_PLAINTEXT'}`,
     '-X',
     `sasl.mechanisms=${mechanism}`,
     '-X',
@@ -154,6 +161,59 @@ describe('Kafka listener with kcat', () => {
     expect(values).toEqual(
       codecs.flatMap((codec) => Array.from({ length: 50 }, (_, i) => `${codec}-${i}-${'x'.repeat(i)}`)),
     );
+  });
+
+  it('acks=0 gets no answer and the records still arrive', async () => {
+    await log.createTopic('kcat-acks0', { partitions: 1 });
+    await kcat(['-P', '-t', 'kcat-acks0', '-X', 'acks=0'], { input: 'a\nb\nc\n' });
+    const deadline = Date.now() + 10_000;
+    let values: string[] = [];
+    while (values.length < 3 && Date.now() < deadline) {
+      values = (await log.fetch('kcat-acks0', 0, 0, { waitMs: 200 })).map((r) =>
+        Buffer.from(r.value!).toString(),
+      );
+    }
+    expect(values).toEqual(['a', 'b', 'c']);
+  });
+
+  it('speaks TLS (SASL_SSL) with a given certificate and key', async () => {
+    const cert = path.join(dir, 'cert.pem');
+    const keyFile = path.join(dir, 'key.pem');
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
+    const secure = await serveKafka(log, {
+      port: 0,
+      authenticator: kafkaAuthenticator(keys),
+      tls: { cert: readFileSync(cert), key: readFileSync(keyFile) },
+    });
+    try {
+      const { stdout } = await kcat(['-L', '-J', '-X', `ssl.ca.location=${cert}`], {
+        port: secure.port,
+        protocol: 'SASL_SSL',
+      });
+      expect((JSON.parse(stdout) as { topics: { topic: string }[] }).topics.map((t) => t.topic)).toContain(
+        'kcat-events',
+      );
+      // A plaintext client gets nothing from the TLS port.
+      await expect(kcat(['-L', '-m', '2'], { port: secure.port })).rejects.toThrow();
+    } finally {
+      await secure.close();
+    }
   });
 
   it('refuses a wrong SCRAM password and a produce without the ingest scope', async () => {
