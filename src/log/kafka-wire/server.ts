@@ -262,29 +262,37 @@ class KafkaConnection {
     this.#socket.destroy();
   }
 
+  /** Size of the frame being received (read from its first 4 bytes), or -1 before they arrived. */
+  #frameBytes = -1;
+
   #onData(chunk: Buffer): void {
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     for (;;) {
-      if (this.#pendingBytes < 4) return;
-      const head = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending);
-      this.#pending = [head];
-      const size = head.readInt32BE(0);
-      const max =
-        this.#session.principal === undefined ? unauthenticatedFrameBytesMax : limits.kafkaRequestBytesMax;
-      if (size < 0 || size > max) {
-        logger.warn(
-          { peer: this.#session.clientHost, size, max },
-          'Kafka request frame too large; closing the connection',
-        );
-        this.destroy();
-        return;
+      if (this.#frameBytes < 0) {
+        if (this.#pendingBytes < 4) return;
+        if (this.#pending[0].length < 4) this.#pending = [Buffer.concat(this.#pending)];
+        const size = this.#pending[0].readInt32BE(0);
+        const max =
+          this.#session.principal === undefined ? unauthenticatedFrameBytesMax : limits.kafkaRequestBytesMax;
+        if (size < 0 || size > max) {
+          logger.warn(
+            { peer: this.#session.clientHost, size, max },
+            'Kafka request frame too large; closing the connection',
+          );
+          this.destroy();
+          return;
+        }
+        this.#frameBytes = size;
       }
-      if (head.length < 4 + size) return;
-      const frame = head.subarray(4, 4 + size);
-      const rest = head.subarray(4 + size);
+      // Chunks are joined once the whole frame is here, not on every chunk of a large request.
+      if (this.#pendingBytes < 4 + this.#frameBytes) return;
+      const head = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending);
+      const frame = head.subarray(4, 4 + this.#frameBytes);
+      const rest = head.subarray(4 + this.#frameBytes);
       this.#pending = rest.length === 0 ? [] : [rest];
       this.#pendingBytes = rest.length;
+      this.#frameBytes = -1;
       this.#onFrame(frame);
       if (this.#destroyed) return;
     }
