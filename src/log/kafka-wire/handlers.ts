@@ -145,6 +145,10 @@ export const produce: Handler = async (request, _version, state) => {
       'transactions are not supported',
     );
   }
+  if (acks !== 0 && acks !== 1 && acks !== -1) {
+    return produceError(request, errorCodes.INVALID_REQUIRED_ACKS, `acks must be -1, 0 or 1, got ${acks}`);
+  }
+
   const topics = request.topicData as { name: string; partitionData: PartitionProduce[] }[];
   const descriptions = new Map<string, TopicDescription | null>();
   const responses: Message[] = [];
@@ -281,8 +285,8 @@ interface FetchPartitionRequest {
 
 /**
  * Reads each requested partition from its fetch offset (up to its partitionMaxBytes, the whole
- * response up to maxBytes, at least one batch), and when fewer than minBytes are ready waits up
- * to maxWaitMs for any of them to grow. Only read_uncommitted exists: the log has no transactions,
+ * response up to maxBytes, at least one batch), and while fewer than minBytes are ready waits up
+ * to maxWaitMs in all for any of them to grow. Only read_uncommitted exists: the log has no transactions,
  * so both isolation levels read the same records. No fetch sessions: sessionId 0 asks clients to
  * send full requests.
  */
@@ -298,36 +302,50 @@ export const fetch: Handler = async (request, version, state) => {
   const maxBytes = Math.max(1, request.maxBytes as number);
   const minBytes = request.minBytes as number;
   const maxWaitMs = Math.max(0, request.maxWaitMs as number);
+  const deadline = Date.now() + maxWaitMs;
   let result = await readAll(state.log, wanted, maxBytes);
-  if (result.bytes < Math.max(1, minBytes) && maxWaitMs > 0 && !result.error) {
-    const abort = new AbortController();
-    const waits = wanted.flatMap((t) =>
-      t.name === null
-        ? []
-        : t.partitions.map((p) =>
-            state.log
-              .fetch(t.name!, p.partition, p.fetchOffset, {
-                maxRecords: 1,
-                waitMs: maxWaitMs,
-                signal: abort.signal,
-              })
-              .then(
-                (records) => {
-                  if (records.length > 0) abort.abort();
-                },
-                () => undefined,
-              ),
-          ),
-    );
-    const timer = setTimeout(() => abort.abort(), maxWaitMs);
-    await Promise.all(waits);
-    clearTimeout(timer);
+  // Long poll: until minBytes are ready or maxWaitMs passed, wait for any partition to grow past
+  // what is already there, then read again (minBytes 0 answers at once, as in Kafka).
+  while (result.bytes < minBytes && !result.error && result.bytes < maxBytes) {
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) break;
+    await waitForGrowth(state.log, wanted, result.responses, remainingMs);
     result = await readAll(state.log, wanted, maxBytes);
   }
   return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: result.responses };
 };
 
 const emptyRecords = Buffer.alloc(0);
+
+/** Resolves when any requested partition has a record beyond its current end, or after `waitMs`. */
+async function waitForGrowth(
+  log: Log,
+  wanted: { name: string | null; partitions: FetchPartitionRequest[] }[],
+  responses: Message[],
+  waitMs: number,
+): Promise<void> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), waitMs);
+  const waits: Promise<void>[] = [];
+  wanted.forEach((t, ti) => {
+    if (t.name === null) return;
+    const answered = (responses[ti].partitions as Message[]) ?? [];
+    t.partitions.forEach((p, pi) => {
+      const end = answered[pi]?.highWatermark as number | undefined;
+      const offset = Math.max(p.fetchOffset, end ?? 0);
+      waits.push(
+        log.fetch(t.name!, p.partition, offset, { maxRecords: 1, waitMs, signal: abort.signal }).then(
+          (records) => {
+            if (records.length > 0) abort.abort();
+          },
+          () => undefined,
+        ),
+      );
+    });
+  });
+  await Promise.all(waits);
+  clearTimeout(timer);
+}
 
 async function readAll(
   log: Log,
