@@ -52,8 +52,18 @@ const nodeId = 0;
  * same name keeps its id (Kafka would give it a new one).
  */
 export function topicId(name: string): string {
-  return createHash('sha256').update(`tributary-topic:${name}`).digest('hex').slice(0, 32);
+  let id = topicIds.get(name);
+  if (id === undefined) {
+    // Fetch v13+ maps ids to names on every request: remember them (a memo, bounded).
+    if (topicIds.size >= topicIdsMax) topicIds.clear();
+    id = createHash('sha256').update(`tributary-topic:${name}`).digest('hex').slice(0, 32);
+    topicIds.set(name, id);
+  }
+  return id;
 }
+
+const topicIds = new Map<string, string>();
+const topicIdsMax = 10_000;
 
 async function describeOrNull(log: Log, topic: string): Promise<TopicDescription | null> {
   try {
