@@ -57,4 +57,5 @@ function main(): void {
   process.stdout.write(`wrote ${messages.length} message schemas to ${target}\n`);
 }
 
-main();
+// Runs only as a script, never on import.
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();
