@@ -1,6 +1,7 @@
 import type { Benchmark } from './types.js';
 import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
+import { kafkaBenchmarks } from './kafka.js';
 import { lakeBenchmarks } from './lake.js';
 import { lakeSinkBenchmarks } from './lake-sink.js';
 import { lineageBenchmarks } from './lineage.js';
@@ -16,6 +17,7 @@ import { streamBenchmarks } from './stream.js';
 /** The one list of benchmarks; each layer adds its module's entries. */
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
+  ...kafkaBenchmarks,
   ...lakeBenchmarks,
   ...lakeSinkBenchmarks,
   ...streamBenchmarks,

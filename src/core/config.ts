@@ -52,6 +52,18 @@ export const configSchema = z
       .min(-1)
       .default(-1)
       .describe('Default per-partition retention by size (-1 = unbounded)'),
+    kafkaListener: z
+      .string()
+      .regex(/^(off|[^\s:]+:\d{1,5})$/, 'off or host:port')
+      .default('127.0.0.1:9092')
+      .describe(
+        'Kafka protocol listener of `tributary up` over the embedded log (SASL with API keys): host:port, or off',
+      ),
+    kafkaTlsCert: z
+      .string()
+      .optional()
+      .describe('PEM certificate file: the Kafka listener speaks TLS (SASL_SSL)'),
+    kafkaTlsKey: z.string().optional().describe('PEM private key file for kafkaTlsCert'),
     storage: z
       .string()
       .regex(/^(local|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'local or s3://bucket[/prefix]')

@@ -14,6 +14,8 @@ export const limits = {
   /** Largest batch a consumer fetch returns. */
   fetchRecordsMax: 10_000,
   fetchBytesMax: 8 * 1024 * 1024,
+  /** Largest request a Kafka client may send the Kafka listener (Kafka: socket.request.max.bytes). */
+  kafkaRequestBytesMax: 100 * 1024 * 1024,
   /** Rows buffered before a lake writer flushes a Parquet file. */
   lakeRowGroupRowsMax: 122_880,
   /**

@@ -25,3 +25,14 @@ export { rangeAssign } from './local-group.js';
 export { offsetRanges, type PartitionOffsetRange } from './append-summary.js';
 export { startOffsets, notAssigned } from './records.js';
 export * from './schemas/index.js';
+export {
+  serveKafka,
+  servedApiVersions,
+  scramCredential,
+  scramIterations,
+  type KafkaListener,
+  type KafkaListenerOptions,
+  type KafkaAuthenticator,
+  type KafkaPrincipal,
+  type ScramCredential,
+} from './kafka-wire/index.js';
