@@ -504,26 +504,43 @@ async function renderPipelinePage(
       });
     }
   }
+  // One piece that cannot load (a table not written yet, a route that fails) shows its own note;
+  // the rest of the page renders. A refused key still ends the page (the login form).
+  const piece = (selector: string, load: Promise<void>) =>
+    load.catch((error: unknown) => {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      document
+        .querySelector(selector)
+        ?.replaceChildren(h('p', { class: 'muted unavailable' }, `Not available: ${message}`));
+    });
   await Promise.all([
-    ...page.tiles.map((t) => loadTile(t, routeOf)),
-    ...page.charts.map((c) => loadChart(c, generation, routeOf)),
+    ...page.tiles.map((t) => piece(`#tile-${CSS.escape(t.id)} .tile-value`, loadTile(t, routeOf))),
+    ...page.charts.map((c) =>
+      piece(`#chart-${CSS.escape(c.id)} .chart-slot`, loadChart(c, generation, routeOf)),
+    ),
     ...(page.graphs ?? []).map(async (g) => {
       const graph = await apiGet<GraphData>(g.route);
       if (generation === renderGeneration) putChart(g.id, drawLineage(graph, g.title));
     }),
-    ...(page.tables ?? []).map(async (t) => {
-      const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(
-        routeOf(t.route, t.id),
-      );
-      if (generation !== renderGeneration) return;
-      const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
-      document.getElementById(`table-${t.id}`)?.replaceChildren(
-        table(
-          columns,
-          body.rows.map((r) => columns.map((c) => formatCell(r[c]))),
-        ),
-      );
-    }),
+    ...(page.tables ?? []).map((t) =>
+      piece(
+        `#table-${CSS.escape(t.id)}`,
+        (async () => {
+          const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(
+            routeOf(t.route, t.id),
+          );
+          if (generation !== renderGeneration) return;
+          const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
+          document.getElementById(`table-${t.id}`)?.replaceChildren(
+            table(
+              columns,
+              body.rows.map((r) => columns.map((c) => formatCell(r[c]))),
+            ),
+          );
+        })(),
+      ),
+    ),
   ]);
 }
 
