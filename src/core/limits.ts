@@ -22,4 +22,19 @@ export const limits = {
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
+  /**
+   * Per-document budget of extraction + chunking (docproc), enforced in a worker thread so a
+   * hostile upload costs at most this much and is then dead-lettered: pages of a PDF, entries of
+   * a DOCX archive, bytes inflated from it, characters of extracted text, bytes of chunk text
+   * produced, CPU time (the worker is terminated past it) and the worker's heap.
+   */
+  documentPagesMax: 2_000,
+  documentZipEntriesMax: 1_000,
+  documentInflatedBytesMax: 64 * 1024 * 1024,
+  documentCharsMax: 10_000_000,
+  documentOutputBytesMax: 32 * 1024 * 1024,
+  documentCpuMsMax: 30_000,
+  documentHeapMbMax: 256,
+  /** Bytes a gzip/compressed ingest body or file part may inflate to before it is refused. */
+  ingestInflatedBytesMax: 64 * 1024 * 1024,
 } as const;
