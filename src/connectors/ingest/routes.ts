@@ -185,7 +185,16 @@ async function parseRecords(
     format: 'txt' | 'jsonl' | 'csv' | 'json',
     gzip: boolean,
   ) => {
-    for await (const record of decodeBytes(data, { format, gzip, name, parse: false }))
+    // The record limit applies while decoding and the inflated size is capped, so a gzip "line
+    // bomb" stops after `recordBytesMax` bytes of one line instead of being inflated whole.
+    for await (const record of decodeBytes(data, {
+      format,
+      gzip,
+      name,
+      parse: false,
+      recordBytesMax: o.recordBytesMax,
+      decodedBytesMax: coreLimits.ingestInflatedBytesMax,
+    }))
       add({ topic, value: record.value }, `${name} line ${record.line}`);
   };
   if (mediaType === 'application/json') {
