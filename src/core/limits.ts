@@ -35,6 +35,8 @@ export const limits = {
   documentOutputBytesMax: 32 * 1024 * 1024,
   documentCpuMsMax: 30_000,
   documentHeapMbMax: 256,
+  /** Nesting of a JSON body from outside (deeper is a 400 before parsing). */
+  jsonDepthMax: 64,
   /** Bytes a gzip/compressed ingest body or file part may inflate to before it is refused. */
   ingestInflatedBytesMax: 64 * 1024 * 1024,
 } as const;

@@ -26,7 +26,7 @@ import {
   type OpenApiDocument,
   type StoredRoute,
 } from './router.js';
-import { parseTableQuery, tableQueryLimits } from './table-query.js';
+import { parseTableQuery, tableQueryLimits, tableReadError } from './table-query.js';
 import {
   servedLayers,
   type AskFunction,
@@ -512,7 +512,11 @@ export function createApp(options: AppOptions): TributaryApp {
           tenant !== undefined
             ? [...parsed.filters, { column: table.tenantColumn!, op: 'eq' as const, value: tenant }]
             : parsed.filters;
-        const page = await tables.readRows({ layer: params.layer, name: params.name, ...parsed, filters });
+        const page = await tables
+          .readRows({ layer: params.layer, name: params.name, ...parsed, filters })
+          .catch((error: unknown) => {
+            throw tableReadError(error, tableKey, filters);
+          });
         const body = JSON.stringify({
           table: tableKey,
           columns: page.columns,

@@ -1,7 +1,7 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError } from '../core/index.js';
+import { TributaryError, parseJsonBounded } from '../core/index.js';
 import { errorBody } from './http-errors.js';
 import type { ApiScope, AuthInfo } from './keys.js';
 
@@ -171,17 +171,7 @@ export class ApiRouter {
               `${route.path} expects Content-Type: application/json`,
             );
           }
-          let raw: unknown;
-          try {
-            raw = await c.req.json();
-          } catch (error) {
-            if (error instanceof TributaryError) throw error;
-            throw new TributaryError(
-              'INVALID_ARGUMENT',
-              `request body is not valid JSON: ${(error as Error).message}`,
-            );
-          }
-          body = parseOrThrow('body', route.body, raw);
+          body = parseOrThrow('body', route.body, parseJsonBounded(await c.req.text(), 'request body'));
         }
         const run = route.handler({ c, params, query, body, auth });
         const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
@@ -208,9 +198,30 @@ export class ApiRouter {
           method,
           route.path,
           route.bodyLimitBytes === undefined ? defaultLimit : bodyLimitMiddleware(route.bodyLimitBytes),
-          handler,
+          async (c) => {
+            try {
+              return await handler(c);
+            } finally {
+              await drainUnreadBody(c);
+            }
+          },
         );
     }
+  }
+}
+
+/**
+ * Reads what is left of a request body the route did not read (refused before reading, or a
+ * route without a body), within the body limit, so the client finishes sending and reads the
+ * answer instead of a connection reset.
+ */
+async function drainUnreadBody(c: Context): Promise<void> {
+  const raw = c.req.raw;
+  if (raw.body === null || raw.bodyUsed) return;
+  try {
+    await raw.arrayBuffer();
+  } catch {
+    // Over the limit (the limit middleware answers 413) or the client went away.
   }
 }
 

@@ -6,6 +6,7 @@ import {
   counter,
   isTributaryError,
   limits as coreLimits,
+  parseJsonBounded,
   systemClock,
   TributaryError,
   type Clock,
@@ -198,16 +199,7 @@ async function parseRecords(
       add({ topic, value: record.value }, `${name} line ${record.line}`);
   };
   if (mediaType === 'application/json') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    } catch (error) {
-      throw new TributaryError(
-        'DECODE_FAILED',
-        `request body is not valid JSON: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+    const parsed = parseJsonBounded(Buffer.from(bytes).toString('utf8'), 'request body');
     if (Array.isArray(parsed)) {
       parsed.forEach((element, i) => add({ topic, value: JSON.stringify(element) }, `record ${i}`));
     } else if (
