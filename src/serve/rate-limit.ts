@@ -20,7 +20,7 @@ export interface RateLimitOptions {
   burst: number;
 }
 
-/** Largest number of buckets kept in memory; idle full buckets are dropped first. */
+/** Largest number of buckets kept in memory; the least recently used is dropped past it. */
 const memoryBucketsMax = 100_000;
 
 export class MemoryRateLimiter implements RateLimiter {
@@ -45,11 +45,14 @@ export class MemoryRateLimiter implements RateLimiter {
     const nowMs = this.#clock.now();
     const { ratePerSecond, burst } = this.#options;
     let bucket = this.#buckets.get(key);
-    if (!bucket) {
-      if (this.#buckets.size >= memoryBucketsMax) this.#evict(nowMs);
+    if (bucket) {
+      // Map order is recency order: a used bucket moves to the end.
+      this.#buckets.delete(key);
+    } else {
+      if (this.#buckets.size >= memoryBucketsMax) this.#evictLeastRecentlyUsed();
       bucket = { tokens: burst, updatedMs: nowMs };
-      this.#buckets.set(key, bucket);
     }
+    this.#buckets.set(key, bucket);
     const elapsedMs = Math.max(0, nowMs - bucket.updatedMs);
     bucket.tokens = Math.min(burst, bucket.tokens + (elapsedMs * ratePerSecond) / 1000);
     bucket.updatedMs = nowMs;
@@ -61,14 +64,14 @@ export class MemoryRateLimiter implements RateLimiter {
     return { allowed: false, remaining: 0, retryAfterMs };
   }
 
-  #evict(nowMs: number): void {
-    // Buckets that would be full by now carry no state worth keeping.
-    const { ratePerSecond, burst } = this.#options;
-    for (const [key, bucket] of this.#buckets) {
-      if (bucket.tokens + ((nowMs - bucket.updatedMs) * ratePerSecond) / 1000 >= burst)
-        this.#buckets.delete(key);
-    }
-    if (this.#buckets.size >= memoryBucketsMax) this.#buckets.clear();
+  /**
+   * Drops the bucket used longest ago (the first in the Map), in O(1): a flood of new keys cycles
+   * through its own buckets while every key in use keeps its state, so it cannot reset anyone's
+   * limit (dropping everything at the bound did).
+   */
+  #evictLeastRecentlyUsed(): void {
+    const oldest = this.#buckets.keys().next();
+    if (oldest.done !== true) this.#buckets.delete(oldest.value);
   }
 
   close(): Promise<void> {
