@@ -96,11 +96,44 @@ export interface MountOptions {
  * materializes the full Request); the limit also holds for chunked bodies without Content-Length.
  */
 export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
-  const limit = bodyLimit({
-    maxSize: maxBytes,
-    onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes`), 413),
-  });
-  return (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next));
+  const tooLarge = (c: Context) =>
+    c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes`), 413, {
+      connection: 'close',
+    });
+  const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
+  return async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const declared = Number(c.req.header('content-length') ?? 'NaN');
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      // Answered before the body is read: read it away first (up to a bound), so the client,
+      // still sending, gets the 413 instead of a connection reset.
+      await discardBody(c.req.raw, unreadBodyDrainBytesMax);
+      return tooLarge(c);
+    }
+    return limit(c, next);
+  };
+}
+
+/** Bytes of a refused body read away before answering; past it the connection is closed. */
+const unreadBodyDrainBytesMax = 64 * 1024 * 1024;
+
+async function discardBody(request: Request, bytesMax: number): Promise<void> {
+  if (request.body === null || request.bodyUsed) return;
+  const reader = request.body.getReader();
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+      if (read > bytesMax) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // The client went away.
+  }
 }
 
 function validationMessage(where: string, error: z.ZodError): string {
@@ -216,13 +249,8 @@ export class ApiRouter {
  * answer instead of a connection reset.
  */
 async function drainUnreadBody(c: Context): Promise<void> {
-  const raw = c.req.raw;
-  if (raw.body === null || raw.bodyUsed) return;
-  try {
-    await raw.arrayBuffer();
-  } catch {
-    // Over the limit (the limit middleware answers 413) or the client went away.
-  }
+  // Within the route's body limit (the limit middleware wraps the stream), so this is bounded.
+  await discardBody(c.req.raw, unreadBodyDrainBytesMax);
 }
 
 function parseOrThrow(where: string, schema: z.ZodType, value: unknown): unknown {

@@ -99,6 +99,24 @@ describe('error answers', () => {
     expect(await response.json()).toHaveProperty('token');
   });
 
+  it('answers bodies over the limit with 413 after reading them away, every time', async () => {
+    const body = Buffer.alloc(12 * 1024 * 1024, 0x5b);
+    const statuses: (number | string)[] = [];
+    for (let i = 0; i < 10; i++) {
+      const response = await fetch(`${server.url}/api/events/token`, {
+        method: 'POST',
+        body,
+        headers: { authorization: `Bearer ${readKey}`, 'content-type': 'application/json' },
+      }).catch((error: unknown) => (error as Error).message);
+      if (typeof response === 'string') statuses.push(response);
+      else {
+        statuses.push(response.status);
+        await response.text();
+      }
+    }
+    expect(statuses).toEqual(Array(10).fill(413));
+  });
+
   it('answers a filter the engine cannot apply with a 400 naming the parameter, no engine text', async () => {
     const response = await fetch(`${server.url}/api/tables/gold/revenue?at=2026-02-30`, {
       headers: { authorization: `Bearer ${readKey}` },
