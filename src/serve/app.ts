@@ -495,7 +495,7 @@ export function createApp(options: AppOptions): TributaryApp {
         response[completeResponse] = true;
         return response;
       },
-      handler: async ({ c, params, auth }) => {
+      handler: async ({ c, params, auth, signal }) => {
         const notFound = () =>
           new TributaryError('NOT_FOUND', `table ${params.layer}.${params.name} does not exist`);
         const described = await describeCached(params.layer, params.name);
@@ -513,7 +513,7 @@ export function createApp(options: AppOptions): TributaryApp {
             ? [...parsed.filters, { column: table.tenantColumn!, op: 'eq' as const, value: tenant }]
             : parsed.filters;
         const page = await tables
-          .readRows({ layer: params.layer, name: params.name, ...parsed, filters })
+          .readRows({ layer: params.layer, name: params.name, ...parsed, filters, signal })
           .catch((error: unknown) => {
             throw tableReadError(error, tableKey, filters);
           });

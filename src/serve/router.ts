@@ -23,6 +23,11 @@ export interface HandlerContext<P, Q, B> {
   body: B;
   /** Set for every non-public route (and for public ones when a valid key was sent). */
   auth: AuthInfo | undefined;
+  /**
+   * Aborted when the route's timeout passes (reason: the TIMEOUT error) or the client goes away;
+   * pass it to queries and fetches so the work stops with the answer.
+   */
+  signal: AbortSignal;
 }
 
 type AnyObject = z.ZodObject;
@@ -206,12 +211,20 @@ export class ApiRouter {
           }
           body = parseOrThrow('body', route.body, parseJsonBounded(await c.req.text(), 'request body'));
         }
-        const run = route.handler({ c, params, query, body, auth });
         const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
+        const deadline = new AbortController();
+        const clientGone = c.req.raw.signal as AbortSignal | undefined;
+        const signal = clientGone ? AbortSignal.any([deadline.signal, clientGone]) : deadline.signal;
         const result =
           timeoutMs === null
-            ? await run
-            : await withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
+            ? await route.handler({ c, params, query, body, auth, signal })
+            : await withTimeout(
+                (handlerSignal) => route.handler({ c, params, query, body, auth, signal: handlerSignal }),
+                deadline,
+                signal,
+                timeoutMs,
+                `${route.method.toUpperCase()} ${route.path}`,
+              );
         if (result instanceof Response) return result;
         return c.json(result as object);
       };
@@ -259,16 +272,27 @@ function parseOrThrow(where: string, schema: z.ZodType, value: unknown): unknown
   return result.data;
 }
 
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/**
+ * Runs `work` with a deadline: past `timeoutMs` the answer is TIMEOUT and `deadline` is aborted
+ * with that error as its reason, so queries and fetches given `signal` stop too.
+ */
+async function withTimeout<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  deadline: AbortController,
+  signal: AbortSignal,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TributaryError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => {
+      const error = new TributaryError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`);
+      deadline.abort(error);
+      reject(error);
+    }, timeoutMs);
   });
   try {
-    return await Promise.race([promise, timeout]);
+    return await Promise.race([work(signal), timeout]);
   } finally {
     clearTimeout(timer);
   }
