@@ -99,9 +99,7 @@ export interface Platform {
  * DuckDB), real key store, the serving layer's app with the documents module, on a real port;
  * `overrides` are configuration keys (document budgets, …).
  */
-export async function startPlatform(
-  overrides: Partial<Record<ConfigKey, unknown>> = {},
-): Promise<Platform> {
+export async function startPlatform(overrides: Partial<Record<ConfigKey, unknown>> = {}): Promise<Platform> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'documents-platform-'));
   const config = loadConfig({
     env: {},
