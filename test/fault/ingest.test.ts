@@ -3,14 +3,19 @@
  * records are capped while they are read (an unclosed quote or a file without newlines is never
  * held whole, and the carry between chunks costs linear time).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
-import { isTributaryError } from '../../src/core/index.js';
-import { createIngestRoutes, decodeBytes, decodeStream } from '../../src/connectors/index.js';
+import { isTributaryError, ManualClock, rootLogger } from '../../src/core/index.js';
+import {
+  createIngestRoutes,
+  createSpoolSource,
+  decodeBytes,
+  decodeStream,
+} from '../../src/connectors/index.js';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
 import { createApp, KeyStore } from '../../src/serve/index.js';
 import { form, listen, readAll } from '../pipelines/documents/helpers.js';
@@ -96,6 +101,34 @@ describe('bounded decoding', () => {
     );
     expect(isTributaryError(error) && error.code).toBe('PAYLOAD_TOO_LARGE');
     expect((error as Error).message).toMatch(/many\.ndjson\.gz: more than 4194304 bytes after decompression/);
+  });
+});
+
+describe('spool source with an over-long record', () => {
+  it('moves the file to failed/ with the line and the limit, and keeps flowing', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fault-spool-'));
+    const log = createMemoryLog();
+    try {
+      // One line past the log's largest record (limits.recordBytesMax, 16 MiB).
+      await writeFile(path.join(dir, 'huge.txt'), `first\n${'z'.repeat(17 * MiB)}\nlast\n`);
+      await writeFile(path.join(dir, 'good.txt'), 'fine\n');
+      const clock = new ManualClock(1_000_000);
+      const logger = rootLogger.child({}, { level: 'silent' });
+      const source = createSpoolSource({ dir, topic: 'in', stableMs: 1000 }, { log, clock, logger });
+      await source.poll();
+      clock.advance(1001);
+      await source.poll();
+      const failed = await readdir(path.join(dir, 'failed'));
+      expect(failed.sort()).toEqual(['huge.txt', 'huge.txt.reason']);
+      expect(await readFile(path.join(dir, 'failed', 'huge.txt.reason'), 'utf8')).toMatch(
+        /huge\.txt line 2: record is longer than 16777216 bytes/,
+      );
+      const delivered = (await readAll(log, 'in')).map((r) => Buffer.from(r.value!).toString());
+      expect(delivered).toContain('fine');
+    } finally {
+      await log.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
