@@ -5,7 +5,9 @@ import {
   HybridIndex,
   VaderSentiment,
   ask,
+  chunkCitations,
   chunkDocument,
+  chunkRecord,
   extractText,
   mlDataDir,
   sampleDocumentsDir,
@@ -87,10 +89,13 @@ export async function indexSampleDocuments(company = 'northwind'): Promise<Hybri
       documentId: filename,
     });
     for (const chunk of chunkDocument(doc, { maxChars: 500, overlapChars: 80 })) {
-      records.push({ ...chunk, company });
+      records.push(chunkRecord(chunk, { company_id: company }));
     }
   }
-  return HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
+  return HybridIndex.fromRecords(records, {
+    embedder: new HashedEmbedder(),
+    schema: { tenantField: 'company_id', ...chunkCitations },
+  });
 }
 
 export async function evaluateRetrieval(): Promise<EvalReport['retrieval']> {
@@ -105,13 +110,15 @@ export async function evaluateRetrieval(): Promise<EvalReport['retrieval']> {
   let reciprocal = 0;
   const misses: string[] = [];
   for (const q of questions) {
-    const results = await index.search({ text: q.question, company: 'northwind', k: 5 });
-    const rank = results.findIndex((r) => r.filename === q.document);
+    const results = await index.search({ text: q.question, filters: { company_id: 'northwind' }, k: 5 });
+    const rank = results.findIndex((r) => r.metadata.filename === q.document);
     if (rank >= 0) {
       hits++;
       reciprocal += 1 / (rank + 1);
     } else {
-      misses.push(`${q.question} (expected ${q.document}, got ${results[0]?.filename ?? 'nothing'})`);
+      misses.push(
+        `${q.question} (expected ${q.document}, got ${results[0]?.metadata.filename ?? 'nothing'})`,
+      );
     }
   }
   return {
@@ -134,7 +141,7 @@ export async function evaluateRag(): Promise<EvalReport['rag']> {
   let unanswerable = 0;
   let abstained = 0;
   for (const q of questions) {
-    const result = await ask(index, q.question, { company: 'northwind' });
+    const result = await ask(index, q.question, { filters: { company_id: 'northwind' } });
     if (q.document === null) {
       unanswerable++;
       if (result.mode === 'none') abstained++;

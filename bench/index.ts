@@ -2,6 +2,7 @@ import type { Benchmark } from './types.js';
 import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
 import { lakeBenchmarks } from './lake.js';
+import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
 import { northwindBenchmarks } from './northwind.js';
@@ -18,4 +19,5 @@ export const benchmarks: Benchmark[] = [
   ...connectorBenchmarks,
   ...serveBenchmarks,
   ...documentsBenchmarks,
+  ...lineageBenchmarks,
 ];

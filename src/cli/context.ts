@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig, type ConfigKey, type TributaryConfig } from '../core/index.js';
+import { loadConfig, setLogLevel, type ConfigKey, type TributaryConfig } from '../core/index.js';
 
 /** Global flags every command accepts; they override config file and environment. */
 export interface GlobalOptions {
@@ -10,7 +10,10 @@ export interface GlobalOptions {
   storage?: string;
 }
 
-/** What a command module gets: lazily loaded, validated configuration for this invocation. */
+/**
+ * What a command module gets: lazily loaded, validated configuration for this invocation; loading
+ * it applies its `logLevel` to every logger.
+ */
 export interface CliContext {
   config(overrides?: Partial<Record<ConfigKey, unknown>>): TributaryConfig;
 }
@@ -19,7 +22,7 @@ export function createCliContext(program: Command): CliContext {
   return {
     config(overrides = {}) {
       const global = program.opts<GlobalOptions>();
-      return loadConfig({
+      const config = loadConfig({
         file: global.config,
         overrides: {
           dataDir: global.dataDir,
@@ -29,6 +32,8 @@ export function createCliContext(program: Command): CliContext {
           ...overrides,
         },
       });
+      setLogLevel(config.logLevel);
+      return config;
     },
   };
 }

@@ -11,7 +11,13 @@ import { openLakeFromConfig, type Lake } from '../lake/index.js';
 import { openLog, type Log } from '../log/index.js';
 import { pipelineDefinitions, type PipelineServices } from '../pipelines/index.js';
 import { openSqlEngine, type SqlEngine } from '../sql/index.js';
-import { jobRegistry, type JobRegistry } from '../stream/index.js';
+import {
+  configureLineage,
+  flushLineage,
+  jobRegistry,
+  lakeAndLogSchemas,
+  type JobRegistry,
+} from '../stream/index.js';
 
 export interface Platform {
   config: TributaryConfig;
@@ -30,6 +36,15 @@ async function openPlatformServices(config: TributaryConfig): Promise<Omit<Platf
   const log = await openLog(config);
   const lake = await openLakeFromConfig(config);
   const sql = await openSqlEngine(lake);
+  // Every batch run and stream job of this process reports lineage to the data dir (and the
+  // OpenLineage endpoint when configured), with schemas read from this lake and log.
+  configureLineage(config.dataDir, {
+    ...(config.openLineageUrl === undefined ? {} : { url: config.openLineageUrl }),
+    ...(config.openLineageApiKey === undefined
+      ? {}
+      : { http: { headers: { authorization: `Bearer ${config.openLineageApiKey}` } } }),
+    schemas: lakeAndLogSchemas({ lake, log }),
+  });
   const services: PipelineServices = {
     config,
     log,
@@ -63,6 +78,7 @@ export async function acquirePlatform(config: TributaryConfig): Promise<Platform
       current.users--;
       if (current.users > 0) return;
       if (shared === current) shared = undefined;
+      await flushLineage();
       opened.sql.close();
       await opened.lake.close();
       await opened.log.close();

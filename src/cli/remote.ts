@@ -3,7 +3,7 @@
  * (`ingest documents` uploads through the upload route, `simulate sales` through the topics API);
  * log commands use the log server through `openLog`.
  */
-import { errorCodes, TributaryError, type ErrorCode } from '../core/index.js';
+import { errorCodes, parseRetryAfter, retry, TributaryError, type ErrorCode } from '../core/index.js';
 import { readLocalAdminKey, readUpState } from '../serve/index.js';
 
 export interface RunningPlatform {
@@ -17,6 +17,8 @@ const healthTimeoutMs = 2000;
 const requestTimeoutMs = 60_000;
 /** Attempts for answers that say "retry" (429 rate limit, 503 backpressure) before giving up. */
 const attemptsMax = 8;
+/** Longest Retry-After waited for; a platform asking for more is reported at once. */
+const retryAfterMaxMs = 10_000;
 
 /**
  * The platform `tributary up` runs on `dataDir`, or null when none does: `up.json` exists, its pid
@@ -65,61 +67,75 @@ export async function callPlatform<T>(
   body?: RemoteBody,
 ): Promise<T> {
   const url = new URL(pathAndQuery, platform.url);
-  for (let attempt = 1; ; attempt++) {
-    const headers: Record<string, string> = { authorization: `Bearer ${platform.key}` };
-    let payload: string | FormData | undefined;
-    if (body && 'json' in body) {
-      headers['content-type'] = 'application/json';
-      payload = JSON.stringify(body.json);
-    } else if (body) {
-      payload = body.form;
-    }
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method,
-        headers,
-        ...(payload === undefined ? {} : { body: payload }),
-        signal: AbortSignal.timeout(requestTimeoutMs),
-      });
-    } catch (error) {
-      throw new TributaryError(
-        'UNAVAILABLE',
-        `${method} ${url.pathname} on the running platform (${platform.url}) failed: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    const text = await response.text();
-    if (response.ok) {
+  // Answers that say "retry" (429 rate limit, 503 back-pressure), waited out by core's retry.
+  const busy = new WeakSet<TributaryError>();
+  return retry(
+    async () => {
+      const headers: Record<string, string> = { authorization: `Bearer ${platform.key}` };
+      let payload: string | FormData | undefined;
+      if (body && 'json' in body) {
+        headers['content-type'] = 'application/json';
+        payload = JSON.stringify(body.json);
+      } else if (body) {
+        payload = body.form;
+      }
+      let response: Response;
       try {
-        return JSON.parse(text) as T;
+        response = await fetch(url, {
+          method,
+          headers,
+          ...(payload === undefined ? {} : { body: payload }),
+          signal: AbortSignal.timeout(requestTimeoutMs),
+        });
       } catch (error) {
         throw new TributaryError(
-          'EXTERNAL',
-          `${method} ${url.pathname}: the platform answered ${response.status} with a body that is not JSON`,
+          'UNAVAILABLE',
+          `${method} ${url.pathname} on the running platform (${platform.url}) failed: ${(error as Error).message}`,
           { cause: error },
         );
       }
-    }
-    if ((response.status === 429 || response.status === 503) && attempt < attemptsMax) {
-      const retryAfterS = Number(response.headers.get('retry-after') ?? '1');
-      const waitMs = Math.min(10_000, Math.max(100, (Number.isFinite(retryAfterS) ? retryAfterS : 1) * 1000));
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
-      continue;
-    }
-    let code: unknown;
-    let message = text.slice(0, 500);
-    try {
-      const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-      code = parsed.error?.code;
-      if (typeof parsed.error?.message === 'string') message = parsed.error.message;
-    } catch {
-      // Not a JSON error body (a proxy in between?): the status and raw text say what happened.
-    }
-    throw new TributaryError(
-      asErrorCode(code, response.status >= 500 ? 'EXTERNAL' : 'INVALID_ARGUMENT'),
-      message || `${method} ${url.pathname}: HTTP ${response.status}`,
-      { details: { status: response.status, url: platform.url } },
-    );
-  }
+      const text = await response.text();
+      if (response.ok) {
+        try {
+          return JSON.parse(text) as T;
+        } catch (error) {
+          throw new TributaryError(
+            'EXTERNAL',
+            `${method} ${url.pathname}: the platform answered ${response.status} with a body that is not JSON`,
+            { cause: error },
+          );
+        }
+      }
+      let code: unknown;
+      let message = text.slice(0, 500);
+      try {
+        const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
+        code = parsed.error?.code;
+        if (typeof parsed.error?.message === 'string') message = parsed.error.message;
+      } catch {
+        // Not a JSON error body (a proxy in between?): the status and raw text say what happened.
+      }
+      const retryAfterMs =
+        response.status === 429 || response.status === 503
+          ? (parseRetryAfter(response.headers.get('retry-after'), Date.now()) ?? 1000)
+          : undefined;
+      const failure = new TributaryError(
+        asErrorCode(code, response.status >= 500 ? 'EXTERNAL' : 'INVALID_ARGUMENT'),
+        message || `${method} ${url.pathname}: HTTP ${response.status}`,
+        {
+          details: { status: response.status, url: platform.url },
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        },
+      );
+      if (retryAfterMs !== undefined) busy.add(failure);
+      throw failure;
+    },
+    {
+      attemptsMax,
+      baseMs: 100,
+      maxMs: retryAfterMaxMs,
+      retryAfterMaxMs,
+      retryable: (error) => error instanceof TributaryError && busy.has(error),
+    },
+  );
 }

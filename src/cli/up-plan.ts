@@ -1,10 +1,20 @@
 /**
  * What `tributary up` runs: the shared platform (log, lake, SQL), then every pipeline — demo seed
  * on a fresh data dir, stream jobs started, its batch DAG run once at start and then on its cron
- * schedules, demo traffic — and the API wired to all of it.
+ * schedules, its declared sources, demo traffic — and the API wired to all of it. Jobs, schedules
+ * and sources run under core's supervisor: one that fails is logged, shown in status and restarted
+ * with capped backoff; only it stops, never `up`.
  */
-import { childLogger, dataDirPaths, type TributaryConfig } from '../core/index.js';
-import { createIngestRoutes } from '../connectors/index.js';
+import {
+  childLogger,
+  dataDirPaths,
+  RateBudgets,
+  supervise,
+  type Supervised,
+  type SupervisedStatus,
+  type TributaryConfig,
+} from '../core/index.js';
+import { createIngestRoutes, SourceRunner } from '../connectors/index.js';
 import {
   documentsAsk,
   pipelineDefinitions,
@@ -14,13 +24,24 @@ import {
 import {
   createLakeTableProvider,
   createStreamStatusProvider,
+  lineageModule,
+  recordPipelineJobs,
   topicsModule,
+  type JobStatus,
+  type StatusProvider,
   type UpAppOptions,
   type UpContext,
   type UpService,
 } from '../serve/index.js';
 import { serveLog, type LogServer } from '../log/index.js';
-import { BatchDag, batchHistoryFile, startJob, type JobHandle, type PipelineJobs } from '../stream/index.js';
+import {
+  BatchDag,
+  batchHistoryFile,
+  lineageFor,
+  LineageGraphReader,
+  startJob,
+  type PipelineJobs,
+} from '../stream/index.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
 const log = childLogger('up');
@@ -30,68 +51,172 @@ export interface UpPlan {
   app: (context: Omit<UpContext, 'progress'>) => UpAppOptions | Promise<UpAppOptions>;
 }
 
+/** What the pipelines of one `up` share: job names, rate budgets, and what runs supervised. */
+interface Supervision {
+  jobNames: Map<string, string[]>;
+  budgets: RateBudgets;
+  /** Stream jobs by job name. */
+  jobs: Map<string, { pipeline: string; supervised: Supervised }>;
+  /** Other loops (batch schedules), shown in status only while they fail. */
+  loops: { pipeline: string; supervised: Supervised }[];
+  sources: SourceRunner[];
+}
+
+/**
+ * Adds what the supervisor knows to the stream layer's status: restarts, the error of a job that
+ * is waiting to restart (or never got going), failing batch schedules, and every declared source.
+ */
+function supervisedStatus(inner: StatusProvider, supervision: Supervision): StatusProvider {
+  return {
+    async getStatus() {
+      const status = await inner.getStatus();
+      const listed = new Set(status.jobs.map((j) => j.name));
+      const jobs: JobStatus[] = status.jobs.map((job) => {
+        const supervised = supervision.jobs.get(job.name)?.supervised.status();
+        if (!supervised) return job;
+        const waiting = supervised.state === 'backoff' || supervised.state === 'failed';
+        return {
+          ...job,
+          restarts: supervised.restarts,
+          ...(waiting
+            ? { state: 'failed' as const, error: supervised.lastError ?? job.error ?? 'failed' }
+            : {}),
+        };
+      });
+      const failing = (s: SupervisedStatus) => s.state === 'backoff' || s.state === 'failed';
+      for (const [name, { pipeline, supervised }] of supervision.jobs) {
+        const s = supervised.status();
+        if (!listed.has(name) && failing(s))
+          jobs.push({
+            name,
+            pipeline,
+            state: 'failed',
+            error: s.lastError ?? 'failed',
+            restarts: s.restarts,
+          });
+      }
+      for (const { pipeline, supervised } of supervision.loops) {
+        const s = supervised.status();
+        if (failing(s))
+          jobs.push({
+            name: s.name,
+            pipeline,
+            state: 'failed',
+            error: s.lastError ?? 'failed',
+            restarts: s.restarts,
+          });
+      }
+      const sources = supervision.sources.flatMap((runner) => runner.status());
+      return { ...status, jobs, ...(sources.length > 0 ? { sources } : {}) };
+    },
+  };
+}
+
 function pipelineService(
   definition: PipelineDefinition,
   platform: () => Platform,
-  jobNames: Map<string, string[]>,
+  supervision: Supervision,
 ): UpService {
-  const controller = new AbortController();
   let jobs: PipelineJobs | undefined;
-  let handles: JobHandle[] = [];
+  const supervised: Supervised[] = [];
+  let sources: SourceRunner | undefined;
   let demo: DemoHandle | undefined;
-  const background: Promise<unknown>[] = [];
   return {
     name: `pipeline ${definition.name}`,
     async start(context) {
-      const { services, config } = platform();
+      const { services, config, log: eventLog, lake } = platform();
       if (definition.seedDemo) {
         context.progress('seeding demo data (only on a fresh data dir)');
         await definition.seedDemo(services, (message) => context.progress(message));
       }
       jobs = await definition.jobs(services);
-      jobNames.set(definition.name, [
+      supervision.jobNames.set(definition.name, [
         ...(jobs.stream ?? []).map((j) => j.name),
         ...(jobs.batch ?? []).map((j) => j.name),
       ]);
-      handles = (jobs.stream ?? []).map((job) =>
-        startJob(job, { dataDir: config.dataDir, signal: controller.signal }),
-      );
+      await recordPipelineJobs(config.dataDir, Object.fromEntries(supervision.jobNames));
+      // Every stream job runs under the supervisor: a failure is logged, shown in status and
+      // retried with capped backoff from its last checkpoint; the other jobs and the API go on.
+      for (const job of jobs.stream ?? []) {
+        const run = supervise({
+          name: `stream job ${job.name}`,
+          run: async (signal) => {
+            await startJob(job, { dataDir: config.dataDir, signal }).done;
+          },
+        });
+        supervised.push(run);
+        supervision.jobs.set(job.name, { pipeline: definition.name, supervised: run });
+      }
       context.progress(
-        `${handles.length} stream job(s) running: ${handles.map((h) => h.job.name).join(', ') || '-'}`,
+        `${(jobs.stream ?? []).length} stream job(s) running: ${(jobs.stream ?? []).map((j) => j.name).join(', ') || '-'}`,
       );
       const batch = jobs.batch ?? [];
       if (batch.length > 0) {
-        const dag = new BatchDag([...batch], { historyFile: batchHistoryFile(config.dataDir) });
+        const dag = new BatchDag([...batch], {
+          historyFile: batchHistoryFile(config.dataDir),
+          lineage: lineageFor(config.dataDir),
+        });
         // The first batch run and the scheduler go on in the background so the API comes up at once.
-        const runAtStart =
-          definition.batchOnStart === false
-            ? Promise.resolve()
-            : dag
-                .runAll({ partition: null, trigger: 'pipeline', signal: controller.signal })
-                .then((records) => {
-                  for (const r of records)
-                    log.info({ job: r.job, status: r.status, ms: r.durationMs }, 'batch run at start');
-                })
-                .catch((error: unknown) =>
-                  log.error({ err: error, pipeline: definition.name }, 'batch run at start failed'),
-                );
-        background.push(runAtStart.then(() => dag.runScheduler(controller.signal)));
+        let ranAtStart = definition.batchOnStart === false;
+        const schedule = supervise({
+          name: `${definition.name} batch schedule`,
+          run: async (signal) => {
+            if (!ranAtStart) {
+              ranAtStart = true;
+              const records = await dag
+                .runAll({ partition: null, trigger: 'pipeline', signal })
+                .catch((error: unknown) => {
+                  log.error({ err: error, pipeline: definition.name }, 'batch run at start failed');
+                  return [];
+                });
+              for (const r of records)
+                log.info({ job: r.job, status: r.status, ms: r.durationMs }, 'batch run at start');
+            }
+            await dag.runScheduler(signal);
+          },
+        });
+        supervised.push(schedule);
+        supervision.loops.push({ pipeline: definition.name, supervised: schedule });
         context.progress(
           `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
+        );
+      }
+      for (const [name, options] of Object.entries(definition.rateBudgets ?? {}))
+        supervision.budgets.declare(name, options);
+      const declared = definition.sources?.(services) ?? [];
+      if (declared.length > 0) {
+        sources = new SourceRunner([{ pipeline: definition.name, sources: declared }], {
+          log: eventLog,
+          lake,
+          dataDir: config.dataDir,
+          budgets: supervision.budgets,
+        });
+        supervision.sources.push(sources);
+        sources.start();
+        context.progress(
+          // Drop folders are named, so the operator knows where files go.
+          `${declared.length} source(s): ${declared.map((d) => `${d.name} (${d.kind === 'spool' ? `spool ${d.options.dir}` : d.kind})`).join(', ')}`,
         );
       }
       demo = definition.startDemo?.(services);
     },
     async stop() {
       await demo?.stop();
-      controller.abort();
-      await Promise.allSettled([...handles.map((h) => h.stop()), ...background]);
+      // Sources first (they feed the jobs), then the jobs take their final checkpoints.
+      await sources?.stop();
+      await Promise.allSettled(supervised.map((s) => s.stop()));
       await jobs?.close?.();
     },
   };
 }
 
-export function createUpPlan(config: TributaryConfig): UpPlan {
+/**
+ * @param pipelines the pipelines to run (default every registered one; tests pass their own).
+ */
+export function createUpPlan(
+  config: TributaryConfig,
+  pipelines: readonly PipelineDefinition[] = pipelineDefinitions,
+): UpPlan {
   let platform: Platform | undefined;
   let logServer: LogServer | undefined;
   const current = (): Platform => {
@@ -124,25 +249,48 @@ export function createUpPlan(config: TributaryConfig): UpPlan {
       platform = undefined;
     },
   };
-  const jobNames = new Map<string, string[]>();
+  const supervision: Supervision = {
+    jobNames: new Map(),
+    budgets: new RateBudgets(),
+    jobs: new Map(),
+    loops: [],
+    sources: [],
+  };
   return {
-    services: [platformService, ...pipelineDefinitions.map((d) => pipelineService(d, current, jobNames))],
+    services: [platformService, ...pipelines.map((d) => pipelineService(d, current, supervision))],
     app: () => {
       const { lake, sql, log: eventLog, services } = current();
       return {
         tables: createLakeTableProvider({ lake, sql }),
-        status: createStreamStatusProvider({
-          dataDir: config.dataDir,
-          pipelines: () =>
-            pipelineDefinitions.map((d) => ({
-              name: d.name,
-              title: d.title,
-              jobs: jobNames.get(d.name) ?? [],
-            })),
-        }),
-        pipelines: [...pipelineDefinitions.map((d) => d.serve(services)), topicsModule(eventLog)],
+        status: supervisedStatus(
+          createStreamStatusProvider({
+            dataDir: config.dataDir,
+            pipelines: () =>
+              pipelines.map((d) => ({
+                name: d.name,
+                title: d.title,
+                jobs: supervision.jobNames.get(d.name) ?? [],
+              })),
+          }),
+          supervision,
+        ),
+        pipelines: [
+          ...pipelines.map((d) => d.serve(services)),
+          topicsModule(eventLog),
+          lineageModule(new LineageGraphReader(config.dataDir)),
+        ],
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
-        ingest: { app: createIngestRoutes({ log: eventLog, topicsAllowed: ['*'] }), tenantAware: false },
+        ingest: {
+          app: createIngestRoutes({
+            log: eventLog,
+            topicsAllowed: ['*'],
+            // Declared `ingest` sources count what clients post to their topics.
+            onAppended: (topic, records, offsets) => {
+              for (const runner of supervision.sources) runner.ingestAppended(topic, records, offsets);
+            },
+          }),
+          tenantAware: false,
+        },
         ask: documentsAsk(services),
         readiness: [{ name: 'log', check: async () => void (await eventLog.listTopics()) }],
       };

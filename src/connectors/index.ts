@@ -20,6 +20,7 @@ export {
   createSpoolSource,
   SpoolSource,
   spoolHeaders,
+  type SpoolFile,
   type SpoolFileOutcome,
   type SpoolPollReport,
   type SpoolSourceDeps,
@@ -42,7 +43,6 @@ export {
   type LookupFn,
   type NetPolicy,
 } from './http/netguard.js';
-export { backoffMs, parseRetryAfter, TokenBucket } from './http/ratelimit.js';
 export {
   createHttpPoller,
   getPath,
@@ -126,3 +126,16 @@ export {
   parseConnectorOptions,
   type ConnectorDefinition,
 } from './registry.js';
+
+// sources a pipeline declares, run and supervised by the platform (`tributary up`, `run --once`)
+export {
+  SourceRunner,
+  type PipelineSources,
+  type SourceContext,
+  type SourceDeclaration,
+  type SourceDrainReport,
+  type SourceKind,
+  type SourceProgress,
+  type SourceRunnerDeps,
+  type SourceStatus,
+} from './sources/runner.js';

@@ -70,6 +70,17 @@ export const configSchema = z
       .regex(/^rediss?:\/\//, 'redis://host:port')
       .optional()
       .describe('Redis for shared rate limits'),
+    openLineageUrl: z
+      .url()
+      .optional()
+      .describe(
+        'OpenLineage HTTP endpoint (Marquez, DataHub): run events are POSTed to <url>/api/v1/lineage',
+      ),
+    openLineageApiKey: z.string().optional().describe('Bearer token sent to the OpenLineage endpoint'),
+    responseCache: z
+      .enum(['memory', 'redis'])
+      .default('memory')
+      .describe('Cache of cacheable API routes: memory (per process) | redis (shared; needs redisUrl)'),
     metricsPublic: boolFromString.default(true).describe('Serve /metrics without an API key'),
     rateLimitPerSecond: z.coerce.number().positive().default(50).describe('Requests per second per API key'),
     rateLimitBurst: z.coerce
@@ -150,6 +161,8 @@ export const configEnvNames: Record<ConfigKey, string[]> = Object.fromEntries(
 ) as Record<ConfigKey, string[]>;
 configEnvNames.redisUrl.push('REDIS_URL');
 configEnvNames.northwindPgUrl.push('NORTHWIND_PG_URL');
+configEnvNames.openLineageUrl.push('OPENLINEAGE_URL');
+configEnvNames.openLineageApiKey.push('OPENLINEAGE_API_KEY');
 configEnvNames.llmApiKey.push('OPENAI_API_KEY');
 configEnvNames.s3AccessKeyId.push('AWS_ACCESS_KEY_ID');
 configEnvNames.s3SecretAccessKey.push('AWS_SECRET_ACCESS_KEY');

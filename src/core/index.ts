@@ -11,3 +11,6 @@ export * from './metrics.js';
 export * from './datadir.js';
 export * from './random.js';
 export * from './process.js';
+export * from './retry.js';
+export * from './throttle.js';
+export * from './supervise.js';

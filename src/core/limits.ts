@@ -22,6 +22,20 @@ export const limits = {
   /** Retries for external calls before giving up. */
   retryAttemptsMax: 8,
   retryBackoffMsMax: 30_000,
+  /** Supervised jobs, schedules and sources: first restart delay and the cap it doubles up to. */
+  restartBackoffMsMin: 1000,
+  restartBackoffMsMax: 60_000,
+  /** Lineage (src/stream/lineage): a process's event file is rotated at this size; older files beyond the count are deleted. */
+  lineageFileBytesMax: 8 * 1024 * 1024,
+  lineageFilesMax: 64,
+  /** Lineage events waiting per transport; more are dropped and counted, never waited for. */
+  lineageQueueEventsMax: 10_000,
+  lineageHttpAttemptsMax: 5,
+  lineageHttpTimeoutMs: 10_000,
+  /** How long a resolved dataset schema is reused before it is read again. */
+  lineageSchemaTtlMs: 60_000,
+  /** A stream job reports a RUNNING event at a checkpoint at most this often (coalesced). */
+  lineageRunningIntervalMs: 60_000,
   /**
    * Per-document budget of extraction + chunking (docproc), enforced in a worker thread so a
    * hostile upload costs at most this much and is then dead-lettered: pages of a PDF, entries of

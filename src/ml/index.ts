@@ -1,5 +1,7 @@
 // ML layer: sentiment (VADER, optional Hugging Face), text extraction and chunking, embeddings,
-// hybrid vector + BM25 retrieval index, and RAG answers. Depends only on core.
+// hybrid vector + BM25 retrieval index, RAG answers, and retrieval for any pipeline (a persisted
+// index with metadata filters, and the stream sink that feeds it). Depends on core (and on the
+// stream layer's `Sink` type for the index sink).
 
 // Sentiment
 export * from './sentiment/vader.js';
@@ -26,9 +28,14 @@ export {
 } from './index/hnsw.js';
 export { Bm25Index, bm25Terms, reciprocalRankFusion, type Bm25Options } from './index/bm25.js';
 export * from './index/hybrid.js';
+export * from './index/filter.js';
 
 // Retrieval-augmented answers
 export * from './rag/ask.js';
+
+// Retrieval for any pipeline: a persisted index under index/<pipeline>/ and its stream sink
+export * from './retrieval/store.js';
+export { indexSink } from './retrieval/sink.js';
 
 // Optional Hugging Face runtime
 export { loadTransformers, type TransformersModule } from './transformers.js';

@@ -8,9 +8,29 @@
  *   jobRegistry.register(def.name, def.description, async () => def.jobs(services));
  *   createApp({ ..., pipelines: [def.serve(services)] });
  *   if (freshDataDir) await def.seedDemo?.(services, progress);
- *   const demo = def.startDemo?.(services);   // e.g. a live sales simulator; demo.stop() on shutdown
+ *   sources.start();  // def.sources(services), each supervised: restarted with backoff, never ends `up`
+ *   const demo = def.startDemo?.(services);   // prefer a `custom` source: it is supervised and shown
+ *
+ * Sources: a pipeline declares its long-running inputs instead of starting them itself; `up`
+ * starts them under a supervisor, shows them in `tributary status`, `/api/status` and the
+ * dashboard, and stops them gracefully; `tributary run <pipeline> --once` drains them first.
+ *
+ * @example
+ * export const moviesPipeline: PipelineDefinition = {
+ *   name: 'movies', title: 'Movies', description: '…', jobs, serve,
+ *   rateBudgets: { tmdb: { mode: 'sliding-window', requestsMax: 4, windowMs: 1000 } },
+ *   sources: ({ config }) => [
+ *     { name: 'popular', kind: 'http', rateBudget: 'tmdb',
+ *       options: { url: 'https://api.themoviedb.org/3/movie/popular', topic: 'movies.raw',
+ *                  recordsPath: 'results', pagination: { type: 'page', totalPagesPath: 'total_pages' },
+ *                  headers: { authorization: `Bearer ${process.env.TMDB_TOKEN}` }, pollIntervalMs: 3_600_000 } },
+ *     { name: 'ratings-inbox', kind: 'spool',
+ *       options: { dir: path.join(config.dataDir, 'inbox', 'movies'), topic: 'ratings.raw' } },
+ *   ],
+ * };
  */
-import type { TributaryConfig } from '../core/index.js';
+import type { ThrottleOptions, TributaryConfig } from '../core/index.js';
+import type { SourceDeclaration } from '../connectors/index.js';
 import type { Lake } from '../lake/index.js';
 import type { Log } from '../log/index.js';
 import type { LiveEvent, PipelineModule } from '../serve/index.js';
@@ -49,6 +69,21 @@ export interface PipelineDefinition {
   serve(services: PipelineServices): PipelineModule;
   /** Seeds demo input on a fresh data dir; does nothing when the input already exists. */
   seedDemo?(services: PipelineServices, progress?: (message: string) => void): Promise<void>;
-  /** Starts demo traffic (e.g. a simulator) for `tributary up`. */
+  /**
+   * Starts demo traffic for `tributary up`. Unsupervised: prefer a `custom` source in `sources`,
+   * which `up` restarts on failure and shows in status.
+   */
   startDemo?(services: PipelineServices): DemoHandle;
+  /**
+   * Long-running sources `tributary up` runs and supervises and `run --once` drains: spool
+   * directories, HTTP pollers, file imports, PostgreSQL tables, or the pipeline's own code
+   * (`kind: 'custom'`). See `SourceDeclaration` in src/connectors/sources/runner.ts.
+   */
+  sources?(services: PipelineServices): SourceDeclaration[];
+  /**
+   * Named rate budgets shared by every source that names one (`rateBudget` of an `http` source),
+   * e.g. one per external API. Declared per process: two pipelines naming the same budget share it
+   * and must declare the same limits.
+   */
+  rateBudgets?: Record<string, ThrottleOptions>;
 }

@@ -13,7 +13,8 @@ import {
   systemClock,
 } from '../core/index.js';
 import { createUiRoutes, type UiRoutesOptions } from '../ui/server.js';
-import { ReadCache } from './cache.js';
+import { ReadCache, type ResponseCache } from './cache.js';
+import { groupsOfTable } from './route-cache.js';
 import { createEventBus, SseTokens, visibleTo } from './events.js';
 import { errorBody, handleError } from './http-errors.js';
 import { hasScope, type AuthInfo, type KeyStore } from './keys.js';
@@ -24,6 +25,7 @@ import {
   buildOpenApiDocument,
   type GuardResult,
   type OpenApiDocument,
+  cacheSpecOf,
   type StoredRoute,
 } from './router.js';
 import { parseTableQuery, tableQueryLimits, tableReadError } from './table-query.js';
@@ -61,6 +63,11 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Gold read cache bounds. */
   cache?: { entriesMax?: number; bytesMax?: number };
+  /**
+   * Cache of the routes that declare `cache: { tables }`: the in-process gold read cache by
+   * default, or a shared one (`RedisReadCache`), closed with the app.
+   */
+  responseCache?: ResponseCache;
   sseKeepAliveMs?: number;
   sseTokenTtlMs?: number;
   /** Period of the `status.tick` event while SSE clients are connected; 0 disables. */
@@ -76,6 +83,7 @@ export interface TributaryApp {
   router: ApiRouter;
   events: EventBus;
   cache: ReadCache;
+  responseCache: ResponseCache;
   openapi(): OpenApiDocument;
   /** Ends SSE streams, timers and subscriptions (the HTTP server is closed by `startServer`). */
   close(): Promise<void>;
@@ -131,6 +139,7 @@ const statusSchema = z.object({
   generatedAtMs: z.number(),
   pipelines: z.array(z.record(z.string(), z.unknown())),
   jobs: z.array(z.record(z.string(), z.unknown())),
+  sources: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 
 const tableParams = z.object({
@@ -207,6 +216,8 @@ function filterStatus(status: PlatformStatus, tenant: string | undefined): Platf
     generatedAtMs: status.generatedAtMs,
     pipelines: status.pipelines.filter((p) => visibleTo(p.tenant, tenant)),
     jobs: status.jobs.filter((j) => visibleTo(j.tenant, tenant)),
+    // Sources belong to the platform, not to a tenant: tenant-bound keys do not see them.
+    ...(status.sources ? { sources: [] } : {}),
   };
 }
 
@@ -243,6 +254,9 @@ export function createApp(options: AppOptions): TributaryApp {
   const keepAliveMs = options.sseKeepAliveMs ?? 15_000;
   const sseTokens = new SseTokens(options.sseTokenTtlMs ?? 60_000);
   const cache = new ReadCache(options.cache);
+  const responseCache: ResponseCache = options.responseCache ?? cache;
+  /** The response cache when it is not the in-process one (Redis): gold reads go there too. */
+  const shared = responseCache === cache ? null : responseCache;
   const pipelines = options.pipelines ?? [];
   const router = new ApiRouter();
   const closers: (() => void)[] = [];
@@ -252,7 +266,20 @@ export function createApp(options: AppOptions): TributaryApp {
   if (options.tables?.onCommit) {
     closers.push(
       options.tables.onCommit((table) => {
-        cache.invalidate(`${table.layer}.${table.name}`);
+        const tableKey = `${table.layer}.${table.name}`;
+        cache.invalidate(tableKey);
+        // Cacheable routes over this table (alone, or with others); the gold cache above already
+        // covers a route over this table alone when both are the in-process cache.
+        const specs = router.routes().flatMap((r) => cacheSpecOf(r) ?? []);
+        const groups = groupsOfTable(specs, tableKey);
+        // Gold table reads are cached under the table itself.
+        if (shared !== null && !groups.includes(tableKey)) groups.push(tableKey);
+        for (const group of groups) {
+          if (shared === null && group === tableKey) continue;
+          void Promise.resolve(responseCache.invalidate(group)).catch((error: unknown) =>
+            handleReadinessFailure('response cache', error),
+          );
+        }
         events.publish({ type: 'lake.commit', data: { layer: table.layer, name: table.name } });
       }),
     );
@@ -359,6 +386,10 @@ export function createApp(options: AppOptions): TributaryApp {
       if ('ping' in rateLimiter && typeof rateLimiter.ping === 'function') {
         const limiter = rateLimiter as RateLimiter & { ping(): Promise<void> };
         checks.push({ name: 'redis', check: () => limiter.ping() });
+      }
+      if ('ping' in responseCache && typeof responseCache.ping === 'function') {
+        const shared = responseCache as ResponseCache & { ping(): Promise<void> };
+        checks.push({ name: 'response cache', check: () => shared.ping() });
       }
       const results = await Promise.all(
         checks.map(async (check) => {
@@ -478,8 +509,9 @@ export function createApp(options: AppOptions): TributaryApp {
         404: { description: 'no such table' },
       },
       fastPath: (c, auth, headers) => {
-        // Cached gold reads are keyed by the exact query string (validated when first read).
-        if (c.req.param('layer') !== 'gold' || !tables.onCommit) return undefined;
+        // Cached gold reads are keyed by the exact query string (validated when first read). A
+        // shared (Redis) cache answers asynchronously, in the handler.
+        if (c.req.param('layer') !== 'gold' || !tables.onCommit || shared !== null) return undefined;
         const cached = cache.get(`gold.${c.req.param('name')}`, rawQueryKey(c, auth));
         if (cached === undefined) return undefined;
         cacheHits.inc();
@@ -506,8 +538,15 @@ export function createApp(options: AppOptions): TributaryApp {
         const tableKey = `${table.layer}.${table.name}`;
         const cacheable = params.layer === 'gold' && tables.onCommit !== undefined;
         const queryKey = rawQueryKey(c, auth);
+        if (cacheable && shared !== null) {
+          const hit = await shared.get(tableKey, queryKey);
+          if (hit !== undefined) {
+            cacheHits.inc();
+            return c.body(hit, 200, { 'content-type': 'application/json', 'x-cache': 'hit' });
+          }
+        }
         if (cacheable) cacheMisses.inc();
-        const generation = cache.generation(tableKey);
+        const generation = shared !== null ? await shared.generation(tableKey) : cache.generation(tableKey);
         const filters =
           tenant !== undefined
             ? [...parsed.filters, { column: table.tenantColumn!, op: 'eq' as const, value: tenant }]
@@ -525,7 +564,8 @@ export function createApp(options: AppOptions): TributaryApp {
           limit: parsed.limit,
           offset: parsed.offset,
         });
-        if (cacheable) cache.set(tableKey, queryKey, generation, body);
+        if (cacheable && shared !== null) await shared.set(tableKey, queryKey, generation, body);
+        else if (cacheable) cache.set(tableKey, queryKey, generation, body);
         return c.body(body, 200, {
           'content-type': 'application/json',
           'x-cache': cacheable ? 'miss' : 'off',
@@ -835,7 +875,7 @@ export function createApp(options: AppOptions): TributaryApp {
     });
     app.route('/api/ingest', ingest.app);
   }
-  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes });
+  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes, responseCache });
   if (options.ui !== false) app.route('/', createUiRoutes(options.ui ?? {}));
 
   // Routes are fixed once the app is built, so the document is rendered once.
@@ -895,11 +935,13 @@ export function createApp(options: AppOptions): TributaryApp {
     router,
     events,
     cache,
+    responseCache,
     openapi,
     close: async () => {
       for (const end of [...openStreams]) end();
       for (const close of closers) close();
       await rateLimiter.close();
+      await responseCache.close?.();
     },
   };
 }

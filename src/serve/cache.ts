@@ -4,6 +4,25 @@
  * repopulate the cache with stale rows, so `set` only stores when the table's generation is still
  * the one observed when the read began.
  */
+/**
+ * A response cache, in process (`ReadCache`, the default) or shared (`RedisReadCache`): entries
+ * grouped by the table they were read from; `invalidate(table)` (on the table's commit) makes all
+ * of its entries misses. A reader takes `generation(table)` before it reads and hands it to `set`,
+ * so a read that straddles a commit never stores stale rows. The in-process cache answers
+ * synchronously (the gold table route's fast path relies on it); the Redis one with promises.
+ */
+export interface ResponseCache {
+  readonly backend: 'memory' | 'redis';
+  generation(table: string): number | Promise<number>;
+  get(
+    table: string,
+    key: string,
+  ): Uint8Array<ArrayBuffer> | undefined | Promise<Uint8Array<ArrayBuffer> | undefined>;
+  set(table: string, key: string, generation: number, body: string): void | Promise<void>;
+  invalidate(table: string): void | Promise<void>;
+  close?(): Promise<void>;
+}
+
 export interface ReadCacheOptions {
   entriesMax?: number;
   bytesMax?: number;
@@ -15,7 +34,8 @@ interface Entry {
   body: Uint8Array<ArrayBuffer>;
 }
 
-export class ReadCache {
+export class ReadCache implements ResponseCache {
+  readonly backend = 'memory' as const;
   readonly #entriesMax: number;
   readonly #bytesMax: number;
   /** Insertion-ordered: the first entry is the least recently used. */

@@ -30,7 +30,15 @@ export type {
   TableRef,
 } from './types.js';
 export { servedLayers, filterOperators } from './types.js';
-export type { AskSpec, ChartSpec, TileSpec, ValueFormat, ValueSource } from '../ui/page-types.js';
+export type {
+  AskSpec,
+  ChartSpec,
+  FilterSpec,
+  GraphSpec,
+  TileSpec,
+  ValueFormat,
+  ValueSource,
+} from '../ui/page-types.js';
 
 // ---- app and server
 export { createApp, type AppOptions, type TributaryApp } from './app.js';
@@ -67,7 +75,9 @@ export {
 
 // ---- events, caching, tables
 export { createEventBus, SseTokens, visibleTo } from './events.js';
-export { ReadCache } from './cache.js';
+export { ReadCache, type ResponseCache, type ReadCacheOptions } from './cache.js';
+export { RedisReadCache, type RedisReadCacheOptions } from './redis-cache.js';
+export { cacheGroup, type RouteCacheSpec } from './route-cache.js';
 export {
   ParquetTableProvider,
   buildReadSql,
@@ -79,6 +89,8 @@ export { parseTableQuery, tableQueryLimits } from './table-query.js';
 export { createLakeTableProvider, lakeTableInfos, type LakeTableProviderOptions } from './lake-tables.js';
 export {
   createStreamStatusProvider,
+  readPipelineJobs,
+  recordPipelineJobs,
   type PipelineDescriptor,
   type StreamStatusOptions,
 } from './stream-status.js';
@@ -100,3 +112,11 @@ export {
 export { lakeService, type LakeService } from './lake-service.js';
 export { formatStatus, fetchStatus } from './status-text.js';
 export { registerTopicRoutes, topicsModule, topicRecordsPerRequestMax } from './topic-routes.js';
+export {
+  registerAskRoute,
+  askWithinTenant,
+  askBodySchema,
+  type AskBody,
+  type AskRouteOptions,
+} from './ask-routes.js';
+export { lineageModule, type LineageGraphSource } from './lineage-routes.js';

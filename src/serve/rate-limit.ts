@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { TributaryError, type Clock, systemClock } from '../core/index.js';
+import { systemClock, Throttle, TributaryError, type Clock } from '../core/index.js';
 
 export interface RateLimitDecision {
   allowed: boolean;
@@ -20,13 +20,18 @@ export interface RateLimitOptions {
   burst: number;
 }
 
-/** Largest number of buckets kept in memory; the least recently used is dropped past it. */
+/** Largest number of keys kept in memory; beyond it the least recently used key is forgotten. */
 const memoryBucketsMax = 100_000;
 
+/**
+ * Per-key limits in this process, one core `Throttle` (token bucket) per key. Keys are kept in
+ * least-recently-used order, so a flood of new keys forgets the idlest ones first and never
+ * resets the limits of keys in use.
+ */
 export class MemoryRateLimiter implements RateLimiter {
   readonly #options: RateLimitOptions;
   readonly #clock: Clock;
-  #buckets = new Map<string, { tokens: number; updatedMs: number }>();
+  readonly #buckets = new Map<string, Throttle>();
 
   constructor(options: RateLimitOptions, clock: Clock = systemClock) {
     this.#options = options;
@@ -42,36 +47,24 @@ export class MemoryRateLimiter implements RateLimiter {
    * reads) can decide without a microtask hop.
    */
   takeNow(key: string): RateLimitDecision {
-    const nowMs = this.#clock.now();
-    const { ratePerSecond, burst } = this.#options;
     let bucket = this.#buckets.get(key);
     if (bucket) {
-      // Map order is recency order: a used bucket moves to the end.
+      // Move to the most recently used end (Map keeps insertion order).
       this.#buckets.delete(key);
     } else {
-      if (this.#buckets.size >= memoryBucketsMax) this.#evictLeastRecentlyUsed();
-      bucket = { tokens: burst, updatedMs: nowMs };
+      if (this.#buckets.size >= memoryBucketsMax) this.#evict();
+      bucket = new Throttle(
+        { ratePerSecond: this.#options.ratePerSecond, burst: this.#options.burst },
+        this.#clock,
+      );
     }
     this.#buckets.set(key, bucket);
-    const elapsedMs = Math.max(0, nowMs - bucket.updatedMs);
-    bucket.tokens = Math.min(burst, bucket.tokens + (elapsedMs * ratePerSecond) / 1000);
-    bucket.updatedMs = nowMs;
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return { allowed: true, remaining: Math.floor(bucket.tokens), retryAfterMs: 0 };
-    }
-    const retryAfterMs = Math.ceil(((1 - bucket.tokens) * 1000) / ratePerSecond);
-    return { allowed: false, remaining: 0, retryAfterMs };
+    return bucket.tryTake();
   }
 
-  /**
-   * Drops the bucket used longest ago (the first in the Map), in O(1): a flood of new keys cycles
-   * through its own buckets while every key in use keeps its state, so it cannot reset anyone's
-   * limit (dropping everything at the bound did).
-   */
-  #evictLeastRecentlyUsed(): void {
+  #evict(): void {
     const oldest = this.#buckets.keys().next();
-    if (oldest.done !== true) this.#buckets.delete(oldest.value);
+    if (!oldest.done) this.#buckets.delete(oldest.value);
   }
 
   close(): Promise<void> {

@@ -3,7 +3,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { TributaryError, parseJsonBounded } from '../core/index.js';
 import { errorBody } from './http-errors.js';
+import type { ResponseCache } from './cache.js';
 import type { ApiScope, AuthInfo } from './keys.js';
+import { cachedAnswer, type RouteCacheSpec } from './route-cache.js';
 
 /** `public` routes need no key; the others need a key holding that scope (admin implies all). */
 export type RouteScope = 'public' | ApiScope;
@@ -74,6 +76,13 @@ export interface RouteDefinition<
     auth: AuthInfo | undefined,
     headers: Readonly<Record<string, string>>,
   ) => Response | undefined;
+  /**
+   * GET routes: cache the JSON answer until one of these lake tables commits (per caller tenant
+   * and exact path + query string), in the app's response cache (in process by default, Redis with
+   * `responseCache: redis`).
+   * @example cache: { tables: ['gold.kpi_summary'] }
+   */
+  cache?: RouteCacheSpec;
   handler(context: HandlerContext<z.infer<P>, z.infer<Q>, z.infer<B>>): Promise<unknown>;
 }
 
@@ -94,6 +103,8 @@ export interface MountOptions {
   timeoutMs: number;
   /** Default body limit for routes that may carry a body (routes override with `bodyLimitBytes`). */
   bodyLimitBytes: number;
+  /** Where routes that declare `cache` keep their answers; without it they are not cached. */
+  responseCache?: ResponseCache;
 }
 
 /**
@@ -215,16 +226,19 @@ export class ApiRouter {
         const deadline = new AbortController();
         const clientGone = c.req.raw.signal as AbortSignal | undefined;
         const signal = clientGone ? AbortSignal.any([deadline.signal, clientGone]) : deadline.signal;
-        const result =
+        const handle = () =>
           timeoutMs === null
-            ? await route.handler({ c, params, query, body, auth, signal })
-            : await withTimeout(
+            ? route.handler({ c, params, query, body, auth, signal })
+            : withTimeout(
                 (handlerSignal) => route.handler({ c, params, query, body, auth, signal: handlerSignal }),
                 deadline,
                 signal,
                 timeoutMs,
                 `${route.method.toUpperCase()} ${route.path}`,
               );
+        if (cacheSpecOf(route) !== undefined && options.responseCache !== undefined)
+          return cachedAnswer(c, cacheSpecOf(route)!, auth, options.responseCache, handle);
+        const result = await handle();
         if (result instanceof Response) return result;
         return c.json(result as object);
       };
@@ -264,6 +278,11 @@ export class ApiRouter {
 async function drainUnreadBody(c: Context): Promise<void> {
   // Within the route's body limit (the limit middleware wraps the stream), so this is bounded.
   await discardBody(c.req.raw, unreadBodyDrainBytesMax);
+}
+
+/** The cache spec of a GET route (other methods are never cached). */
+export function cacheSpecOf(route: StoredRoute): RouteCacheSpec | undefined {
+  return route.method === 'get' ? route.cache : undefined;
 }
 
 function parseOrThrow(where: string, schema: z.ZodType, value: unknown): unknown {
@@ -385,6 +404,7 @@ export function buildOpenApiDocument(
       tags: route.tags ?? [],
       'x-tributary-scope': route.scope,
       ...(route.bodyLimitBytes !== undefined ? { 'x-tributary-body-limit-bytes': route.bodyLimitBytes } : {}),
+      ...(cacheSpecOf(route) !== undefined ? { 'x-tributary-cache-tables': cacheSpecOf(route)!.tables } : {}),
       ...(route.scope === 'public' ? { security: [] } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(route.body

@@ -32,7 +32,7 @@ function bytes(n: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** `tributary status` text: pipelines, jobs (lag, watermark, checkpoint, DLQ, late), lake tables. */
+/** `tributary status` text: pipelines, jobs (lag, watermark, checkpoint, DLQ, late), sources, lake tables. */
 export function formatStatus(status: PlatformStatus, tables: TableInfo[] = [], nowMs = Date.now()): string {
   const parts: string[] = [];
   parts.push(
@@ -57,7 +57,9 @@ export function formatStatus(status: PlatformStatus, tables: TableInfo[] = [], n
           ...status.jobs.map((j) => [
             j.name,
             j.pipeline ?? '-',
-            j.state,
+            j.state === 'stopped' && j.lastSeenMs
+              ? `stopped (last seen ${age(j.lastSeenMs, nowMs)})`
+              : j.state,
             (j.throughputPerSecond ?? 0).toFixed(1),
             String(j.recordsIn ?? 0),
             String(j.consumerLag ?? 0),
@@ -68,8 +70,31 @@ export function formatStatus(status: PlatformStatus, tables: TableInfo[] = [], n
           ]),
         ])}`,
   );
-  const failed = status.jobs.filter((j) => j.error);
-  if (failed.length > 0) parts.push(`Errors\n${failed.map((j) => `  ${j.name}: ${j.error}`).join('\n')}`);
+  const sources = status.sources ?? [];
+  if (sources.length > 0) {
+    parts.push(
+      `Sources\n${columns([
+        ['SOURCE', 'KIND', 'STATE', 'REC/S', 'RECORDS', 'REFUSED', 'RESTARTS', 'POSITION'],
+        ...sources.map((s) => [
+          s.name,
+          s.kind,
+          s.state,
+          s.recordsPerSecond.toFixed(1),
+          String(s.records),
+          String(s.refused),
+          String(s.restarts),
+          s.position ?? '-',
+        ]),
+      ])}`,
+    );
+  }
+  const failed = [
+    ...status.jobs.filter((j) => j.error).map((j) => `  ${j.name}: ${j.error}`),
+    ...sources
+      .filter((s) => s.lastError)
+      .map((s) => `  ${s.name}: ${s.lastError} (${age(s.lastErrorAtMs, nowMs)})`),
+  ];
+  if (failed.length > 0) parts.push(`Errors\n${failed.join('\n')}`);
   if (tables.length > 0) {
     parts.push(
       `Lake\n${columns([

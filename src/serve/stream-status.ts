@@ -1,10 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { dataDirPaths } from '../core/index.js';
+import { dataDirPaths, processAlive, writeFileAtomic } from '../core/index.js';
 import {
   RunHistory,
   batchHistoryFile,
   jobStatus,
+  readJobStatusFiles,
   type JobStatus as StreamJobStatus,
   type RunRecord,
 } from '../stream/index.js';
@@ -35,18 +36,34 @@ const stateMap: Record<StreamJobStatus['state'], JobStatus['state']> = {
   failed: 'failed',
 };
 
-async function readStatusFiles(dataDir: string): Promise<StreamJobStatus[]> {
-  const directory = path.join(dataDirPaths(dataDir).jobs, 'stream');
-  const names = await readdir(directory).catch(() => [] as string[]);
-  const statuses: StreamJobStatus[] = [];
-  for (const name of names.filter((n) => n.endsWith('.status.json')).sort()) {
-    try {
-      statuses.push(JSON.parse(await readFile(path.join(directory, name), 'utf8')) as StreamJobStatus);
-    } catch {
-      // A status file being replaced right now; the next poll reads the new one.
-    }
+/**
+ * Which jobs make up which pipeline, as `tributary up` last built them: `jobs/pipelines.json`,
+ * `{"<pipeline>": ["<job>", …]}`, so `tributary status` without a running `up` can still group jobs.
+ */
+export function pipelineJobsFile(dataDir: string): string {
+  return path.join(dataDirPaths(dataDir).jobs, 'pipelines.json');
+}
+
+export async function recordPipelineJobs(dataDir: string, jobs: Record<string, string[]>): Promise<void> {
+  await writeFileAtomic(pipelineJobsFile(dataDir), `${JSON.stringify(jobs)}\n`);
+}
+
+export async function readPipelineJobs(dataDir: string): Promise<Record<string, string[]>> {
+  try {
+    return JSON.parse(await readFile(pipelineJobsFile(dataDir), 'utf8')) as Record<string, string[]>;
+  } catch {
+    return {};
   }
-  return statuses;
+}
+
+/**
+ * A status file is the job's state at its last checkpoint; when the process that wrote it is gone
+ * (or the file predates pids), a job it calls running or starting is stopped, last seen then.
+ */
+function withLiveness(s: StreamJobStatus): StreamJobStatus {
+  if (s.state !== 'running' && s.state !== 'starting') return s;
+  if (s.pid !== undefined && processAlive(s.pid)) return s;
+  return { ...s, state: 'stopped' };
 }
 
 /**
@@ -64,7 +81,7 @@ export function createStreamStatusProvider(options: StreamStatusOptions): Status
       // A scaled-out job reports per task (scale.ts): one line per task, `<job> [<task>]`.
       const nameOf = (s: StreamJobStatus) => (s.task === undefined ? s.job : `${s.job} [${s.task}]`);
       if (options.readFiles !== false)
-        for (const s of await readStatusFiles(options.dataDir)) byName.set(nameOf(s), s);
+        for (const s of await readJobStatusFiles(options.dataDir)) byName.set(nameOf(s), withLiveness(s));
       for (const s of jobStatus()) byName.set(nameOf(s), s);
       const descriptors =
         typeof options.pipelines === 'function' ? options.pipelines() : (options.pipelines ?? []);
@@ -98,6 +115,7 @@ export function createStreamStatusProvider(options: StreamStatusOptions): Status
           dlqCount: s.counters.dlq,
           lateCount: s.counters.late,
           ...(s.error ? { error: s.error } : {}),
+          lastSeenMs: s.updatedAtMs,
           ...(pipeline?.tenant ? { tenant: pipeline.tenant } : {}),
         };
       });

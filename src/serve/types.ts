@@ -4,6 +4,7 @@
  * implementations (DuckDB over Parquet files, an in-memory event bus).
  */
 import type { Hono } from 'hono';
+import type { SourceStatus } from '../connectors/index.js';
 import type { DashboardPage } from '../ui/page-types.js';
 import type { ApiRouter } from './router.js';
 
@@ -132,8 +133,12 @@ export interface JobStatus {
   dlqCount?: number;
   lateCount?: number;
   error?: string;
+  /** When the job last reported (its last checkpoint, or now for a job running in this process). */
+  lastSeenMs?: number;
   /** Set when the job only processes one tenant's data. */
   tenant?: string;
+  /** Restarts by the supervisor of `tributary up` after failures. */
+  restarts?: number;
 }
 
 export interface PipelineStatus {
@@ -147,10 +152,14 @@ export interface PipelineStatus {
   tenant?: string;
 }
 
+export type { SourceStatus };
+
 export interface PlatformStatus {
   generatedAtMs: number;
   pipelines: PipelineStatus[];
   jobs: JobStatus[];
+  /** Long-running sources the pipelines declare (state, records/s, last error, position). */
+  sources?: SourceStatus[];
 }
 
 export interface StatusProvider {

@@ -12,10 +12,20 @@ import { createApp, type AppOptions, type TributaryApp } from './app.js';
 import { createEventBus } from './events.js';
 import { KeyStore } from './keys.js';
 import { createRateLimiter } from './rate-limit.js';
+import { RedisReadCache } from './redis-cache.js';
 import { startServer, type RunningServer } from './server.js';
 import type { EventBus, JobStatus, PipelineStatus, PlatformStatus, StatusProvider } from './types.js';
 
 const log = childLogger('up');
+
+function redisResponseCache(config: TributaryConfig): RedisReadCache {
+  if (config.redisUrl === undefined)
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      'responseCache is redis but redisUrl is not set (TRIBUTARY_REDIS_URL or REDIS_URL)',
+    );
+  return new RedisReadCache(config.redisUrl);
+}
 
 /** What `up` hands each service when it starts. */
 export interface UpContext {
@@ -45,7 +55,7 @@ export interface UpService {
   start(context: UpContext): Promise<void>;
   stop(): Promise<void>;
   /** Jobs and pipelines this service runs, merged into /api/status when no status provider is given. */
-  status?(): Promise<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines'>>>;
+  status?(): Promise<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines' | 'sources'>>>;
 }
 
 /** API wiring produced once services are up (providers often need a started log or lake). */
@@ -140,12 +150,15 @@ function mergedStatus(services: UpService[]): StatusProvider {
     async getStatus() {
       const parts = await Promise.all(
         services.map((s) =>
-          s.status ? s.status() : Promise.resolve<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines'>>>({}),
+          s.status
+            ? s.status()
+            : Promise.resolve<Partial<Pick<PlatformStatus, 'jobs' | 'pipelines' | 'sources'>>>({}),
         ),
       );
       const jobs: JobStatus[] = parts.flatMap((p) => p.jobs ?? []);
       const pipelines: PipelineStatus[] = parts.flatMap((p) => p.pipelines ?? []);
-      return { generatedAtMs: Date.now(), pipelines, jobs };
+      const sources = parts.flatMap((p) => p.sources ?? []);
+      return { generatedAtMs: Date.now(), pipelines, jobs, ...(sources.length > 0 ? { sources } : {}) };
     },
   };
 }
@@ -229,6 +242,7 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
       ...appOptions,
       keys: store,
       events,
+      ...(config.responseCache === 'redis' ? { responseCache: redisResponseCache(config) } : {}),
       rateLimiter: createRateLimiter({
         redisUrl: config.redisUrl,
         ratePerSecond: config.rateLimitPerSecond,

@@ -115,3 +115,48 @@ export {
   type WorkerResult,
 } from './scale.js';
 export { loadTable, type LoadedTable, type LoadTableOptions } from './table.js';
+export {
+  LineageEmitter,
+  FileLineageTransport,
+  HttpLineageTransport,
+  configureLineage,
+  lineageFor,
+  flushLineage,
+  lineageDir,
+  lakeAndLogSchemas,
+  LineageRun,
+  type LineageEmitterOptions,
+  type LineageRunOptions,
+  type LineageTransport,
+  type HttpLineageTransportOptions,
+  type SchemaResolver,
+} from './lineage/emitter.js';
+export {
+  runEvent,
+  datasetOf,
+  datasetUri,
+  encodeLineageEvent,
+  decodeLineageLine,
+  inferFields,
+  uuidOf,
+  openLineageSchemaUrl,
+  lineageProducer,
+  topicNamespace,
+  lakeNamespace,
+  type DatasetRef,
+  type LineageDataset,
+  type LineageEventType,
+  type LineageRunEvent,
+  type RunEventInput,
+  type SchemaField,
+} from './lineage/event.js';
+export {
+  LineageGraphBuilder,
+  LineageGraphReader,
+  readLineageGraph,
+  datasetKind,
+  type LineageEdge,
+  type LineageGraph,
+  type LineageNode,
+  type LineageNodeKind,
+} from './lineage/graph.js';

@@ -12,6 +12,7 @@ import { BatchDag, type BatchJob, type RunRecord } from './batch/dag.js';
 import type { StreamJob } from './job.js';
 import { planScaledJob, runWorker, type WorkerResult } from './scale.js';
 import { runJob, startJob, type JobStatus } from './runner.js';
+import { lineageFor } from './lineage/emitter.js';
 import type { JobEnvironment, JobRegistry } from './batch/registry.js';
 
 export interface PipelineOnceOptions {
@@ -77,7 +78,9 @@ export async function runPipelineOnce(
   let batch: RunRecord[] = [];
   if ((jobs.batch ?? []).length > 0) {
     const dag = new BatchDag([...(jobs.batch ?? [])], {
-      ...(options.dataDir === undefined ? {} : { historyFile: batchHistoryFile(options.dataDir) }),
+      ...(options.dataDir === undefined
+        ? {}
+        : { historyFile: batchHistoryFile(options.dataDir), lineage: lineageFor(options.dataDir) }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     batch = await dag.runAll({
@@ -138,7 +141,10 @@ export async function runRegisteredPipeline(
     }
     const signal = options.signal ?? new AbortController().signal;
     const handles = (built.stream ?? []).map((job) => startJob(job, { dataDir, signal }));
-    const dag = new BatchDag([...(built.batch ?? [])], { historyFile: batchHistoryFile(dataDir) });
+    const dag = new BatchDag([...(built.batch ?? [])], {
+      historyFile: batchHistoryFile(dataDir),
+      lineage: lineageFor(dataDir),
+    });
     const scheduler = dag.runScheduler(signal);
     const streams = await Promise.all(handles.map((h) => h.done));
     await scheduler;

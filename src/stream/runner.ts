@@ -24,6 +24,7 @@ import {
   dataDirPaths,
   gauge,
   histogram,
+  limits,
   systemClock,
   toTributaryError,
   TributaryError,
@@ -44,6 +45,8 @@ import {
   type CheckpointState,
 } from './checkpoint.js';
 import type { StreamJob } from './job.js';
+import { lakeAndLogSchemas, lineageFor, type LineageEmitter, type LineageRun } from './lineage/emitter.js';
+import type { LineageEventType } from './lineage/event.js';
 import { dlqHeaders, JobTask, shuffleHeaders, type JobCounters } from './runtime.js';
 import { acquireTaskLease, openAssignedConsumer } from './task-io.js';
 import { readIdsSince } from './sinks.js';
@@ -69,6 +72,19 @@ export interface RunJobOptions {
   onBatch?: (handle: JobHandle) => void | Promise<void>;
   /** Runs one task of a scaled-out job (scale.ts) instead of the whole job. */
   task?: TaskAssignment;
+  /**
+   * Where the run reports OpenLineage events: START when it starts, RUNNING at a checkpoint at most
+   * every `limits.lineageRunningIntervalMs` (coalesced: checkpoints are frequent, lineage changes
+   * rarely), COMPLETE when it finishes or is stopped, FAIL when it fails. Default: with a data dir
+   * its emitter (`lineageFor(dataDir)`), without one none; false turns it off.
+   */
+  lineage?: LineageEmitter | false;
+}
+
+/** Datasets a sink writes, for lineage (see `Sink.datasets`). */
+function sinkDatasets(sink: Sink<unknown>): string[] {
+  if (sink.datasets !== undefined) return [...sink.datasets];
+  return sink.name.startsWith('topic:') || sink.name.startsWith('lake:') ? [sink.name] : [];
 }
 
 /** One task of a scaled-out job: what `runWorker` (scale.ts) hands the runner. */
@@ -110,6 +126,8 @@ export interface JobStatus {
   lastCheckpoint: CheckpointInfo | null;
   error: string | null;
   updatedAtMs: number;
+  /** The process running the job; a status file whose process is gone describes a stopped job. */
+  pid?: number;
 }
 
 export interface JobHandle {
@@ -247,14 +265,61 @@ class JobRun implements JobHandle {
     this.#bounded = options.once ?? false;
     this.task = new JobTask(job, { clock: this.#clock, bounded: this.#bounded });
     this.#log = childLogger('stream', { job: job.name });
+    this.#lineage =
+      options.lineage === false
+        ? undefined
+        : (options.lineage ?? (options.dataDir === undefined ? undefined : lineageFor(options.dataDir)));
     this.done = this.#run().then(
-      () => this.status(),
+      () => {
+        if (this.#state === 'finished' || this.#state === 'stopped')
+          this.#emitLineage('COMPLETE', { stopped: this.#state === 'stopped' });
+        return this.status();
+      },
       (error: unknown) => {
         this.#state = 'failed';
         this.#error = toTributaryError(error).message;
         this.#log.error({ err: error }, 'stream job failed');
+        this.#emitLineage('FAIL', {}, this.#error);
         throw error;
       },
+    );
+  }
+
+  readonly #lineage: LineageEmitter | undefined;
+  #lineageRun: LineageRun | undefined;
+  #lineageAtMs = -Infinity;
+
+  /**
+   * One OpenLineage event of this run (see `RunJobOptions.lineage`). Inputs are the topics read,
+   * outputs what the sinks declare; schema facets are resolved off the hot path by the emitter.
+   */
+  #emitLineage(eventType: LineageEventType, details: Record<string, unknown>, error?: string): void {
+    if (this.#lineage === undefined) return;
+    if (eventType === 'START')
+      this.#lineageRun = this.#lineage.run({
+        job: this.job.name,
+        processingType: 'STREAMING',
+        inputs: this.job.inputTopics.map((name) => `topic:${name}`),
+        outputs: this.job.sinks.flatMap(sinkDatasets),
+        schemas: lakeAndLogSchemas({ log: this.job.source.log }),
+      });
+    // COMPLETE / FAIL only follow a START (a run that never started reports nothing).
+    if (this.#lineageRun === undefined) return;
+    this.#lineageAtMs = this.#clock.now();
+    const c = this.task.counters;
+    this.#lineageRun.emit(
+      eventType,
+      {
+        bounded: this.#bounded,
+        ...(this.#options.task === undefined ? {} : { task: this.#options.task.id }),
+        checkpointId: this.#checkpointId,
+        recordsIn: c.in,
+        outputs: c.outputs,
+        dlq: c.dlq,
+        late: c.late,
+        ...details,
+      },
+      error,
     );
   }
 
@@ -274,6 +339,7 @@ class JobRun implements JobHandle {
       lastCheckpoint: this.#lastCheckpoint,
       error: this.#error,
       updatedAtMs: this.#clock.now(),
+      pid: process.pid,
     };
   }
 
@@ -387,6 +453,7 @@ class JobRun implements JobHandle {
       }
 
       this.#state = 'running';
+      this.#emitLineage('START', {});
       this.#seekAssigned();
       await this.#loop(consumer);
       if (this.#bounded && !this.#stopRequested) {
@@ -534,6 +601,8 @@ class JobRun implements JobHandle {
       if (now >= nextCheckpointMs || this.#checkpointRequested.length > 0) {
         nextCheckpointMs = now + this.job.checkpointIntervalMs;
         await this.#checkpoint(dir);
+        if (this.#clock.now() - this.#lineageAtMs >= limits.lineageRunningIntervalMs)
+          this.#emitLineage('RUNNING', {});
       }
     }
   }

@@ -101,6 +101,12 @@ export interface SinkContext {
  */
 export interface Sink<T> {
   readonly name: string;
+  /**
+   * Datasets the sink writes, for lineage (`gold.x` a table, `topic:x` a topic; see
+   * src/stream/lineage/event.ts). Default: the name itself when it is `topic:<t>` or
+   * `lake:<layer>.<table>` (the built-in sinks), else none.
+   */
+  readonly datasets?: readonly string[];
   open(context: SinkContext): Promise<void>;
   /** `id` is deterministic for the output (same input, same job → same id), for deduplication. */
   write(value: T, timestampMs: number, key: Key | null, id: string): void;

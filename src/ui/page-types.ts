@@ -59,6 +59,40 @@ export interface AskSpec {
   companies?: { route: string; rowsField?: string; field: string };
 }
 
+/**
+ * A lineage graph: `route` answers `{ nodes: [{id, kind: source|topic|job|table, name, state?}],
+ * edges: [{from, to}] }` (GET /api/lineage); drawn left to right by depth, coloured by kind.
+ */
+export interface GraphSpec {
+  id: string;
+  title: string;
+  route: string;
+}
+
+/**
+ * A filter above a page's widgets. Its value goes into the query string of the routes of the
+ * widgets it applies to, and into the page's URL (`#/p/<page>?country=France&from=1997-01-01`),
+ * so a filtered view can be shared and survives a reload. An empty value means "all" (no
+ * parameter). A chart whose route is filtered shows the route's answer only (its live event,
+ * which is unfiltered, is not applied).
+ *
+ * @example { id: 'country', label: 'Country', kind: 'select',
+ *   options: { route: '/api/northwind/top-countries?limit=1000', field: 'country' }, appliesTo: ['categories'] }
+ * @example { id: 'ordered', label: 'Order date', kind: 'dateRange', params: { from: 'from', to: 'to' } }
+ */
+export interface FilterSpec {
+  /** Unique on the page; for a select also the query parameter name. */
+  id: string;
+  label: string;
+  kind: 'select' | 'dateRange';
+  /** select: a static list, or the distinct values of `field` in the rows (`rowsField`, default `rows`) of a GET route. */
+  options?: string[] | { route: string; rowsField?: string; field: string };
+  /** dateRange: query parameters of the first and last day, YYYY-MM-DD (default `from` and `to`). */
+  params?: { from: string; to: string };
+  /** Ids of the tiles, charts and tables whose routes take this filter; default all of them. */
+  appliesTo?: string[];
+}
+
 export interface DashboardPage {
   /** URL-safe id: the page lives at `/#/p/<id>`. */
   id: string;
@@ -70,4 +104,8 @@ export interface DashboardPage {
   tables?: { id: string; title: string; route: string; columns?: string[] }[];
   /** A question box with cited answers (retrieval over the pipeline's documents). */
   ask?: AskSpec;
+  /** Filters (dimension selects, date ranges) that go into the widgets' route query strings. */
+  filters?: FilterSpec[];
+  /** Lineage graphs (source → topic → job → table). */
+  graphs?: GraphSpec[];
 }

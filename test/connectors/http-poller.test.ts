@@ -4,17 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/index.js';
+import { ManualClock, Throttle } from '../../src/core/index.js';
 import { createMemoryLog, type Log } from '../../src/log/index.js';
 import {
   assertUrlAllowed,
-  backoffMs,
   createFileStateStore,
   createHttpPoller,
   isPrivateAddress,
   nextLink,
-  parseRetryAfter,
-  TokenBucket,
 } from '../../src/connectors/index.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -297,9 +294,9 @@ describe('SSRF guard', () => {
 });
 
 describe('rate-limit helpers', () => {
-  it('token bucket spaces starts by 1000/rate ms on the injected clock, burst included', async () => {
+  it('the core throttle (token bucket) spaces starts by 1000/rate ms on the injected clock, burst included', async () => {
     const clock = new ManualClock(0);
-    const bucket = new TokenBucket({ ratePerSecond: 4, burst: 2 }, clock);
+    const bucket = new Throttle({ ratePerSecond: 4, burst: 2 }, clock);
     const starts: number[] = [];
     const takes = Array.from({ length: 6 }, () => bucket.take().then(() => starts.push(clock.now())));
     for (let i = 0; i < 20; i++) {
@@ -308,25 +305,6 @@ describe('rate-limit helpers', () => {
     }
     await Promise.all(takes);
     expect(starts).toEqual([0, 0, 250, 500, 750, 1000]);
-  });
-
-  it('parses Retry-After seconds and HTTP dates', () => {
-    expect(parseRetryAfter('3', 0)).toBe(3000);
-    expect(
-      parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')),
-    ).toBe(10_000);
-    expect(
-      parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('Wed, 21 Oct 2015 07:29:00 GMT')),
-    ).toBe(0);
-    expect(parseRetryAfter('soon', 0)).toBeNull();
-    expect(parseRetryAfter(null, 0)).toBeNull();
-  });
-
-  it('backs off exponentially with bounded jitter', () => {
-    expect([0, 1, 2, 3].map((a) => backoffMs(a, 100, 1000, () => 0))).toEqual([50, 100, 200, 400]);
-    expect([0, 1, 2, 3, 4, 5].map((a) => backoffMs(a, 100, 1000, () => 1))).toEqual([
-      100, 200, 400, 800, 1000, 1000,
-    ]);
   });
 
   it('parses Link headers', () => {

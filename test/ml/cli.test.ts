@@ -7,7 +7,9 @@ import { dataDirPaths } from '../../src/core/index.js';
 import {
   HashedEmbedder,
   HybridIndex,
+  chunkCitations,
   chunkDocument,
+  chunkRecord,
   extractText,
   sampleDocumentsDir,
   type IndexRecord,
@@ -138,17 +140,17 @@ describe('tributary ask', () => {
     for (const filename of await readdir(samples)) {
       const doc = await extractText({ filename, data: await readFile(path.join(samples, filename)) });
       for (const chunk of chunkDocument(doc, { maxChars: 500, overlapChars: 80 }))
-        records.push({ ...chunk, company: 'northwind' });
+        records.push(chunkRecord(chunk, { company_id: 'northwind' }));
     }
     records.push({
-      chunkId: 'other-1',
-      documentId: 'other',
-      filename: 'other.md',
-      company: 'rival',
-      page: 1,
+      id: 'other-1',
       text: 'Rival refunds are processed within 60 days.',
+      metadata: { company_id: 'rival', document_id: 'other', filename: 'other.md', page: 1 },
     });
-    const index = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
+    const index = await HybridIndex.fromRecords(records, {
+      embedder: new HashedEmbedder(),
+      schema: { tenantField: 'company_id', ...chunkCitations },
+    });
     await index.save(path.join(dataDirPaths(dir).index, 'documents'));
   });
 

@@ -187,8 +187,11 @@ describe('tenants', () => {
   it('status and pipelines are filtered by tenant', async () => {
     const all = await getJson(`${f.url}/api/status`, f.keys.read);
     expect(all.body.jobs.map((j: { name: string }) => j.name)).toEqual(['sales-per-minute', 'compaction']);
+    expect(all.body.sources.map((s: { name: string }) => s.name)).toEqual(['sales/inbox']);
     const acme = await getJson(`${f.url}/api/status`, f.keys.acme);
     expect(acme.body.jobs.map((j: { name: string }) => j.name)).toEqual(['sales-per-minute']);
+    // Sources are platform parts: a tenant-bound key does not see them.
+    expect(acme.body.sources).toEqual([]);
     const globex = await getJson(`${f.url}/api/status`, f.keys.globex);
     expect(globex.body.jobs).toEqual([]);
     expect(globex.body.pipelines).toEqual([]);

@@ -101,6 +101,21 @@ export const sampleStatus = (nowMs: number): PlatformStatus => ({
       lateCount: 0,
     },
   ],
+  sources: [
+    {
+      name: 'sales/inbox',
+      pipeline: 'sales',
+      kind: 'spool',
+      state: 'backoff',
+      records: 1_200,
+      recordsPerSecond: 12.5,
+      refused: 1,
+      lastError: 'bad.csv: undecodable: unclosed quote on line 3',
+      lastErrorAtMs: nowMs - 10_000,
+      position: 'orders-2.csv',
+      restarts: 2,
+    },
+  ],
 });
 
 /** A pipeline contributing one tenant-filtered route and a dashboard page. */

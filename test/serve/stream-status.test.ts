@@ -3,7 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { batchHistoryFile, encodeRunRecord, jobStatusFile, type JobStatus } from '../../src/stream/index.js';
-import { createStreamStatusProvider, formatStatus } from '../../src/serve/index.js';
+import {
+  createStreamStatusProvider,
+  formatStatus,
+  readPipelineJobs,
+  recordPipelineJobs,
+} from '../../src/serve/index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -29,11 +34,48 @@ function jobFile(
     lastCheckpoint: { checkpointId: 12, durationMs: 30, sizeBytes: 100, atMs: 1_795_000_001_000 },
     error: null,
     updatedAtMs: 1_795_000_002_000,
+    pid: process.pid,
     ...extra,
   };
 }
 
+/** A pid no process has: a child that has exited. */
+async function deadPid(): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', '0']);
+  await new Promise((resolve) => child.once('exit', resolve));
+  return child.pid!;
+}
+
 describe('stream status provider', () => {
+  it('a job whose process is gone is stopped, last seen at its last status; pipelines as up built them', async () => {
+    const file = jobStatusFile(dir, 'orphan');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(jobFile('orphan', { in: 5 }, { pid: await deadPid() })));
+    const legacy = jobStatusFile(dir, 'legacy');
+    const { pid: _pid, ...withoutPid } = jobFile('legacy', { in: 1 });
+    await writeFile(legacy, JSON.stringify(withoutPid));
+    const alive = jobStatusFile(dir, 'alive');
+    await writeFile(alive, JSON.stringify(jobFile('alive', { in: 1 })));
+    await recordPipelineJobs(dir, { demo: ['orphan', 'legacy'] });
+    const status = await createStreamStatusProvider({
+      dataDir: dir,
+      pipelines: [
+        { name: 'demo', jobs: (await readPipelineJobs(dir)).demo },
+        { name: 'never-ran', jobs: [] },
+      ],
+    }).getStatus();
+    const state = Object.fromEntries(status.jobs.map((j) => [j.name, j.state]));
+    expect(state).toEqual({ alive: 'running', legacy: 'stopped', orphan: 'stopped' });
+    expect(status.pipelines.map((p) => [p.name, p.state])).toEqual([
+      ['demo', 'stopped'],
+      ['never-ran', 'idle'],
+    ]);
+    const text = formatStatus(status, [], 1_795_000_062_000);
+    expect(text).toContain('stopped (last seen 60s ago)');
+    expect(text).not.toContain('none registered');
+  });
+
   it('reads job status files and batch history, groups jobs into pipelines, measures throughput', async () => {
     const file = jobStatusFile(dir, 'sales-per-minute');
     await mkdir(path.dirname(file), { recursive: true });

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/core/index.js';
 import { runUp } from '../../src/serve/index.js';
 import { sampleStatus, startFixture, type Fixture } from '../serve/fixture.js';
 import { chromiumPath, launchChromium } from './browser.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * The dashboard in a real browser: Debian's chromium driven by playwright-core (no browser
@@ -84,7 +85,9 @@ async function logIn(page: Page, key: string): Promise<void> {
   await page.waitForSelector('body[data-ready]');
 }
 
-describe.skipIf(!existsSync(chromiumPath))('dashboard in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('dashboard in chromium', () => {
   it('platform page renders status, lake and live values without console errors', async () => {
     const { page, errors } = await openPage();
     await logIn(page, f.keys.admin);
@@ -95,6 +98,8 @@ describe.skipIf(!existsSync(chromiumPath))('dashboard in chromium', () => {
     expect(Number(lakeBars)).toBe(3);
     expect(await page.locator('#tables-table tbody tr').count()).toBe(3);
     expect(await page.locator('#jobs-table tbody tr').count()).toBe(2);
+    expect(await page.locator('#sources-table tbody tr').count()).toBe(1);
+    expect(await page.textContent('#sources-table')).toContain('bad.csv: undecodable');
     // Live: status ticks arrive over SSE and move the throughput tile and chart.
     const before = await page.textContent('#tile-throughput .tile-value');
     await page.waitForFunction(

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +9,7 @@ import { loadConfig } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
 import { ask, HashedEmbedder, HybridIndex } from '../../src/ml/index.js';
-import { documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
+import { documentIndexSchema, documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
 import type { PipelineServices } from '../../src/pipelines/types.js';
 import {
   createApp,
@@ -21,7 +20,8 @@ import {
   type TributaryApp,
 } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
-import { chromiumPath, launchChromium } from './browser.js';
+import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * The documents page's question box in a real browser (Debian's chromium via playwright-core):
@@ -85,31 +85,19 @@ async function writeDailyChunks(root: string): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-ask-ui-'));
-  // Compiled into this test's own directory, so parallel UI tests never read half-written files.
-  const clientOut = path.join(dir, 'client');
-  execFileSync(
-    process.execPath,
-    [
-      path.join(repoRoot, 'node_modules/typescript/bin/tsc'),
-      '-p',
-      path.join(repoRoot, 'src/ui/client/tsconfig.json'),
-      '--outDir',
-      clientOut,
-    ],
-    { stdio: 'inherit' },
-  );
+  const clientDir = compileClient(path.join(dir, 'client'));
   await mkdir(screenshots, { recursive: true });
 
-  const index = await HybridIndex.create({ embedder: new HashedEmbedder({ dimensions: 128 }) });
+  const index = await HybridIndex.create({
+    embedder: new HashedEmbedder({ dimensions: 128 }),
+    schema: documentIndexSchema,
+  });
   await index.add(
     documents.flatMap((d) =>
       d.pages.map((text, i) => ({
-        chunkId: `${d.documentId}#p${i + 1}c0`,
-        documentId: d.documentId,
-        filename: d.filename,
-        company: d.company,
-        page: i + 1,
+        id: `${d.documentId}#p${i + 1}c0`,
         text,
+        metadata: { company_id: d.company, document_id: d.documentId, filename: d.filename, page: i + 1 },
       })),
     ),
   );
@@ -144,10 +132,11 @@ beforeAll(async () => {
     keys: store,
     tables,
     pipelines: [documentsModule(services)],
-    ask: (question, options) => ask(index, question, { company: options.company, k: options.topK ?? 5 }),
+    ask: (question, options) =>
+      ask(index, question, { filters: { company_id: options.company }, k: options.topK ?? 5 }),
     rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
     statusTickMs: 0,
-    ui: { clientDir: path.join(clientOut, 'src', 'ui', 'client') },
+    ui: { clientDir },
   });
   server = await startServer(api.app, { port: 0 });
   context = await launchChromium(path.join(dir, 'chromium'));
@@ -165,18 +154,9 @@ afterAll(async () => {
 });
 
 async function openDocumentsPage(key: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${server.url}/docs`);
-  await page.evaluate((value) => window.localStorage.setItem('tributary.apiKey', value), key);
-  await page.goto(`${server.url}/#/p/${documentsPage.id}`);
-  await page.waitForSelector('body[data-ready]');
-  await page.waitForSelector('#ask-documents');
-  return { page, errors };
+  const opened = await openDashboard(context, server.url, key, `#/p/${documentsPage.id}`);
+  await opened.page.waitForSelector('#ask-documents');
+  return opened;
 }
 
 async function askQuestion(page: Page, question: string, company?: string): Promise<void> {
@@ -186,7 +166,9 @@ async function askQuestion(page: Page, question: string, company?: string): Prom
   await page.waitForSelector('#ask-documents-result[data-state=answered]', { timeout: 15_000 });
 }
 
-describe.skipIf(!existsSync(chromiumPath))('documents question box in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('documents question box in chromium', () => {
   it('answers with citations (document, page, chunk, score, snippet) for the chosen company', async () => {
     expect(documentsPage.ask?.route).toBe('/api/ask');
     const { page, errors } = await openDocumentsPage(keys.admin);

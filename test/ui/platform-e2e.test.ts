@@ -6,6 +6,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, waitFor, type PlatformProcess } from './platform-process.js';
 import { chromiumPath, launchChromium } from './browser.js';
+import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * End to end: the compiled CLI's `tributary up` on a fresh data dir (embedded log, lake, SQL, the
@@ -169,7 +170,9 @@ async function tileText(page: Page, id: string): Promise<string | null> {
   return page.textContent(`#tile-${id} .tile-value`);
 }
 
-describe.skipIf(!existsSync(chromiumPath))('tributary up, end to end in chromium', () => {
+describe.skipIf(
+  skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
+)('tributary up, end to end in chromium', () => {
   it('platform page shows the running pipelines, jobs and lake tables', async () => {
     const status = await platform.api<StatusBody>('/api/status');
     expect(status.pipelines.map((p) => p.name).sort()).toEqual(['documents', 'northwind']);
@@ -328,6 +331,32 @@ describe.skipIf(!existsSync(chromiumPath))('tributary up, end to end in chromium
     );
     expect(await page.locator('#chart-chunks-per-minute svg').count()).toBe(1);
     await page.screenshot({ path: path.join(screenshots, 'e2e-documents.png'), fullPage: true });
+    expect(errors, errors.join('\n')).toEqual([]);
+    await page.close();
+  });
+
+  it('lineage page draws what the running pipelines reported (source → topic → job → table)', async () => {
+    interface Graph {
+      nodes: { id: string; kind: string }[];
+      edges: { from: string; to: string }[];
+    }
+    const expected = [
+      'tributary://topic/ventes-temps-reel -> job:tributary/northwind.live_sales',
+      'job:tributary/northwind.gold -> tributary://lake/gold.kpi_summary',
+      'tributary://topic/documents.raw -> job:tributary/documents.docproc',
+    ];
+    const graph = await waitFor('lineage edges of both pipelines', liveTimeoutMs, async () => {
+      const body = await platform.api<Graph>('/api/lineage');
+      const edges = new Set(body.edges.map((e) => `${e.from} -> ${e.to}`));
+      return expected.every((e) => edges.has(e)) ? body : undefined;
+    });
+    const { page, errors } = await openPage();
+    await logIn(page, '#/p/lineage');
+    expect(Number(await page.getAttribute('#chart-lineage-graph svg', 'data-nodes'))).toBeGreaterThanOrEqual(
+      graph.nodes.length,
+    );
+    expect(await page.locator('.lineage-node[data-kind=source]').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(screenshots, 'e2e-lineage.png'), fullPage: true });
     expect(errors, errors.join('\n')).toEqual([]);
     await page.close();
   });

@@ -79,8 +79,12 @@ export async function waitFor<T>(
  * Spawns `node bin/tributary.js --data-dir <fresh tmp dir> up --port <free port>` and waits (up
  * to `startTimeoutMs`) for `<dataDir>/up.json`, the admin key file and `GET /health` = 200.
  */
-export async function startPlatform(options: { startTimeoutMs: number }): Promise<PlatformProcess> {
-  if (!existsSync(builtEntry)) {
+export async function startPlatform(options: {
+  startTimeoutMs: number;
+  /** The `tributary` entry to run; default this checkout's `bin/tributary.js` (an installed package's in the pack test). */
+  cliPath?: string;
+}): Promise<PlatformProcess> {
+  if (options.cliPath === undefined && !existsSync(builtEntry)) {
     throw new Error(`the build is missing (${builtEntry}); run \`npm run build\` first`);
   }
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tributary-e2e-'));
@@ -92,7 +96,7 @@ export async function startPlatform(options: { startTimeoutMs: number }): Promis
   );
   const child = spawn(
     process.execPath,
-    [cliPath, '--data-dir', dataDir, 'up', '--port', String(port), '--host', '127.0.0.1'],
+    [options.cliPath ?? cliPath, '--data-dir', dataDir, 'up', '--port', String(port), '--host', '127.0.0.1'],
     { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -6,10 +6,12 @@ import {
   connectors,
   copyPostgresToLake,
   createFileStateStore,
+  createHttpPoller,
   createPostgresSource,
   createSpoolSource,
   importFile,
   openPgClient,
+  type HttpPollerOptionsInput,
   type ImportType,
 } from '../../connectors/index.js';
 import { openLakeFromConfig } from '../../lake/index.js';
@@ -82,11 +84,88 @@ function importOptions(command: Command): Command {
     .option('--key-field <field>', 'topic target: field used as the record key');
 }
 
+/** `--header "name: value"` (repeatable) → { name: value }. */
+function collectHeader(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const colon = value.indexOf(':');
+  if (colon <= 0) throw new TributaryError('USAGE', `--header ${value}: expected "name: value"`);
+  return { ...previous, [value.slice(0, colon).trim()]: value.slice(colon + 1).trim() };
+}
+
+interface HttpFlags {
+  topic: string;
+  recordsPath: string;
+  keyField?: string;
+  header?: Record<string, string>;
+  rate: string;
+  rateMode?: string;
+  pagination: string;
+  pageParam: string;
+  totalPagesPath?: string;
+  cursorParam: string;
+  nextCursorPath?: string;
+  incrementalField?: string;
+  incrementalParam?: string;
+  pagesMax?: string;
+  intervalMs: string;
+  allowPrivate?: boolean;
+  once?: boolean;
+}
+
+/** The poller's options from `ingest http` flags (validated by the poller's one schema). */
+export function httpPollerOptionsFromFlags(url: string, flags: HttpFlags): HttpPollerOptionsInput {
+  const pagination = (): HttpPollerOptionsInput['pagination'] => {
+    switch (flags.pagination) {
+      case 'none':
+      case 'link':
+        return { type: flags.pagination };
+      case 'page':
+        return {
+          type: 'page',
+          param: flags.pageParam,
+          ...(flags.totalPagesPath !== undefined ? { totalPagesPath: flags.totalPagesPath } : {}),
+        };
+      case 'cursor':
+        if (flags.nextCursorPath === undefined)
+          throw new TributaryError('USAGE', '--pagination cursor needs --next-cursor-path');
+        return { type: 'cursor', param: flags.cursorParam, nextCursorPath: flags.nextCursorPath };
+      default:
+        throw new TributaryError(
+          'USAGE',
+          `--pagination ${flags.pagination}: expected none, page, cursor or link`,
+        );
+    }
+  };
+  if ((flags.incrementalField === undefined) !== (flags.incrementalParam === undefined))
+    throw new TributaryError('USAGE', '--incremental-field and --incremental-param go together');
+  const number = (flag: string, value: string) => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed)) throw new TributaryError('USAGE', `${flag} ${value}: expected a number`);
+    return parsed;
+  };
+  return {
+    url,
+    topic: flags.topic,
+    recordsPath: flags.recordsPath,
+    ...(flags.keyField !== undefined ? { keyField: flags.keyField } : {}),
+    headers: flags.header ?? {},
+    ratePerSecond: number('--rate', flags.rate),
+    ...(flags.rateMode !== undefined ? { rateMode: flags.rateMode as 'token-bucket' } : {}),
+    pagination: pagination(),
+    ...(flags.pagesMax !== undefined ? { pagesMax: number('--pages-max', flags.pagesMax) } : {}),
+    ...(flags.incrementalField !== undefined && flags.incrementalParam !== undefined
+      ? { incremental: { field: flags.incrementalField, param: flags.incrementalParam } }
+      : {}),
+    pollIntervalMs: number('--interval-ms', flags.intervalMs),
+    allowPrivateNetworks: flags.allowPrivate ?? false,
+  };
+}
+
 /**
  * Connector commands:
  *   tributary import <file> --table bronze.x | --topic t [--column a:int ...]   (exit 3 when rows were quarantined)
  *   tributary ingest file <file> --topic t                                        (same import, into a topic)
  *   tributary ingest spool <dir> --topic t | --table bronze.x [--once]
+ *   tributary ingest http <url> --topic t [--records-path results] [--pagination page] [--rate 4] [--once]
  *   tributary ingest postgres --table public.orders --into bronze.orders [--url …] [--cursor col]
  *   tributary connectors list | docs | schema <name>
  */
@@ -158,6 +237,58 @@ export const registerConnectorsCommands: RegisterCommands = (program, context) =
         }
       },
     );
+
+  ingest
+    .command('http')
+    .description(
+      'poll a JSON HTTP API into a topic: rate limit, Retry-After, retries, pagination, incremental cursor, SSRF guard (Ctrl-C stops)',
+    )
+    .argument('<url>', 'first URL to request (http or https)')
+    .requiredOption('--topic <topic>', 'topic to append the records to')
+    .option('--records-path <path>', 'dot path of the record array in the body, e.g. results', '')
+    .option('--key-field <field>', 'record field whose value becomes the record key')
+    .option(
+      '--header <name:value>',
+      'request header, e.g. "authorization: Bearer …"; repeatable',
+      collectHeader,
+    )
+    .option('--rate <n>', 'requests per second, never exceeded', '4')
+    .option('--rate-mode <mode>', 'token-bucket | sliding-window (n back to back, never more in any 1 s)')
+    .option('--pagination <type>', 'none | page | cursor | link', 'none')
+    .option('--page-param <name>', 'page: query parameter of the page number', 'page')
+    .option('--total-pages-path <path>', 'page: dot path of the total page count, e.g. total_pages')
+    .option('--cursor-param <name>', 'cursor: query parameter carrying the cursor', 'cursor')
+    .option('--next-cursor-path <path>', 'cursor: dot path of the next cursor in the body')
+    .option('--incremental-field <path>', 'incremental: record field that only grows (e.g. updated_at)')
+    .option('--incremental-param <name>', 'incremental: query parameter sent with the highest value seen')
+    .option('--pages-max <n>', 'pages fetched per poll at most')
+    .option('--interval-ms <ms>', 'pause between polls', '60000')
+    .option(
+      '--allow-private',
+      'allow loopback and private addresses (the SSRF guard refuses them by default)',
+    )
+    .option('--once', 'poll once (every page), print the report, exit')
+    .action(async (url: string, flags: HttpFlags) => {
+      const config = context.config();
+      const log = await openLog(config);
+      try {
+        const poller = createHttpPoller(httpPollerOptionsFromFlags(url, flags), {
+          log,
+          state: createFileStateStore(`${dataDirPaths(config.dataDir).state}/connectors.json`),
+        });
+        if (flags.once) {
+          print(await poller.poll());
+          return;
+        }
+        const controller = new AbortController();
+        const stop = () => controller.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        await poller.run(controller.signal);
+      } finally {
+        await log.close();
+      }
+    });
 
   ingest
     .command('postgres')

@@ -3,6 +3,7 @@ import { TributaryError } from '../../core/index.js';
 import {
   BatchDag,
   batchHistoryFile,
+  lineageFor,
   dateRange,
   jobRegistry,
   type BatchJob,
@@ -37,7 +38,11 @@ export function registerJobsCommands(
           all.push(job);
         }
       }
-      return await fn(new BatchDag(all, { historyFile: batchHistoryFile(config.dataDir) }), owners);
+      const dag = new BatchDag(all, {
+        historyFile: batchHistoryFile(config.dataDir),
+        lineage: lineageFor(config.dataDir),
+      });
+      return await fn(dag, owners);
     } finally {
       for (const b of built) await b.close();
     }

@@ -3,11 +3,12 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { dataDirPaths, resolveInside, TributaryError } from '../../core/index.js';
+import { TributaryError } from '../../core/index.js';
 import {
-  HybridIndex,
-  ask,
+  RetrievalIndex,
   createEmbedder,
+  parseFilterArguments,
+  retrievalIndexDir,
   createSentimentModel,
   type Answer,
   type SentimentModel,
@@ -101,15 +102,84 @@ export async function runSentiment(
   return { scored, rejected };
 }
 
+/** The answer, then one line per source: its number and cited fields (id, metadata), then its score. */
 export function renderAnswer(result: Answer): string {
   const lines = [result.answer];
   if (result.citations.length > 0) {
     lines.push('', 'Sources:');
-    result.citations.forEach((c, i) =>
-      lines.push(`  [${i + 1}] ${c.filename} p.${c.page} (document ${c.document_id}, chunk ${c.chunk_id})`),
-    );
+    result.citations.forEach((citation, i) => {
+      const { score, text: _text, ...fields } = citation;
+      const described = Object.entries(fields).map(([field, value]) => `${field}=${String(value)}`);
+      lines.push(`  [${i + 1}] ${described.join(', ')} (score ${score.toFixed(4)})`);
+    });
   }
   return `${lines.join('\n')}\n`;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+interface AskCliOptions {
+  pipeline: string;
+  filter: string[];
+  company?: string;
+  top: string;
+  format: string;
+}
+
+/**
+ * `tributary ask`: opens `index/<pipeline>/` read-only and answers within the filters. The index's
+ * saved schema says whether it has tenants; then one tenant is required (`--company`, or a
+ * `--filter` on the tenant field).
+ */
+export async function runAsk(question: string, options: AskCliOptions, context: CliContext): Promise<void> {
+  if (options.format !== 'text' && options.format !== 'json') {
+    throw new TributaryError('USAGE', `--format must be text or json, got ${options.format}`);
+  }
+  const k = Number(options.top);
+  if (!Number.isInteger(k) || k < 1 || k > 50)
+    throw new TributaryError('USAGE', `--top must be an integer in [1, 50], got ${options.top}`);
+  const filters = parseFilterArguments(options.filter);
+  const config = context.config();
+  const llm = config.llmUrl
+    ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey }
+    : undefined;
+  const index = new RetrievalIndex({
+    dir: retrievalIndexDir(config.dataDir, options.pipeline),
+    embedder: createEmbedder(config),
+    readOnly: true,
+    llm,
+  });
+  const { tenantField } = await index.schema();
+  if (options.company !== undefined) {
+    if (tenantField === undefined)
+      throw new TributaryError(
+        'USAGE',
+        `--company: the ${options.pipeline} index has no tenants; filter with --filter field=value`,
+      );
+    if (filters[tenantField] !== undefined && filters[tenantField] !== options.company)
+      throw new TributaryError('USAGE', `--company and --filter ${tenantField}=… name different tenants`);
+    filters[tenantField] = options.company;
+  }
+  if (tenantField !== undefined && filters[tenantField] === undefined)
+    throw new TributaryError(
+      'USAGE',
+      `--company is required: the ${options.pipeline} index answers within one tenant (field ${tenantField}); give --company <id> or --filter ${tenantField}=<id>`,
+    );
+  const streamText = options.format === 'text' && llm !== undefined;
+  const result = await index.ask(question, {
+    filters,
+    k,
+    ...(streamText ? { onToken: (piece: string) => process.stdout.write(piece) } : {}),
+  });
+  if (options.format === 'json') {
+    await write(`${JSON.stringify({ answer: result.answer, citations: result.citations })}\n`);
+  } else if (streamText) {
+    await write(renderAnswer({ ...result, answer: '' }));
+  } else {
+    await write(renderAnswer(result));
+  }
 }
 
 export function registerMlCommands(program: Command, context: CliContext): void {
@@ -147,67 +217,17 @@ export function registerMlCommands(program: Command, context: CliContext): void 
 
   program
     .command('ask')
-    .description("Answer a question from a pipeline's document index, with citations")
+    .description("Answer a question from a pipeline's retrieval index (index/<pipeline>/), with citations")
     .argument('<question>', 'the question')
     .option('--pipeline <name>', 'pipeline whose index to query', 'documents')
-    .option('--company <id>', 'tenant whose documents may be used (required)')
-    .option('--product <name>', 'only chunks of this product')
-    .option('--document <id>', 'only chunks of this document')
-    .option('--since <date>', 'only chunks dated on or after this ISO date')
-    .option('--until <date>', 'only chunks dated on or before this ISO date')
-    .option('-k, --top <n>', 'chunks to retrieve', '5')
+    .option(
+      '--filter <condition>',
+      'field=value (repeat a field for any of), field>=value, field<=value; repeatable',
+      collect,
+      [],
+    )
+    .option('--company <id>', "the tenant (e.g. documents' company_id) whose passages may be used")
+    .option('-k, --top <n>', 'passages to retrieve', '5')
     .option('--format <format>', 'text | json', 'text')
-    .action(
-      async (
-        question: string,
-        options: {
-          pipeline: string;
-          company?: string;
-          product?: string;
-          document?: string;
-          since?: string;
-          until?: string;
-          top: string;
-          format: string;
-        },
-      ) => {
-        if (options.format !== 'text' && options.format !== 'json') {
-          throw new TributaryError('USAGE', `--format must be text or json, got ${options.format}`);
-        }
-        if (!options.company)
-          throw new TributaryError(
-            'USAGE',
-            "--company is required: answers only ever use one company's documents",
-          );
-        const k = Number(options.top);
-        if (!Number.isInteger(k) || k < 1 || k > 50)
-          throw new TributaryError('USAGE', `--top must be an integer in [1, 50], got ${options.top}`);
-        const config = context.config();
-        const dir = resolveInside(dataDirPaths(config.dataDir).index, options.pipeline);
-        const index = await HybridIndex.open(dir, { embedder: createEmbedder(config), readOnly: true });
-        const llm = config.llmUrl
-          ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey }
-          : undefined;
-        const streamText = options.format === 'text' && llm !== undefined;
-        const result = await ask(index, question, {
-          company: options.company,
-          k,
-          llm,
-          filters: {
-            product: options.product,
-            documentId: options.document,
-            dateFrom: options.since,
-            dateTo: options.until,
-          },
-          onToken: streamText ? (piece) => process.stdout.write(piece) : undefined,
-        });
-        if (options.format === 'json') {
-          await write(`${JSON.stringify({ answer: result.answer, citations: result.citations })}\n`);
-        } else if (streamText) {
-          await write(renderAnswer({ ...result, answer: '' }));
-        } else {
-          await write(renderAnswer(result));
-        }
-      },
-    );
+    .action((question: string, options: AskCliOptions) => runAsk(question, options, context));
 }

@@ -1,15 +1,59 @@
 import type { Command } from 'commander';
-import { pipelineDefinitions } from '../../pipelines/index.js';
+import { RateBudgets, type TributaryConfig } from '../../core/index.js';
+import { SourceRunner, type SourceDrainReport } from '../../connectors/index.js';
+import { findPipeline, pipelineDefinitions } from '../../pipelines/index.js';
 import { jobRegistry, runRegisteredPipeline } from '../../stream/index.js';
 import type { CliContext } from '../context.js';
-import { registerPipelineJobs } from '../platform.js';
+import { acquirePlatform, registerPipelineJobs } from '../platform.js';
 import { createUpPlan } from '../up-plan.js';
 import { upPlan } from './serve.js';
 
 /**
+ * The declared sources of a pipeline on the shared platform: drained once (`run --once`: each
+ * reads what is there) or started supervised until `signal` aborts (`run` without `--once`).
+ */
+async function withSources(
+  config: TributaryConfig,
+  name: string,
+  once: boolean,
+): Promise<{ drained: SourceDrainReport[]; stop: () => Promise<void> }> {
+  const definition = findPipeline(name);
+  const none = { drained: [], stop: () => Promise.resolve() };
+  if (!definition.sources) return none;
+  const platform = await acquirePlatform(config);
+  try {
+    const budgets = new RateBudgets();
+    for (const [budget, options] of Object.entries(definition.rateBudgets ?? {}))
+      budgets.declare(budget, options);
+    const runner = new SourceRunner([{ pipeline: name, sources: definition.sources(platform.services) }], {
+      log: platform.log,
+      lake: platform.lake,
+      dataDir: config.dataDir,
+      budgets,
+    });
+    if (once) {
+      const drained = await runner.drain();
+      await platform.release();
+      return { drained, stop: () => Promise.resolve() };
+    }
+    runner.start();
+    return {
+      drained: [],
+      stop: async () => {
+        await runner.stop();
+        await platform.release();
+      },
+    };
+  } catch (error) {
+    await platform.release();
+    throw error;
+  }
+}
+
+/**
  * `tributary pipelines` and `tributary run <pipeline> [--once] [--worker]`: a pipeline's stream jobs
- * and batch DAG, bounded (every stage drains what its inputs hold, in upstream-first order, then the
- * DAG runs and the process exits) or continuous until Ctrl-C; `--worker` runs the stream jobs as one
+ * and batch DAG, bounded (its declared sources read what is there, every stage drains what its
+ * inputs hold, in upstream-first order, then the DAG runs and the process exits) or continuous until Ctrl-C; `--worker` runs the stream jobs as one
  * of several worker processes (src/stream/scale.ts).
  */
 export function registerPipelineCommands(program: Command, context: CliContext): void {
@@ -52,6 +96,13 @@ export function registerPipelineCommands(program: Command, context: CliContext):
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         try {
+          // Declared sources: drained first under --once (the stages then see what they read), else
+          // supervised beside the stages until Ctrl-C. Workers leave sources to `up` / `run`.
+          const sources =
+            options.worker === true
+              ? { drained: [], stop: () => Promise.resolve() }
+              : await withSources(config, name, options.once ?? false);
+          const drained = sources.drained;
           const result = await runRegisteredPipeline(
             jobRegistry,
             name,
@@ -64,8 +115,13 @@ export function registerPipelineCommands(program: Command, context: CliContext):
             },
           );
           if (options.json) {
-            process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+            process.stdout.write(`${JSON.stringify({ sources: drained, ...result }, null, 2)}\n`);
           } else {
+            for (const d of drained) {
+              process.stdout.write(
+                `source ${d.name} (${d.kind}): ${d.outcome}; records ${d.records}, refused ${d.refused}${d.position ? `; at ${d.position}` : ''}${d.error ? `; ${d.error}` : ''}\n`,
+              );
+            }
             for (const s of result.streams) {
               const c = s.counters;
               process.stdout.write(
@@ -78,7 +134,8 @@ export function registerPipelineCommands(program: Command, context: CliContext):
               );
             }
           }
-          if (!result.ok) process.exitCode = 1;
+          await sources.stop();
+          if (!result.ok || drained.some((d) => d.outcome === 'failed')) process.exitCode = 1;
         } finally {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);

@@ -9,6 +9,7 @@ import {
   lakeTableInfos,
   parseScopes,
   readLocalAdminKey,
+  readPipelineJobs,
   readUpState,
   runUp,
   type UpAppOptions,
@@ -16,6 +17,7 @@ import {
   type UpService,
 } from '../../serve/index.js';
 import { openLakeFromConfig } from '../../lake/index.js';
+import { pipelineDefinitions } from '../../pipelines/index.js';
 import type { CliContext } from '../context.js';
 
 /**
@@ -82,7 +84,17 @@ export function registerServeCommands(program: Command, context: CliContext): vo
           );
         result = await fetchStatus(running.url, key);
       } else {
-        const status = await createStreamStatusProvider({ dataDir: config.dataDir }).getStatus();
+        // Without `up`, nothing runs: jobs are what their last status files say (stopped when their
+        // process is gone), grouped into the pipelines as `up` last built them.
+        const recorded = await readPipelineJobs(config.dataDir);
+        const status = await createStreamStatusProvider({
+          dataDir: config.dataDir,
+          pipelines: pipelineDefinitions.map((d) => ({
+            name: d.name,
+            title: d.title,
+            jobs: recorded[d.name] ?? [],
+          })),
+        }).getStatus();
         const lake = await openLakeFromConfig(config);
         try {
           result = { status, tables: await lakeTableInfos(lake) };

@@ -42,6 +42,12 @@ export const httpPollerOptionsSchema = z
       .max(10_000)
       .default(4)
       .describe('Requests per second, never exceeded (token bucket).'),
+    rateMode: z
+      .enum(['token-bucket', 'sliding-window'])
+      .default('token-bucket')
+      .describe(
+        'token-bucket spaces requests (burst allowed); sliding-window allows ratePerSecond back to back but never more in any 1 s.',
+      ),
     burst: z
       .number()
       .int()

@@ -1,7 +1,10 @@
 import {
   childLogger,
   counter,
+  parseRetryAfter,
+  retry,
   systemClock,
+  Throttle,
   TributaryError,
   type Clock,
   type Logger,
@@ -10,7 +13,6 @@ import type { Log, ProducerRecord } from '../../log/index.js';
 import { createMemoryStateStore, type ConnectorStateStore } from '../state.js';
 import { guardedFetch, type LookupFn, type NetPolicy } from './netguard.js';
 import { httpPollerOptionsSchema, type HttpPollerOptions, type HttpPollerOptionsInput } from './options.js';
-import { backoffMs, parseRetryAfter, TokenBucket } from './ratelimit.js';
 
 const requestsCounter = counter('tributary_http_poller_requests_total', 'HTTP poller requests by outcome', [
   'outcome',
@@ -26,6 +28,11 @@ export interface HttpPollerDeps {
   random?: () => number;
   lookup?: LookupFn;
   fetch?: typeof fetch;
+  /**
+   * A shared throttle (a named rate budget, core's `RateBudgets`) for pollers of one API; default
+   * a throttle of this poller's own from `ratePerSecond` / `burst` / `rateMode`.
+   */
+  throttle?: Throttle;
 }
 
 export interface HttpPage {
@@ -76,8 +83,9 @@ function cursorGreater(a: string, b: string | undefined): boolean {
 }
 
 /**
- * Polls a JSON HTTP API politely and safely: a token bucket that never exceeds `ratePerSecond`
- * (retries included), Retry-After honoured, exponential backoff with jitter on 429/5xx/timeouts,
+ * Polls a JSON HTTP API politely and safely: a throttle (core's `Throttle`, own or a shared rate
+ * budget) that never exceeds `ratePerSecond` (retries included), Retry-After honoured and shared
+ * with every poller on the same budget, exponential backoff with jitter on 429/5xx/timeouts,
  * pagination (page number, cursor, Link header), an incremental cursor kept in the state store,
  * per-request timeouts, and an SSRF guard on every request and redirect hop.
  *
@@ -97,7 +105,7 @@ export class HttpPoller {
   readonly options: HttpPollerOptions;
   readonly #deps: HttpPollerDeps;
   readonly #clock: Clock;
-  readonly #bucket: TokenBucket;
+  readonly #throttle: Throttle;
   readonly #state: ConnectorStateStore;
   readonly #policy: NetPolicy;
   readonly #logger: Logger;
@@ -113,10 +121,14 @@ export class HttpPoller {
     this.options = parsed.data;
     this.#deps = deps;
     this.#clock = deps.clock ?? systemClock;
-    this.#bucket = new TokenBucket(
-      { ratePerSecond: this.options.ratePerSecond, burst: this.options.burst },
-      this.#clock,
-    );
+    this.#throttle =
+      deps.throttle ??
+      new Throttle(
+        this.options.rateMode === 'sliding-window'
+          ? { mode: 'sliding-window', requestsMax: Math.max(1, Math.floor(this.options.ratePerSecond)) }
+          : { ratePerSecond: this.options.ratePerSecond, burst: this.options.burst },
+        this.#clock,
+      );
     this.#state = deps.state ?? createMemoryStateStore();
     this.#policy = {
       allowHosts: this.options.allowHosts ?? [new URL(this.options.url).hostname],
@@ -139,66 +151,67 @@ export class HttpPoller {
   /** One request with rate limit, timeout, retries and SSRF guard; resolves to the parsed JSON. */
   async request(url: URL, signal?: AbortSignal): Promise<{ body: unknown; response: Response }> {
     const o = this.options;
-    let lastError: TributaryError | null = null;
-    for (let attempt = 0; attempt < o.attemptsMax; attempt++) {
-      const attemptText = `attempt ${attempt + 1} of ${o.attemptsMax}`;
-      // The timeout starts when the request is sent (not while it waits for a token).
-      const timeout = new AbortController();
-      let timer: NodeJS.Timeout | undefined;
-      const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
-      let waitMs: number;
-      let response: Response | null = null;
-      let text = '';
-      try {
-        response = await guardedFetch(
-          url,
-          { headers: { accept: 'application/json', ...o.headers }, signal: requestSignal },
-          {
-            policy: this.#policy,
-            redirectsMax: o.redirectsMax,
-            ...(this.#deps.lookup ? { lookup: this.#deps.lookup } : {}),
-            ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
-            beforeRequest: () => this.#bucket.take(signal),
-            onSend: () => {
-              this.#bucket.noteSent();
-              clearTimeout(timer);
-              timer = setTimeout(
-                () => timeout.abort(new DOMException(`no response within ${o.timeoutMs} ms`, 'TimeoutError')),
-                o.timeoutMs,
-              );
-            },
-          },
-        );
-        if (response.ok) text = await response.text();
-        else await response.body?.cancel();
-        clearTimeout(timer);
-      } catch (error) {
-        clearTimeout(timer);
-        // Policy refusals, redirect loops and DNS failures are not worth retrying.
-        if (error instanceof TributaryError) throw error;
-        if (signal?.aborted) throw signal.reason as Error;
-        response = null;
-        const timedOut = timeout.signal.aborted;
-        requestsCounter.inc({ outcome: timedOut ? 'timeout' : 'network' });
-        lastError = new TributaryError(
-          timedOut ? 'TIMEOUT' : 'EXTERNAL',
-          `${url.href}: ${timedOut ? `no response within ${o.timeoutMs} ms` : (error as Error).message} (${attemptText})`,
-          { cause: error, details: { url: url.href } },
-        );
-      }
-      if (response === null) {
-        waitMs = backoffMs(attempt, o.backoffBaseMs, o.backoffMaxMs, this.#deps.random);
-      } else if (response.ok) {
-        requestsCounter.inc({ outcome: 'ok' });
+    // Failures worth another attempt: 429, 5xx, 408, timeouts, network errors. Policy refusals,
+    // redirect loops, DNS failures and other statuses fail the same way again.
+    const transient = new WeakSet<TributaryError>();
+    return retry(
+      async (attempt) => {
+        const attemptText = `attempt ${attempt} of ${o.attemptsMax}`;
+        // The timeout starts when the request is sent (not while it waits for the throttle).
+        const timeout = new AbortController();
+        let timer: NodeJS.Timeout | undefined;
+        const requestSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+        let response: Response;
+        let text = '';
         try {
-          return { body: text.length === 0 ? null : (JSON.parse(text) as unknown), response };
+          response = await guardedFetch(
+            url,
+            { headers: { accept: 'application/json', ...o.headers }, signal: requestSignal },
+            {
+              policy: this.#policy,
+              redirectsMax: o.redirectsMax,
+              ...(this.#deps.lookup ? { lookup: this.#deps.lookup } : {}),
+              ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
+              beforeRequest: () => this.#throttle.take(signal),
+              onSend: () => {
+                this.#throttle.noteSent();
+                clearTimeout(timer);
+                timer = setTimeout(
+                  () =>
+                    timeout.abort(new DOMException(`no response within ${o.timeoutMs} ms`, 'TimeoutError')),
+                  o.timeoutMs,
+                );
+              },
+            },
+          );
+          if (response.ok) text = await response.text();
+          else await response.body?.cancel();
+          clearTimeout(timer);
         } catch (error) {
-          throw new TributaryError('DECODE_FAILED', `${url.href}: response is not valid JSON`, {
-            cause: error,
-            details: { url: url.href },
-          });
+          clearTimeout(timer);
+          if (error instanceof TributaryError) throw error;
+          if (signal?.aborted) throw signal.reason as Error;
+          const timedOut = timeout.signal.aborted;
+          requestsCounter.inc({ outcome: timedOut ? 'timeout' : 'network' });
+          const failure = new TributaryError(
+            timedOut ? 'TIMEOUT' : 'EXTERNAL',
+            `${url.href}: ${timedOut ? `no response within ${o.timeoutMs} ms` : (error as Error).message} (${attemptText})`,
+            { cause: error, details: { url: url.href } },
+          );
+          transient.add(failure);
+          throw failure;
         }
-      } else {
+        if (response.ok) {
+          requestsCounter.inc({ outcome: 'ok' });
+          try {
+            return { body: text.length === 0 ? null : (JSON.parse(text) as unknown), response };
+          } catch (error) {
+            throw new TributaryError('DECODE_FAILED', `${url.href}: response is not valid JSON`, {
+              cause: error,
+              details: { url: url.href },
+            });
+          }
+        }
         requestsCounter.inc({ outcome: String(response.status) });
         const retryable = response.status === 429 || response.status >= 500 || response.status === 408;
         if (!retryable) {
@@ -211,7 +224,9 @@ export class HttpPoller {
           });
         }
         const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#clock.now());
-        lastError = new TributaryError(
+        // Every source sharing this throttle (one rate budget per API) holds back, not just this one.
+        if (retryAfterMs !== null) this.#throttle.pause(retryAfterMs);
+        const failure = new TributaryError(
           response.status === 429 ? 'RATE_LIMITED' : 'EXTERNAL',
           `${url.href} answered HTTP ${response.status} (${attemptText})`,
           {
@@ -219,16 +234,21 @@ export class HttpPoller {
             ...(retryAfterMs !== null ? { retryAfterMs } : {}),
           },
         );
-        // A server asking for a longer pause than we are configured to wait: give up, say when.
-        if (retryAfterMs !== null && retryAfterMs > o.backoffMaxMs) throw lastError;
-        waitMs = retryAfterMs ?? backoffMs(attempt, o.backoffBaseMs, o.backoffMaxMs, this.#deps.random);
-      }
-      if (attempt + 1 < o.attemptsMax) {
-        this.#logger.debug({ url: url.href, waitMs, attempt }, 'retrying request');
-        await this.#clock.sleep(waitMs, signal);
-      }
-    }
-    throw lastError ?? new TributaryError('EXTERNAL', `${url.href}: no attempt made`);
+        transient.add(failure);
+        throw failure;
+      },
+      {
+        attemptsMax: o.attemptsMax,
+        baseMs: o.backoffBaseMs,
+        maxMs: o.backoffMaxMs,
+        clock: this.#clock,
+        ...(this.#deps.random ? { random: this.#deps.random } : {}),
+        ...(signal ? { signal } : {}),
+        retryable: (error) => error instanceof TributaryError && transient.has(error),
+        onRetry: ({ attempt, waitMs }) =>
+          this.#logger.debug({ url: url.href, waitMs, attempt }, 'retrying request'),
+      },
+    );
   }
 
   /** Every page of one poll, in order (records extracted by `recordsPath`). */

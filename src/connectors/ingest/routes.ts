@@ -11,7 +11,7 @@ import {
   TributaryError,
   type Clock,
 } from '../../core/index.js';
-import { offsetRanges, type Log, type ProducerRecord } from '../../log/index.js';
+import { offsetRanges, type Log, type PartitionOffsetRange, type ProducerRecord } from '../../log/index.js';
 import { decodeBytes, formatFromName } from '../formats/decode.js';
 import { IdempotencyStore } from './idempotency.js';
 
@@ -78,6 +78,8 @@ export interface IngestRoutesConfig {
   idempotency?: { file?: string; entriesMax?: number; ttlMs?: number };
   partitions?: number;
   clock?: Clock;
+  /** Told after every accepted append (declared `ingest` sources count records and positions). */
+  onAppended?: (topic: string, records: number, offsets: PartitionOffsetRange[]) => void;
 }
 
 const topicName = /^[A-Za-z0-9._-]{1,249}$/;
@@ -371,11 +373,9 @@ export function createIngestRoutes(config: IngestRoutesConfig): Hono {
     }
     const results = await config.log.append(records);
     recordsCounter.inc({ topic }, records.length);
-    return {
-      topic,
-      records: records.length,
-      offsets: offsetRanges(results),
-    };
+    const offsets = offsetRanges(results);
+    config.onAppended?.(topic, records.length, offsets);
+    return { topic, records: records.length, offsets };
   }
 
   return app;

@@ -92,7 +92,25 @@ export interface SpoolPollReport {
   records: number;
 }
 
+/** One complete file handed whole to `SpoolSourceDeps.deliverFile`. */
+export interface SpoolFile {
+  name: string;
+  /** Absolute path; the file does not change while it is handed over (else it is refused). */
+  path: string;
+  /** Stable id of this file version (name, size, mtime, inode), for idempotent handlers. */
+  fileId: string;
+  sizeBytes: number;
+}
+
 export interface SpoolSourceDeps {
+  /**
+   * Whole-file delivery: instead of decoding records, each complete file is handed to this
+   * function (any format: PDFs, images). It resolves to the records it produced; a TributaryError
+   * of the user domain (bad input) refuses the file to failed/ with its message, anything else is
+   * retried next round. At least once: a crash after it returned and before the file is marked
+   * delivered hands the same file (same `fileId`) over again.
+   */
+  deliverFile?: (file: SpoolFile) => Promise<number>;
   /** Needed for a topic target. */
   log?: Log;
   /** Needed for a table target. */
@@ -128,6 +146,7 @@ export class SpoolSource {
   readonly #lakeTable: LakeTable | null;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  readonly #deliverFile: ((file: SpoolFile) => Promise<number>) | null;
   readonly #dir: string;
   readonly #stateFile: string;
   #state: SpoolState | null = null;
@@ -153,6 +172,7 @@ export class SpoolSource {
     this.#log = this.options.topic !== undefined ? deps.log! : null;
     this.#lakeTable = this.options.table !== undefined ? deps.lake!.table(this.options.table) : null;
     this.#clock = deps.clock ?? systemClock;
+    this.#deliverFile = deps.deliverFile ?? null;
     this.#dir = path.resolve(this.options.dir);
     this.#logger =
       deps.logger ??
@@ -298,7 +318,7 @@ export class SpoolSource {
           `file name ${name} was already delivered (file id ${reused?.[1] ?? 'unknown'}); a reused name is refused so the earlier delivery is not confused with this one`,
         );
       }
-      if (this.#formatOf(name) === null)
+      if (this.#deliverFile === null && this.#formatOf(name) === null)
         throw new FileRefused(
           `unknown file format for ${name}; expected .txt .log .jsonl .ndjson .csv .json (optionally .gz)`,
         );
@@ -383,6 +403,7 @@ export class SpoolSource {
     alreadyInLog: Set<number>,
   ): Promise<SpoolFileOutcome> {
     const full = path.join(this.#dir, current.name);
+    if (this.#deliverFile !== null) return this.#deliverWhole(state, current, this.#deliverFile);
     const format = this.#formatOf(current.name);
     if (format === null)
       throw new FileRefused(`unknown file format for ${current.name}`, current.recordsDone);
@@ -489,6 +510,35 @@ export class SpoolSource {
     if (current.recordsDone === 0 && appended === 0 && alreadyInLog.size === 0) {
       throw new FileRefused('file holds no records');
     }
+    return this.#markDelivered(state, current);
+  }
+
+  /** Whole-file delivery (`deps.deliverFile`): the handler takes the file, then it is completed. */
+  async #deliverWhole(
+    state: SpoolState,
+    current: CurrentFile,
+    deliverFile: (file: SpoolFile) => Promise<number>,
+  ): Promise<SpoolFileOutcome> {
+    const full = path.join(this.#dir, current.name);
+    let records: number;
+    try {
+      records = await deliverFile({
+        name: current.name,
+        path: full,
+        fileId: current.fileId,
+        sizeBytes: current.identity.size,
+      });
+    } catch (error) {
+      if (error instanceof TributaryError && error.domain === 'user') throw new FileRefused(error.message);
+      throw error;
+    }
+    const finalIdentity = await fileIdentity(full).catch(() => null);
+    if (finalIdentity === null || !sameIdentity(finalIdentity, current.identity)) {
+      throw new FileRefused(
+        `file was modified after pickup (${finalIdentity ? describeChange(current.identity, finalIdentity) : 'it disappeared'})`,
+      );
+    }
+    current.recordsDone = records;
     return this.#markDelivered(state, current);
   }
 

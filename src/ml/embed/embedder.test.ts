@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTributaryError } from '../../core/index.js';
 import { setTransformersImporterForTests } from '../transformers.js';
-import { HashedEmbedder, HfEmbedder, OpenAiEmbedder, TokenBucket, createEmbedder } from './embedder.js';
+import { HashedEmbedder, HfEmbedder, OpenAiEmbedder, createEmbedder } from './embedder.js';
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let s = 0;
@@ -114,19 +114,19 @@ describe('OpenAiEmbedder', () => {
       return false;
     });
     const sleeps: number[] = [];
-    const e = new OpenAiEmbedder({
-      baseUrl: server.url,
-      model: 'm',
-      backoffMs: 10,
-      sleep: (ms) => {
+    const clock = {
+      now: () => 0,
+      sleep: (ms: number) => {
         sleeps.push(ms);
         return Promise.resolve();
       },
-    });
+    };
+    const e = new OpenAiEmbedder({ baseUrl: server.url, model: 'm', backoffMs: 10, clock, random: () => 1 });
     const vectors = await e.embed(['hello']);
     expect(vectors).toHaveLength(1);
     expect(server.requests).toHaveLength(3);
-    expect(sleeps).toEqual([10, 20]);
+    // Retry-After: 0 is honoured as given; then core's backoff for the second retry (10·2, jitter at its top).
+    expect(sleeps).toEqual([0, 20]);
   });
 
   it('gives up after attemptsMax and does not retry 4xx', async () => {
@@ -143,23 +143,30 @@ describe('OpenAiEmbedder', () => {
     expect(server.requests).toHaveLength(4);
   });
 
-  it('rate-limits requests with a token bucket', async () => {
+  it('rate-limits requests with the core throttle (burst, then 1000/rate ms apart)', async () => {
+    server = await fakeEmbeddingServer(() => false);
     let now = 0;
     const waits: number[] = [];
-    const bucket = new TokenBucket(
-      2,
-      2,
-      () => now,
-      (ms) => {
+    const clock = {
+      now: () => now,
+      sleep: (ms: number) => {
         waits.push(ms);
         now += ms;
         return Promise.resolve();
       },
-    );
-    for (let i = 0; i < 5; i++) await bucket.take();
+    };
+    const e = new OpenAiEmbedder({
+      baseUrl: server.url,
+      model: 'm',
+      batchSize: 1,
+      requestsPerSecond: 2,
+      burst: 2,
+      clock,
+    });
+    await e.embed(['a', 'b', 'c', 'd', 'e']);
     // Two from the burst, then one every 500 ms.
     expect(waits).toEqual([500, 500, 500]);
-    expect(now).toBe(1500);
+    expect(server.requests).toHaveLength(5);
   });
 
   it('creates embedders from config and reports a missing transformers.js clearly', async () => {

@@ -1,4 +1,12 @@
-import { TributaryError, limits } from '../../core/index.js';
+import {
+  limits,
+  parseRetryAfter,
+  retry,
+  systemClock,
+  Throttle,
+  TributaryError,
+  type Clock,
+} from '../../core/index.js';
 import { loadTransformers } from '../transformers.js';
 
 /**
@@ -127,7 +135,7 @@ export interface OpenAiEmbedderOptions {
   apiKey?: string | undefined;
   /** Texts per request (default 64). */
   batchSize?: number;
-  /** Token bucket: sustained requests per second (default 5) and burst (default 5). */
+  /** Throttle (token bucket): sustained requests per second (default 5) and burst (default 5). */
   requestsPerSecond?: number;
   burst?: number;
   /** Attempts per request, first included (default limits.retryAttemptsMax). */
@@ -139,51 +147,14 @@ export interface OpenAiEmbedderOptions {
   dimensions?: number;
   /** Injected for tests. */
   fetch?: typeof fetch;
-  sleep?: (ms: number) => Promise<void>;
-  now?: () => number;
+  clock?: Clock;
+  random?: () => number;
 }
 
-const sleepReal = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Classic token bucket; `take()` waits until a token is available. */
-export class TokenBucket {
-  #tokens: number;
-  #last: number;
-  readonly #rate: number;
-  readonly #burst: number;
-  readonly #now: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
-
-  constructor(ratePerSecond: number, burst: number, now: () => number = Date.now, sleep = sleepReal) {
-    if (!(ratePerSecond > 0) || !(burst >= 1)) {
-      throw new TributaryError(
-        'INVALID_ARGUMENT',
-        `token bucket needs rate > 0 and burst >= 1, got ${ratePerSecond}/${burst}`,
-      );
-    }
-    this.#rate = ratePerSecond;
-    this.#burst = burst;
-    this.#tokens = burst;
-    this.#now = now;
-    this.#sleep = sleep;
-    this.#last = now();
-  }
-
-  async take(): Promise<void> {
-    for (;;) {
-      const now = this.#now();
-      this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#last) / 1000) * this.#rate);
-      this.#last = now;
-      if (this.#tokens >= 1) {
-        this.#tokens -= 1;
-        return;
-      }
-      await this.#sleep(Math.ceil(((1 - this.#tokens) / this.#rate) * 1000));
-    }
-  }
-}
-
-/** POST JSON with retries on 429, 5xx and network errors; honours Retry-After. */
+/**
+ * POST JSON with retries on 429, 5xx and network errors (core's `retry`: jittered backoff,
+ * Retry-After as seconds or HTTP date, capped by limits.retryBackoffMsMax).
+ */
 export async function postJsonWithRetry(
   url: string,
   body: unknown,
@@ -193,47 +164,68 @@ export async function postJsonWithRetry(
     backoffMs: number;
     timeoutMs: number;
     fetch: typeof fetch;
-    sleep: (ms: number) => Promise<void>;
+    clock?: Clock;
+    random?: () => number;
     what: string;
   },
 ): Promise<Response> {
-  let lastError = '';
-  for (let attempt = 1; attempt <= options.attemptsMax; attempt++) {
-    let retryAfterMs: number | undefined;
-    try {
-      const response = await options.fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-      if (response.ok) return response;
-      const text = (await response.text()).slice(0, 300);
-      lastError = `HTTP ${response.status}: ${text}`;
-      if (response.status !== 429 && response.status < 500) {
-        throw new TributaryError(
-          response.status === 401 || response.status === 403 ? 'UNAUTHENTICATED' : 'EXTERNAL',
-          `${options.what} ${url} refused the request: ${lastError}`,
-          { domain: 'user' },
-        );
-      }
-      const header = response.headers.get('retry-after');
-      if (header !== null && Number.isFinite(Number(header))) retryAfterMs = Number(header) * 1000;
-    } catch (error) {
-      if (error instanceof TributaryError) throw error;
-      lastError = (error as Error).message;
+  const clock = options.clock ?? systemClock;
+  const transient = new WeakSet<TributaryError>();
+  try {
+    return await retry(
+      async () => {
+        let response: Response;
+        try {
+          response = await options.fetch(url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+            },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(options.timeoutMs),
+          });
+        } catch (error) {
+          const failure = new TributaryError('UNAVAILABLE', (error as Error).message, { cause: error });
+          transient.add(failure);
+          throw failure;
+        }
+        if (response.ok) return response;
+        const text = (await response.text()).slice(0, 300);
+        const detail = `HTTP ${response.status}: ${text}`;
+        if (response.status !== 429 && response.status < 500) {
+          throw new TributaryError(
+            response.status === 401 || response.status === 403 ? 'UNAUTHENTICATED' : 'EXTERNAL',
+            `${options.what} ${url} refused the request: ${detail}`,
+            { domain: 'user' },
+          );
+        }
+        const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), clock.now());
+        const failure = new TributaryError('UNAVAILABLE', detail, {
+          ...(retryAfterMs === null ? {} : { retryAfterMs }),
+        });
+        transient.add(failure);
+        throw failure;
+      },
+      {
+        attemptsMax: options.attemptsMax,
+        baseMs: options.backoffMs,
+        maxMs: limits.retryBackoffMsMax,
+        clock,
+        ...(options.random ? { random: options.random } : {}),
+        retryable: (error) => error instanceof TributaryError && transient.has(error),
+      },
+    );
+  } catch (error) {
+    if (error instanceof TributaryError && transient.has(error)) {
+      throw new TributaryError(
+        'UNAVAILABLE',
+        `${options.what} ${url} failed after ${options.attemptsMax} attempts: ${error.message}`,
+        { cause: error, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) },
+      );
     }
-    if (attempt === options.attemptsMax) break;
-    const backoff = Math.min(limits.retryBackoffMsMax, options.backoffMs * 2 ** (attempt - 1));
-    await options.sleep(Math.min(limits.retryBackoffMsMax, Math.max(backoff, retryAfterMs ?? 0)));
+    throw error;
   }
-  throw new TributaryError(
-    'UNAVAILABLE',
-    `${options.what} ${url} failed after ${options.attemptsMax} attempts: ${lastError}`,
-  );
 }
 
 const knownDimensions: Record<string, number> = {
@@ -244,15 +236,16 @@ const knownDimensions: Record<string, number> = {
 
 /**
  * Any OpenAI-compatible embeddings endpoint (OpenAI, Ollama, vLLM, LM Studio): batches texts,
- * limits the request rate with a token bucket, retries 429/5xx with exponential backoff.
+ * limits the request rate with core's `Throttle`, retries 429/5xx with core's `retry`.
  */
 export class OpenAiEmbedder implements Embedder {
   readonly name: string;
   #dimensions: number;
-  readonly #options: Required<Omit<OpenAiEmbedderOptions, 'apiKey' | 'dimensions'>> & {
+  readonly #options: Required<Omit<OpenAiEmbedderOptions, 'apiKey' | 'dimensions' | 'random'>> & {
     apiKey?: string | undefined;
+    random?: () => number;
   };
-  readonly #bucket: TokenBucket;
+  readonly #throttle: Throttle;
 
   constructor(options: OpenAiEmbedderOptions) {
     this.name = `openai:${options.model}`;
@@ -268,14 +261,12 @@ export class OpenAiEmbedder implements Embedder {
       backoffMs: options.backoffMs ?? 500,
       timeoutMs: options.timeoutMs ?? 60_000,
       fetch: options.fetch ?? fetch,
-      sleep: options.sleep ?? sleepReal,
-      now: options.now ?? Date.now,
+      clock: options.clock ?? systemClock,
+      ...(options.random ? { random: options.random } : {}),
     };
-    this.#bucket = new TokenBucket(
-      this.#options.requestsPerSecond,
-      this.#options.burst,
-      this.#options.now,
-      this.#options.sleep,
+    this.#throttle = new Throttle(
+      { ratePerSecond: this.#options.requestsPerSecond, burst: this.#options.burst },
+      this.#options.clock,
     );
   }
 
@@ -288,7 +279,7 @@ export class OpenAiEmbedder implements Embedder {
     const url = `${this.#options.baseUrl}/embeddings`;
     for (let i = 0; i < texts.length; i += this.#options.batchSize) {
       const batch = texts.slice(i, i + this.#options.batchSize);
-      await this.#bucket.take();
+      await this.#throttle.take();
       const response = await postJsonWithRetry(
         url,
         { model: this.#options.model, input: batch },

@@ -5,46 +5,68 @@ import path from 'node:path';
 import { TributaryError, writeFileAtomic } from '../../core/index.js';
 import type { Embedder } from '../embed/embedder.js';
 import { Bm25Index, bm25Terms, reciprocalRankFusion } from './bm25.js';
+import {
+  equalityKeys,
+  matchesFilter,
+  metadataFieldPattern,
+  validateFilter,
+  validateMetadata,
+  valueKey,
+  type Metadata,
+  type MetadataFilter,
+  type MetadataValue,
+} from './filter.js';
 import { Hnsw, VectorStore, exactSearchIds, type ScoredId } from './hnsw.js';
 
-/** One chunk as the index stores it. `company` is the tenant; every query is confined to one. */
+/**
+ * One passage as the index stores it: an id unique within the index, its text, and flat metadata
+ * (string / number fields, e.g. `{company_id: 'acme', document_id: 'd1', page: 2}`) that queries
+ * filter on and citations quote.
+ */
 export interface IndexRecord {
-  chunkId: string;
-  documentId: string;
-  filename: string;
-  company: string;
-  page: number;
+  /**
+   * A record whose id is already indexed replaces it. Ids are index-wide; in a tenant index a
+   * record may only replace one of its own tenant (another tenant's id is refused).
+   */
+  id: string;
   text: string;
-  product?: string | undefined;
-  /** ISO date or timestamp (e.g. the document's date); compared as text, prefix-aware. */
-  date?: string | undefined;
+  metadata: Metadata;
   /** L2-normalised embedding; computed with the index's embedder when absent. */
   vector?: Float32Array | undefined;
 }
 
-export interface SearchFilters {
-  product?: string | undefined;
-  documentId?: string | undefined;
-  /** Inclusive bounds on `date`. */
-  dateFrom?: string | undefined;
-  dateTo?: string | undefined;
+/**
+ * What an index declares about its records, persisted in its manifest so every reader (API, CLI)
+ * applies the same rules without knowing the pipeline that wrote it.
+ */
+export interface IndexSchema {
+  /**
+   * The metadata field naming the tenant (e.g. `company_id`). When set, every record carries it
+   * and every query and delete must filter it to exactly one value: the tenant filter cannot be
+   * skipped. Absent for indexes without tenants.
+   */
+  tenantField?: string | undefined;
+  /** The key a citation gives the record id (default `id`), e.g. `chunk_id`. */
+  citationId?: string | undefined;
+  /** Metadata fields a citation carries, in this order (default: every field of the record). */
+  citationFields?: readonly string[] | undefined;
 }
 
-export interface SearchQuery extends SearchFilters {
+export interface SearchQuery {
   text: string;
-  /** Required: the tenant whose chunks may be returned. */
-  company: string;
+  /** Conditions on metadata fields; must name the tenant when the index declares one. */
+  filters?: MetadataFilter | undefined;
   /** Results wanted (default 5). */
-  k?: number;
+  k?: number | undefined;
 }
 
-/** A chunk as a search returns it: the stored record without its vector, with its scores. */
+/** A passage as a search returns it: the stored record without its vector, with its scores. */
 export interface SearchHit extends Omit<IndexRecord, 'vector'> {
   /** Reciprocal-rank-fusion score. */
   score: number;
-  /** Cosine similarity of query and chunk embeddings. */
+  /** Cosine similarity of query and passage embeddings. */
   vectorScore: number;
-  /** BM25 score (0 when no query term occurs in the chunk). */
+  /** BM25 score (0 when no query term occurs in the passage). */
   lexicalScore: number;
 }
 
@@ -58,21 +80,48 @@ export interface HybridIndexOptions {
   efSearch?: number;
 }
 
-interface StoredMeta {
+interface StoredRecord {
+  id: string;
+  text: string;
+  metadata: Metadata;
+  deleted: boolean;
+}
+
+/** A version-1 line (document chunks only, before metadata became generic). */
+interface StoredRecordV1 {
   chunkId: string;
   documentId: string;
   filename: string;
   company: string;
   page: number;
   text: string;
-  product?: string | undefined;
-  date?: string | undefined;
+  product?: string;
+  date?: string;
   deleted: boolean;
 }
 
 const manifestName = 'MANIFEST.json';
 const indexFormat = 'tributary-hybrid-index';
-const indexFormatVersion = 1;
+const indexFormatVersion = 2;
+
+/** What a version-1 index (the documents pipeline's chunks) means in version-2 terms. */
+const v1Schema: IndexSchema = {
+  tenantField: 'company_id',
+  citationId: 'chunk_id',
+  citationFields: ['document_id', 'filename', 'page'],
+};
+
+function fromV1(r: StoredRecordV1): StoredRecord {
+  const metadata: Record<string, MetadataValue> = {
+    company_id: r.company,
+    document_id: r.documentId,
+    filename: r.filename,
+    page: r.page,
+  };
+  if (r.product !== undefined) metadata.product = r.product;
+  if (r.date !== undefined) metadata.date = r.date;
+  return { id: r.chunkId, text: r.text, metadata, deleted: r.deleted };
+}
 
 interface Manifest {
   format: typeof indexFormat;
@@ -84,42 +133,53 @@ interface Manifest {
   records: string;
   vectors: string;
   graph: string | null;
+  /** Version 2 on. */
+  schema?: IndexSchema;
 }
 
-/** Throws unless `company` is a non-empty string: the tenant filter cannot be skipped. */
-export function requireCompany(company: unknown): string {
-  if (typeof company !== 'string' || company.trim() === '') {
-    throw new TributaryError(
-      'INVALID_ARGUMENT',
-      'a company (tenant) is required for every index query and write',
-    );
+function checkSchema(schema: IndexSchema): IndexSchema {
+  for (const field of [schema.tenantField, schema.citationId, ...(schema.citationFields ?? [])]) {
+    if (field !== undefined && !metadataFieldPattern.test(field))
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `index schema: ${JSON.stringify(field)} is not a valid field name`,
+      );
   }
-  return company;
+  return {
+    ...(schema.tenantField === undefined ? {} : { tenantField: schema.tenantField }),
+    ...(schema.citationId === undefined ? {} : { citationId: schema.citationId }),
+    ...(schema.citationFields === undefined ? {} : { citationFields: [...schema.citationFields] }),
+  };
 }
 
 /**
  * Hybrid retrieval index: exact or HNSW vector search plus BM25, fused with reciprocal rank
- * fusion. The tenant (`company`) filter is applied while candidates are generated in both
- * searches, never after a global top-k, so another tenant's chunk can neither be returned nor
- * crowd out this tenant's results.
+ * fusion. Metadata filters are applied while candidates are generated in both searches (a posting
+ * list per field value narrows the candidates; the vector scan, the HNSW walk and the BM25
+ * postings only admit records that pass every condition), never after a global top-k, so a
+ * filtered query gets its k best matching passages, and another tenant's passage can neither be
+ * returned nor crowd out this tenant's results.
  *
  * @example
- * const index = await HybridIndex.create({ embedder: new HashedEmbedder() });
- * await index.add([{ chunkId: 'c1', documentId: 'd1', filename: 'faq.md', company: 'acme', page: 1, text: 'Refunds take 5 days.' }]);
- * const hits = await index.search({ text: 'how long do refunds take', company: 'acme' });
+ * const index = await HybridIndex.create({ embedder: new HashedEmbedder(), schema: { tenantField: 'company_id' } });
+ * await index.add([{ id: 'c1', text: 'Refunds take 5 days.', metadata: { company_id: 'acme', product: 'router' } }]);
+ * const hits = await index.search({ text: 'how long do refunds take', filters: { company_id: 'acme' } });
  */
 export class HybridIndex {
   readonly embedder: Embedder;
   readonly #options: Required<Omit<HybridIndexOptions, 'embedder'>>;
+  #schema: IndexSchema = {};
   #store: VectorStore | undefined;
   #graph: Hnsw | undefined;
   #bm25 = new Bm25Index();
-  readonly #meta: StoredMeta[] = [];
-  readonly #byChunk = new Map<string, number>();
-  readonly #byCompany = new Map<string, number[]>();
+  readonly #records: StoredRecord[] = [];
+  readonly #byId = new Map<string, number>();
+  /** field → text form of a value → live internal ids carrying it. */
+  readonly #postings = new Map<string, Map<string, Set<number>>>();
   #generation = 0;
   #dir: string | undefined;
   #readOnly = false;
+  #saving: Promise<unknown> = Promise.resolve();
 
   private constructor(options: HybridIndexOptions) {
     this.embedder = options.embedder;
@@ -131,25 +191,31 @@ export class HybridIndex {
   }
 
   /** A new, empty index; `dir` (optional) is where `save()` writes. */
-  static create(options: HybridIndexOptions & { dir?: string }): Promise<HybridIndex> {
+  static create(options: HybridIndexOptions & { dir?: string; schema?: IndexSchema }): Promise<HybridIndex> {
     const index = new HybridIndex(options);
     index.#dir = options.dir;
+    index.#schema = checkSchema(options.schema ?? {});
     return Promise.resolve(index);
   }
 
-  /** Rebuilds an index from records (e.g. chunk rows read back from the lake). */
+  /** Rebuilds an index from records (e.g. rows read back from the lake). */
   static async fromRecords(
     records: Iterable<IndexRecord>,
-    options: HybridIndexOptions & { dir?: string },
+    options: HybridIndexOptions & { dir?: string; schema?: IndexSchema },
   ): Promise<HybridIndex> {
     const index = await HybridIndex.create(options);
     await index.add([...records]);
     return index;
   }
 
-  /** Number of live (not deleted) chunks. */
+  /** What the index declares: tenant field and citation shape. */
+  get schema(): IndexSchema {
+    return this.#schema;
+  }
+
+  /** Number of live (not deleted) records. */
   get count(): number {
-    return this.#byChunk.size;
+    return this.#byId.size;
   }
 
   get dimensions(): number {
@@ -160,16 +226,52 @@ export class HybridIndex {
     if (this.#readOnly) throw new TributaryError('FORBIDDEN', `index ${this.#dir} was opened read-only`);
   }
 
-  /** Adds or replaces (by chunk id) records; missing vectors are embedded in one batch. */
+  /**
+   * The filter of a query or delete, checked; with a tenant field it must hold exactly one
+   * non-empty tenant value, so no caller can reach across tenants by leaving it out.
+   */
+  #requireFilters(filters: MetadataFilter | undefined): MetadataFilter {
+    const checked = validateFilter(filters);
+    const field = this.#schema.tenantField;
+    if (field !== undefined) {
+      const tenant = checked[field];
+      if ((typeof tenant !== 'string' && typeof tenant !== 'number') || valueKey(tenant).trim() === '') {
+        throw new TributaryError(
+          'INVALID_ARGUMENT',
+          `a tenant is required for every query and delete of this index: filter ${field} to exactly one value`,
+        );
+      }
+    }
+    return checked;
+  }
+
+  /** Adds or replaces (by id) records; missing vectors are embedded in one batch. */
   async add(records: readonly IndexRecord[]): Promise<void> {
     this.#assertWritable();
     if (records.length === 0) return;
+    const tenantField = this.#schema.tenantField;
     for (const [i, r] of records.entries()) {
-      requireCompany(r.company);
-      if (typeof r.chunkId !== 'string' || r.chunkId === '' || typeof r.text !== 'string') {
-        throw new TributaryError('BAD_RECORD', `index record ${i} needs a chunkId and text`, {
+      const where = `index record ${i}${typeof r.id === 'string' ? ` (id ${JSON.stringify(r.id)})` : ''}`;
+      if (typeof r.id !== 'string' || r.id === '' || typeof r.text !== 'string') {
+        throw new TributaryError('BAD_RECORD', `${where} needs a non-empty string id and a text`, {
           details: { record: i },
         });
+      }
+      validateMetadata(r.metadata, where);
+      if (tenantField !== undefined) {
+        const tenant = r.metadata[tenantField];
+        if (typeof tenant !== 'string' || tenant.trim() === '')
+          throw new TributaryError(
+            'BAD_RECORD',
+            `${where}: metadata field "${tenantField}" (the tenant) is required and must be a non-empty string`,
+            { details: { record: i, field: tenantField } },
+          );
+        // Ids are index-wide: one tenant's record must never replace another tenant's.
+        const existing = this.#byId.get(r.id);
+        if (existing !== undefined && this.#records[existing].metadata[tenantField] !== tenant)
+          throw new TributaryError('BAD_RECORD', `${where}: the id belongs to another tenant's record`, {
+            details: { record: i, field: tenantField },
+          });
       }
     }
     const missing = records.filter((r) => r.vector === undefined);
@@ -178,36 +280,39 @@ export class HybridIndex {
     for (const record of records) {
       const vector = record.vector ?? embedded[e++];
       this.#store ??= new VectorStore(vector.length, 1024);
-      const existing = this.#byChunk.get(record.chunkId);
-      if (existing !== undefined) this.#deleteId(existing);
-      const id = this.#store.add(vector);
-      this.#meta[id] = {
-        chunkId: record.chunkId,
-        documentId: record.documentId,
-        filename: record.filename,
-        company: record.company,
-        page: record.page,
+      const existing = this.#byId.get(record.id);
+      if (existing !== undefined) this.#deleteInternal(existing);
+      const internal = this.#store.add(vector);
+      this.#records[internal] = {
+        id: record.id,
         text: record.text,
-        product: record.product,
-        date: record.date,
+        metadata: { ...record.metadata },
         deleted: false,
       };
-      this.#indexMeta(id);
+      this.#indexRecord(internal);
     }
     this.#maintainGraph();
   }
 
-  #indexMeta(id: number): void {
-    const meta = this.#meta[id];
-    if (meta.deleted) return;
-    this.#byChunk.set(meta.chunkId, id);
-    let ids = this.#byCompany.get(meta.company);
-    if (!ids) {
-      ids = [];
-      this.#byCompany.set(meta.company, ids);
+  #indexRecord(internal: number): void {
+    const record = this.#records[internal];
+    if (record.deleted) return;
+    this.#byId.set(record.id, internal);
+    for (const [field, value] of Object.entries(record.metadata)) {
+      let values = this.#postings.get(field);
+      if (!values) {
+        values = new Map();
+        this.#postings.set(field, values);
+      }
+      const key = valueKey(value);
+      let ids = values.get(key);
+      if (!ids) {
+        ids = new Set();
+        values.set(key, ids);
+      }
+      ids.add(internal);
     }
-    ids.push(id);
-    this.#bm25.add(id, meta.text);
+    this.#bm25.add(internal, record.text);
   }
 
   #maintainGraph(): void {
@@ -220,113 +325,139 @@ export class HybridIndex {
     }
   }
 
-  #deleteId(id: number): void {
-    const meta = this.#meta[id];
-    if (meta.deleted) return;
-    meta.deleted = true;
-    this.#byChunk.delete(meta.chunkId);
-    const ids = this.#byCompany.get(meta.company);
-    if (ids) {
-      const at = ids.indexOf(id);
-      if (at >= 0) ids.splice(at, 1);
+  #deleteInternal(internal: number): void {
+    const record = this.#records[internal];
+    if (record.deleted) return;
+    record.deleted = true;
+    this.#byId.delete(record.id);
+    for (const [field, value] of Object.entries(record.metadata)) {
+      const values = this.#postings.get(field);
+      const key = valueKey(value);
+      const ids = values?.get(key);
+      if (!ids) continue;
+      ids.delete(internal);
+      if (ids.size === 0) values!.delete(key);
     }
-    this.#bm25.delete(id);
+    this.#bm25.delete(internal);
   }
 
-  /** Deletes chunks by id; returns how many existed. */
-  deleteChunks(chunkIds: readonly string[]): number {
+  /** Deletes records by id (ids are index-wide); returns how many existed. */
+  deleteIds(ids: readonly string[]): number {
     this.#assertWritable();
     let n = 0;
-    for (const chunkId of chunkIds) {
-      const id = this.#byChunk.get(chunkId);
-      if (id !== undefined) {
-        this.#deleteId(id);
+    for (const id of ids) {
+      const internal = this.#byId.get(id);
+      if (internal !== undefined) {
+        this.#deleteInternal(internal);
         n++;
       }
     }
     return n;
   }
 
-  /** Deletes every chunk of one document of one company; returns how many. */
-  deleteDocument(company: string, documentId: string): number {
+  /**
+   * Deletes every record the filter matches (with a tenant field, within one tenant), e.g.
+   * `{company_id: 'acme', document_id: 'd1'}` for one document's chunks, except the ids in
+   * `keep`; returns how many.
+   */
+  deleteMatching(filters: MetadataFilter, keep: ReadonlySet<string> = new Set()): number {
     this.#assertWritable();
-    requireCompany(company);
-    const ids = [...(this.#byCompany.get(company) ?? [])].filter(
-      (id) => this.#meta[id].documentId === documentId,
+    const checked = this.#requireFilters(filters);
+    if (Object.keys(checked).length === 0)
+      throw new TributaryError('INVALID_ARGUMENT', 'deleteMatching needs at least one condition');
+    const accept = this.#accept(checked);
+    const doomed = [...this.#candidates(checked).ids].filter(
+      (internal) => accept(internal) && !keep.has(this.#records[internal].id),
     );
-    for (const id of ids) this.#deleteId(id);
-    return ids.length;
+    for (const internal of doomed) this.#deleteInternal(internal);
+    return doomed.length;
   }
 
-  #accept(query: SearchQuery): (id: number) => boolean {
-    const { company, product, documentId, dateFrom, dateTo } = query;
-    return (id) => {
-      const m = this.#meta[id];
-      if (m.deleted || m.company !== company) return false;
-      if (product !== undefined && m.product !== product) return false;
-      if (documentId !== undefined && m.documentId !== documentId) return false;
-      if (dateFrom !== undefined && (m.date === undefined || m.date.slice(0, dateFrom.length) < dateFrom))
-        return false;
-      if (dateTo !== undefined && (m.date === undefined || m.date.slice(0, dateTo.length) > dateTo))
-        return false;
-      return true;
+  /**
+   * The candidate ids of a filter: the smallest union of posting lists among its equality and
+   * any-of conditions, or every live record when it has none (then `size` is the live count).
+   */
+  #candidates(filters: MetadataFilter): { ids: Iterable<number>; size: number } {
+    let best: Set<number>[] | undefined;
+    let bestSize = Infinity;
+    for (const field in filters) {
+      const keys = equalityKeys(filters[field]);
+      if (keys === undefined) continue;
+      const values = this.#postings.get(field);
+      const sets = keys.flatMap((key) => {
+        const ids = values?.get(key);
+        return ids ? [ids] : [];
+      });
+      const size = sets.reduce((sum, ids) => sum + ids.size, 0);
+      if (size < bestSize) {
+        best = sets;
+        bestSize = size;
+      }
+    }
+    if (best === undefined) return { ids: this.#byId.values(), size: this.#byId.size };
+    // An any-of condition: the union of its values' lists (a record has one value per field, so
+    // the lists are disjoint unless a value is repeated).
+    return { ids: best.length === 1 ? best[0] : new Set(best.flatMap((ids) => [...ids])), size: bestSize };
+  }
+
+  #accept(filters: MetadataFilter): (internal: number) => boolean {
+    return (internal) => {
+      const record = this.#records[internal];
+      return !record.deleted && matchesFilter(record.metadata, filters);
     };
   }
 
-  /** Vector-only top-k within the query's tenant and filters. */
-  vectorSearch(vector: Float32Array, query: SearchQuery, k: number): ScoredId[] {
-    requireCompany(query.company);
+  /** Vector-only top-k among the records passing the query's filters. */
+  vectorSearch(vector: Float32Array, query: Pick<SearchQuery, 'filters'>, k: number): ScoredId[] {
+    const filters = this.#requireFilters(query.filters);
     const store = this.#store;
     if (!store) return [];
-    const accept = this.#accept(query);
-    const companyIds = this.#byCompany.get(query.company) ?? [];
-    if (!this.#graph || companyIds.length <= this.#options.exactCandidatesMax) {
-      return exactSearchIds(store, vector, k, companyIds.filter(accept));
-    }
+    const accept = this.#accept(filters);
+    const candidates = this.#candidates(filters);
+    const exact = () => exactSearchIds(store, vector, k, [...candidates.ids].filter(accept));
+    if (!this.#graph || candidates.size <= this.#options.exactCandidatesMax) return exact();
     // Selective filters make the graph walk visit many rejected nodes; widen the beam with the
     // filter's selectivity so enough accepted nodes are found.
-    const selectivity = companyIds.length / Math.max(1, store.size);
+    const selectivity = candidates.size / Math.max(1, store.size);
     const ef = Math.min(
       4096,
       Math.ceil(Math.max(this.#options.efSearch, k * 4) / Math.max(selectivity, 0.05)),
     );
-    return this.#graph.search(vector, k, ef, accept);
+    const walked = this.#graph.search(vector, k, ef, accept);
+    // A walk that found fewer than k may have missed accepted records (a range condition can be
+    // far more selective than the estimate): then scan the candidates, so a filter never costs hits.
+    return walked.length >= k ? walked : exact();
   }
 
-  /** Hybrid search: vector and BM25 candidates (3·k each) fused by reciprocal rank. */
+  /** Hybrid search: vector and BM25 candidates (3·k each, both filtered) fused by reciprocal rank. */
   async search(query: SearchQuery): Promise<SearchHit[]> {
-    requireCompany(query.company);
+    const filters = this.#requireFilters(query.filters);
     const k = query.k ?? 5;
     if (this.count === 0) return [];
     const [vector] = await this.embedder.embed([query.text]);
     const pool = Math.max(20, k * 3);
-    const vectorHits = this.vectorSearch(vector, query, pool);
-    const lexicalHits = this.#bm25.search(query.text, pool, this.#accept(query));
+    const vectorHits = this.vectorSearch(vector, { filters }, pool);
+    const lexicalHits = this.#bm25.search(query.text, pool, this.#accept(filters));
     const vectorScore = new Map(vectorHits.map((h) => [h.id, h.score]));
     const lexicalScore = new Map(lexicalHits.map((h) => [h.id, h.score]));
     const store = this.#store!;
     return reciprocalRankFusion([vectorHits, lexicalHits])
       .slice(0, k)
-      .map(({ id, score }) => {
-        const m = this.#meta[id];
-        let cosine = vectorScore.get(id);
+      .map(({ id: internal, score }) => {
+        const record = this.#records[internal];
+        let cosine = vectorScore.get(internal);
         if (cosine === undefined) {
           cosine = 0;
-          const row = store.get(id);
+          const row = store.get(internal);
           for (let i = 0; i < row.length; i++) cosine += row[i] * vector[i];
         }
         return {
-          chunkId: m.chunkId,
-          documentId: m.documentId,
-          filename: m.filename,
-          company: m.company,
-          page: m.page,
-          text: m.text,
-          product: m.product,
-          date: m.date,
+          id: record.id,
+          text: record.text,
+          metadata: { ...record.metadata },
           score,
           vectorScore: cosine,
-          lexicalScore: lexicalScore.get(id) ?? 0,
+          lexicalScore: lexicalScore.get(internal) ?? 0,
         };
       });
   }
@@ -336,53 +467,68 @@ export class HybridIndex {
     return new Map(bm25Terms(text).map((t) => [t, this.#bm25.idf(t)]));
   }
 
-  /** Live records (without vectors), e.g. to re-export or rebuild. */
+  /** Live records with their vectors, e.g. to re-export or rebuild. */
   *records(): Generator<IndexRecord & { vector: Float32Array }> {
-    for (const [id, m] of this.#meta.entries()) {
-      if (m.deleted) continue;
-      const { deleted: _deleted, ...rest } = m;
-      yield { ...rest, vector: new Float32Array(this.#store!.get(id)) };
+    for (const [internal, record] of this.#records.entries()) {
+      if (record.deleted) continue;
+      yield {
+        id: record.id,
+        text: record.text,
+        metadata: { ...record.metadata },
+        vector: new Float32Array(this.#store!.get(internal)),
+      };
     }
   }
 
   /**
    * Persists the index under its directory. Layout (one generation at a time; a crash at any
    * point leaves the previous generation readable):
-   *   MANIFEST.json        {format, version, generation, embedder, dimensions, count, records, vectors, graph}
-   *   records-<gen>.jsonl  one JSON object per internal id, in id order:
-   *                        {chunkId, documentId, filename, company, page, text, product?, date?, deleted}
+   *   MANIFEST.json        {format, version: 2, generation, embedder, dimensions, count, records, vectors,
+   *                         graph, schema: {tenantField?, citationId?, citationFields?}}
+   *   records-<gen>.jsonl  one JSON object per internal id, in id order: {id, text, metadata, deleted}
+   *                        (version 1, documents only: {chunkId, documentId, filename, company, page,
+   *                        text, product?, date?, deleted}; read as metadata company_id, document_id,
+   *                        filename, page, product, date with tenant field company_id)
    *   vectors-<gen>.f32    "TRBVEC01" | u32 LE dimensions | u32 LE count | count × dimensions × f32 LE
    *   hnsw-<gen>.bin       the HNSW graph (format documented on `Hnsw.encode`), when one exists
    * Data files are written atomically first, then the manifest is atomically replaced to point at
    * them, then generations older than the previous one are removed.
    */
-  async save(dir = this.#dir): Promise<void> {
+  save(dir = this.#dir): Promise<void> {
+    // Saves run one after another, so two never pick the same generation.
+    const run = this.#saving.then(() => this.#saveNow(dir));
+    this.#saving = run.catch(() => undefined);
+    return run;
+  }
+
+  async #saveNow(dir: string | undefined): Promise<void> {
     this.#assertWritable();
     if (dir === undefined) throw new TributaryError('INVALID_ARGUMENT', 'HybridIndex.save needs a directory');
     if (os.endianness() !== 'LE')
       throw new TributaryError('INTERNAL', 'the index file format is little-endian; this platform is not');
+    // One consistent snapshot, taken before the first await: records added while the files are
+    // written (another job feeding the same index) go into the next save, never half into this one.
+    const lines = this.#records.map((r) => JSON.stringify(r)).join('\n');
+    const store = this.#store;
+    const dim = store?.dim ?? this.embedder.dimensions;
+    const count = store?.size ?? 0;
+    const body = store ? store.rawBytes() : new Uint8Array(0);
+    const vectors = new Uint8Array(16 + body.length);
+    vectors.set(new TextEncoder().encode('TRBVEC01'), 0);
+    new DataView(vectors.buffer).setUint32(8, dim, true);
+    new DataView(vectors.buffer).setUint32(12, count, true);
+    vectors.set(body, 16);
+    const graph = this.#graph?.encode();
     await mkdir(dir, { recursive: true });
     const generation = Math.max(this.#generation, await readGeneration(dir)) + 1;
     const names = {
       records: `records-${generation}.jsonl`,
       vectors: `vectors-${generation}.f32`,
-      graph: this.#graph ? `hnsw-${generation}.bin` : null,
+      graph: graph ? `hnsw-${generation}.bin` : null,
     };
-    const lines = this.#meta.map((m) => JSON.stringify(m)).join('\n');
     await writeFileAtomic(path.join(dir, names.records), lines.length > 0 ? `${lines}\n` : '');
-    const store = this.#store;
-    const dim = store?.dim ?? this.embedder.dimensions;
-    const count = store?.size ?? 0;
-    const header = new Uint8Array(16);
-    header.set(new TextEncoder().encode('TRBVEC01'), 0);
-    new DataView(header.buffer).setUint32(8, dim, true);
-    new DataView(header.buffer).setUint32(12, count, true);
-    const body = store ? store.rawBytes() : new Uint8Array(0);
-    const vectors = new Uint8Array(16 + body.length);
-    vectors.set(header, 0);
-    vectors.set(body, 16);
     await writeFileAtomic(path.join(dir, names.vectors), vectors);
-    if (this.#graph && names.graph) await writeFileAtomic(path.join(dir, names.graph), this.#graph.encode());
+    if (graph && names.graph) await writeFileAtomic(path.join(dir, names.graph), graph);
     const manifest: Manifest = {
       format: indexFormat,
       version: indexFormatVersion,
@@ -391,6 +537,7 @@ export class HybridIndex {
       dimensions: dim,
       count,
       ...names,
+      schema: this.#schema,
     };
     await writeFileAtomic(path.join(dir, manifestName), `${JSON.stringify(manifest, null, 2)}\n`);
     this.#generation = generation;
@@ -405,14 +552,20 @@ export class HybridIndex {
 
   /**
    * Opens a saved index. The embedder must be the one it was built with (checked by name), so
-   * query vectors are comparable. `readOnly` refuses writes (the CLI's `ask`).
+   * query vectors are comparable. `readOnly` refuses writes (the CLI's `ask`). A `schema` given
+   * by the writer must keep the saved tenant field (a tenant index never silently loses its
+   * tenant filter); its citation settings replace the saved ones. Without one the saved schema
+   * applies.
    */
-  static async open(dir: string, options: HybridIndexOptions & { readOnly?: boolean }): Promise<HybridIndex> {
+  static async open(
+    dir: string,
+    options: HybridIndexOptions & { readOnly?: boolean; schema?: IndexSchema },
+  ): Promise<HybridIndex> {
     const manifestPath = path.join(dir, manifestName);
     if (!existsSync(manifestPath)) {
       throw new TributaryError(
         'NOT_FOUND',
-        `no index at ${dir} (missing ${manifestName}); ingest documents first`,
+        `no index at ${dir} (missing ${manifestName}); run the pipeline that feeds it first`,
       );
     }
     let manifest: Manifest;
@@ -437,7 +590,15 @@ export class HybridIndex {
         `index ${dir} was built with embedder ${manifest.embedder} but ${options.embedder.name} is configured; set embeddingModel accordingly or rebuild the index`,
       );
     }
+    const saved = manifest.version === 1 ? v1Schema : checkSchema(manifest.schema ?? {});
+    if (options.schema !== undefined && options.schema.tenantField !== saved.tenantField) {
+      throw new TributaryError(
+        'CONFIG_INVALID',
+        `index ${dir} has tenant field ${saved.tenantField ?? '(none)'} but ${options.schema.tenantField ?? '(none)'} is declared; rebuild the index`,
+      );
+    }
     const index = new HybridIndex(options);
+    index.#schema = options.schema === undefined ? saved : checkSchema(options.schema);
     index.#dir = dir;
     index.#generation = manifest.generation;
     const vectorsPath = path.join(dir, manifest.vectors);
@@ -466,15 +627,18 @@ export class HybridIndex {
         `${recordsPath}: ${lines.length} records for ${count} vectors`,
       );
     }
-    for (const [id, line] of lines.entries()) {
+    for (const [internal, line] of lines.entries()) {
+      let parsed: unknown;
       try {
-        index.#meta[id] = JSON.parse(line) as StoredMeta;
+        parsed = JSON.parse(line);
       } catch (error) {
-        throw new TributaryError('CORRUPT_DATA', `${recordsPath}: line ${id + 1} is not JSON`, {
+        throw new TributaryError('CORRUPT_DATA', `${recordsPath}: line ${internal + 1} is not JSON`, {
           cause: error,
         });
       }
-      index.#indexMeta(id);
+      index.#records[internal] =
+        manifest.version === 1 ? fromV1(parsed as StoredRecordV1) : (parsed as StoredRecord);
+      index.#indexRecord(internal);
     }
     if (manifest.graph && index.#store) {
       index.#graph = Hnsw.decode(

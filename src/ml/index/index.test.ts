@@ -7,6 +7,7 @@ import { isTributaryError } from '../../core/index.js';
 import { HashedEmbedder } from '../embed/embedder.js';
 import { Bm25Index, reciprocalRankFusion } from './bm25.js';
 import { Hnsw, VectorStore, exactSearch } from './hnsw.js';
+import type { MetadataFilter } from './filter.js';
 import { HybridIndex, type IndexRecord } from './hybrid.js';
 
 function randomUnitVectors(count: number, dim: number, seed: number): Float32Array[] {
@@ -107,18 +108,23 @@ function corpus(): IndexRecord[] {
     const company = companies[i % 3];
     const topic = topics[i % topics.length];
     records.push({
-      chunkId: `c${i}`,
-      documentId: `${company}-doc${i % 10}`,
-      filename: `doc${i % 10}.md`,
-      company,
-      page: 1 + (i % 4),
-      product: i % 2 === 0 ? 'router' : 'phone',
-      date: `2024-0${1 + (i % 9)}-15`,
+      id: `c${i}`,
       text: `${company} ${topic} note ${i}: details about ${topic} for customers.`,
+      metadata: {
+        company_id: company,
+        document_id: `${company}-doc${i % 10}`,
+        filename: `doc${i % 10}.md`,
+        page: 1 + (i % 4),
+        product: i % 2 === 0 ? 'router' : 'phone',
+        date: `2024-0${1 + (i % 9)}-15`,
+      },
     });
   }
   return records;
 }
+
+/** The documents pipeline's schema: every query within one company. */
+const schema = { tenantField: 'company_id' };
 
 describe('HybridIndex', () => {
   let dir: string;
@@ -130,10 +136,10 @@ describe('HybridIndex', () => {
   });
 
   it('requires a company on every query', async () => {
-    const index = await HybridIndex.fromRecords(corpus(), { embedder: new HashedEmbedder() });
+    const index = await HybridIndex.fromRecords(corpus(), { embedder: new HashedEmbedder(), schema });
     for (const company of ['', '   ', undefined]) {
       const error = await index
-        .search({ text: 'refund', company: company as string })
+        .search({ text: 'refund', filters: company === undefined ? {} : { company_id: company } })
         .catch((e: unknown) => e);
       expect(isTributaryError(error, 'INVALID_ARGUMENT')).toBe(true);
     }
@@ -146,8 +152,9 @@ describe('HybridIndex', () => {
       embedder: new HashedEmbedder(),
       hnswThreshold: 50,
       exactCandidatesMax: 10,
+      schema,
     });
-    const exactIndex = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
+    const exactIndex = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder(), schema });
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...companies, 'umbrella'),
@@ -156,10 +163,13 @@ describe('HybridIndex', () => {
         fc.option(fc.constantFrom('router', 'phone'), { nil: undefined }),
         async (company, text, k, product) => {
           for (const index of [graphIndex, exactIndex]) {
-            const hits = await index.search({ text, company, k, product });
+            const filters: MetadataFilter = product
+              ? { company_id: company, product }
+              : { company_id: company };
+            const hits = await index.search({ text, filters, k });
             for (const h of hits) {
-              expect(h.company).toBe(company);
-              if (product) expect(h.product).toBe(product);
+              expect(h.metadata.company_id).toBe(company);
+              if (product) expect(h.metadata.product).toBe(product);
             }
             if (company === 'umbrella') expect(hits).toEqual([]);
             else expect(hits.length).toBe(Math.min(k, product ? 40 : 80));
@@ -171,41 +181,51 @@ describe('HybridIndex', () => {
   });
 
   it('filters by document and date and finds the matching topic', async () => {
-    const index = await HybridIndex.fromRecords(corpus(), { embedder: new HashedEmbedder() });
-    const hits = await index.search({ text: 'warranty terms', company: 'globex', k: 3 });
+    const index = await HybridIndex.fromRecords(corpus(), { embedder: new HashedEmbedder(), schema });
+    const hits = await index.search({ text: 'warranty terms', filters: { company_id: 'globex' }, k: 3 });
     expect(hits[0].text).toContain('warranty terms');
-    const byDoc = await index.search({ text: 'details', company: 'acme', documentId: 'acme-doc3', k: 50 });
+    const byDoc = await index.search({
+      text: 'details',
+      filters: { company_id: 'acme', document_id: 'acme-doc3' },
+      k: 50,
+    });
     expect(byDoc.length).toBeGreaterThan(0);
-    for (const h of byDoc) expect(h.documentId).toBe('acme-doc3');
+    for (const h of byDoc) expect(h.metadata.document_id).toBe('acme-doc3');
     const byDate = await index.search({
       text: 'details',
-      company: 'acme',
-      dateFrom: '2024-03',
-      dateTo: '2024-04-30',
+      filters: { company_id: 'acme', date: { from: '2024-03', to: '2024-04-30' } },
       k: 50,
     });
     expect(byDate.length).toBeGreaterThan(0);
-    for (const h of byDate) expect(h.date! >= '2024-03' && h.date! <= '2024-04-30').toBe(true);
+    for (const h of byDate) {
+      const date = String(h.metadata.date);
+      expect(date >= '2024-03' && date <= '2024-04-30').toBe(true);
+    }
+    // Numbers compare numerically, also when the bound arrives as text (a CLI argument).
+    const byPage = await index.search({
+      text: 'details',
+      filters: { company_id: 'acme', page: { from: '2', to: 3 } },
+      k: 80,
+    });
+    expect(new Set(byPage.map((h) => h.metadata.page))).toEqual(new Set([2, 3]));
   });
 
   it('adds, replaces and deletes incrementally, and persists atomically', async () => {
     const embedder = new HashedEmbedder();
-    const index = await HybridIndex.fromRecords(corpus(), { embedder, hnswThreshold: 100, dir });
+    const index = await HybridIndex.fromRecords(corpus(), { embedder, hnswThreshold: 100, dir, schema });
     expect(index.count).toBe(240);
     await index.add([
       {
-        chunkId: 'c0',
-        documentId: 'acme-doc0',
-        filename: 'doc0.md',
-        company: 'acme',
-        page: 1,
+        id: 'c0',
         text: 'zebra crossing rules',
+        metadata: { company_id: 'acme', document_id: 'acme-doc0', filename: 'doc0.md', page: 1 },
       },
     ]);
     expect(index.count).toBe(240);
-    expect((await index.search({ text: 'zebra', company: 'acme', k: 1 }))[0].chunkId).toBe('c0');
-    expect(index.deleteDocument('acme', 'acme-doc3')).toBeGreaterThan(0);
-    expect(index.deleteChunks(['c1', 'missing'])).toBe(1);
+    expect((await index.search({ text: 'zebra', filters: { company_id: 'acme' }, k: 1 }))[0].id).toBe('c0');
+    expect(() => index.deleteMatching({ document_id: 'acme-doc3' })).toThrow(/tenant/);
+    expect(index.deleteMatching({ company_id: 'acme', document_id: 'acme-doc3' })).toBeGreaterThan(0);
+    expect(index.deleteIds(['c1', 'missing'])).toBe(1);
     await index.save();
     await index.save();
     await index.save();
@@ -223,8 +243,9 @@ describe('HybridIndex', () => {
     const manifest = JSON.parse(await readFile(path.join(dir, 'MANIFEST.json'), 'utf8'));
     expect(manifest).toMatchObject({
       format: 'tributary-hybrid-index',
-      version: 1,
+      version: 2,
       generation: 3,
+      schema: { tenantField: 'company_id' },
       embedder: 'hashed-384',
       dimensions: 384,
     });
@@ -235,10 +256,11 @@ describe('HybridIndex', () => {
 
     const reopened = await HybridIndex.open(dir, { embedder, readOnly: true });
     expect(reopened.count).toBe(index.count);
-    const q = { text: 'zebra crossing', company: 'acme', k: 5 };
+    const q = { text: 'zebra crossing', filters: { company_id: 'acme' }, k: 5 };
     expect(await reopened.search(q)).toEqual(await index.search(q));
     expect(
-      (await reopened.search({ text: 'details', company: 'acme', documentId: 'acme-doc3' })).length,
+      (await reopened.search({ text: 'details', filters: { company_id: 'acme', document_id: 'acme-doc3' } }))
+        .length,
     ).toBe(0);
     await expect(reopened.add(corpus().slice(0, 1))).rejects.toThrow(/read-only/);
     await expect(HybridIndex.open(dir, { embedder: new HashedEmbedder({ dimensions: 64 }) })).rejects.toThrow(
@@ -246,7 +268,10 @@ describe('HybridIndex', () => {
     );
     await expect(HybridIndex.open(path.join(dir, 'nope'), { embedder })).rejects.toThrow(/no index/);
 
-    const rebuilt = await HybridIndex.fromRecords(reopened.records(), { embedder });
+    // The saved schema comes back with the index: its tenant filter cannot be skipped by a reader.
+    await expect(reopened.search({ text: 'zebra' })).rejects.toThrow(/company_id/);
+    await expect(HybridIndex.open(dir, { embedder, schema: {} })).rejects.toThrow(/tenant field company_id/);
+    const rebuilt = await HybridIndex.fromRecords(reopened.records(), { embedder, schema });
     expect(await rebuilt.search(q)).toEqual(await index.search(q));
   });
 });

@@ -4,43 +4,55 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isTributaryError } from '../../core/index.js';
 import { HashedEmbedder } from '../embed/embedder.js';
 import { HybridIndex, type IndexRecord, type SearchHit } from '../index/hybrid.js';
+import { chunkCitations } from '../retrieval/store.js';
 import { ask, buildRagPrompt, notFoundAnswer, ragSystemPrompt } from './ask.js';
 
+const chunk = (
+  id: string,
+  documentId: string,
+  filename: string,
+  company: string,
+  page: number,
+  text: string,
+) => ({
+  id,
+  text,
+  metadata: { company_id: company, document_id: documentId, filename, page },
+});
+
 const records: IndexRecord[] = [
-  {
-    chunkId: 'a1',
-    documentId: 'refunds',
-    filename: 'refunds.md',
-    company: 'acme',
-    page: 1,
-    text: 'Refunds are processed within 5 business days. Your bank may need 3 more days.',
-  },
-  {
-    chunkId: 'a2',
-    documentId: 'shipping',
-    filename: 'shipping.md',
-    company: 'acme',
-    page: 2,
-    text: 'Standard delivery takes 3 to 5 business days. Express delivery takes one day.',
-  },
-  {
-    chunkId: 'g1',
-    documentId: 'secret',
-    filename: 'globex-secret.md',
-    company: 'globex',
-    page: 1,
-    text: 'Globex refunds are processed within 90 days. Globex internal refund codes are listed here.',
-  },
+  chunk(
+    'a1',
+    'refunds',
+    'refunds.md',
+    'acme',
+    1,
+    'Refunds are processed within 5 business days. Your bank may need 3 more days.',
+  ),
+  chunk(
+    'a2',
+    'shipping',
+    'shipping.md',
+    'acme',
+    2,
+    'Standard delivery takes 3 to 5 business days. Express delivery takes one day.',
+  ),
+  chunk(
+    'g1',
+    'secret',
+    'globex-secret.md',
+    'globex',
+    1,
+    'Globex refunds are processed within 90 days. Globex internal refund codes are listed here.',
+  ),
 ];
+
+/** The documents pipeline's schema: one company per question, chunk citations. */
+const options = { embedder: new HashedEmbedder(), schema: { tenantField: 'company_id', ...chunkCitations } };
 
 function hit(text: string): SearchHit {
   return {
-    chunkId: 'x',
-    documentId: 'd',
-    filename: 'f.md',
-    company: 'acme',
-    page: 1,
-    text,
+    ...chunk('x', 'd', 'f.md', 'acme', 1, text),
     score: 1,
     vectorScore: 1,
     lexicalScore: 1,
@@ -49,8 +61,8 @@ function hit(text: string): SearchHit {
 
 describe('ask (extractive)', () => {
   it('answers with supporting sentences and citations from the company’s own documents', async () => {
-    const index = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
-    const result = await ask(index, 'How long are refunds processed?', { company: 'acme' });
+    const index = await HybridIndex.fromRecords(records, options);
+    const result = await ask(index, 'How long are refunds processed?', { filters: { company_id: 'acme' } });
     expect(result.mode).toBe('extractive');
     expect(result.answer).toContain('Refunds are processed within 5 business days. [1]');
     expect(result.citations[0]).toMatchObject({
@@ -63,12 +75,12 @@ describe('ask (extractive)', () => {
   });
 
   it('says "not found" when nothing relevant is retrieved', async () => {
-    const index = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
-    const result = await ask(index, 'What is the capital of Mongolia?', { company: 'acme' });
+    const index = await HybridIndex.fromRecords(records, options);
+    const result = await ask(index, 'What is the capital of Mongolia?', { filters: { company_id: 'acme' } });
     expect(result).toEqual({ answer: notFoundAnswer, citations: [], mode: 'none' });
-    const other = await ask(index, 'refund codes', { company: 'initech' });
+    const other = await ask(index, 'refund codes', { filters: { company_id: 'initech' } });
     expect(other.answer).toBe(notFoundAnswer);
-    await expect(ask(index, 'refunds', { company: '' })).rejects.toThrow(/company/);
+    await expect(ask(index, 'refunds', { filters: { company_id: '' } })).rejects.toThrow(/company/);
   });
 });
 
@@ -119,10 +131,10 @@ describe('ask (OpenAI-compatible chat endpoint)', () => {
     });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-    const index = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
+    const index = await HybridIndex.fromRecords(records, options);
     const streamed: string[] = [];
     const result = await ask(index, 'How long do refunds take?', {
-      company: 'acme',
+      filters: { company_id: 'acme' },
       llm: { url, model: 'test-model', apiKey: 'k' },
       onToken: (t) => streamed.push(t),
     });
@@ -140,10 +152,11 @@ describe('ask (OpenAI-compatible chat endpoint)', () => {
     server = createServer((_req, res) => res.writeHead(502).end('bad gateway'));
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-    const index = await HybridIndex.fromRecords(records, { embedder: new HashedEmbedder() });
-    const error = await ask(index, 'refunds', { company: 'acme', llm: { url, model: 'm' } }).catch(
-      (e: unknown) => e,
-    );
+    const index = await HybridIndex.fromRecords(records, options);
+    const error = await ask(index, 'refunds', {
+      filters: { company_id: 'acme' },
+      llm: { url, model: 'm' },
+    }).catch((e: unknown) => e);
     expect(isTributaryError(error, 'UNAVAILABLE')).toBe(true);
   });
 });

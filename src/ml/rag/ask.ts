@@ -1,17 +1,16 @@
 import { TributaryError } from '../../core/index.js';
 import { postJsonWithRetry } from '../embed/embedder.js';
 import { bm25Terms } from '../index/bm25.js';
-import { requireCompany, type HybridIndex, type SearchFilters, type SearchHit } from '../index/hybrid.js';
+import type { MetadataFilter, MetadataValue } from '../index/filter.js';
+import type { HybridIndex, IndexSchema, SearchHit } from '../index/hybrid.js';
 import { sentenceUnits } from '../text/chunk.js';
 
-export interface Citation {
-  document_id: string;
-  filename: string;
-  chunk_id: string;
-  page: number;
-  score: number;
-  text: string;
-}
+/**
+ * A source of an answer: the record id (under the index's `citationId`, default `id`), the
+ * metadata fields the index's schema chooses (`citationFields`, default all), the retrieval
+ * score and the passage text. The documents index cites `chunk_id, document_id, filename, page`.
+ */
+export type Citation = Record<string, MetadataValue> & { score: number; text: string };
 
 export interface Answer {
   answer: string;
@@ -30,10 +29,12 @@ export interface LlmConfig {
 }
 
 export interface AskOptions {
-  /** Required tenant: only this company's chunks are retrieved. */
-  company: string;
-  filters?: SearchFilters;
-  /** Chunks retrieved (default 5). */
+  /**
+   * Conditions on metadata fields; only passages meeting all of them are retrieved. Must filter
+   * the tenant field to one tenant when the index declares one (the index refuses otherwise).
+   */
+  filters?: MetadataFilter | undefined;
+  /** Passages retrieved (default 5). */
   k?: number;
   /** A chunk is relevant when its embedding cosine with the question is ≥ this (default 0.35)… */
   minSimilarity?: number;
@@ -47,12 +48,19 @@ export interface AskOptions {
 
 export const notFoundAnswer = 'Not found in the documents.';
 
-function citationOf(hit: SearchHit): Citation {
+/** The metadata fields a citation (and the LLM prompt) carries for one hit, in schema order. */
+function citedFields(hit: SearchHit, schema: IndexSchema): [string, MetadataValue][] {
+  const fields = schema.citationFields ?? Object.keys(hit.metadata);
+  return fields.flatMap((field): [string, MetadataValue][] => {
+    const value = hit.metadata[field];
+    return value === undefined ? [] : [[field, value]];
+  });
+}
+
+export function citationOf(hit: SearchHit, schema: IndexSchema = {}): Citation {
   return {
-    document_id: hit.documentId,
-    filename: hit.filename,
-    chunk_id: hit.chunkId,
-    page: hit.page,
+    [schema.citationId ?? 'id']: hit.id,
+    ...Object.fromEntries(citedFields(hit, schema)),
     score: Math.round(hit.score * 1e6) / 1e6,
     text: hit.text,
   };
@@ -101,22 +109,22 @@ export function relevantHits(
 }
 
 /**
- * Answers a question from one company's documents.
+ * Answers a question from the passages of an index that meet the filters (one tenant's, when the
+ * index declares tenants). Nothing relevant retrieved → `notFoundAnswer`, never a guess.
  *
- * Offline (no `llm`): extractive — the sentences of the retrieved chunks that share the most
+ * Offline (no `llm`): extractive — the sentences of the retrieved passages that share the most
  * (rarity-weighted) content words with the question, best first, each followed by its citation
- * number. With `llm`: the retrieved chunks are sent as quoted, escaped data to an
+ * number. With `llm`: the retrieved passages are sent as quoted, escaped data to an
  * OpenAI-compatible chat endpoint with fixed instructions to answer only from them.
  *
  * @example
- * const { answer, citations } = await ask(index, 'How long do refunds take?', { company: 'acme' });
+ * const { answer, citations } = await ask(index, 'How long do refunds take?', { filters: { company_id: 'acme' } });
  */
-export async function ask(index: HybridIndex, question: string, options: AskOptions): Promise<Answer> {
-  const company = requireCompany(options.company);
+export async function ask(index: HybridIndex, question: string, options: AskOptions = {}): Promise<Answer> {
   if (typeof question !== 'string' || question.trim() === '') {
     throw new TributaryError('INVALID_ARGUMENT', 'the question is empty');
   }
-  const hits = await index.search({ ...options.filters, text: question, company, k: options.k ?? 5 });
+  const hits = await index.search({ text: question, filters: options.filters, k: options.k ?? 5 });
   const weights = index.termWeights(question);
   const relevant = relevantHits(question, hits, weights, options.minSimilarity, options.minCoverage);
   if (relevant.length === 0) {
@@ -124,11 +132,11 @@ export async function ask(index: HybridIndex, question: string, options: AskOpti
     return { answer: notFoundAnswer, citations: [], mode: 'none' };
   }
   if (options.llm) {
-    const citations = relevant.map(citationOf);
-    const answer = await generateAnswer(question, relevant, options.llm, options.onToken);
+    const citations = relevant.map((hit) => citationOf(hit, index.schema));
+    const answer = await generateAnswer(question, relevant, index.schema, options.llm, options.onToken);
     return { answer, citations, mode: 'llm' };
   }
-  const result = extractiveAnswer(question, relevant, weights);
+  const result = extractiveAnswer(question, relevant, weights, 3, index.schema);
   options.onToken?.(result.answer);
   return { ...result, mode: 'extractive' };
 }
@@ -143,6 +151,7 @@ export function extractiveAnswer(
   hits: SearchHit[],
   weights: Map<string, number> = new Map(),
   maxSentences = 3,
+  schema: IndexSchema = {},
 ): Omit<Answer, 'mode'> {
   const terms = new Set(bm25Terms(question));
   const weight = (term: string) => Math.max(weights.get(term) ?? 1, 0.05);
@@ -178,11 +187,11 @@ export function extractiveAnswer(
   const citations: Citation[] = [];
   const number = new Map<string, number>();
   const parts = chosen.map((s) => {
-    let n = number.get(s.hit.chunkId);
+    let n = number.get(s.hit.id);
     if (n === undefined) {
-      citations.push(citationOf(s.hit));
+      citations.push(citationOf(s.hit, schema));
       n = citations.length;
-      number.set(s.hit.chunkId, n);
+      number.set(s.hit.id, n);
     }
     return `${s.text} [${n}]`;
   });
@@ -204,16 +213,18 @@ export interface ChatMessage {
 }
 
 /**
- * Builds the chat messages. Each chunk becomes one JSON line (so quotes, newlines and control
- * characters are escaped) and `<`, `>` are escaped as \u003c, \u003e so no document can close
- * the `<documents>` block or open a fake section.
+ * Builds the chat messages. Each passage becomes one JSON line — its number, the metadata fields
+ * the schema cites, its text — so quotes, newlines and control characters are escaped, and `<`,
+ * `>` are escaped as \u003c, \u003e so no passage can close the `<documents>` block or open a
+ * fake section.
  */
-export function buildRagPrompt(question: string, hits: SearchHit[]): ChatMessage[] {
-  const escape = (value: string) => JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e');
-  const lines = hits.map(
-    (h, i) =>
-      `{"n":${i + 1},"document_id":${escape(h.documentId)},"filename":${escape(h.filename)},"page":${h.page},"text":${escape(h.text)}}`,
-  );
+export function buildRagPrompt(question: string, hits: SearchHit[], schema: IndexSchema = {}): ChatMessage[] {
+  const escape = (value: MetadataValue) =>
+    JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e');
+  const lines = hits.map((h, i) => {
+    const fields = citedFields(h, schema).map(([field, value]) => `${escape(field)}:${escape(value)}`);
+    return `{${[`"n":${i + 1}`, ...fields, `"text":${escape(h.text)}`].join(',')}}`;
+  });
   return [
     { role: 'system', content: ragSystemPrompt },
     {
@@ -227,20 +238,20 @@ export function buildRagPrompt(question: string, hits: SearchHit[]): ChatMessage
 async function generateAnswer(
   question: string,
   hits: SearchHit[],
+  schema: IndexSchema,
   llm: LlmConfig,
   onToken?: (text: string) => void,
 ): Promise<string> {
   const url = `${llm.url.replace(/\/+$/, '')}/chat/completions`;
   const response = await postJsonWithRetry(
     url,
-    { model: llm.model, messages: buildRagPrompt(question, hits), stream: true, temperature: 0 },
+    { model: llm.model, messages: buildRagPrompt(question, hits, schema), stream: true, temperature: 0 },
     {
       apiKey: llm.apiKey,
       attemptsMax: 3,
       backoffMs: 500,
       timeoutMs: llm.timeoutMs ?? 120_000,
       fetch: llm.fetch ?? fetch,
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       what: 'chat endpoint',
     },
   );

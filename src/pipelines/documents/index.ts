@@ -11,7 +11,8 @@
  *   documents.sink.*       the three topics → bronze.{documents_raw,chunks_processed,embeddings_ready}
  *                          year=/month=/day=/hour= by record time, flush.size 1000, rotate 10 min
  *   documents.daily_chunk_count   bronze.embeddings_ready → gold.daily_chunk_count (daily, 00:30 UTC)
- *   POST /ask              question → answer + citations from one company's chunks
+ *   POST /ask              question → answer + citations from one company's chunks (seed path);
+ *                          POST /api/documents/ask {question, filters, k} is the platform's ask route
  *
  * Every stage can run in its own process (`tributary worker documents --stage …`) or all in one
  * (`tributary up`, `tributary run documents --once`).
@@ -20,7 +21,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TributaryConfig } from '../../core/index.js';
+import { limits, TributaryError, type TributaryConfig } from '../../core/index.js';
+import type { SourceDeclaration } from '../../connectors/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
 import {
@@ -29,7 +31,13 @@ import {
   documentTypeOfName,
   type DocumentBudget,
 } from '../../ml/index.js';
-import type { AskFunction, DashboardPage, LiveEvent, PipelineModule } from '../../serve/index.js';
+import {
+  registerAskRoute,
+  type AskFunction,
+  type DashboardPage,
+  type LiveEvent,
+  type PipelineModule,
+} from '../../serve/index.js';
 import type { BatchJob, StreamJob } from '../../stream/index.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { DocumentIndex, documentIndexDir } from './index-store.js';
@@ -257,13 +265,16 @@ export function documentsModule(services: PipelineServices): PipelineModule {
     title: 'Documents',
     description: 'Document upload, processing, windowed analytics and RAG (seed 004)',
     tenantScoped: true,
-    routes: (api) =>
+    routes: (api) => {
       registerDocumentRoutes(api, {
         log: services.log,
         ingest: { log: services.log, storage: services.lake.storage },
         ask: (question, companyId) => runtime.index.ask(question, companyId),
         query: services.query,
-      }),
+      });
+      // The platform's ask route: POST /api/documents/ask {question, filters, k}, company_id mandatory.
+      registerAskRoute(api, { pipeline: pipelineName, index: runtime.index.retrieval, what: 'documents' });
+    },
     page: documentsPage,
   };
 }
@@ -322,6 +333,53 @@ export async function seedDocuments(
   return seeded;
 }
 
+/** The documents drop folder of a data dir: `<dataDir>/inbox/documents`. */
+export function documentsInboxDir(dataDir: string): string {
+  return path.join(dataDir, 'inbox', 'documents');
+}
+
+/**
+ * The drop folder as a declared spool source: `<company>__<file name>` (e.g.
+ * `acme__refund-policy.pdf`) is uploaded for that company exactly as `POST /upload` would, then
+ * moved to `completed/`; a file without a company, of a kind the pipeline does not read, empty or
+ * too large goes to `failed/` with a `.reason`, and the folder carries on.
+ */
+export function documentsInboxSource(services: PipelineServices): SourceDeclaration {
+  const storage = services.lake.storage;
+  return {
+    name: 'inbox',
+    kind: 'spool',
+    options: { dir: documentsInboxDir(services.config.dataDir), topic: topics.raw, onComplete: 'move' },
+    async deliverFile(file) {
+      const at = file.name.indexOf(inboxCompanySeparator);
+      if (at <= 0)
+        throw new TributaryError(
+          'INVALID_ARGUMENT',
+          `${file.name}: name a dropped document <company>${inboxCompanySeparator}<file name>, e.g. acme${inboxCompanySeparator}refund-policy.pdf`,
+        );
+      // Refused before reading, so an oversized drop never sits in memory.
+      if (file.sizeBytes > limits.uploadBytesMax)
+        throw new TributaryError(
+          'PAYLOAD_TOO_LARGE',
+          `${file.name} is ${file.sizeBytes} bytes; the limit is ${limits.uploadBytesMax}`,
+        );
+      await ingestDocument(
+        { log: services.log, storage },
+        {
+          companyId: file.name.slice(0, at),
+          filename: file.name.slice(at + inboxCompanySeparator.length),
+          bytes: await readFile(file.path),
+          metadata: { source: 'inbox', inbox_file_id: file.fileId },
+        },
+      );
+      return 1;
+    },
+  };
+}
+
+/** Between company and file name in a dropped document's name. */
+export const inboxCompanySeparator = '__';
+
 /** The pipeline, as the platform registers it (see ../types.ts for the wiring). */
 export const documentsPipeline: PipelineDefinition = {
   name: pipelineName,
@@ -344,6 +402,7 @@ export const documentsPipeline: PipelineDefinition = {
   // no yesterday, and a missing day is an error by design).
   batchOnStart: false,
   serve: documentsModule,
+  sources: (services) => [documentsInboxSource(services)],
   async seedDemo(services, progress) {
     await seedDocuments(services.log, services.lake, progress);
   },
@@ -395,5 +454,5 @@ export {
   dailyReportJobName,
   type DailyReportResult,
 } from './report.js';
-export { DocumentIndex, documentIndexDir, indexSink } from './index-store.js';
+export { DocumentIndex, documentIndexDir, documentIndexRecord, documentIndexSchema } from './index-store.js';
 export { analyticsJobName, analyticsLateTopic } from './stats.js';

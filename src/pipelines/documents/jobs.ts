@@ -1,6 +1,7 @@
 import { TributaryError } from '../../core/index.js';
 import type { LakeTable, PendingFiles, Storage } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
+import { indexSink, type IndexWriter } from '../../ml/index.js';
 import {
   callbackSink,
   lakeSink,
@@ -25,13 +26,12 @@ import {
   companyIdPattern,
   type WindowCount,
 } from './payloads.js';
-import { indexSink } from './index-store.js';
 import {
   createEmbeddingStage,
   processDocument,
   type DocprocDeps,
-  type DocumentIndexWriter,
   type EmbeddedChunk,
+  type IndexedChunk,
   type EmbeddingDeps,
 } from './stages.js';
 import { analyticsJobName } from './stats.js';
@@ -59,7 +59,7 @@ export const lakeSinkSettings = {
 export interface DocumentJobsDeps extends Omit<DocprocDeps, 'storage'>, Omit<EmbeddingDeps, 'storage'> {
   log: Log;
   /** The retrieval index the embedding stage adds vectors to (saved at each checkpoint). */
-  index?: DocumentIndexWriter & { save(): Promise<void> };
+  index?: IndexWriter<IndexedChunk>;
   /** Lake storage backend holding the uploaded originals. */
   storage: Pick<Storage, 'root' | 'get' | 'list'>;
   /** Bronze tables by name (`documents_raw`, `chunks_processed`, `embeddings_ready`). */
@@ -183,7 +183,8 @@ export function embeddingJob(deps: DocumentJobsDeps): StreamJob {
       partitions: deps.topicPartitions ?? defaultTopicPartitions,
     }),
   ];
-  if (deps.index) sinks.push(indexSink(deps.index, (embedded: EmbeddedChunk) => embedded.indexed));
+  if (deps.index)
+    sinks.push(indexSink(deps.index, (embedded: EmbeddedChunk) => embedded.indexed, 'index:documents'));
   return stream('documents.embedding', jobOptions(deps))
     .from(deps.log, { topics: [topics.chunks], validate: validator(chunkSchema, topics.chunks) })
     .mapAsync((chunk, meta) => embed(chunk, meta.timestamp), { concurrency })

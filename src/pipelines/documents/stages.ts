@@ -48,11 +48,6 @@ export interface IndexedChunk {
   timestamp: number;
 }
 
-/** The pipeline's retrieval index; `upsert` by chunk_id, so a replayed batch is harmless. */
-export interface DocumentIndexWriter {
-  upsert(chunks: IndexedChunk[]): Promise<void>;
-}
-
 /** The file name of a stored original is the last segment of its path (sanitised at upload). */
 export function filenameOf(s3Path: string): string {
   return s3Path.split('/').pop() ?? s3Path;

@@ -18,7 +18,7 @@ import { TributaryError } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { LiveEvent, PipelineModule, DashboardPage } from '../../serve/index.js';
 import type { BatchJob, BatchJobContext, StreamJob } from '../../stream/index.js';
-import type { DemoHandle, PipelineDefinition, PipelineServices } from '../types.js';
+import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
 import { lakeTarget } from './lake-target.js';
 import {
@@ -60,6 +60,24 @@ export async function refreshCombined(lake: Lake): Promise<void> {
   await lake.table(combinedTable).writeQuery(revenueByCountryCombinedSql, { mode: 'overwrite' });
 }
 
+/**
+ * The source tables as lineage datasets (OpenLineage's PostgreSQL naming: namespace
+ * `postgres://host:port`, name `database.schema.table`); the embedded PGlite database is
+ * `pglite://tributary/northwind.public.<table>`.
+ */
+export function northwindSourceDatasets(pgUrl: string | undefined): string[] {
+  let prefix = 'pglite://tributary/northwind';
+  if (pgUrl !== undefined) {
+    try {
+      const url = new URL(pgUrl);
+      prefix = `postgres://${url.hostname}:${url.port || '5432'}/${decodeURIComponent(url.pathname.slice(1)) || 'postgres'}`;
+    } catch {
+      prefix = 'postgres://unknown/northwind';
+    }
+  }
+  return bronzeTables.map((t) => `${prefix}.public.${t}`);
+}
+
 /** The batch DAG: bronze → silver → gold. */
 export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | 'lake'>): BatchJob[] {
   const { lake, config } = services;
@@ -71,6 +89,7 @@ export function northwindBatchJobs(services: Pick<PipelineServices, 'config' | '
     {
       name: 'northwind.bronze',
       description: 'Snapshot the six Northwind tables from PostgreSQL into bronze (partition = run date)',
+      inputs: northwindSourceDatasets(config.northwindPgUrl),
       outputs: bronzeTables.map((t) => `bronze.${t}`),
       schedule,
       partitionFor,
@@ -151,6 +170,7 @@ export function northwindStreamJobs(
 ): StreamJob[] {
   const { lake, publish } = services;
   const sink = liveTotalsSink({
+    datasets: [liveTable, combinedTable],
     async write(rows) {
       await lake.table(liveTable).writeQuery(liveTableSql(rows), { mode: 'overwrite' });
       await refreshCombined(lake);
@@ -166,6 +186,35 @@ export function northwindStreamJobs(
 const rowsResponse = {
   200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
 };
+
+const isoDate = z.iso.date().describe('YYYY-MM-DD');
+/** The dashboard filters of the sales charts (query parameters). */
+const salesFilters = z.object({
+  country: z.string().min(1).max(80).optional().describe('Canonical country name'),
+  category: z.string().min(1).max(80).optional().describe('Category name'),
+  from: isoDate.optional().describe('First order date (inclusive)'),
+  to: isoDate.optional().describe('Last order date (inclusive)'),
+});
+
+/** A WHERE clause over silver.sales for the given filters, values bound as parameters. */
+export function salesWhere(filters: {
+  country?: string | undefined;
+  category?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}): { sql: string; params: unknown[] } {
+  const conditions: string[] = [];
+  const params: unknown[] = [];
+  const add = (condition: string, value: unknown) => {
+    params.push(value);
+    conditions.push(condition.replace('?', `$${params.length}`));
+  };
+  if (filters.country !== undefined) add('country = ?', filters.country);
+  if (filters.category !== undefined) add('category_name = ?', filters.category);
+  if (filters.from !== undefined) add('order_date >= CAST(? AS DATE)', filters.from);
+  if (filters.to !== undefined) add('order_date <= CAST(? AS DATE)', filters.to);
+  return { sql: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, params };
+}
 
 /** API routes (scope `read`) and the dashboard page. */
 export function northwindModule(services: Pick<PipelineServices, 'query'>): PipelineModule {
@@ -221,6 +270,31 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
           eventField: 'nb_transactions',
         },
         format: 'integer',
+      },
+    ],
+    // Sales filters: the country narrows the category chart, the category the country chart, and
+    // the order dates both (from silver.sales; unfiltered they read the gold tables).
+    filters: [
+      {
+        id: 'country',
+        label: 'Country',
+        kind: 'select',
+        options: { route: '/api/northwind/top-countries?limit=1000', field: 'country' },
+        appliesTo: ['categories'],
+      },
+      {
+        id: 'category',
+        label: 'Category',
+        kind: 'select',
+        options: { route: '/api/northwind/categories', field: 'category_name' },
+        appliesTo: ['top-countries'],
+      },
+      {
+        id: 'ordered',
+        label: 'Order date',
+        kind: 'dateRange',
+        params: { from: 'from', to: 'to' },
+        appliesTo: ['top-countries', 'categories'],
       },
     ],
     charts: [
@@ -291,7 +365,8 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
     description: 'PostgreSQL Northwind + live sales → KPIs, countries, categories, RFM, live view',
     page,
     routes(api) {
-      const get = (path: string, summary: string, sql: string) =>
+      // Each answer is cached until the table it reads commits (the platform's response cache).
+      const get = (path: string, summary: string, sql: string, table: string) =>
         api.route({
           method: 'get',
           path,
@@ -299,53 +374,96 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
           tags: ['northwind'],
           scope: 'read',
           responses: rowsResponse,
+          cache: { tables: [table] },
           handler: async () => ({ rows: await query(sql) }),
         });
       get(
         '/api/northwind/kpis',
         'Total revenue, orders, customers, average order value (gold.kpi_summary)',
         'SELECT * FROM gold.kpi_summary',
+        'gold.kpi_summary',
       );
-      get(
-        '/api/northwind/categories',
-        'Revenue and share per category (gold.category_sales)',
-        'SELECT * FROM gold.category_sales ORDER BY revenue DESC',
-      );
+      api.route({
+        method: 'get',
+        path: '/api/northwind/categories',
+        summary: 'Revenue and share per category (gold.category_sales; from silver.sales when filtered)',
+        description:
+          'Filters (the dashboard page passes them): `country` (canonical name), `from` / `to` (order date, YYYY-MM-DD, inclusive).',
+        tags: ['northwind'],
+        scope: 'read',
+        query: salesFilters,
+        responses: rowsResponse,
+        cache: { tables: ['gold.category_sales', 'silver.sales'] },
+        handler: async ({ query: q }) => {
+          const where = salesWhere({ country: q.country, from: q.from, to: q.to });
+          if (where.sql === '')
+            return { rows: await query('SELECT * FROM gold.category_sales ORDER BY revenue DESC') };
+          return {
+            rows: await query(
+              `SELECT category_name, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
+                 round(CAST(sum(line_total) AS DOUBLE) / CAST(sum(sum(line_total)) OVER () AS DOUBLE), 6) AS share
+               FROM silver.sales ${where.sql} GROUP BY category_name ORDER BY revenue DESC, category_name`,
+              where.params,
+            ),
+          };
+        },
+      });
       get(
         '/api/northwind/rfm/segments',
         'Customers and revenue per RFM segment (gold.customer_rfm)',
         `SELECT segment, count(*) AS customers, sum(monetary) AS revenue FROM gold.customer_rfm GROUP BY segment
          ORDER BY array_position([${rfmSegments.map((s) => `'${s}'`).join(', ')}], segment)`,
+        'gold.customer_rfm',
       );
       get(
         '/api/northwind/live',
         'Live revenue and transactions per country (gold.live_sales_by_country)',
         'SELECT * FROM gold.live_sales_by_country ORDER BY total_ventes_live DESC, pays',
+        liveTable,
       );
       get(
         '/api/northwind/live/summary',
         'Live revenue and transactions over all countries',
         'SELECT coalesce(sum(total_ventes_live), 0) AS total_ventes_live, coalesce(sum(nb_transactions), 0) AS nb_transactions FROM gold.live_sales_by_country',
+        liveTable,
       );
       get(
         '/api/northwind/revenue-by-country',
         'Batch + live revenue by country (gold.revenue_by_country_combined)',
         `SELECT * FROM ${combinedTable} ORDER BY total_revenue DESC, country`,
+        combinedTable,
       );
       api.route({
         method: 'get',
         path: '/api/northwind/top-countries',
-        summary: 'Countries ranked by revenue (gold.top_countries); rank 1 = highest',
+        summary:
+          'Countries ranked by revenue (gold.top_countries; from silver.sales when filtered); rank 1 = highest',
+        description:
+          'Filters: `category` (category name), `from` / `to` (order date, YYYY-MM-DD, inclusive).',
         tags: ['northwind'],
         scope: 'read',
-        query: limitQuery,
+        query: limitQuery.extend(salesFilters.omit({ country: true }).shape),
         responses: rowsResponse,
-        handler: async ({ query: q }) => ({
-          rows: await query('SELECT * FROM gold.top_countries ORDER BY "rank" LIMIT $1 OFFSET $2', [
-            q.limit,
-            q.offset,
-          ]),
-        }),
+        cache: { tables: ['gold.top_countries', 'silver.sales'] },
+        handler: async ({ query: q }) => {
+          const where = salesWhere({ category: q.category, from: q.from, to: q.to });
+          if (where.sql === '')
+            return {
+              rows: await query('SELECT * FROM gold.top_countries ORDER BY "rank" LIMIT $1 OFFSET $2', [
+                q.limit,
+                q.offset,
+              ]),
+            };
+          const n = where.params.length;
+          return {
+            rows: await query(
+              `SELECT country, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
+                 CAST(row_number() OVER (ORDER BY sum(line_total) DESC, country) AS INTEGER) AS "rank"
+               FROM silver.sales ${where.sql} GROUP BY country ORDER BY "rank" LIMIT $${n + 1} OFFSET $${n + 2}`,
+              [...where.params, q.limit, q.offset],
+            ),
+          };
+        },
       });
       api.route({
         method: 'get',
@@ -390,21 +508,26 @@ export const northwindPipeline: PipelineDefinition = {
     await source.close();
     await services.log.ensureTopic(liveTopic, { partitions: 1 });
   },
-  startDemo(services): DemoHandle {
-    const controller = new AbortController();
-    // A gentle trickle so the live view moves on the dashboard without filling the disk.
-    const running = simulateSales(services.log, {
-      ratePerSecond: 5,
-      durationMs: Number.POSITIVE_INFINITY,
-      signal: controller.signal,
-    });
-    return {
-      async stop() {
-        controller.abort();
-        await running;
+  // Demo traffic as a declared source: `up` supervises it (restarted if the log refuses appends),
+  // shows its rate and last order id in status, and leaves it out of `run --once` (no drain).
+  sources: (services) => [
+    // Sale events from outside (a shop, `tributary simulate sales` forwarding to `up`).
+    { name: 'sales-endpoint', kind: 'ingest', topics: [liveTopic] },
+    {
+      name: 'sales-simulator',
+      kind: 'custom',
+      async run(context) {
+        // A gentle trickle so the live view moves on the dashboard without filling the disk.
+        await simulateSales(services.log, {
+          ratePerSecond: 5,
+          durationMs: Number.POSITIVE_INFINITY,
+          signal: context.signal,
+          onAppended: (events, lastOrderId) =>
+            context.report({ records: events, position: `${liveTopic} order_id ${lastOrderId}` }),
+        });
       },
-    };
-  },
+    },
+  ],
 };
 
 export { generateNorthwind, northwindSchema, schemaDdl, tableNames } from './generate.js';

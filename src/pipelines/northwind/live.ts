@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TributaryError } from '../../core/index.js';
+import { Throttle, TributaryError } from '../../core/index.js';
 import type { Log, ProducerRecord } from '../../log/index.js';
 import { stream, type Sink, type SinkContext, type StreamJob } from '../../stream/index.js';
 import { canonicalCountry, sqlString } from './countries.js';
@@ -99,7 +99,7 @@ export function createSaleEventSource(seed = 7, firstOrderId = 1_000_000): (tsMs
 }
 
 export interface SimulateOptions {
-  /** Events per second (token bucket refill rate). */
+  /** Events per second, never exceeded over a window longer than a batch. */
   ratePerSecond: number;
   /** Stop after this many events… */
   count?: number;
@@ -110,6 +110,8 @@ export interface SimulateOptions {
   signal?: AbortSignal;
   /** Called about once a second with the events sent so far. */
   progress?: (sent: number, elapsedMs: number) => void;
+  /** Called after every append with its size and the last order id in it. */
+  onAppended?: (events: number, lastOrderId: number) => void;
 }
 
 export interface SimulateReport {
@@ -119,9 +121,9 @@ export interface SimulateReport {
 }
 
 /**
- * Appends simulated sales to `ventes-temps-reel`, paced by a token bucket: tokens refill at
- * `ratePerSecond` up to one batch; a batch (about 1/20 s of events, at most 1,000) is appended when
- * the bucket holds enough tokens, so the rate is never exceeded over any window longer than a batch.
+ * Appends simulated sales to `ventes-temps-reel`, paced by core's `Throttle`: a batch (about
+ * 1/20 s of events, at most 1,000) may start `ratePerSecond / batch` times a second, so the rate
+ * is never exceeded over any window longer than a batch.
  */
 export async function simulateSales(log: Log, options: SimulateOptions): Promise<SimulateReport> {
   if (options.count === undefined && options.durationMs === undefined) {
@@ -131,28 +133,28 @@ export async function simulateSales(log: Log, options: SimulateOptions): Promise
   const limit = options.count ?? Number.POSITIVE_INFINITY;
   const durationMs = options.durationMs ?? Number.POSITIVE_INFINITY;
   const batchMax = Math.max(1, Math.min(1000, Math.floor(rate / 20)));
+  const throttle = new Throttle({ ratePerSecond: rate / batchMax });
   await log.ensureTopic(liveTopic, { partitions: 1 });
   const next = createSaleEventSource(options.seed, options.firstOrderId);
   const started = performance.now();
-  let tokens = batchMax;
-  let last = started;
   let sent = 0;
   let lastProgress = started;
+  const stopped = () => options.signal?.aborted === true;
   for (;;) {
-    const now = performance.now();
-    if (sent >= limit || now - started >= durationMs || options.signal?.aborted === true) break;
-    tokens = Math.min(batchMax, tokens + ((now - last) / 1000) * rate);
-    last = now;
-    const size = Math.min(batchMax, limit - sent);
-    if (tokens < size) {
-      await new Promise((resolve) => setTimeout(resolve, Math.max(1, ((size - tokens) / rate) * 1000)));
-      continue;
+    if (sent >= limit || performance.now() - started >= durationMs || stopped()) break;
+    try {
+      await throttle.take(options.signal);
+    } catch (error) {
+      if (stopped()) break;
+      throw error;
     }
-    tokens -= size;
+    const size = Math.min(batchMax, limit - sent);
     const ts = Date.now();
     const records: ProducerRecord[] = [];
+    let lastOrderId = 0;
     for (let i = 0; i < size; i += 1) {
       const event = next(ts);
+      lastOrderId = event.order_id;
       records.push({
         topic: liveTopic,
         key: String(event.order_id),
@@ -162,6 +164,8 @@ export async function simulateSales(log: Log, options: SimulateOptions): Promise
     }
     await log.append(records);
     sent += size;
+    options.onAppended?.(size, lastOrderId);
+    const now = performance.now();
     if (options.progress !== undefined && now - lastProgress >= 1000) {
       lastProgress = now;
       options.progress(sent, now - started);
@@ -234,6 +238,8 @@ export interface LiveTotalsSinkOptions {
   write(rows: LiveCountryTotals[]): Promise<void>;
   /** Fresh totals after each input batch, before they are committed (for the dashboard's SSE). */
   onUpdate?(rows: LiveCountryTotals[]): void;
+  /** Tables `write` writes, for lineage; default the live table. */
+  datasets?: string[];
 }
 
 /**
@@ -246,6 +252,7 @@ export function liveTotalsSink(options: LiveTotalsSinkOptions): Sink<LiveCountry
   let changed = false;
   return {
     name: 'live-totals',
+    datasets: options.datasets ?? [liveTable],
     open(context: SinkContext) {
       latest.clear();
       const restored = context.restored as { rows?: LiveCountryTotals[] } | undefined | null;

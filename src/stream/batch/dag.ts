@@ -14,11 +14,14 @@ import { CronExpressionParser } from 'cron-parser';
 import {
   childLogger,
   limits,
+  retry,
   systemClock,
   toTributaryError,
   TributaryError,
   type Clock,
 } from '../../core/index.js';
+import type { LineageEmitter } from '../lineage/emitter.js';
+import { uuidOf } from '../lineage/event.js';
 
 export interface BatchJobContext {
   job: string;
@@ -39,9 +42,13 @@ export interface BatchJobResult {
 export interface BatchJob {
   name: string;
   description?: string;
-  /** Tables (or topics) read; a job producing one of them runs first. */
+  /**
+   * Tables (or topics) read; a job producing one of them runs first. Also the run's lineage inputs
+   * (`bronze.x` a table, `topic:x` or a plain name a topic, `postgres://host/db.schema.table` a
+   * source; see src/stream/lineage/event.ts).
+   */
   inputs?: string[];
-  /** Tables written. */
+  /** Tables written (the run's lineage outputs). */
   outputs?: string[];
   /** Explicit dependencies by job name, besides those inferred from inputs/outputs. */
   dependsOn?: string[];
@@ -51,7 +58,7 @@ export interface BatchJob {
   partitionFor?: (atMs: number) => string | null;
   /** Retries after the first failure. Default 2. */
   retries?: number;
-  /** First retry delay, doubled per attempt up to limits.retryBackoffMsMax. Default 1 s. */
+  /** First retry delay, doubled per attempt with jitter (core's `retry`) up to limits.retryBackoffMsMax. Default 1 s. */
   backoffMs?: number;
   run(ctx: BatchJobContext): Promise<BatchJobResult | void>;
 }
@@ -161,6 +168,11 @@ export interface DagOptions {
   /** Where run history is kept; omit to keep it in memory only. */
   historyFile?: string;
   clock?: Clock;
+  /**
+   * Where runs report OpenLineage START / COMPLETE / FAIL events (`lineageFor(dataDir)`); none when
+   * omitted. The platform's DAGs pass their data dir's emitter, so every pipeline's jobs report.
+   */
+  lineage?: LineageEmitter;
 }
 
 export interface RunOptions {
@@ -181,8 +193,10 @@ export class BatchDag {
   readonly #order: string[];
   #runSeq = 0;
   readonly #logger = childLogger('batch');
+  readonly #lineage: LineageEmitter | undefined;
 
   constructor(jobs: BatchJob[], options: DagOptions = {}) {
+    this.#lineage = options.lineage;
     const byName = new Map<string, BatchJob>();
     for (const job of jobs) {
       if (byName.has(job.name))
@@ -290,40 +304,65 @@ export class BatchDag {
     const t0 = performance.now();
     let lastError: unknown = null;
     let attempts = 0;
-    for (let attempt = 1; attempt <= retries + 1; attempt++) {
-      attempts = attempt;
-      try {
-        const result =
-          (await job.run({
-            job: name,
-            partition,
-            runId,
-            commitId: `batch:${name}:${partition ?? '*'}:${runId}`,
-            attempt,
-            signal,
-          })) ?? {};
-        return this.#record(
-          job,
-          options,
-          'succeeded',
-          attempt,
-          startedAtMs,
-          performance.now() - t0,
-          result,
-          null,
-          runId,
-        );
-      } catch (error) {
-        lastError = error;
-        this.#logger.warn({ job: name, partition, attempt, err: error }, 'batch job attempt failed');
-        // Bad input or configuration (user domain) fails the same way again: no retry.
-        const retryable = !(error instanceof TributaryError) || error.domain !== 'user';
-        if (attempt > retries || signal.aborted || !retryable) break;
-        const backoff = Math.min((job.backoffMs ?? 1000) * 2 ** (attempt - 1), limits.retryBackoffMsMax);
-        await this.#clock.sleep(backoff, signal);
-      }
+    const lineage = this.#lineage?.run({
+      job: name,
+      processingType: 'BATCH',
+      inputs: job.inputs ?? [],
+      outputs: job.outputs ?? [],
+      runId: uuidOf(runId),
+    });
+    const facts = { runId, partition, trigger: options.trigger ?? 'manual' };
+    lineage?.emit('START', facts);
+    try {
+      const result = await retry(
+        async (attempt) => {
+          attempts = attempt;
+          try {
+            return (
+              (await job.run({
+                job: name,
+                partition,
+                runId,
+                commitId: `batch:${name}:${partition ?? '*'}:${runId}`,
+                attempt,
+                signal,
+              })) ?? {}
+            );
+          } catch (error) {
+            this.#logger.warn({ job: name, partition, attempt, err: error }, 'batch job attempt failed');
+            throw error;
+          }
+        },
+        {
+          attemptsMax: retries + 1,
+          baseMs: job.backoffMs ?? 1000,
+          maxMs: limits.retryBackoffMsMax,
+          clock: this.#clock,
+          signal,
+        },
+      );
+      lineage?.emit('COMPLETE', {
+        ...facts,
+        attempts,
+        ...(result.rowsIn === undefined ? {} : { rowsIn: result.rowsIn }),
+        ...(result.rowsOut === undefined ? {} : { rowsOut: result.rowsOut }),
+      });
+      return this.#record(
+        job,
+        options,
+        'succeeded',
+        attempts,
+        startedAtMs,
+        performance.now() - t0,
+        result,
+        null,
+        runId,
+      );
+    } catch (error) {
+      lastError = error;
     }
     const message = toTributaryError(lastError).message;
+    lineage?.emit('FAIL', { ...facts, attempts }, message);
     return this.#record(
       job,
       options,

@@ -6,6 +6,8 @@ import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
 import { askBox, type Caller } from './ask.js';
 import { drawChart, sparkline, type ChartPoint } from './charts.js';
+import { filterBar, filteredRoute, pageHash, parseHash } from './filters.js';
+import { drawLineage, type GraphData } from './graph.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
 
@@ -31,10 +33,23 @@ interface Pipeline {
   lastRunStatus?: string | null;
   nextRunMs?: number | null;
 }
+interface Source {
+  name: string;
+  kind: string;
+  state: string;
+  records: number;
+  recordsPerSecond: number;
+  refused: number;
+  lastError: string | null;
+  lastErrorAtMs: number | null;
+  position: string | null;
+  restarts: number;
+}
 interface Status {
   generatedAtMs: number;
   pipelines: Pipeline[];
   jobs: Job[];
+  sources?: Source[];
   api?: { requestsPerSecond: number };
 }
 interface Table {
@@ -218,6 +233,11 @@ function applyStatus(status: Status): void {
   const jobsTable = document.getElementById('jobs-table');
   if (jobsTable)
     jobsTable.replaceWith(table(jobHeaders, jobRows(status.jobs), 'jobs-table').querySelector('table')!);
+  const sourcesTable = document.getElementById('sources-table');
+  if (sourcesTable)
+    sourcesTable.replaceWith(
+      table(sourceHeaders, sourceRows(status.sources ?? []), 'sources-table').querySelector('table')!,
+    );
   if (status.api) {
     setTile('api', `${formatValue(status.api.requestsPerSecond)} /s`);
     rpsHistory.push(status.api.requestsPerSecond);
@@ -226,6 +246,32 @@ function applyStatus(status: Status): void {
       .querySelector('#tile-api .spark')
       ?.replaceChildren(sparkline(rpsHistory, { label: 'API requests per second' }));
   }
+}
+
+const sourceHeaders = [
+  'Source',
+  'Kind',
+  'State',
+  'Records/s',
+  'Records',
+  'Refused',
+  'Restarts',
+  'Position',
+  'Last error',
+];
+
+function sourceRows(sources: Source[]): (string | Node)[][] {
+  return sources.map((s) => [
+    s.name,
+    s.kind,
+    stateBadge(s.state),
+    formatValue(s.recordsPerSecond),
+    formatValue(s.records, 'integer'),
+    formatValue(s.refused, 'integer'),
+    formatValue(s.restarts, 'integer'),
+    s.position ?? '—',
+    s.lastError ? `${s.lastError}${s.lastErrorAtMs ? ` (${formatAge(s.lastErrorAtMs)})` : ''}` : '—',
+  ]);
 }
 
 const jobHeaders = [
@@ -275,6 +321,7 @@ async function renderPlatform(generation: number): Promise<void> {
       section('Consumer lag by job', chartBox('lag', '')),
     ),
     section('Jobs', table(jobHeaders, [], 'jobs-table')),
+    section('Sources', table(sourceHeaders, [], 'sources-table')),
     section(
       'Pipelines',
       table(
@@ -349,19 +396,24 @@ function toPoints(rows: Record<string, unknown>[], spec: ChartSpec): ChartPoint[
     .filter((p) => Number.isFinite(p.y));
 }
 
-async function loadTile(spec: TileSpec): Promise<void> {
+/** A widget's route with the page's filter values (see filters.ts). */
+type RouteOf = (route: string, widgetId: string) => string;
+
+async function loadTile(spec: TileSpec, routeOf: RouteOf): Promise<void> {
   if (!spec.source.route) return;
-  const body = await apiGet<unknown>(spec.source.route);
+  const body = await apiGet<unknown>(routeOf(spec.source.route, spec.id));
   setTile(spec.id, formatValue(pick(body, spec.source.field), spec.format));
 }
 
-async function loadChart(spec: ChartSpec, generation: number): Promise<void> {
+async function loadChart(spec: ChartSpec, generation: number, routeOf: RouteOf): Promise<void> {
   let points: ChartPoint[] = [];
-  if (spec.route) points = toPoints(rowsOf(await apiGet<unknown>(spec.route), spec.rowsField), spec);
+  const route = spec.route === undefined ? undefined : routeOf(spec.route, spec.id);
+  if (route) points = toPoints(rowsOf(await apiGet<unknown>(route), spec.rowsField), spec);
   if (generation !== renderGeneration) return;
   const options = { label: spec.title, ...(spec.format ? { format: spec.format } : {}) };
   putChart(spec.id, drawChart(spec.kind, points, options));
-  if (spec.event) {
+  // Live events are unfiltered: a filtered chart shows its route's answer only.
+  if (spec.event && route === spec.route) {
     live.on(spec.event, (data) => {
       if (generation !== renderGeneration) return;
       const incoming = Array.isArray(pick(data, 'rows'))
@@ -378,7 +430,20 @@ async function loadChart(spec: ChartSpec, generation: number): Promise<void> {
   }
 }
 
-async function renderPipelinePage(page: DashboardPage, generation: number): Promise<void> {
+async function renderPipelinePage(
+  page: DashboardPage,
+  generation: number,
+  params: URLSearchParams,
+): Promise<void> {
+  const filters = page.filters ?? [];
+  const routeOf: RouteOf = (route, widgetId) => filteredRoute(route, widgetId, filters, params);
+  const bar =
+    filters.length === 0
+      ? null
+      : await filterBar(filters, params, (next) => {
+          window.location.hash = pageHash(page.id, next);
+        });
+  if (generation !== renderGeneration) return;
   let ask: HTMLElement | null = null;
   if (page.ask) {
     caller ??= apiGet<Caller>('/api/whoami').catch((error: unknown) => {
@@ -391,9 +456,11 @@ async function renderPipelinePage(page: DashboardPage, generation: number): Prom
   main.replaceChildren(
     h('h1', {}, page.title),
     page.description ? h('p', { class: 'muted' }, page.description) : '',
+    bar ?? '',
     h('div', { class: 'tiles' }, ...page.tiles.map((t) => tile(t.id, t.label, '—'))),
     ask ?? '',
     h('div', { class: 'grid-2' }, ...page.charts.map((c) => section(c.title, chartBox(c.id, '')))),
+    ...(page.graphs ?? []).map((g) => section(g.title, chartBox(g.id, ''))),
     ...(page.tables ?? []).map((t) => section(t.title, h('div', { id: `table-${t.id}` }))),
   );
   for (const spec of page.tiles) {
@@ -405,10 +472,16 @@ async function renderPipelinePage(page: DashboardPage, generation: number): Prom
     }
   }
   await Promise.all([
-    ...page.tiles.map((t) => loadTile(t)),
-    ...page.charts.map((c) => loadChart(c, generation)),
+    ...page.tiles.map((t) => loadTile(t, routeOf)),
+    ...page.charts.map((c) => loadChart(c, generation, routeOf)),
+    ...(page.graphs ?? []).map(async (g) => {
+      const graph = await apiGet<GraphData>(g.route);
+      if (generation === renderGeneration) putChart(g.id, drawLineage(graph, g.title));
+    }),
     ...(page.tables ?? []).map(async (t) => {
-      const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(t.route);
+      const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(
+        routeOf(t.route, t.id),
+      );
       if (generation !== renderGeneration) return;
       const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
       document.getElementById(`table-${t.id}`)?.replaceChildren(
@@ -438,8 +511,7 @@ async function route(): Promise<void> {
   renderGeneration += 1;
   const generation = renderGeneration;
   live.clear();
-  const match = /^#\/p\/(.+)$/.exec(window.location.hash);
-  const pageId = match ? decodeURIComponent(match[1]) : 'platform';
+  const { pageId, params } = parseHash(window.location.hash);
   renderNav(pageId);
   try {
     if (pageId === 'platform') {
@@ -457,7 +529,7 @@ async function route(): Promise<void> {
         );
         return;
       }
-      await renderPipelinePage(page, generation);
+      await renderPipelinePage(page, generation, params);
     }
     document.body.dataset.ready = String(generation);
   } catch (error) {

@@ -5,7 +5,7 @@ import {
   topics,
   windowEventType,
 } from '../../../src/pipelines/documents/index.js';
-import { runPipelineOnce } from '../../../src/stream/index.js';
+import { lineageFor, readLineageGraph, runPipelineOnce } from '../../../src/stream/index.js';
 import { form, json, makeDocx, makePdf, readAll, startPlatform, type Platform } from './helpers.js';
 
 describe('upload → searchable → answered, per company', () => {
@@ -141,6 +141,29 @@ describe('upload → searchable → answered, per company', () => {
     expect(uploads.rows.reduce((sum, r) => sum + r.uploads, 0)).toBe(3);
     const windows = (await readAll(platform.log, topics.analytics)).map(json);
     expect(windows.reduce((sum, w) => sum + (w.chunk_count as number), 0)).toBe(embeddings.length);
+  });
+
+  it('reports lineage: upload topic → stages → topics and bronze tables → daily report', async () => {
+    const dataDir = platform.services.config.dataDir;
+    await lineageFor(dataDir).flush();
+    const graph = await readLineageGraph(dataDir);
+    const edges = new Set(graph.edges.map((e) => `${e.from} -> ${e.to}`));
+    for (const edge of [
+      'tributary://topic/documents.raw -> job:tributary/documents.docproc',
+      'job:tributary/documents.docproc -> tributary://topic/chunks.processed',
+      'tributary://topic/chunks.processed -> job:tributary/documents.embedding',
+      'job:tributary/documents.embedding -> tributary://topic/embeddings.ready',
+      'tributary://topic/embeddings.ready -> job:tributary/documents.analytics',
+      'job:tributary/documents.analytics -> tributary://topic/analytics.flink',
+      'tributary://topic/documents.raw -> job:tributary/documents.sink.documents_raw',
+      'job:tributary/documents.sink.documents_raw -> tributary://lake/bronze.documents_raw',
+      'job:tributary/documents.sink.embeddings_ready -> tributary://lake/bronze.embeddings_ready',
+      'tributary://lake/bronze.embeddings_ready -> job:tributary/documents.daily_chunk_count',
+      'job:tributary/documents.daily_chunk_count -> tributary://lake/gold.daily_chunk_count',
+    ])
+      expect(edges).toContain(edge);
+    const chunks = graph.nodes.find((n) => n.id === 'tributary://topic/chunks.processed');
+    expect(chunks?.fields?.map((f) => f.name)).toContain('company_id');
   });
 
   it('reruns stages without duplicating outputs', async () => {

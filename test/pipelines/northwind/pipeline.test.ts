@@ -7,7 +7,13 @@ import { openLakeFromConfig, type Lake } from '../../../src/lake/index.js';
 import { openEmbeddedLog, type Log } from '../../../src/log/index.js';
 import { createApp, KeyStore, startServer, type LiveEvent } from '../../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
-import { runPipelineOnce } from '../../../src/stream/index.js';
+import {
+  configureLineage,
+  lakeAndLogSchemas,
+  lineageFor,
+  readLineageGraph,
+  runPipelineOnce,
+} from '../../../src/stream/index.js';
 import { liveEventType, northwindPipeline } from '../../../src/pipelines/northwind/index.js';
 import { liveTopic, simulateSales } from '../../../src/pipelines/northwind/live.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
@@ -33,6 +39,8 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     log = await openEmbeddedLog({ dir: dataDirPaths(dataDir).log, fsync: 'never' });
     lake = await openLakeFromConfig(config);
     sql = await openSqlEngine(lake, { refreshIntervalMs: 0 });
+    // As the platform does (acquirePlatform): lineage with schemas from this lake and log.
+    configureLineage(dataDir, { schemas: lakeAndLogSchemas({ lake, log }) });
     services = {
       config,
       log,
@@ -81,6 +89,34 @@ describe('pipeline northwind, run once on a clean data dir', () => {
     }
     const top = await sql.query('SELECT sum(revenue) AS r FROM gold.top_countries');
     expect(top[0]?.r).toBe(kpi?.total_revenue);
+  });
+
+  it('reports lineage: PostgreSQL → bronze → silver → gold, and the live topic → live table', async () => {
+    await lineageFor(dataDir).flush();
+    const graph = await readLineageGraph(dataDir);
+    const edges = new Set(graph.edges.map((e) => `${e.from} -> ${e.to}`));
+    for (const edge of [
+      'pglite://tributary/northwind.public.orders -> job:tributary/northwind.bronze',
+      'job:tributary/northwind.bronze -> tributary://lake/bronze.orders',
+      'tributary://lake/bronze.orders -> job:tributary/northwind.silver',
+      'job:tributary/northwind.silver -> tributary://lake/silver.sales',
+      'tributary://lake/silver.sales -> job:tributary/northwind.gold',
+      'job:tributary/northwind.gold -> tributary://lake/gold.kpi_summary',
+      'tributary://topic/ventes-temps-reel -> job:tributary/northwind.live_sales',
+      'job:tributary/northwind.live_sales -> tributary://lake/gold.live_sales_by_country',
+    ])
+      expect(edges).toContain(edge);
+    const node = (id: string) => graph.nodes.find((n) => n.id === id);
+    expect(node('pglite://tributary/northwind.public.orders')?.kind).toBe('source');
+    expect(node('tributary://topic/ventes-temps-reel')?.kind).toBe('topic');
+    expect(node('job:tributary/northwind.gold')).toMatchObject({ kind: 'job', state: 'COMPLETE' });
+    expect(node('job:tributary/northwind.live_sales')).toMatchObject({
+      state: 'COMPLETE',
+      processingType: 'STREAMING',
+    });
+    // Schema facets: lake tables with their committed columns, the topic with its JSON fields.
+    expect(node('tributary://lake/gold.kpi_summary')?.fields?.map((f) => f.name)).toContain('order_count');
+    expect(node('tributary://topic/ventes-temps-reel')?.fields?.map((f) => f.name)).toContain('montant');
   });
 
   it('a second run the same day leaves the same rows and counts only the new live events', async () => {
