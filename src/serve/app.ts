@@ -751,16 +751,20 @@ export function createApp(options: AppOptions): TributaryApp {
         }),
       },
     },
-    handler: () =>
+    // A key bound to a tenant sees only that tenant's keys; only unbound admin keys see all.
+    handler: ({ auth }) =>
       Promise.resolve({
-        keys: keys.list().map((k) => ({
-          id: k.id,
-          name: k.name,
-          scopes: k.scopes,
-          tenant: k.tenant,
-          createdAtMs: k.createdAtMs,
-          revokedAtMs: k.revokedAtMs,
-        })),
+        keys: keys
+          .list()
+          .filter((k) => auth?.tenant === undefined || k.tenant === auth.tenant)
+          .map((k) => ({
+            id: k.id,
+            name: k.name,
+            scopes: k.scopes,
+            tenant: k.tenant,
+            createdAtMs: k.createdAtMs,
+            revokedAtMs: k.revokedAtMs,
+          })),
       }),
   });
 
