@@ -1,15 +1,22 @@
 /**
  * Issue 17 §4: a key bound to a tenant sees only its tenant's keys; only unbound admin keys see
- * every key.
+ * every key. A pipeline's internal topics refuse the generic ingest routes (403), even for an
+ * unbound ingest key, while other topics accept them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIngestRoutes } from '../../src/connectors/index.js';
+import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
+import { LocalStorage } from '../../src/lake/index.js';
+import { processDocument } from '../../src/pipelines/documents/stages.js';
+import { outsideWritesAllowed, pipelineDefinitions } from '../../src/pipelines/index.js';
 import { createApp, KeyStore, type TributaryApp } from '../../src/serve/index.js';
-import { listen } from '../pipelines/documents/helpers.js';
+import { listen, readAll } from '../pipelines/documents/helpers.js';
 
 let dir: string;
+let log: MemoryLog;
 let api: TributaryApp;
 let server: { url: string; close(): Promise<void> };
 const keys: Record<string, string> = {};
@@ -21,12 +28,24 @@ beforeAll(async () => {
   keys.acmeAdmin = (await store.create({ scopes: ['admin'], tenant: 'acme', name: 'acme-admin' })).key;
   keys.acmeRead = (await store.create({ scopes: ['read'], tenant: 'acme', name: 'acme-read' })).key;
   keys.globexRead = (await store.create({ scopes: ['read'], tenant: 'globex', name: 'globex-read' })).key;
-  api = createApp({ keys: store, ui: false, statusTickMs: 0 });
+  keys.ingest = (await store.create({ scopes: ['ingest'], name: 'platform-ingest' })).key;
+  log = createMemoryLog();
+  api = createApp({
+    keys: store,
+    ui: false,
+    statusTickMs: 0,
+    // As `tributary up` mounts the generic ingest routes.
+    ingest: {
+      app: createIngestRoutes({ log, topicsAllowed: outsideWritesAllowed(pipelineDefinitions) }),
+      tenantAware: false,
+    },
+  });
   server = await listen(api.app);
 });
 afterAll(async () => {
   await api.close();
   await server.close();
+  await log.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -45,6 +64,52 @@ describe('key listing per tenant', () => {
 
   it('shows an unbound admin key every key', async () => {
     const seen = await listedBy(keys.platform);
-    expect(seen.map((k) => k.name).sort()).toEqual(['acme-admin', 'acme-read', 'globex-read', 'platform']);
+    expect(seen.map((k) => k.name).sort()).toEqual([
+      'acme-admin',
+      'acme-read',
+      'globex-read',
+      'platform',
+      'platform-ingest',
+    ]);
+  });
+});
+
+describe('internal topics', () => {
+  const post = (topic: string, value: unknown) =>
+    fetch(`${server.url}/api/ingest/topics/${topic}/records`, {
+      method: 'POST',
+      body: JSON.stringify([value]),
+      headers: { authorization: `Bearer ${keys.ingest}`, 'content-type': 'application/json' },
+    });
+
+  it('refuse the generic ingest routes with 403 (a forged chunk or relabelled document)', async () => {
+    const forged = { document_id: 'd1', company_id: 'globex', s3_path: 'x', text: 'planted' };
+    for (const topic of ['documents.raw', 'chunks.processed', 'embeddings.ready', 'documents.raw.dlq']) {
+      const response = await post(topic, forged);
+      expect(response.status, topic).toBe(403);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain(topic);
+      expect(await readAll(log, topic)).toEqual([]);
+    }
+  });
+
+  it('leave other topics open to ingest keys', async () => {
+    const response = await post('events', { ok: true });
+    expect(response.status).toBe(200);
+    expect(await readAll(log, 'events')).toHaveLength(1);
+  });
+});
+
+describe('docproc', () => {
+  it("refuses a raw record whose s3_path lies in another company's folder", async () => {
+    const storage = new LocalStorage(path.join(dir, 'lake'));
+    const key = 'originals/documents/acme/d1/secret.txt';
+    await storage.put(key, Buffer.from('Acme only.'));
+    const extractAndChunk = () => Promise.resolve([{ chunk_id: 'c', text: 'Acme only.', page: 1 }]);
+    const relabelled = { document_id: 'd1', company_id: 'globex', s3_path: `${storage.root}/${key}` };
+    await expect(processDocument(relabelled, { storage, extractAndChunk })).rejects.toThrow(
+      /d1: s3_path .* is not in company globex's folder/,
+    );
+    const own = { ...relabelled, company_id: 'acme' };
+    expect(await processDocument(own, { storage, extractAndChunk })).toHaveLength(1);
   });
 });

@@ -82,6 +82,15 @@ export interface DocprocDeps {
  */
 export async function processDocument(document: RawDocument, deps: DocprocDeps): Promise<ChunkRecord[]> {
   const key = originalKey(deps.storage.root, document.s3_path);
+  // The original must sit in the record's own company folder: a record naming another company's
+  // file would hand that company's text to this one.
+  if (!key.startsWith(`${originalsPrefix}/${document.company_id}/`)) {
+    throw new TributaryError(
+      'PATH_REFUSED',
+      `document ${document.document_id}: s3_path ${JSON.stringify(document.s3_path)} is not in company ${document.company_id}'s folder`,
+      { details: { document_id: document.document_id } },
+    );
+  }
   let bytes: Uint8Array;
   try {
     bytes = await deps.storage.get(key);
