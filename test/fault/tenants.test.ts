@@ -29,6 +29,7 @@ beforeAll(async () => {
   keys.acmeRead = (await store.create({ scopes: ['read'], tenant: 'acme', name: 'acme-read' })).key;
   keys.globexRead = (await store.create({ scopes: ['read'], tenant: 'globex', name: 'globex-read' })).key;
   keys.ingest = (await store.create({ scopes: ['ingest'], name: 'platform-ingest' })).key;
+  keys.platformRead = (await store.create({ scopes: ['read'], name: 'platform-read' })).key;
   log = createMemoryLog();
   api = createApp({
     keys: store,
@@ -70,6 +71,7 @@ describe('key listing per tenant', () => {
       'globex-read',
       'platform',
       'platform-ingest',
+      'platform-read',
     ]);
   });
 });
@@ -111,5 +113,55 @@ describe('docproc', () => {
     );
     const own = { ...relabelled, company_id: 'acme' };
     expect(await processDocument(own, { storage, extractAndChunk })).toHaveLength(1);
+  });
+});
+
+/** Opens `/api/events` and collects event names until `last` arrives (after `ready`, runs `then`). */
+async function eventsUntil(key: string, last: string, then: () => void): Promise<string[]> {
+  const response = await fetch(`${server.url}/api/events`, { headers: { authorization: `Bearer ${key}` } });
+  expect(response.status).toBe(200);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const names: string[] = [];
+  let buffered = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`stream ended before ${last}; saw ${names.join(', ')}`);
+      buffered += value;
+      let end = buffered.indexOf('\n\n');
+      while (end !== -1) {
+        const name = /^event: (.+)$/m.exec(buffered.slice(0, end))?.[1];
+        buffered = buffered.slice(end + 2);
+        end = buffered.indexOf('\n\n');
+        if (name === undefined) continue;
+        if (name === 'ready') then();
+        else names.push(name);
+        if (name === last) return names;
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
+
+describe('live events (SSE)', () => {
+  const publishAll = () => {
+    api.events.publish({ type: 'test.globex', data: { secret: 'globex' }, tenant: 'globex' });
+    api.events.publish({ type: 'test.platform', data: {} });
+    api.events.publish({ type: 'test.acme', data: { n: 1 }, tenant: 'acme' });
+    api.events.publish({ type: 'test.done', data: {}, tenant: 'acme' });
+  };
+
+  it("deliver to a tenant-bound key only its tenant's events", async () => {
+    expect(await eventsUntil(keys.acmeRead, 'test.done', publishAll)).toEqual(['test.acme', 'test.done']);
+  });
+
+  it('deliver every event to an unbound key', async () => {
+    expect(await eventsUntil(keys.platformRead, 'test.done', publishAll)).toEqual([
+      'test.globex',
+      'test.platform',
+      'test.acme',
+      'test.done',
+    ]);
   });
 });
