@@ -28,6 +28,7 @@ import {
   cacheSpecOf,
   type StoredRoute,
 } from './router.js';
+import { metricsVisibleTo } from './metrics-text.js';
 import { parseTableQuery, tableQueryLimits, tableReadError } from './table-query.js';
 import {
   servedLayers,
@@ -432,8 +433,11 @@ export function createApp(options: AppOptions): TributaryApp {
     tags: ['platform'],
     scope: options.metricsPublic === false ? 'read' : 'public',
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' } },
-    handler: async ({ c }) =>
-      c.body(await metricsRegistry.metrics(), 200, { 'content-type': metricsRegistry.contentType }),
+    // Samples labelled with a tenant (company ids) only for keys that may see that tenant.
+    handler: async ({ c, auth }) =>
+      c.body(metricsVisibleTo(await metricsRegistry.metrics(), auth), 200, {
+        'content-type': metricsRegistry.contentType,
+      }),
   });
 
   router.route({

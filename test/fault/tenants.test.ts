@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIngestRoutes } from '../../src/connectors/index.js';
+import { counter } from '../../src/core/index.js';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
 import { LocalStorage } from '../../src/lake/index.js';
 import { processDocument } from '../../src/pipelines/documents/stages.js';
@@ -163,5 +164,26 @@ describe('live events (SSE)', () => {
       'test.acme',
       'test.done',
     ]);
+  });
+});
+
+describe('/metrics', () => {
+  const perCompany = counter('tributary_fault_tenant_probe_total', 'Probe for tenant labels', ['company_id']);
+  perCompany.inc({ company_id: 'acme' });
+  perCompany.inc({ company_id: 'globex' });
+  const companiesSeenBy = async (key?: string) => {
+    const response = await fetch(`${server.url}/metrics`, {
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+    });
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).toContain('# HELP tributary_fault_tenant_probe_total');
+    return [...text.matchAll(/tributary_fault_tenant_probe_total\{company_id="([^"]+)"\}/g)].map((m) => m[1]);
+  };
+
+  it('carries company ids only for keys that may see them', async () => {
+    expect(await companiesSeenBy()).toEqual([]);
+    expect(await companiesSeenBy(keys.acmeRead)).toEqual(['acme']);
+    expect((await companiesSeenBy(keys.platformRead)).sort()).toEqual(['acme', 'globex']);
   });
 });
