@@ -81,7 +81,9 @@ export const configSchema = z
       .enum(['memory', 'redis'])
       .default('memory')
       .describe('Cache of cacheable API routes: memory (per process) | redis (shared; needs redisUrl)'),
-    metricsPublic: boolFromString.default(true).describe('Serve /metrics without an API key'),
+    metricsPublic: boolFromString
+      .default(true)
+      .describe('Serve /metrics without an API key (samples labelled with a tenant still need one)'),
     rateLimitPerSecond: z.coerce.number().positive().default(50).describe('Requests per second per API key'),
     rateLimitBurst: z.coerce
       .number()
