@@ -17,6 +17,7 @@ import {
 import { createIngestRoutes, SourceRunner } from '../connectors/index.js';
 import {
   documentsAsk,
+  outsideWritesAllowed,
   pipelineDefinitions,
   type DemoHandle,
   type PipelineDefinition,
@@ -303,7 +304,8 @@ export function createUpPlan(
         ingest: {
           app: createIngestRoutes({
             log: eventLog,
-            topicsAllowed: ['*'],
+            // Every topic but those a pipeline declares internal (and DLQs): 403 for those.
+            topicsAllowed: outsideWritesAllowed(pipelines),
             // Declared `ingest` sources count what clients post to their topics.
             onAppended: (topic, records, offsets) => {
               for (const runner of supervision.sources) runner.ingestAppended(topic, records, offsets);

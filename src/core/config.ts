@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { TributaryError } from './errors.js';
+import { limits } from './limits.js';
 
 /**
  * The one typed configuration object. Sources, later ones winning:
@@ -92,7 +93,9 @@ export const configSchema = z
       .enum(['memory', 'redis'])
       .default('memory')
       .describe('Cache of cacheable API routes: memory (per process) | redis (shared; needs redisUrl)'),
-    metricsPublic: boolFromString.default(true).describe('Serve /metrics without an API key'),
+    metricsPublic: boolFromString
+      .default(true)
+      .describe('Serve /metrics without an API key (samples labelled with a tenant still need one)'),
     rateLimitPerSecond: z.coerce.number().positive().default(50).describe('Requests per second per API key'),
     rateLimitBurst: z.coerce
       .number()
@@ -126,6 +129,48 @@ export const configSchema = z
       .string()
       .optional()
       .describe('Credentials for schemaRegistryUrl: key:secret (HTTP Basic) or a bearer token'),
+    documentCpuMsMax: z.coerce
+      .number()
+      .int()
+      .min(10)
+      .default(limits.documentCpuMsMax)
+      .describe('CPU time one document may take to extract and chunk (its worker is stopped past it)'),
+    documentHeapMbMax: z.coerce
+      .number()
+      .int()
+      .min(16)
+      .default(limits.documentHeapMbMax)
+      .describe('Heap of a document-extraction worker thread, MB'),
+    documentPagesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentPagesMax)
+      .describe('Pages of one PDF'),
+    documentZipEntriesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentZipEntriesMax)
+      .describe('Entries of one DOCX archive'),
+    documentInflatedBytesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentInflatedBytesMax)
+      .describe('Bytes one DOCX may inflate to'),
+    documentCharsMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentCharsMax)
+      .describe('Characters of text extracted from one document'),
+    documentOutputBytesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentOutputBytesMax)
+      .describe('Bytes of chunk text one document may produce'),
   })
   .strict();
 

@@ -22,3 +22,12 @@ export function findPipeline(name: string): PipelineDefinition {
   }
   return found;
 }
+
+/**
+ * Whether the generic ingest routes may write `topic`: not a topic a pipeline declares internal,
+ * and not a dead-letter topic (`*.dlq`), whose records only the engine writes.
+ */
+export function outsideWritesAllowed(pipelines: readonly PipelineDefinition[]): (topic: string) => boolean {
+  const internal = new Set(pipelines.flatMap((p) => p.internalTopics ?? []));
+  return (topic) => !internal.has(topic) && !topic.endsWith('.dlq');
+}

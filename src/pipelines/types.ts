@@ -86,6 +86,12 @@ export interface PipelineDefinition {
   batchOnStart?: boolean;
   /** API routes and dashboard page. */
   serve(services: PipelineServices): PipelineModule;
+  /**
+   * Topics only this pipeline writes (its stages and its own routes): the generic ingest routes
+   * refuse them with 403, so nobody can forge a stage's records. Topics not named here accept
+   * outside writes.
+   */
+  internalTopics?: readonly string[];
   /** Seeds demo input on a fresh data dir; does nothing when the input already exists. */
   seedDemo?(services: PipelineServices, progress?: (message: string) => void): Promise<void>;
   /**

@@ -29,8 +29,9 @@ import {
   cacheSpecOf,
   type StoredRoute,
 } from './router.js';
+import { metricsVisibleTo } from './metrics-text.js';
 import { createSchemaRegistryApp, schemaRegistryOpenApiPaths } from './schema-registry-routes.js';
-import { parseTableQuery, tableQueryLimits } from './table-query.js';
+import { parseTableQuery, tableQueryLimits, tableReadError } from './table-query.js';
 import {
   servedLayers,
   type AskFunction,
@@ -444,8 +445,11 @@ export function createApp(options: AppOptions): TributaryApp {
     tags: ['platform'],
     scope: options.metricsPublic === false ? 'read' : 'public',
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' } },
-    handler: async ({ c }) =>
-      c.body(await metricsRegistry.metrics(), 200, { 'content-type': metricsRegistry.contentType }),
+    // Samples labelled with a tenant (company ids) only for keys that may see that tenant.
+    handler: async ({ c, auth }) =>
+      c.body(metricsVisibleTo(await metricsRegistry.metrics(), auth), 200, {
+        'content-type': metricsRegistry.contentType,
+      }),
   });
 
   router.route({
@@ -539,7 +543,7 @@ export function createApp(options: AppOptions): TributaryApp {
         response[completeResponse] = true;
         return response;
       },
-      handler: async ({ c, params, auth }) => {
+      handler: async ({ c, params, auth, signal }) => {
         const notFound = () =>
           new TributaryError('NOT_FOUND', `table ${params.layer}.${params.name} does not exist`);
         const described = await describeCached(params.layer, params.name);
@@ -563,7 +567,11 @@ export function createApp(options: AppOptions): TributaryApp {
           tenant !== undefined
             ? [...parsed.filters, { column: table.tenantColumn!, op: 'eq' as const, value: tenant }]
             : parsed.filters;
-        const page = await tables.readRows({ layer: params.layer, name: params.name, ...parsed, filters });
+        const page = await tables
+          .readRows({ layer: params.layer, name: params.name, ...parsed, filters, signal })
+          .catch((error: unknown) => {
+            throw tableReadError(error, tableKey, filters);
+          });
         const body = JSON.stringify({
           table: tableKey,
           columns: page.columns,
@@ -759,16 +767,20 @@ export function createApp(options: AppOptions): TributaryApp {
         }),
       },
     },
-    handler: () =>
+    // A key bound to a tenant sees only that tenant's keys; only unbound admin keys see all.
+    handler: ({ auth }) =>
       Promise.resolve({
-        keys: keys.list().map((k) => ({
-          id: k.id,
-          name: k.name,
-          scopes: k.scopes,
-          tenant: k.tenant,
-          createdAtMs: k.createdAtMs,
-          revokedAtMs: k.revokedAtMs,
-        })),
+        keys: keys
+          .list()
+          .filter((k) => auth?.tenant === undefined || k.tenant === auth.tenant)
+          .map((k) => ({
+            id: k.id,
+            name: k.name,
+            scopes: k.scopes,
+            tenant: k.tenant,
+            createdAtMs: k.createdAtMs,
+            revokedAtMs: k.revokedAtMs,
+          })),
       }),
   });
 

@@ -6,6 +6,7 @@ import {
   counter,
   isTributaryError,
   limits as coreLimits,
+  parseJsonBounded,
   systemClock,
   TributaryError,
   type Clock,
@@ -187,20 +188,20 @@ async function parseRecords(
     format: 'txt' | 'jsonl' | 'csv' | 'json',
     gzip: boolean,
   ) => {
-    for await (const record of decodeBytes(data, { format, gzip, name, parse: false }))
+    // The record limit applies while decoding and the inflated size is capped, so a gzip "line
+    // bomb" stops after `recordBytesMax` bytes of one line instead of being inflated whole.
+    for await (const record of decodeBytes(data, {
+      format,
+      gzip,
+      name,
+      parse: false,
+      recordBytesMax: o.recordBytesMax,
+      decodedBytesMax: coreLimits.ingestInflatedBytesMax,
+    }))
       add({ topic, value: record.value }, `${name} line ${record.line}`);
   };
   if (mediaType === 'application/json') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    } catch (error) {
-      throw new TributaryError(
-        'DECODE_FAILED',
-        `request body is not valid JSON: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+    const parsed = parseJsonBounded(Buffer.from(bytes).toString('utf8'), 'request body');
     if (Array.isArray(parsed)) {
       parsed.forEach((element, i) => add({ topic, value: JSON.stringify(element) }, `record ${i}`));
     } else if (
