@@ -25,7 +25,7 @@ import { limits, TributaryError, type TributaryConfig } from '../../core/index.j
 import type { SourceDeclaration } from '../../connectors/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
-import { createEmbedder } from '../../ml/index.js';
+import { createEmbedder, llmConfigOf } from '../../ml/index.js';
 import {
   registerAskRoute,
   type AskFunction,
@@ -73,10 +73,6 @@ export interface DocumentsRuntimeOptions {
   checkpointIntervalMs?: number;
 }
 
-function llmOf(config: TributaryConfig) {
-  return config.llmUrl ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey } : undefined;
-}
-
 /** The daily report as a batch job: scheduled for yesterday; a manual run without a date takes the newest day with data. */
 export function dailyReportJob(lake: Lake): BatchJob {
   return {
@@ -104,7 +100,7 @@ export function createDocumentsRuntime(options: DocumentsRuntimeOptions): Docume
   const index = new DocumentIndex({
     dir: documentIndexDir(options.config.dataDir),
     embedder,
-    llm: llmOf(options.config),
+    llm: llmConfigOf(options.config),
   });
   const publish = options.publish;
   const jobs = documentJobs({
