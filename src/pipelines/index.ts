@@ -3,6 +3,8 @@
 import { TributaryError } from '../core/index.js';
 import { documentsAsk, documentsPipeline } from './documents/index.js';
 import { northwindPipeline } from './northwind/index.js';
+import { reviewsPipeline } from './reviews/index.js';
+import { viewingPipeline } from './viewing/index.js';
 import type { PipelineDefinition } from './types.js';
 
 export { pipelineSetting } from './settings.js';
@@ -10,7 +12,12 @@ export { pipelineSetting } from './settings.js';
 export type * from './types.js';
 export { documentsAsk };
 
-export const pipelineDefinitions: readonly PipelineDefinition[] = [northwindPipeline, documentsPipeline];
+export const pipelineDefinitions: readonly PipelineDefinition[] = [
+  reviewsPipeline,
+  northwindPipeline,
+  viewingPipeline,
+  documentsPipeline,
+];
 
 export function findPipeline(name: string): PipelineDefinition {
   const found = pipelineDefinitions.find((p) => p.name === name);

@@ -28,6 +28,7 @@ import type { Log } from '../../log/index.js';
 import {
   DocumentExtractor,
   createEmbedder,
+  llmConfigOf,
   documentTypeOfName,
   type DocumentBudget,
 } from '../../ml/index.js';
@@ -80,10 +81,6 @@ export interface DocumentsRuntimeOptions {
   checkpointIntervalMs?: number;
 }
 
-function llmOf(config: TributaryConfig) {
-  return config.llmUrl ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey } : undefined;
-}
-
 /** The per-document extraction budget from the configuration (`document*Max` keys). */
 export function documentBudgetOf(config: TributaryConfig): DocumentBudget {
   return {
@@ -124,7 +121,7 @@ export function createDocumentsRuntime(options: DocumentsRuntimeOptions): Docume
   const index = new DocumentIndex({
     dir: documentIndexDir(options.config.dataDir),
     embedder,
-    llm: llmOf(options.config),
+    llm: llmConfigOf(options.config),
   });
   const publish = options.publish;
   const extractor = new DocumentExtractor({ budget: documentBudgetOf(options.config) });
