@@ -921,7 +921,13 @@ export function createApp(options: AppOptions): TributaryApp {
     app.use('/schema-registry/*', bodyLimitMiddleware(bodyLimitBytes));
     app.route('/schema-registry', createSchemaRegistryApp(options.schemaRegistry, authorize));
   }
-  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes, responseCache });
+  // Routes are cached only where commits invalidate them: without a table provider reporting
+  // commits, a cached answer could outlive the data it was read from.
+  router.mount(app, guard, {
+    timeoutMs: requestTimeoutMs,
+    bodyLimitBytes,
+    ...(options.tables?.onCommit ? { responseCache } : {}),
+  });
   if (options.ui !== false) app.route('/', createUiRoutes(options.ui ?? {}));
 
   // Routes are fixed once the app is built, so the document is rendered once.
