@@ -2,13 +2,18 @@
 // once. The platform (CLI `run`, `worker`, `up`) reads this list; nothing else enumerates pipelines.
 import { TributaryError } from '../core/index.js';
 import { documentsAsk, documentsPipeline } from './documents/index.js';
+import { moviesPipeline } from './movies/index.js';
 import { northwindPipeline } from './northwind/index.js';
 import type { PipelineDefinition } from './types.js';
 
 export type * from './types.js';
 export { documentsAsk };
 
-export const pipelineDefinitions: readonly PipelineDefinition[] = [northwindPipeline, documentsPipeline];
+export const pipelineDefinitions: readonly PipelineDefinition[] = [
+  northwindPipeline,
+  documentsPipeline,
+  moviesPipeline,
+];
 
 export function findPipeline(name: string): PipelineDefinition {
   const found = pipelineDefinitions.find((p) => p.name === name);

@@ -6,6 +6,7 @@ import { registerJobsCommands } from './jobs.js';
 import { registerLakeCommands } from './lake.js';
 import { registerLogServerCommands } from './log-server.js';
 import { registerMlCommands } from './ml.js';
+import { registerMoviesCommands } from './movies.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
 import { registerServeCommands } from './serve.js';
@@ -24,6 +25,7 @@ export const commandModules: RegisterCommands[] = [
   registerLakeCommands,
   registerLogServerCommands,
   registerMlCommands,
+  registerMoviesCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
   registerViewingCommands,
