@@ -83,7 +83,7 @@ async function extractOnce(services: PipelineServices, context: SourceContext): 
   const simulator =
     env.TMDB_API_KEY || env.TMDB_READ_ACCESS_TOKEN ? null : await startTmdbSimulator({ seed: 2 });
   if (simulator !== null)
-    context.logger.info(
+    context.logger.warn(
       { url: simulator.url },
       `no TMDB_API_KEY or TMDB_READ_ACCESS_TOKEN set: extracting from the local TMDB simulator (tributary simulate tmdb) at ${simulator.url}`,
     );
