@@ -1,6 +1,7 @@
 import type { Benchmark } from './types.js';
 import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
+import { kafkaBenchmarks } from './kafka.js';
 import { lakeBenchmarks } from './lake.js';
 import { lakeSinkBenchmarks } from './lake-sink.js';
 import { lineageBenchmarks } from './lineage.js';
@@ -10,12 +11,14 @@ import { moviesBenchmarks } from './movies.js';
 import { northwindBenchmarks } from './northwind.js';
 import { qualityBenchmarks } from './quality.js';
 import { reviewsBenchmarks } from './reviews.js';
+import { schemaBenchmarks } from './schemas.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
 /** The one list of benchmarks; each layer adds its module's entries. */
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
+  ...kafkaBenchmarks,
   ...lakeBenchmarks,
   ...lakeSinkBenchmarks,
   ...streamBenchmarks,
@@ -28,4 +31,5 @@ export const benchmarks: Benchmark[] = [
   ...lineageBenchmarks,
   ...reviewsBenchmarks,
   ...moviesBenchmarks,
+  ...schemaBenchmarks,
 ];

@@ -52,6 +52,18 @@ export const configSchema = z
       .min(-1)
       .default(-1)
       .describe('Default per-partition retention by size (-1 = unbounded)'),
+    kafkaListener: z
+      .string()
+      .regex(/^(off|[^\s:]+:\d{1,5})$/, 'off or host:port')
+      .default('127.0.0.1:9092')
+      .describe(
+        'Kafka protocol listener of `tributary up` over the embedded log (SASL with API keys): host:port, or off',
+      ),
+    kafkaTlsCert: z
+      .string()
+      .optional()
+      .describe('PEM certificate file: the Kafka listener speaks TLS (SASL_SSL)'),
+    kafkaTlsKey: z.string().optional().describe('PEM private key file for kafkaTlsCert'),
     storage: z
       .string()
       .regex(/^(local|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'local or s3://bucket[/prefix]')
@@ -103,6 +115,17 @@ export const configSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db')
       .optional(),
+    schemaRegistryUrl: z
+      .string()
+      .regex(/^https?:\/\//, 'http(s)://host:port[/path]')
+      .optional()
+      .describe(
+        'External Confluent-compatible schema registry; default the embedded one in the data dir (served at /schema-registry)',
+      ),
+    schemaRegistryApiKey: z
+      .string()
+      .optional()
+      .describe('Credentials for schemaRegistryUrl: key:secret (HTTP Basic) or a bearer token'),
   })
   .strict();
 
@@ -124,6 +147,7 @@ configEnvNames.llmApiKey.push('OPENAI_API_KEY');
 configEnvNames.s3AccessKeyId.push('AWS_ACCESS_KEY_ID');
 configEnvNames.s3SecretAccessKey.push('AWS_SECRET_ACCESS_KEY');
 configEnvNames.s3Endpoint.push('AWS_ENDPOINT_URL_S3');
+configEnvNames.schemaRegistryUrl.push('SCHEMA_REGISTRY_URL');
 
 /** Variables that start with TRIBUTARY_ but are not config keys (read elsewhere, on purpose). */
 // Read where they are used, not settings: TRIBUTARY_LOG_TOKEN is the log server's token (src/log/open.ts).

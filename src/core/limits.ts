@@ -14,6 +14,8 @@ export const limits = {
   /** Largest batch a consumer fetch returns. */
   fetchRecordsMax: 10_000,
   fetchBytesMax: 8 * 1024 * 1024,
+  /** Largest request a Kafka client may send the Kafka listener (Kafka: socket.request.max.bytes). */
+  kafkaRequestBytesMax: 100 * 1024 * 1024,
   /** Rows buffered before a lake writer flushes a Parquet file. */
   lakeRowGroupRowsMax: 122_880,
   /**
@@ -45,4 +47,6 @@ export const limits = {
   lineageSchemaTtlMs: 60_000,
   /** A stream job reports a RUNNING event at a checkpoint at most this often (coalesced). */
   lineageRunningIntervalMs: 60_000,
+  /** Largest schema text the schema registry accepts (Avro JSON). */
+  schemaTextBytesMax: 1024 * 1024,
 } as const;

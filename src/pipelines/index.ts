@@ -6,6 +6,8 @@ import { moviesPipeline } from './movies/index.js';
 import { northwindPipeline } from './northwind/index.js';
 import type { PipelineDefinition } from './types.js';
 
+export { pipelineSetting } from './settings.js';
+
 export type * from './types.js';
 export { documentsAsk };
 

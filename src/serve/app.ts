@@ -12,6 +12,7 @@ import {
   type Clock,
   systemClock,
 } from '../core/index.js';
+import type { SchemaRegistry } from '../log/index.js';
 import { createUiRoutes, type UiRoutesOptions } from '../ui/server.js';
 import { ReadCache, type ResponseCache } from './cache.js';
 import { groupsOfTable } from './route-cache.js';
@@ -28,6 +29,7 @@ import {
   cacheSpecOf,
   type StoredRoute,
 } from './router.js';
+import { createSchemaRegistryApp, schemaRegistryOpenApiPaths } from './schema-registry-routes.js';
 import { parseTableQuery, tableQueryLimits } from './table-query.js';
 import {
   servedLayers,
@@ -53,6 +55,8 @@ export interface AppOptions {
   pipelines?: PipelineModule[];
   ingest?: IngestMount;
   ask?: AskFunction;
+  /** Served as the Confluent Schema Registry REST API at `/schema-registry`. */
+  schemaRegistry?: SchemaRegistry;
   readiness?: ReadinessCheck[];
   /** Per-key token bucket; in-memory with `rateLimit` (default 50/s, burst 100) when omitted. */
   rateLimiter?: RateLimiter;
@@ -205,7 +209,15 @@ function credentialOf(c: Context): string | undefined {
   const header = headerOf(c, 'authorization');
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1] : header;
+    if (match) return match[1];
+    // HTTP Basic with the key as the password (any user name): how Confluent schema registry
+    // clients send credentials.
+    const basic = /^Basic\s+(\S+)\s*$/i.exec(header);
+    if (basic) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      return decoded.slice(decoded.indexOf(':') + 1);
+    }
+    return header;
   }
   return headerOf(c, 'x-api-key');
 }
@@ -871,6 +883,32 @@ export function createApp(options: AppOptions): TributaryApp {
     });
     app.route('/api/ingest', ingest.app);
   }
+  if (options.schemaRegistry) {
+    const registryRoutes = new Map<string, StoredRoute>();
+    const authorize = async (c: Context, scope: StoredRoute['scope']) => {
+      let route = registryRoutes.get(scope);
+      if (route === undefined) {
+        route = {
+          method: 'get',
+          path: '/schema-registry/*',
+          summary: 'schema registry',
+          scope,
+          responses: {},
+          handler: () => Promise.resolve(undefined),
+        };
+        registryRoutes.set(scope, route);
+      }
+      const { auth, headers } = await guard(c, route);
+      for (const name in headers) c.header(name, headers[name]);
+      if (auth?.tenant !== undefined)
+        throw new TributaryError(
+          'FORBIDDEN',
+          `key ${auth.keyId} is bound to tenant "${auth.tenant}"; schema registry subjects belong to no tenant`,
+        );
+    };
+    app.use('/schema-registry/*', bodyLimitMiddleware(bodyLimitBytes));
+    app.route('/schema-registry', createSchemaRegistryApp(options.schemaRegistry, authorize));
+  }
   router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes, responseCache });
   if (options.ui !== false) app.route('/', createUiRoutes(options.ui ?? {}));
 
@@ -878,9 +916,12 @@ export function createApp(options: AppOptions): TributaryApp {
   let openapiDocument: OpenApiDocument | undefined;
   function openapi(): OpenApiDocument {
     if (openapiDocument) return openapiDocument;
-    const ingestPaths = Object.fromEntries(
-      Object.entries(options.ingest?.openapiPaths ?? {}).map(([p, item]) => [`/api/ingest${p}`, item]),
-    );
+    const mounted = (prefix: string, paths: Record<string, Record<string, unknown>>) =>
+      Object.entries(paths).map(([p, item]): [string, Record<string, unknown>] => [`${prefix}${p}`, item]);
+    const ingestPaths = Object.fromEntries([
+      ...mounted('/api/ingest', options.ingest?.openapiPaths ?? {}),
+      ...mounted('/schema-registry', options.schemaRegistry ? schemaRegistryOpenApiPaths() : {}),
+    ]);
     openapiDocument = buildOpenApiDocument(
       router.routes(),
       {

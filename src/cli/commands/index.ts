@@ -9,6 +9,7 @@ import { registerMlCommands } from './ml.js';
 import { registerMoviesCommands } from './movies.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
+import { registerSchemasCommands } from './schemas.js';
 import { registerServeCommands } from './serve.js';
 import { registerTopicsCommands } from './topics.js';
 import { registerViewingCommands } from './viewing.js';
@@ -28,6 +29,7 @@ export const commandModules: RegisterCommands[] = [
   registerMoviesCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
+  registerSchemasCommands,
   registerViewingCommands,
   registerServeCommands,
   registerPipelineCommands,

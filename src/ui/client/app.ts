@@ -1,6 +1,6 @@
 /**
  * The dashboard: a platform page and one page per pipeline (described by the pipeline's
- * `DashboardPage`, served in /api/pipelines). Hash routing: `#/` and `#/p/<page id>`.
+ * `DashboardPage`, served in /api/pipelines) and the topic view. Hash routing: `#/`, `#/p/<page id>`, `#/topics[/<topic>]`.
  */
 import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
@@ -10,6 +10,7 @@ import { filterBar, filteredRoute, pageHash, parseHash } from './filters.js';
 import { drawLineage, type GraphData } from './graph.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
+import { renderTopics } from './topics.js';
 
 interface Job {
   name: string;
@@ -533,6 +534,7 @@ function renderNav(current: string): void {
     h('a', { href, class: id === current ? 'active' : undefined, 'data-page': id }, label);
   nav.replaceChildren(
     link('#/', 'Platform', 'platform'),
+    link('#/topics', 'Topics', 'topics'),
     ...pipelines
       .filter((p) => p.page)
       .map((p) => link(`#/p/${encodeURIComponent(p.page!.id)}`, p.title, p.page!.id)),
@@ -543,10 +545,16 @@ async function route(): Promise<void> {
   renderGeneration += 1;
   const generation = renderGeneration;
   live.clear();
-  const { pageId, params } = parseHash(window.location.hash);
+  const topicMatch = /^#\/topics(?:\/(.+))?$/.exec(window.location.hash);
+  const parsed = parseHash(window.location.hash);
+  const pageId = topicMatch ? 'topics' : parsed.pageId;
+  const params = parsed.params;
   renderNav(pageId);
   try {
-    if (pageId === 'platform') {
+    if (topicMatch) {
+      const topic = topicMatch[1] === undefined ? null : decodeURIComponent(topicMatch[1]);
+      await renderTopics(main, topic, () => generation === renderGeneration);
+    } else if (pageId === 'platform') {
       await renderPlatform(generation);
     } else {
       const page = pipelines.find((p) => p.page?.id === pageId)?.page;
