@@ -9,6 +9,7 @@ import {
   moviesTables,
   moviesTopics,
   tmdbGenres,
+  type TmdbRecord,
 } from '../src/pipelines/movies/index.js';
 import { lakeSink, lakeTableTarget, runJob, stream } from '../src/stream/index.js';
 import type { BenchContext, Benchmark, BenchResult } from './types.js';
@@ -80,7 +81,7 @@ async function moviesClean(context: BenchContext): Promise<BenchResult> {
     await fill(baselineLog, records);
     const started = performance.now();
     const job = stream('movies.decode', { checkpointIntervalMs: 2_000 })
-      .from(baselineLog, { topics: Object.values(moviesTopics), decode: decodeTmdbRecord })
+      .from<TmdbRecord>(baselineLog, { topics: Object.values(moviesTopics), decode: decodeTmdbRecord })
       .map((r) => JSON.parse(r.body) as unknown)
       .filter(() => false)
       .to(lakeSink(lakeTableTarget(baselineLake.table('bronze.decoded'), {}), { row: () => ({}) }));

@@ -1,5 +1,6 @@
 import type { Log, ProducerRecord } from '../../log/index.js';
 import type { TmdbClient, TmdbRequestStats } from './client.js';
+import type { ValueEncoder } from './schemas.js';
 
 /** The extractor's topics, each keyed by the TMDB id of its record (a review's own id). */
 export const topics = {
@@ -30,6 +31,8 @@ export interface ExtractOptions {
   /** Pages of /movie/popular (20 movies each). */
   pages: number;
   signal?: AbortSignal;
+  /** Values as Avro (`avroValues(registry)`) or, by default, JSON text. */
+  encode?: ValueEncoder;
   /** After each movie: progress for the source's status. */
   onMovie?: (stats: ExtractionStats, movieId: number) => void;
 }
@@ -45,8 +48,6 @@ interface Credits {
   crew?: { id: number; job?: string }[];
 }
 
-const json = (value: unknown) => JSON.stringify(value);
-
 /**
  * One extraction: /genre/movie/list, /movie/popular pages 1..N, then per movie /movie/{id},
  * /movie/{id}/credits and every page of /movie/{id}/reviews, and /person/{id} for the first
@@ -56,6 +57,7 @@ const json = (value: unknown) => JSON.stringify(value);
  */
 export async function extractTmdb(options: ExtractOptions): Promise<ExtractionStats> {
   const { client, log, signal } = options;
+  const encode = options.encode ?? ((_topic: MoviesTopic, value: unknown) => JSON.stringify(value));
   const startedMs = Date.now();
   const stats: ExtractionStats = {
     ...client.stats,
@@ -91,11 +93,11 @@ export async function extractTmdb(options: ExtractOptions): Promise<ExtractionSt
   for (const movieId of movieIds) {
     signal?.throwIfAborted();
     const records: ProducerRecord[] = [];
-    const add = (topic: MoviesTopic, key: string | number, value: unknown) => {
-      records.push({ topic, key: String(key), value: json(value) });
+    const add = (topic: MoviesTopic, key: string | number, value: Record<string, unknown>) => {
+      records.push({ topic, key: String(key), value: encode(topic, value) });
       stats.records[topic]++;
     };
-    const movie = await client.get(`/movie/${movieId}`, {}, signal);
+    const movie = (await client.get(`/movie/${movieId}`, {}, signal)) as Record<string, unknown> | null;
     if (movie === null) {
       stats.skipped.push(`/movie/${movieId}`);
       continue;
@@ -126,7 +128,7 @@ export async function extractTmdb(options: ExtractOptions): Promise<ExtractionSt
     for (const personId of wanted) {
       if (seenPeople.has(personId)) continue;
       seenPeople.add(personId);
-      const person = await client.get(`/person/${personId}`, {}, signal);
+      const person = (await client.get(`/person/${personId}`, {}, signal)) as Record<string, unknown> | null;
       if (person === null) stats.skipped.push(`/person/${personId}`);
       else add(topics.people, personId, person);
     }

@@ -7,12 +7,14 @@ import path from 'node:path';
 import { TributaryError } from '../../core/index.js';
 import type { SourceContext } from '../../connectors/index.js';
 import { createSentimentModel } from '../../ml/index.js';
-import type { PipelineDefinition, PipelineServices } from '../types.js';
+import { pipelineSetting } from '../settings.js';
+import type { PipelineDefinition, PipelineServices, PipelineSetting } from '../types.js';
 import { defaultTmdbUrl, TmdbClient } from './client.js';
 import { extractTmdb, formatExtractionStats, topics, type ExtractionStats } from './extract.js';
 import { moviesGoldJob } from './gold.js';
-import { moviesCleanJob } from './jobs.js';
+import { moviesCleanJob, tables as moviesTables } from './jobs.js';
 import { moviesModule } from './routes.js';
+import { avroValues } from './schemas.js';
 import { MoviesServingStore } from './serving.js';
 import { startTmdbSimulator } from './simulator.js';
 
@@ -21,9 +23,28 @@ export const pipelineName = 'movies';
 /** Partitions of each topic (keyed by TMDB id). */
 export const topicPartitions = 4;
 
-/** Popular pages read per extraction: `TMDB_PAGES` (default 5, 20 movies a page). */
+/** The pipeline's settings (environment variables, also `tributary run` flags). */
+export const moviesSettings = {
+  pages: {
+    env: 'TMDB_PAGES',
+    flag: '--pages <n>',
+    description: 'movies: /movie/popular pages per extraction (default 5)',
+  },
+  apiUrl: {
+    env: 'TMDB_API_URL',
+    flag: '--tmdb-url <url>',
+    description: `movies: TMDB API base (default ${defaultTmdbUrl})`,
+  },
+  servingUrl: {
+    env: 'MOVIES_SERVING_URL',
+    flag: '--serving-url <url>',
+    description: 'movies: PostgreSQL serving store (default embedded PGlite)',
+  },
+} satisfies Record<string, PipelineSetting>;
+
+/** Popular pages read per extraction: `TMDB_PAGES` / `--pages` (default 5, 20 movies a page). */
 export function tmdbPages(env: NodeJS.ProcessEnv = process.env): number {
-  const text = env.TMDB_PAGES ?? '5';
+  const text = pipelineSetting(moviesSettings.pages, env) ?? '5';
   if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 500)
     throw new TributaryError(
       'CONFIG_INVALID',
@@ -62,7 +83,9 @@ function storeOf(
   const state = sharedOf(services);
   if (state.store === null) {
     const opening = MoviesServingStore.open({
-      ...(env.MOVIES_SERVING_URL ? { url: env.MOVIES_SERVING_URL } : {}),
+      ...(pipelineSetting(moviesSettings.servingUrl, env) === undefined
+        ? {}
+        : { url: pipelineSetting(moviesSettings.servingUrl, env)! }),
       pgliteDir: path.join(services.config.dataDir, 'pglite-movies'),
     });
     state.store = opening;
@@ -91,16 +114,21 @@ async function extractOnce(services: PipelineServices, context: SourceContext): 
     const client = new TmdbClient(
       simulator === null
         ? {
-            baseUrl: env.TMDB_API_URL ?? defaultTmdbUrl,
+            baseUrl: pipelineSetting(moviesSettings.apiUrl, env) ?? defaultTmdbUrl,
             ...(env.TMDB_API_KEY ? { apiKey: env.TMDB_API_KEY } : {}),
             ...(env.TMDB_READ_ACCESS_TOKEN ? { readAccessToken: env.TMDB_READ_ACCESS_TOKEN } : {}),
           }
         : { baseUrl: simulator.url, apiKey: simulator.apiKey },
     );
     let reported = 0;
+    // Avro values under `<topic>-value` when the platform has a registry (it always has under
+    // `up` and `run`); an incompatible schema change stops here with the registry's reason.
+    const encode =
+      services.schemaRegistry === undefined ? undefined : await avroValues(services.schemaRegistry);
     const stats = await extractTmdb({
       client,
       log: services.log,
+      ...(encode === undefined ? {} : { encode }),
       pages: tmdbPages(env),
       signal: context.signal,
       onMovie: (progress) => {
@@ -127,7 +155,14 @@ export const moviesPipeline: PipelineDefinition = {
       await services.log.ensureTopic(topic, { partitions: topicPartitions });
     const sentiment = createSentimentModel(services.config.sentimentModel);
     return {
-      stream: [moviesCleanJob({ log: services.log, lake: services.lake, sentiment })],
+      stream: [
+        moviesCleanJob({
+          log: services.log,
+          lake: services.lake,
+          sentiment,
+          ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
+        }),
+      ],
       batch: [
         moviesGoldJob({
           lake: services.lake,
@@ -144,6 +179,19 @@ export const moviesPipeline: PipelineDefinition = {
         if (store !== null) await (await store.catch(() => null))?.close();
       },
     };
+  },
+  settings: Object.values(moviesSettings),
+  async report(services) {
+    const count = async (table: string, where = '') =>
+      (await services.lake.table(table).snapshot()) === null
+        ? 0
+        : Number((await services.query(`SELECT count(*) AS n FROM ${table} ${where}`))[0]?.n ?? 0);
+    const movies = await count(moviesTables.movies);
+    const flagged = await count(moviesTables.movies, 'WHERE len(quality_flags) > 0');
+    const quarantined = await count(`${moviesTables.movies}_quarantine`);
+    return [
+      `movies: silver.movies ${movies} (${flagged} flagged) + quarantined ${quarantined}; people ${await count(moviesTables.people)}, credits ${await count(moviesTables.credits)}, reviews ${await count(moviesTables.reviews)}; rejected bodies ${await count(moviesTables.rejects)}`,
+    ];
   },
   serve: (services) =>
     moviesModule({ store: () => storeOf(services), extraction: () => sharedOf(services).extraction }),
@@ -176,7 +224,9 @@ export {
   topics as moviesTopics,
   type ExtractionStats,
 } from './extract.js';
-export { moviesCleanJob, cleanRecord, decodeTmdbRecord, tables as moviesTables } from './jobs.js';
+export { moviesCleanJob, moviesTables };
+export { cleanRecord, decodeTmdbRecord, type TmdbRecord } from './jobs.js';
+export { avroValues, avroValue, jsonValues, valueSchemas, type ValueEncoder } from './schemas.js';
 export { moviesGoldJob, refreshMoviesSilverGold, movieRules, trendingRanks } from './gold.js';
 export { MoviesServingStore, servingSchema } from './serving.js';
 export { moviesModule, movieFilters } from './routes.js';

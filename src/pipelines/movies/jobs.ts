@@ -1,5 +1,11 @@
 import type { Lake } from '../../lake/index.js';
-import type { Log, LogRecord } from '../../log/index.js';
+import {
+  AvroSerde,
+  isConfluentWire,
+  type Log,
+  type LogRecord,
+  type SchemaRegistry,
+} from '../../log/index.js';
 import { VaderSentiment, type SentimentModel } from '../../ml/index.js';
 import { lakeSink, lakeTableTarget, sinkWhere, stream, type StreamJob } from '../../stream/index.js';
 import { cleanCredits, cleanMovie, cleanPerson, cleanReview } from './clean.js';
@@ -35,8 +41,13 @@ export const tables = {
 export interface TmdbRecord {
   topic: string;
   key: string | null;
+  /** The API body as JSON text (from the Avro value's `body` once decoded). */
   body: string;
   ingestedAtMs: number;
+  /** An Avro value (Confluent wire format) still to decode. */
+  framed?: Uint8Array;
+  /** Why the value could not be decoded. */
+  decodeError?: string;
 }
 
 /** One row for one table: the cleaner's output (a credits body gives many). */
@@ -51,12 +62,33 @@ const utf8 = (bytes: Uint8Array | null | undefined) =>
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 
 export function decodeTmdbRecord(record: LogRecord): TmdbRecord {
+  const framed = isConfluentWire(record.value);
   return {
     topic: record.topic,
     key: utf8(record.key),
-    body: utf8(record.value) ?? '',
+    body: framed ? '' : (utf8(record.value) ?? ''),
     ingestedAtMs: record.timestamp,
+    ...(framed ? { framed: record.value! } : {}),
   };
+}
+
+/** Decodes an Avro value (schema fetched from the registry once per id) into its `body`. */
+function noRegistry(record: TmdbRecord): TmdbRecord {
+  if (record.framed === undefined) return record;
+  const { framed: _framed, ...rest } = record;
+  return { ...rest, decodeError: 'an Avro value, but the job has no schema registry' };
+}
+
+async function decodeFramed(serde: AvroSerde, record: TmdbRecord): Promise<TmdbRecord> {
+  if (record.framed === undefined) return record;
+  const { framed, ...rest } = record;
+  try {
+    const value = (await serde.decodeAsync(framed)) as { body?: unknown };
+    if (typeof value.body !== 'string') return { ...rest, decodeError: 'the Avro value has no body' };
+    return { ...rest, body: value.body };
+  } catch (error) {
+    return { ...rest, decodeError: (error as Error).message };
+  }
 }
 
 /**
@@ -77,12 +109,10 @@ export function cleanRecord(record: TmdbRecord, score: (text: string) => Sentime
     body = undefined;
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    const reason = record.decodeError ?? 'body is not a JSON object';
     return [
       bronze,
-      {
-        table: tables.rejects,
-        row: { topic, tmdb_id: record.key, reason: 'body is not a JSON object', body: record.body },
-      },
+      { table: tables.rejects, row: { topic, tmdb_id: record.key, reason, body: record.body } },
     ];
   }
   const fields = body as Record<string, unknown>;
@@ -203,6 +233,8 @@ export interface MoviesJobDeps {
   lake: Lake;
   /** Default the offline VADER model; another model scores asynchronously. */
   sentiment?: SentimentModel;
+  /** Where Avro values' schemas are looked up (values may be Avro or JSON text). */
+  schemaRegistry?: SchemaRegistry;
   checkpointIntervalMs?: number;
   /** Overrides for tests (roll sizes). */
   sink?: { flushSize?: number; rotateIntervalMs?: number; idleMs?: number };
@@ -222,9 +254,14 @@ export function moviesCleanJob(deps: MoviesJobDeps): StreamJob {
   };
   const model = deps.sentiment ?? new VaderSentiment();
   const sync = model instanceof VaderSentiment ? model : null;
-  const source = stream(cleanJobName, {
+  const serde = deps.schemaRegistry === undefined ? null : new AvroSerde(deps.schemaRegistry);
+  const raw = stream(cleanJobName, {
     checkpointIntervalMs: deps.checkpointIntervalMs ?? 2_000,
   }).from<TmdbRecord>(deps.log, { topics: Object.values(topics), decode: decodeTmdbRecord });
+  const source =
+    serde === null
+      ? raw.map((record) => noRegistry(record))
+      : raw.mapAsync((record) => decodeFramed(serde, record), { concurrency: 16 });
   const cleaned = sync
     ? source.flatMap((record) => cleanRecord(record, (content) => sync.scoreSync(content)))
     : source

@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
-import { createMemoryLog, type Log } from '../../../src/log/index.js';
+import { createMemoryLog, isConfluentWire, LocalSchemaRegistry, type Log } from '../../../src/log/index.js';
 import {
+  avroValues,
   extractTmdb,
   moviesModule,
   MoviesServingStore,
@@ -95,11 +96,22 @@ describe('movies: simulate tmdb → extractor → cleaner → silver and gold', 
     simulator = await startTmdbSimulator({ seed: 3, movies: 60, people: 80, rate: 40, windowMs: 100 });
     const client = () =>
       new TmdbClient({ baseUrl: simulator!.url, apiKey: simulator!.apiKey, requestsMax: 40, windowMs: 100 });
-    const first = await extractTmdb({ client: client(), log, pages: 2 });
+    // Avro values under <topic>-value, schemas in the data dir's registry.
+    const registry = await LocalSchemaRegistry.open(path.join(dir, 'schemas'));
+    const encode = await avroValues(registry);
+    const first = await extractTmdb({ client: client(), log, pages: 2, encode });
     expect(first.records.movies).toBe(40);
     // A second extraction (a refresh) sends every movie again: silver keeps one row each.
-    await extractTmdb({ client: client(), log, pages: 2 });
-    await runJob(moviesCleanJob({ log, lake }), { dataDir: path.join(dir, 'state'), once: true });
+    await extractTmdb({ client: client(), log, pages: 2, encode });
+    const [sample] = await log.fetch(moviesTopics.movies, 0, 0);
+    expect(isConfluentWire(sample.value)).toBe(true);
+    await runJob(moviesCleanJob({ log, lake, schemaRegistry: registry }), {
+      dataDir: path.join(dir, 'state'),
+      once: true,
+    });
+    expect(await sql.query(`SELECT count(*) AS n FROM ${tables.rejects}`).catch(() => [{ n: 0 }])).toEqual([
+      { n: 0 },
+    ]);
     const query = (text: string, params?: unknown[]) => sql.query(text, params);
     await refreshMoviesSilverGold(lake, query, 'test-2');
 
@@ -194,4 +206,19 @@ describe('movies: simulate tmdb → extractor → cleaner → silver and gold', 
       await store.close();
     }
   }, 120_000);
+
+  it('refuses a value schema the subject cannot accept, with the registry reason', async () => {
+    const registry = await LocalSchemaRegistry.open(path.join(dir, 'schemas'));
+    // An earlier producer keyed movies by a string id: our long id cannot read its values.
+    await registry.register(
+      'movies-value',
+      JSON.stringify({
+        type: 'record',
+        name: 'Movie',
+        namespace: 'tributary.movies',
+        fields: [{ name: 'id', type: 'string' }],
+      }),
+    );
+    await expect(avroValues(registry)).rejects.toThrow(/movies-value/);
+  });
 });
