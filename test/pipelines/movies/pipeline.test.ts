@@ -221,4 +221,38 @@ describe('movies: simulate tmdb → extractor → cleaner → silver and gold', 
     );
     await expect(avroValues(registry)).rejects.toThrow(/movies-value/);
   });
+
+  it('an extraction stopped mid-way and run again lands every movie once', async () => {
+    simulator = await startTmdbSimulator({ seed: 4, movies: 20, people: 30, rate: 40, windowMs: 100 });
+    const client = () =>
+      new TmdbClient({ baseUrl: simulator!.url, apiKey: simulator!.apiKey, requestsMax: 40, windowMs: 100 });
+    const stop = new AbortController();
+    await expect(
+      extractTmdb({
+        client: client(),
+        log,
+        pages: 1,
+        signal: stop.signal,
+        onMovie: (stats) => {
+          if (stats.records.movies === 7) stop.abort();
+        },
+      }),
+    ).rejects.toThrow();
+    // The interrupted run's records were appended (7 movies); the clean job takes them in.
+    await runJob(moviesCleanJob({ log, lake }), { dataDir: path.join(dir, 'state'), once: true });
+    const restarted = await extractTmdb({ client: client(), log, pages: 1 });
+    expect(restarted.records.movies).toBe(20);
+    await runJob(moviesCleanJob({ log, lake }), { dataDir: path.join(dir, 'state'), once: true });
+    await refreshMoviesSilverGold(lake, (text, params) => sql.query(text, params), 'test-3');
+    const [versions] = await sql.query(`SELECT count(*) AS n FROM ${tables.movieVersions}`);
+    expect(Number(versions.n)).toBe(27);
+    const rows = await sql.query(`SELECT movie_id FROM ${tables.movies} ORDER BY movie_id`);
+    expect(rows.map((r) => Number(r.movie_id))).toEqual(
+      simulator.movies.filter((m) => m.title !== '').map((m) => m.id),
+    );
+    const [reviews] = await sql.query(
+      `SELECT count(*) AS n, count(DISTINCT review_id) AS d FROM ${tables.reviews}`,
+    );
+    expect(Number(reviews.n)).toBe(Number(reviews.d));
+  }, 60_000);
 });
