@@ -219,7 +219,8 @@ export function generateCatalogue(seed: number, movieCount: number, peopleCount:
       // One in 53 comes without a title (the cleaner quarantines it).
       title: i % 53 === 11 ? '' : title,
       original_title: title,
-      original_language: pick(random, languages).toUpperCase().toLowerCase(),
+      // A few upper-case codes, as hand-entered records have them (the cleaner lower-cases).
+      original_language: i % 13 === 6 ? pick(random, languages).toUpperCase() : pick(random, languages),
       overview:
         i % 19 === 2
           ? ''
