@@ -7,6 +7,7 @@ import { lakeSinkBenchmarks } from './lake-sink.js';
 import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
+import { moviesBenchmarks } from './movies.js';
 import { northwindBenchmarks } from './northwind.js';
 import { qualityBenchmarks } from './quality.js';
 import { reviewsBenchmarks } from './reviews.js';
@@ -29,5 +30,6 @@ export const benchmarks: Benchmark[] = [
   ...documentsBenchmarks,
   ...lineageBenchmarks,
   ...reviewsBenchmarks,
+  ...moviesBenchmarks,
   ...schemaBenchmarks,
 ];

@@ -2,6 +2,7 @@
 // once. The platform (CLI `run`, `worker`, `up`) reads this list; nothing else enumerates pipelines.
 import { TributaryError } from '../core/index.js';
 import { documentsAsk, documentsPipeline } from './documents/index.js';
+import { moviesPipeline } from './movies/index.js';
 import { northwindPipeline } from './northwind/index.js';
 import { reviewsPipeline } from './reviews/index.js';
 import { viewingPipeline } from './viewing/index.js';
@@ -15,6 +16,7 @@ export { documentsAsk };
 export const pipelineDefinitions: readonly PipelineDefinition[] = [
   reviewsPipeline,
   northwindPipeline,
+  moviesPipeline,
   viewingPipeline,
   documentsPipeline,
 ];

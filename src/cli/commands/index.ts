@@ -6,6 +6,7 @@ import { registerJobsCommands } from './jobs.js';
 import { registerLakeCommands } from './lake.js';
 import { registerLogServerCommands } from './log-server.js';
 import { registerMlCommands } from './ml.js';
+import { registerMoviesCommands } from './movies.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
 import { registerSchemasCommands } from './schemas.js';
@@ -25,6 +26,7 @@ export const commandModules: RegisterCommands[] = [
   registerLakeCommands,
   registerLogServerCommands,
   registerMlCommands,
+  registerMoviesCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
   registerSchemasCommands,
