@@ -7,6 +7,7 @@ import type { PipelineDefinition } from './types.js';
 
 export type * from './types.js';
 export { documentsAsk };
+export { resolvePipelineSettings, type PipelineSetting, type PipelineSettingsSpec } from './settings.js';
 
 export const pipelineDefinitions: readonly PipelineDefinition[] = [northwindPipeline, documentsPipeline];
 

@@ -35,6 +35,7 @@ import type { Lake } from '../lake/index.js';
 import type { Log } from '../log/index.js';
 import type { LiveEvent, PipelineModule } from '../serve/index.js';
 import type { PipelineJobs } from '../stream/index.js';
+import type { PipelineSettingsSpec } from './settings.js';
 
 /** Read-only SQL over the lake (the SQL layer's `SqlEngine.query` fits). */
 export type QueryFunction = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -67,6 +68,12 @@ export interface PipelineDefinition {
   batchOnStart?: boolean;
   /** API routes and dashboard page. */
   serve(services: PipelineServices): PipelineModule;
+  /**
+   * Settings the pipeline reads (its own, not core config keys): set in the config's
+   * `pipelineSettings.<pipeline>` or through the named environment variables. `tributary run
+   * <pipeline> --source-url` sets `sourceUrl`. See `resolvePipelineSettings` in settings.ts.
+   */
+  settings?: PipelineSettingsSpec;
   /** Seeds demo input on a fresh data dir; does nothing when the input already exists. */
   seedDemo?(services: PipelineServices, progress?: (message: string) => void): Promise<void>;
   /**

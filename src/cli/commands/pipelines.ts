@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { RateBudgets, type TributaryConfig } from '../../core/index.js';
 import { SourceRunner, type SourceDrainReport } from '../../connectors/index.js';
-import { findPipeline, pipelineDefinitions } from '../../pipelines/index.js';
+import { findPipeline, pipelineDefinitions, resolvePipelineSettings } from '../../pipelines/index.js';
 import { jobRegistry, runRegisteredPipeline } from '../../stream/index.js';
 import type { CliContext } from '../context.js';
 import { acquirePlatform, registerPipelineJobs } from '../platform.js';
@@ -83,14 +83,23 @@ export function registerPipelineCommands(program: Command, context: CliContext):
       "run the stream jobs as one worker of each job's group: start several to share the partitions (needs `tributary up` or `tributary log serve` on the data dir); no batch jobs",
     )
     .option('--partition <partition>', 'partition the batch jobs compute (default: today, UTC)')
-    .option('--source-url <url>', 'PostgreSQL source for pipelines that read one (env NORTHWIND_PG_URL)')
+    .option(
+      '--source-url <url>',
+      "the pipeline's sourceUrl setting, for pipelines that read a source database (northwind: env NORTHWIND_PG_URL)",
+    )
     .option('--json', 'print the run result as JSON')
     .action(
       async (
         name: string,
         options: { once?: boolean; worker?: boolean; partition?: string; sourceUrl?: string; json?: boolean },
       ) => {
-        const config = context.config({ northwindPgUrl: options.sourceUrl });
+        const config = context.config({
+          pipelineSettings:
+            options.sourceUrl === undefined ? undefined : { [name]: { sourceUrl: options.sourceUrl } },
+        });
+        // Refuses --source-url for a pipeline that declares no such setting, and checks its form.
+        if (options.sourceUrl !== undefined)
+          resolvePipelineSettings(name, findPipeline(name).settings ?? {}, config);
         const controller = new AbortController();
         const stop = () => controller.abort();
         process.once('SIGINT', stop);

@@ -22,7 +22,7 @@
  * The live jobs count each order_id once (a re-sent or replayed sale is not counted twice).
  */
 import { z } from 'zod';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, type TributaryConfig } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import {
   qualityTable,
@@ -37,6 +37,7 @@ import {
   type BatchJobContext,
   type StreamJob,
 } from '../../stream/index.js';
+import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
 import { lakeTarget, replaceDatePartition } from './lake-target.js';
@@ -70,6 +71,22 @@ export const combinedTable = 'gold.revenue_by_country_combined';
 /** SSE event carrying fresh live totals: `{ rows: [{pays, total_ventes_live, nb_transactions}], total_ventes_live, nb_transactions }`. */
 export const liveEventType = 'northwind.live_sales';
 const schedule = '0 2 * * *';
+
+/** The pipeline's own settings (not core config keys). */
+export const northwindSettings = {
+  sourceUrl: {
+    description:
+      'PostgreSQL Northwind to read (postgres://user@host:port/db); default the embedded PGlite database under the data dir',
+    env: ['NORTHWIND_PG_URL'],
+    schema: z.string().regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db'),
+  },
+} satisfies PipelineSettingsSpec;
+
+/** Where the source is: the data dir (embedded PGlite) and the `sourceUrl` setting. */
+export function northwindSourceConfig(config: TributaryConfig, env: NodeJS.ProcessEnv = process.env) {
+  const { sourceUrl } = resolvePipelineSettings(pipelineName, northwindSettings, config, env);
+  return { dataDir: config.dataDir, sourceUrl };
+}
 
 function partitionOf(ctx: BatchJobContext): string {
   return ctx.partition ?? ingestionDateOf(new Date());
@@ -123,12 +140,12 @@ export function northwindBatchJobs(
     {
       name: 'northwind.bronze',
       description: 'Snapshot the six Northwind tables from PostgreSQL into bronze (partition = run date)',
-      inputs: northwindSourceDatasets(config.northwindPgUrl),
+      inputs: northwindSourceDatasets(northwindSourceConfig(config).sourceUrl),
       outputs: bronzeTables.map((t) => `bronze.${t}`),
       schedule,
       partitionFor,
       async run(ctx) {
-        const source = await openNorthwindSource(config, { seedIfEmpty: true });
+        const source = await openNorthwindSource(northwindSourceConfig(config), { seedIfEmpty: true });
         try {
           const report = await runBronze({
             reader: source.reader,
@@ -687,8 +704,9 @@ export const northwindPipeline: PipelineDefinition = {
     return { batch: northwindBatchJobs(services), stream: northwindStreamJobs(services) };
   },
   serve: northwindModule,
+  settings: northwindSettings,
   async seedDemo(services, progress) {
-    const source = await openNorthwindSource(services.config, {
+    const source = await openNorthwindSource(northwindSourceConfig(services.config), {
       seedIfEmpty: true,
       ...(progress ? { progress } : {}),
     });
