@@ -339,7 +339,8 @@ async function minutesOrNone(
     if (
       error instanceof TributaryError &&
       error.code === 'NOT_FOUND' &&
-      error.message.startsWith(`table ${liveWindowsTable} does not exist`)
+      // The engine names the missing table with or without its layer.
+      new RegExp(`^table (gold\\.)?${liveWindowsTable.split('.')[1]} does not exist`).test(error.message)
     )
       return [];
     throw error;
