@@ -44,8 +44,13 @@ export interface EvalReport {
     misses: string[];
   };
   rag: {
-    /** Answerable questions that got an answer (not "not found"). */
+    /**
+     * Answerable questions whose answer contains the question's expected fact (`fact` in
+     * retrieval-questions.jsonl, case-insensitive): an answer that misses it does not count.
+     */
     answered: number;
+    /** Answerable questions answered without their fact (question, fact, what was said). */
+    wrong: string[];
     /** Questions the documents do not answer that got "not found". */
     abstained: number;
     unanswerable: number;
@@ -136,28 +141,49 @@ export async function evaluateRetrieval(): Promise<EvalReport['retrieval']> {
   };
 }
 
-export async function evaluateRag(): Promise<EvalReport['rag']> {
+/** A RAG eval question: answerable ones name their document and a fact the answer must contain. */
+export interface RagQuestion {
+  question: string;
+  document: string | null;
+  fact?: string;
+}
+
+export async function readRagQuestions(): Promise<RagQuestion[]> {
   const file = path.join(mlDataDir(), 'eval', 'retrieval-questions.jsonl');
-  const questions = (await readFile(file, 'utf8'))
+  return (await readFile(file, 'utf8'))
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as { question: string; document: string | null });
+    .map((l) => JSON.parse(l) as RagQuestion);
+}
+
+export async function evaluateRag(questions?: RagQuestion[]): Promise<EvalReport['rag']> {
+  const asked = questions ?? (await readRagQuestions());
   const index = await indexSampleDocuments();
   let answerable = 0;
   let answered = 0;
   let unanswerable = 0;
   let abstained = 0;
-  for (const q of questions) {
+  const wrong: string[] = [];
+  for (const q of asked) {
     const result = await ask(index, q.question, { filters: { company_id: 'northwind' } });
     if (q.document === null) {
       unanswerable++;
       if (result.mode === 'none') abstained++;
-    } else {
-      answerable++;
-      if (result.mode !== 'none') answered++;
+      continue;
     }
+    if (q.fact === undefined)
+      throw new Error(`RAG eval question ${JSON.stringify(q.question)} has a document but no fact`);
+    answerable++;
+    if (result.mode !== 'none' && result.answer.toLowerCase().includes(q.fact.toLowerCase())) answered++;
+    else if (result.mode !== 'none')
+      wrong.push(`${q.question} (expected "${q.fact}", answered "${result.answer}")`);
   }
-  return { answered: answered / answerable, abstained: abstained / unanswerable, unanswerable };
+  return {
+    answered: answerable === 0 ? 0 : answered / answerable,
+    wrong,
+    abstained: unanswerable === 0 ? 0 : abstained / unanswerable,
+    unanswerable,
+  };
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -184,7 +210,8 @@ async function main(argv: string[]): Promise<void> {
       `retrieval (hybrid: hashed embeddings + BM25, RRF) on ${r.questions} questions over ${r.chunks} chunks of the sample documents:`,
       `  hit@5 ${pct(r.hybrid.hit_at_5)}  MRR ${r.hybrid.mrr.toFixed(3)}`,
       ...r.misses.map((m) => `  miss: ${m}`),
-      `RAG (extractive, offline): answered ${pct(report.rag.answered)} of answerable questions, "not found" for ${pct(report.rag.abstained)} of ${report.rag.unanswerable} unanswerable ones`,
+      `RAG (extractive, offline): answered ${pct(report.rag.answered)} of answerable questions with their expected fact, "not found" for ${pct(report.rag.abstained)} of ${report.rag.unanswerable} unanswerable ones`,
+      ...report.rag.wrong.map((w) => `  without the fact: ${w}`),
       '',
     ].join('\n'),
   );

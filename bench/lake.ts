@@ -1,6 +1,12 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBDataChunk, DuckDBInstance, timestampValue, type DuckDBValue } from '@duckdb/node-api';
+import {
+  DuckDBDataChunk,
+  DuckDBInstance,
+  timestampValue,
+  type DuckDBConnection,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import { LocalStorage, openLake } from '../src/lake/index.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
@@ -30,38 +36,32 @@ function makeRecords(): BenchRecord[] {
 /**
  * Baseline: the bare path with no table layer: the same JS records through DuckDB's Appender
  * (data chunks, types known up front) and one `COPY … TO` Parquet (zstd). No schema inference, no
- * value checks, no publish/fsync, no manifest.
+ * value checks, no publish/fsync, no manifest. DuckDB is started before the timer, as the lake is
+ * opened before ours: both sides time the write only.
  */
-async function baseline(records: BenchRecord[], file: string): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-  const connection = await instance.connect();
-  try {
-    await connection.run(
-      'CREATE TABLE t (id DOUBLE, "user" VARCHAR, amount DOUBLE, country VARCHAR, ts TIMESTAMP)',
-    );
-    const appender = await connection.createAppender('t');
-    const types = [0, 1, 2, 3, 4].map((i) => appender.columnType(i));
-    for (let start = 0; start < records.length; start += 2048) {
-      const end = Math.min(records.length, start + 2048);
-      const columns: DuckDBValue[][] = [[], [], [], [], []];
-      for (let i = start; i < end; i++) {
-        const r = records[i];
-        columns[0].push(r.id);
-        columns[1].push(r.user);
-        columns[2].push(r.amount);
-        columns[3].push(r.country);
-        columns[4].push(timestampValue(BigInt(r.ts.getTime()) * 1000n));
-      }
-      const chunk = DuckDBDataChunk.create(types, end - start);
-      chunk.setColumns(columns);
-      appender.appendDataChunk(chunk);
+async function baseline(connection: DuckDBConnection, records: BenchRecord[], file: string): Promise<void> {
+  await connection.run(
+    'CREATE TABLE t (id DOUBLE, "user" VARCHAR, amount DOUBLE, country VARCHAR, ts TIMESTAMP)',
+  );
+  const appender = await connection.createAppender('t');
+  const types = [0, 1, 2, 3, 4].map((i) => appender.columnType(i));
+  for (let start = 0; start < records.length; start += 2048) {
+    const end = Math.min(records.length, start + 2048);
+    const columns: DuckDBValue[][] = [[], [], [], [], []];
+    for (let i = start; i < end; i++) {
+      const r = records[i];
+      columns[0].push(r.id);
+      columns[1].push(r.user);
+      columns[2].push(r.amount);
+      columns[3].push(r.country);
+      columns[4].push(timestampValue(BigInt(r.ts.getTime()) * 1000n));
     }
-    appender.closeSync();
-    await connection.run(`COPY t TO '${file}' (FORMAT parquet, COMPRESSION zstd)`);
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
+    const chunk = DuckDBDataChunk.create(types, end - start);
+    chunk.setColumns(columns);
+    appender.appendDataChunk(chunk);
   }
+  appender.closeSync();
+  await connection.run(`COPY t TO '${file}' (FORMAT parquet, COMPRESSION zstd)`);
 }
 
 async function runLakeWrite(context: BenchContext): Promise<BenchResult> {
@@ -82,9 +82,16 @@ async function runLakeWrite(context: BenchContext): Promise<BenchResult> {
     await rm(lakeDir, { recursive: true, force: true });
 
     const file = path.join(context.dir, `baseline-${round}.parquet`);
-    started = performance.now();
-    await baseline(records, file);
-    bare.push(recordCount / ((performance.now() - started) / 1000));
+    const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
+    const connection = await instance.connect();
+    try {
+      started = performance.now();
+      await baseline(connection, records, file);
+      bare.push(recordCount / ((performance.now() - started) / 1000));
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
     await rm(file, { force: true });
     context.progress(
       `round ${round + 1}: ours ${Math.round(ours.at(-1)!).toLocaleString('en-US')} records/s, baseline ${Math.round(bare.at(-1)!).toLocaleString('en-US')} records/s`,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TributaryError } from '../core/index.js';
+import { checkConnectorOptions } from './options-check.js';
 import { fileImportOptionsSchema } from './files/import.js';
 import { httpPollerOptionsSchema } from './http/options.js';
 import { ingestOptionsSchema } from './ingest/routes.js';
@@ -89,20 +90,7 @@ export function getConnector(name: string): ConnectorDefinition {
 
 /** Validates options for `name`; CONFIG_INVALID lists every problem with its path. */
 export function parseConnectorOptions(name: string, options: unknown): unknown {
-  const result = getConnector(name).options.safeParse(options);
-  if (!result.success) {
-    throw new TributaryError(
-      'CONFIG_INVALID',
-      `${name} options: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-      {
-        details: {
-          connector: name,
-          issues: result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-        },
-      },
-    );
-  }
-  return result.data;
+  return checkConnectorOptions(name, getConnector(name).options, options);
 }
 
 /** JSON Schema (draft 2020-12) of a connector's options as a client writes them (defaults optional). */

@@ -114,10 +114,6 @@ export const configSchema = z
     llmUrl: z.url().optional().describe('OpenAI-compatible /v1 base URL for generated RAG answers'),
     llmModel: z.string().default('gpt-4o-mini'),
     llmApiKey: z.string().optional(),
-    northwindPgUrl: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db')
-      .optional(),
     schemaRegistryUrl: z
       .string()
       .regex(/^https?:\/\//, 'http(s)://host:port[/path]')
@@ -171,6 +167,12 @@ export const configSchema = z
       .min(1)
       .default(limits.documentOutputBytesMax)
       .describe('Bytes of chunk text one document may produce'),
+    pipelineSettings: z
+      .record(z.string(), z.record(z.string(), z.string()))
+      .default({})
+      .describe(
+        'Settings a pipeline declares, { "<pipeline>": { "<setting>": "text" } }; each pipeline validates its own and names its environment variables',
+      ),
   })
   .strict();
 
@@ -185,7 +187,6 @@ export const configEnvNames: Record<ConfigKey, string[]> = Object.fromEntries(
   ]),
 ) as Record<ConfigKey, string[]>;
 configEnvNames.redisUrl.push('REDIS_URL');
-configEnvNames.northwindPgUrl.push('NORTHWIND_PG_URL');
 configEnvNames.openLineageUrl.push('OPENLINEAGE_URL');
 configEnvNames.openLineageApiKey.push('OPENLINEAGE_API_KEY');
 configEnvNames.llmApiKey.push('OPENAI_API_KEY');

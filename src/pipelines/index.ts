@@ -8,10 +8,9 @@ import { reviewsPipeline } from './reviews/index.js';
 import { viewingPipeline } from './viewing/index.js';
 import type { PipelineDefinition } from './types.js';
 
-export { pipelineSetting } from './settings.js';
-
 export type * from './types.js';
 export { documentsAsk };
+export { resolvePipelineSettings, type PipelineSetting, type PipelineSettingsSpec } from './settings.js';
 
 export const pipelineDefinitions: readonly PipelineDefinition[] = [
   reviewsPipeline,

@@ -35,6 +35,7 @@ import type { Lake } from '../lake/index.js';
 import type { Log, SchemaRegistry } from '../log/index.js';
 import type { LiveEvent, PipelineModule } from '../serve/index.js';
 import type { PipelineJobs } from '../stream/index.js';
+import type { PipelineSettingsSpec } from './settings.js';
 
 /** Read-only SQL over the lake (the SQL layer's `SqlEngine.query` fits). */
 export type QueryFunction = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -60,19 +61,6 @@ export interface DemoHandle {
   stop(): Promise<void>;
 }
 
-/**
- * A setting of one pipeline (not of the platform): read from its environment variable, which
- * `tributary run` also accepts as a flag (the flag wins). Pipelines read them through
- * `pipelineSetting`, so a setting is declared once and shown in `run --help`.
- */
-export interface PipelineSetting {
-  /** Environment variable, e.g. `REVIEWS_SPOOL_DIR`. */
-  env: string;
-  /** Flag of `tributary run` with its argument, e.g. `--spool-dir <dir>`. */
-  flag: string;
-  description: string;
-}
-
 export interface PipelineDefinition {
   name: string;
   title: string;
@@ -92,6 +80,12 @@ export interface PipelineDefinition {
    * outside writes.
    */
   internalTopics?: readonly string[];
+  /**
+   * Settings the pipeline reads (its own, not core config keys): set in the config's
+   * `pipelineSettings.<pipeline>`, by the setting's `flag` of `tributary run`, or through its
+   * environment variables. Read them with `resolvePipelineSettings` (settings.ts).
+   */
+  settings?: PipelineSettingsSpec;
   /** Seeds demo input on a fresh data dir; does nothing when the input already exists. */
   seedDemo?(services: PipelineServices, progress?: (message: string) => void): Promise<void>;
   /**
@@ -111,8 +105,6 @@ export interface PipelineDefinition {
    * and must declare the same limits.
    */
   rateBudgets?: Record<string, ThrottleOptions>;
-  /** Settings of this pipeline (environment variables, also `tributary run` flags). */
-  settings?: readonly PipelineSetting[];
   /**
    * Lines `tributary run <pipeline> --once` prints after the run: the pipeline's own
    * reconciliation (e.g. `records: in = accepted + quarantined + duplicates`), read from its tables.

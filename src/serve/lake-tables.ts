@@ -1,7 +1,8 @@
 import { describeSnapshot, type Lake } from '../lake/index.js';
 import type { SqlEngine } from '../sql/index.js';
 import { TributaryError } from '../core/index.js';
-import { buildReadSql, quoteIdentifier } from './parquet-tables.js';
+import { quoteIdentifier } from '../lake/index.js';
+import { buildReadSql } from './parquet-tables.js';
 import type { LakeLayer, TableInfo, TablePage, TableProvider, TableQuery, TableRef } from './types.js';
 
 export interface LakeTableProviderOptions {

@@ -2,6 +2,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { TributaryError } from '../core/index.js';
+import { quoteIdentifier, quoteLiteral } from '../lake/index.js';
+import { toJsonValue } from '../sql/index.js';
 import type {
   LakeLayer,
   RowFilter,
@@ -16,31 +18,6 @@ import type {
 const layers: LakeLayer[] = ['bronze', 'silver', 'gold'];
 const tableNamePattern = /^[a-z][a-z0-9_]{0,62}$/;
 const typePattern = /^[A-Z0-9_(), ]{1,64}$/;
-
-/** Double-quoted SQL identifier. Names reaching here are real column names, quoted anyway. */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-function quoteLiteral(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
-
-/** DuckDB values as JSON: bigints become numbers when exact (strings otherwise), dates ISO text. */
-export function toJsonValue(value: unknown): unknown {
-  if (typeof value === 'bigint')
-    return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toJsonValue(v)]),
-    );
-  }
-  if (typeof value === 'number' && !Number.isFinite(value)) return null;
-  return value;
-}
 
 const sqlOperators: Record<RowFilter['op'], string> = {
   eq: '=',
@@ -227,7 +204,13 @@ export class ParquetTableProvider implements TableProvider {
       const columns = columnNames.map(
         (name) => table.columns.find((c) => c.name === name) ?? { name, type: 'UNKNOWN' },
       );
-      const rows = reader.getRowObjectsJS().map((row) => toJsonValue(row) as Record<string, unknown>);
+      // The SQL layer's conversion, with the column types: the table route and /api/query agree.
+      const types = reader.columnTypes();
+      const rows = reader.getRowsJS().map((row) => {
+        const object: Record<string, unknown> = {};
+        for (let i = 0; i < columnNames.length; i++) object[columnNames[i]] = toJsonValue(row[i], types[i]);
+        return object;
+      });
       return { columns, rows, total: Number(counted.getRowObjectsJS()[0]?.n ?? 0) };
     });
   }

@@ -70,7 +70,7 @@ export interface UpOptions {
   out?: { write(text: string): unknown };
   /** Install SIGINT/SIGTERM handlers (default true). */
   handleSignals?: boolean;
-  /** Budget for a whole shutdown (default 10 s). */
+  /** Budget for a whole shutdown (default 30 s). */
   stopTimeoutMs?: number;
   /** A key to use instead of creating the local admin key (env TRIBUTARY_ADMIN_KEY). */
   adminKey?: string | undefined;
@@ -183,7 +183,8 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
   const { config } = options;
   const out = options.out ?? process.stdout;
   const services = options.services ?? [];
-  const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+  // Five pipelines stop one after another (their final checkpoints, an in-flight batch statement).
+  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
   const paths = await openDataDir(config.dataDir);
   const store = KeyStore.open(paths.keys);
   const admin = await ensureAdminKey(store, config.dataDir, options.adminKey);

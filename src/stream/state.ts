@@ -113,9 +113,13 @@ export class ProcessOperator implements Operator {
   }
 
   emit(value: unknown, timestampMs: number | undefined): void {
-    this.ctx.outcome |= outcomeAccepted;
-    this.next?.push(value, timestampMs ?? this.#currentTs, this.#currentKey);
+    this.#emitted = true;
+    if (this.next === null) this.ctx.outcome |= outcomeAccepted;
+    else this.next.push(value, timestampMs ?? this.#currentTs, this.#currentKey);
   }
+
+  /** Whether the current record's fn emitted: then the stages after it settle its outcome. */
+  #emitted = false;
 
   valueState<T>(name: string): ValueState<T> {
     return this.#valueState<T>(name);
@@ -134,8 +138,11 @@ export class ProcessOperator implements Operator {
     this.#current = state;
     this.#currentKey = key;
     this.#currentTs = ts;
-    this.ctx.outcome |= outcomeAccepted;
+    this.#emitted = false;
     this.fn(value, this.#context);
+    // A record kept in state (or dropped on purpose, e.g. a duplicate) without output is accepted
+    // here; one passed on is settled by the stages after (a window may find it late).
+    if (!this.#emitted) this.ctx.outcome |= outcomeAccepted;
   }
 
   #alive(stamp: Stamped | undefined): stamp is Stamped {

@@ -14,38 +14,58 @@ interface SseMessage {
   data: string;
 }
 
+/**
+ * Reads SSE frames from a streaming response, across calls: `until(stop)` reads until `stop` says
+ * so (or the time runs out) and returns every frame read so far.
+ */
+function sseReader(response: Response) {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  const messages: SseMessage[] = [];
+  let comments = 0;
+  let buffer = '';
+  return {
+    async until(
+      stop: (messages: SseMessage[], comments: number) => boolean,
+      timeoutMs = 5000,
+    ): Promise<{ messages: SseMessage[]; comments: number }> {
+      const deadline = Date.now() + timeoutMs;
+      while (!stop(messages, comments) && Date.now() < deadline) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (frame.startsWith(':')) comments += 1;
+          const event = /^event: ?(.*)$/m.exec(frame)?.[1];
+          const data = /^data: ?(.*)$/m.exec(frame)?.[1];
+          if (event !== undefined && data !== undefined) messages.push({ event, data });
+        }
+      }
+      return { messages, comments };
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
 /** Reads SSE frames from a streaming response until `until` says stop (or the time runs out). */
 async function readEvents(
   response: Response,
   until: (messages: SseMessage[], comments: number) => boolean,
   timeoutMs = 5000,
 ): Promise<{ messages: SseMessage[]; comments: number }> {
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  const messages: SseMessage[] = [];
-  let comments = 0;
-  let buffer = '';
-  const deadline = Date.now() + timeoutMs;
+  const events = sseReader(response);
   try {
-    while (!until(messages, comments) && Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        if (frame.startsWith(':')) comments += 1;
-        const event = /^event: ?(.*)$/m.exec(frame)?.[1];
-        const data = /^data: ?(.*)$/m.exec(frame)?.[1];
-        if (event !== undefined && data !== undefined) messages.push({ event, data });
-      }
-    }
+    return await events.until(until, timeoutMs);
   } finally {
-    await reader.cancel();
+    await events.cancel();
   }
-  return { messages, comments };
 }
+
+/** The server subscribes a stream before it sends `ready`: after it, a publish reaches the client. */
+const isReady = (messages: SseMessage[]) => messages.some((m) => m.event === 'ready');
 
 describe('live events', () => {
   it('streams events to a header-authenticated client with tenant filtering', async () => {
@@ -56,17 +76,21 @@ describe('live events', () => {
       headers: { authorization: `Bearer ${f.keys.admin}` },
     });
     expect(acme.headers.get('content-type')).toContain('text/event-stream');
-    // Let both streams subscribe before publishing.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Both streams have subscribed once they sent `ready`.
+    const acmeEvents = sseReader(acme);
+    const adminEvents = sseReader(admin);
+    await acmeEvents.until(isReady);
+    await adminEvents.until(isReady);
     f.api.events.publish({ type: 'window.sales', data: { orders: 1 }, tenant: 'globex' });
     f.api.events.publish({ type: 'window.sales', data: { orders: 2 }, tenant: 'acme' });
     f.api.events.publish({ type: 'metrics.tick', data: { x: 1 } });
     f.api.events.publish({ type: 'window.platform', data: { orders: 3 } });
-    const seenByAcme = await readEvents(acme, (m) => m.some((e) => e.event === 'window.sales'), 2000);
-    const seenByAdmin = await readEvents(
-      admin,
+    const seenByAcme = await acmeEvents.until((m) => m.some((e) => e.event === 'window.sales'), 2000);
+    const seenByAdmin = await adminEvents.until(
       (m) => m.filter((e) => e.event.startsWith('window.')).length >= 3,
     );
+    await acmeEvents.cancel();
+    await adminEvents.cancel();
     expect(
       seenByAcme.messages.filter((m) => m.event.startsWith('window.')).map((m) => JSON.parse(m.data)),
     ).toEqual([{ orders: 2 }]);
@@ -109,9 +133,11 @@ describe('live events', () => {
     const response = await fetch(`${f.url}/api/events?types=lake.commit`, {
       headers: { authorization: `Bearer ${f.keys.read}` },
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const events = sseReader(response);
+    await events.until(isReady);
     f.provider.notifyCommit({ layer: 'gold', name: 'sales_by_minute' });
-    const { messages } = await readEvents(response, (m) => m.some((e) => e.event === 'lake.commit'));
+    const { messages } = await events.until((m) => m.some((e) => e.event === 'lake.commit'));
+    await events.cancel();
     expect(JSON.parse(messages.find((m) => m.event === 'lake.commit')!.data)).toEqual({
       layer: 'gold',
       name: 'sales_by_minute',

@@ -123,9 +123,8 @@ describe('runUp', () => {
       handleSignals: false,
       stopTimeoutMs: 500,
     });
-    const startMs = Date.now();
+    // The service's stop never settles: stop() resolving at all is the budget at work.
     await handle.stop();
-    expect(Date.now() - startMs).toBeLessThan(2000);
     expect(lines.join('')).toContain('stopped hangs (timed out)');
   });
 });
@@ -142,11 +141,17 @@ describe('tributary up (compiled CLI)', () => {
       },
     );
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!/Press Ctrl-C/.test(output) && Date.now() < deadline && child.exitCode === null)
-      await new Promise((r) => setTimeout(r, 100));
+    // Ready when it prints "Press Ctrl-C" (or gone when it exits first): an event, not a poll.
+    const ready = new Promise<void>((resolve) => {
+      const seen = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (/Press Ctrl-C/.test(output)) resolve();
+      };
+      child.stdout.on('data', seen);
+      child.stderr.on('data', seen);
+      child.on('exit', () => resolve());
+    });
+    await ready;
     const url = /Dashboard: (http:\/\/\S+?)\/\n/.exec(output)?.[1];
     const key = /\n {2}(trb_\S+)\n/.exec(output)?.[1];
     expect(url, output).toBeDefined();
@@ -160,11 +165,9 @@ describe('tributary up (compiled CLI)', () => {
     const statusCode = await new Promise<number | null>((resolve) => statusRun.on('exit', resolve));
     expect(statusCode).toBe(0);
     expect(statusText).toContain(`(from ${url})`);
-    const stopStartMs = Date.now();
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
-    expect(Date.now() - stopStartMs).toBeLessThan(10_000);
     expect(output).toContain('Stopped.');
   });
 });

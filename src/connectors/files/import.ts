@@ -5,6 +5,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
+import { checkConnectorOptions } from '../options-check.js';
 import type { Lake, PendingFiles } from '../../lake/index.js';
 import type { Log, ProducerRecord } from '../../log/index.js';
 import { decodeFile, formatFromName } from '../formats/decode.js';
@@ -172,14 +173,7 @@ export async function importFile(
   options: FileImportOptionsInput,
   deps: FileImportDeps,
 ): Promise<FileImportReport> {
-  const parsed = fileImportOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new TributaryError(
-      'CONFIG_INVALID',
-      `file import options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  const o = parsed.data;
+  const o = checkConnectorOptions('file import', fileImportOptionsSchema, options);
   const file = path.resolve(o.path);
   const name = path.basename(file);
   const info = await stat(file).catch(() => null);

@@ -13,6 +13,7 @@ import type { Log, ProducerRecord } from '../../log/index.js';
 import { createMemoryStateStore, type ConnectorStateStore } from '../state.js';
 import { guardedFetch, type LookupFn, type NetPolicy } from './netguard.js';
 import { httpPollerOptionsSchema, type HttpPollerOptions, type HttpPollerOptionsInput } from './options.js';
+import { checkConnectorOptions } from '../options-check.js';
 
 const requestsCounter = counter('tributary_http_poller_requests_total', 'HTTP poller requests by outcome', [
   'outcome',
@@ -111,14 +112,7 @@ export class HttpPoller {
   readonly #logger: Logger;
 
   constructor(options: HttpPollerOptionsInput, deps: HttpPollerDeps = {}) {
-    const parsed = httpPollerOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new TributaryError(
-        'CONFIG_INVALID',
-        `http poller options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    this.options = parsed.data;
+    this.options = checkConnectorOptions('http poller', httpPollerOptionsSchema, options);
     this.#deps = deps;
     this.#clock = deps.clock ?? systemClock;
     this.#throttle =

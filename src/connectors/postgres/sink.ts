@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
+import { quoteIdentifier } from '../../lake/index.js';
+import { checkConnectorOptions } from '../options-check.js';
 import type { PgClient, PgSession } from './client.js';
 
 const identifier = /^[A-Za-z_][A-Za-z0-9_$]*$/;
@@ -46,8 +48,7 @@ export const postgresSinkOptionsSchema = z
 export type PostgresSinkOptions = z.infer<typeof postgresSinkOptionsSchema>;
 export type PostgresSinkOptionsInput = z.input<typeof postgresSinkOptionsSchema>;
 
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const quoteQualified = (name: string) => name.split('.').map(quoteIdent).join('.');
+const quoteQualified = (name: string) => name.split('.').map(quoteIdentifier).join('.');
 
 /**
  * Offsets table, one row per sink:
@@ -87,14 +88,7 @@ export class PostgresUpsertSink {
   #prepared = false;
 
   constructor(options: PostgresSinkOptionsInput, deps: { client: PgClient }) {
-    const parsed = postgresSinkOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new TributaryError(
-        'CONFIG_INVALID',
-        `postgres sink options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    this.options = parsed.data;
+    this.options = checkConnectorOptions('postgres sink', postgresSinkOptionsSchema, options);
     this.#client = deps.client;
   }
 
@@ -170,12 +164,12 @@ export class PostgresUpsertSink {
       );
       const committed = Number(current.rows[0][0]);
       if (checkpointId <= committed) return { checkpointId, rows: 0, skipped: true };
-      const columns = o.columns.map(quoteIdent).join(', ');
+      const columns = o.columns.map(quoteIdentifier).join(', ');
       const updates = o.columns.filter((c) => !o.keyColumns.includes(c));
-      const conflict = `ON CONFLICT (${o.keyColumns.map(quoteIdent).join(', ')}) ${
+      const conflict = `ON CONFLICT (${o.keyColumns.map(quoteIdentifier).join(', ')}) ${
         updates.length === 0
           ? 'DO NOTHING'
-          : `DO UPDATE SET ${updates.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ')}`
+          : `DO UPDATE SET ${updates.map((c) => `${quoteIdentifier(c)} = EXCLUDED.${quoteIdentifier(c)}`).join(', ')}`
       }`;
       const perStatement = Math.min(o.rowsPerStatement, Math.floor(65_535 / o.columns.length));
       for (let start = 0; start < rows.length; start += perStatement) {

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
+// PostgreSQL quotes identifiers and literals as DuckDB does: the lake's quoters serve both.
+import { quoteIdentifier, quoteLiteral } from '../../lake/index.js';
+import { checkConnectorOptions } from '../options-check.js';
 import type { CommitResult, LakeTable, PendingFiles } from '../../lake/index.js';
 import { createMemoryStateStore, type ConnectorStateStore } from '../state.js';
 import type { PgClient, PgSession } from './client.js';
@@ -60,14 +63,8 @@ export const postgresSourceOptionsSchema = z
 export type PostgresSourceOptions = z.infer<typeof postgresSourceOptionsSchema>;
 export type PostgresSourceOptionsInput = z.input<typeof postgresSourceOptionsSchema>;
 
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 function quoteQualified(name: string): string {
-  return name.split('.').map(quoteIdent).join('.');
-}
-function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
+  return name.split('.').map(quoteIdentifier).join('.');
 }
 
 export interface PgBatch {
@@ -109,14 +106,7 @@ export class PostgresSource {
   #columns: PgColumn[] | null = null;
 
   constructor(options: PostgresSourceOptionsInput, deps: { client: PgClient; state?: ConnectorStateStore }) {
-    const parsed = postgresSourceOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new TributaryError(
-        'CONFIG_INVALID',
-        `postgres source options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    this.options = parsed.data;
+    this.options = checkConnectorOptions('postgres source', postgresSourceOptionsSchema, options);
     this.#client = deps.client;
     this.#state = deps.state ?? createMemoryStateStore();
   }
@@ -227,7 +217,7 @@ export class PostgresSource {
     let sql = `SELECT ${select} FROM ${quoteQualified(this.options.table)} AS src`;
     if (cursorColumn !== undefined && saved !== undefined) {
       const cursorType = columns.find((c) => c.name === cursorColumn)!.pgType;
-      sql += ` WHERE src.${quoteIdent(cursorColumn)} > ${quoteLiteral(saved)}::${cursorType}`;
+      sql += ` WHERE src.${quoteIdentifier(cursorColumn)} > ${quoteLiteral(saved)}::${cursorType}`;
     }
     return sql;
   }
@@ -261,10 +251,10 @@ export class PostgresSource {
         // padding exactly as in `rawBatches`).
         const select = await this.#selectSql(columns, (c) =>
           c.type === 'BLOB'
-            ? `regexp_replace(encode(src.${quoteIdent(c.name)}, 'hex'), '(..)', '\\\\x\\1', 'g')`
+            ? `regexp_replace(encode(src.${quoteIdentifier(c.name)}, 'hex'), '(..)', '\\\\x\\1', 'g')`
             : c.type === 'VARCHAR'
-              ? `src.${quoteIdent(c.name)}::text`
-              : `src.${quoteIdent(c.name)}`,
+              ? `src.${quoteIdentifier(c.name)}::text`
+              : `src.${quoteIdentifier(c.name)}`,
         );
         const rows = await session.copyOut(select, `FORMAT csv`, write);
         const cursorColumn = this.options.mode === 'incremental' ? this.options.cursorColumn : undefined;
@@ -272,9 +262,9 @@ export class PostgresSource {
         if (cursorColumn !== undefined && rows > 0) {
           // Same snapshot as the COPY (REPEATABLE READ), so this is the last row it copied.
           const column = columns.find((c) => c.name === cursorColumn)!;
-          const sql = await this.#selectSql([column], (c) => `src.${quoteIdent(c.name)}::text`);
+          const sql = await this.#selectSql([column], (c) => `src.${quoteIdentifier(c.name)}::text`);
           const last = await session.query(
-            `${sql} ORDER BY src.${quoteIdent(cursorColumn)} DESC NULLS LAST LIMIT 1`,
+            `${sql} ORDER BY src.${quoteIdentifier(cursorColumn)} DESC NULLS LAST LIMIT 1`,
           );
           cursor = (last.rows[0]?.[0] as string | null | undefined) ?? undefined;
         }
@@ -308,8 +298,8 @@ export class PostgresSource {
           await session.query(`SET LOCAL extra_float_digits = 1`);
           const columns = await this.columns(session);
           const cursorColumn = this.options.mode === 'incremental' ? this.options.cursorColumn : undefined;
-          let sql = await this.#selectSql(columns, (c) => `src.${quoteIdent(c.name)}::text`);
-          if (cursorColumn !== undefined) sql += ` ORDER BY src.${quoteIdent(cursorColumn)}`;
+          let sql = await this.#selectSql(columns, (c) => `src.${quoteIdentifier(c.name)}::text`);
+          if (cursorColumn !== undefined) sql += ` ORDER BY src.${quoteIdentifier(cursorColumn)}`;
           await session.query(`DECLARE tributary_source NO SCROLL CURSOR FOR ${sql}`);
           const cursorIndex =
             cursorColumn === undefined ? -1 : columns.findIndex((c) => c.name === cursorColumn);

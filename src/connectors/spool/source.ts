@@ -17,6 +17,7 @@ import { quoteLiteral, type Lake, type LakeTable, type PendingFiles } from '../.
 import type { Log, ProducerRecord } from '../../log/index.js';
 import { decodeFile, formatFromName, type RecordFormat } from '../formats/decode.js';
 import { spoolOptionsSchema, type SpoolOptions, type SpoolOptionsInput } from './options.js';
+import { checkConnectorOptions } from '../options-check.js';
 
 const recordsCounter = counter('tributary_spool_records_total', 'Records appended by spool sources', [
   'topic',
@@ -161,14 +162,7 @@ export class SpoolSource {
   #duck: Promise<DuckDBInstance> | null = null;
 
   constructor(options: SpoolOptionsInput, deps: SpoolSourceDeps) {
-    const parsed = spoolOptionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new TributaryError(
-        'CONFIG_INVALID',
-        `spool source options: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-      );
-    }
-    this.options = parsed.data;
+    this.options = checkConnectorOptions('spool source', spoolOptionsSchema, options);
     if (this.options.topic !== undefined && !deps.log)
       throw new TributaryError('USAGE', 'a spool source with a topic needs deps.log');
     if (this.options.table !== undefined && !deps.lake)

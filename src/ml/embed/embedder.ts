@@ -35,7 +35,11 @@ export function l2Normalise(vector: Float32Array): Float32Array {
 // Offline default: hashed word + character n-gram vectors
 // ---------------------------------------------------------------------------------------------
 
-const stopwords = new Set(
+/**
+ * English stop words: the embedder weighs them down, BM25 ignores them (they would match nearly
+ * every chunk). One list, so both retrieval paths agree on what carries no meaning.
+ */
+export const englishStopwords: ReadonlySet<string> = new Set(
   (
     'a about above after again against all am an and any are as at be because been before being below between both but by ' +
     'can could did do does doing down during each few for from further had has have having he her here hers herself him ' +
@@ -98,7 +102,7 @@ export class HashedEmbedder implements Embedder {
     const words = wordTokens(text);
     let previous: string | undefined;
     for (const word of words) {
-      if (stopwords.has(word)) {
+      if (englishStopwords.has(word)) {
         add(`w:${word}`, 0.1);
         previous = undefined;
         continue;

@@ -1,16 +1,7 @@
-import { wordTokens } from '../embed/embedder.js';
-
-/** English stop words ignored by BM25 (they would match nearly every chunk). */
-const stopwords = new Set(
-  (
-    'a an and are as at be but by for from has have how i if in into is it its me my no not of on or our so such than that ' +
-    'the their them then there these they this to was we were what when where which who why will with you your do does did ' +
-    'can about'
-  ).split(' '),
-);
+import { englishStopwords, wordTokens } from '../embed/embedder.js';
 
 export function bm25Terms(text: string): string[] {
-  return wordTokens(text).filter((t) => !stopwords.has(t));
+  return wordTokens(text).filter((t) => !englishStopwords.has(t));
 }
 
 export interface Bm25Options {

@@ -4,11 +4,12 @@
 // latest-wins with quality rules; gold sentiment, trending, genres, filmographies) → the serving
 // store (PGlite, or PostgreSQL with MOVIES_SERVING_URL) → /api/movies…, /api/people, /api/genres.
 import path from 'node:path';
+import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
 import type { SourceContext } from '../../connectors/index.js';
 import { createSentimentModel } from '../../ml/index.js';
-import { pipelineSetting } from '../settings.js';
-import type { PipelineDefinition, PipelineServices, PipelineSetting } from '../types.js';
+import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
+import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { defaultTmdbUrl, TmdbClient } from './client.js';
 import { extractTmdb, formatExtractionStats, topics, type ExtractionStats } from './extract.js';
 import { moviesGoldJob } from './gold.js';
@@ -26,31 +27,36 @@ export const topicPartitions = 4;
 /** The pipeline's settings (environment variables, also `tributary run` flags). */
 export const moviesSettings = {
   pages: {
-    env: 'TMDB_PAGES',
+    env: ['TMDB_PAGES'],
     flag: '--pages <n>',
-    description: 'movies: /movie/popular pages per extraction (default 5)',
+    description: '/movie/popular pages per extraction (default 5)',
+    schema: z
+      .string()
+      .regex(/^\d+$/, 'a whole number 1..500')
+      .refine((text) => Number(text) >= 1 && Number(text) <= 500, 'a whole number 1..500'),
   },
   apiUrl: {
-    env: 'TMDB_API_URL',
+    env: ['TMDB_API_URL'],
     flag: '--tmdb-url <url>',
-    description: `movies: TMDB API base (default ${defaultTmdbUrl})`,
+    description: `TMDB API base (default ${defaultTmdbUrl})`,
+    schema: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
   },
   servingUrl: {
-    env: 'MOVIES_SERVING_URL',
+    env: ['MOVIES_SERVING_URL'],
     flag: '--serving-url <url>',
-    description: 'movies: PostgreSQL serving store (default embedded PGlite)',
+    description: 'PostgreSQL serving store (default embedded PGlite)',
+    schema: z.string().regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db'),
   },
-} satisfies Record<string, PipelineSetting>;
+} satisfies PipelineSettingsSpec;
+
+/** The movies settings of a configuration (flags, config file, environment). */
+export function moviesSettingsOf(config: PipelineServices['config'], env: NodeJS.ProcessEnv = process.env) {
+  return resolvePipelineSettings(pipelineName, moviesSettings, config, env);
+}
 
 /** Popular pages read per extraction: `TMDB_PAGES` / `--pages` (default 5, 20 movies a page). */
-export function tmdbPages(env: NodeJS.ProcessEnv = process.env): number {
-  const text = pipelineSetting(moviesSettings.pages, env) ?? '5';
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 500)
-    throw new TributaryError(
-      'CONFIG_INVALID',
-      `TMDB_PAGES must be a whole number 1..500, got ${JSON.stringify(text)}`,
-    );
-  return Number(text);
+export function tmdbPages(config: PipelineServices['config'], env: NodeJS.ProcessEnv = process.env): number {
+  return Number(moviesSettingsOf(config, env).pages ?? '5');
 }
 
 /** Minutes between extractions under `up`: `TMDB_REFRESH_MINUTES` (default 15). */
@@ -82,10 +88,9 @@ function storeOf(
 ): Promise<MoviesServingStore> {
   const state = sharedOf(services);
   if (state.store === null) {
+    const servingUrl = moviesSettingsOf(services.config, env).servingUrl;
     const opening = MoviesServingStore.open({
-      ...(pipelineSetting(moviesSettings.servingUrl, env) === undefined
-        ? {}
-        : { url: pipelineSetting(moviesSettings.servingUrl, env)! }),
+      ...(servingUrl === undefined ? {} : { url: servingUrl }),
       pgliteDir: path.join(services.config.dataDir, 'pglite-movies'),
     });
     state.store = opening;
@@ -114,7 +119,7 @@ async function extractOnce(services: PipelineServices, context: SourceContext): 
     const client = new TmdbClient(
       simulator === null
         ? {
-            baseUrl: pipelineSetting(moviesSettings.apiUrl, env) ?? defaultTmdbUrl,
+            baseUrl: moviesSettingsOf(services.config, env).apiUrl ?? defaultTmdbUrl,
             ...(env.TMDB_API_KEY ? { apiKey: env.TMDB_API_KEY } : {}),
             ...(env.TMDB_READ_ACCESS_TOKEN ? { readAccessToken: env.TMDB_READ_ACCESS_TOKEN } : {}),
           }
@@ -129,7 +134,7 @@ async function extractOnce(services: PipelineServices, context: SourceContext): 
       client,
       log: services.log,
       ...(encode === undefined ? {} : { encode }),
-      pages: tmdbPages(env),
+      pages: tmdbPages(services.config, env),
       signal: context.signal,
       onMovie: (progress) => {
         const total = Object.values(progress.records).reduce((a, b) => a + b, 0);
@@ -180,7 +185,7 @@ export const moviesPipeline: PipelineDefinition = {
       },
     };
   },
-  settings: Object.values(moviesSettings),
+  settings: moviesSettings,
   async report(services) {
     const count = async (table: string, where = '') =>
       (await services.lake.table(table).snapshot()) === null

@@ -5,7 +5,7 @@ import { stageTable, type PostgresTableReader } from './extract.js';
 import { bronzeTables, checkIngestionDate, medallionJobs, type SqlBatchJobSpec } from './sql.js';
 
 /**
- * Where the batch run writes: bronze partitions and whole silver/gold tables. `ParquetDirectory`
+ * Where the batch run writes: one run date's partition of each bronze, silver and gold table. `ParquetDirectory`
  * implements it over plain Parquet files; the lake layer's tables implement it with atomic
  * commits (see index.ts for the wiring).
  */
@@ -15,7 +15,7 @@ export interface NorthwindLake {
    * (a DuckDB SELECT over the staged extraction; it carries `_ingestion_timestamp` and `_source`).
    */
   replaceBronzePartition(table: string, ingestionDate: string, selectSql: string): Promise<void>;
-  /** Runs a SQL job: each output, in order, fully overwritten. */
+  /** Runs a SQL job: each output, in order, replaces partition `ingestion_date=<job.ingestionDate>`. */
   runJob(job: SqlBatchJobSpec): Promise<void>;
 }
 

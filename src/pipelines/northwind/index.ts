@@ -10,13 +10,19 @@
  *   northwind.silver  → silver.sales, silver.sales_quarantine         (sql.ts documents the rules)
  *   northwind.gold    → gold.kpi_summary, gold.top_countries, gold.category_sales, gold.customer_rfm,
  *                       gold.revenue_by_country_combined
+ *   Silver and gold are partitioned by run date too (ingestion_date); a rerun replaces that date
+ *   only, and the API reads the latest date unless `?date=` names one.
  * Stream jobs:
  *   northwind.live_sales          topic ventes-temps-reel → gold.live_sales_by_country (+ the combined table)
  *   northwind.live_sales_history  topic ventes-temps-reel → bronze.live_sales, partitioned by
  *                                 sale_date (event time) and canonical country (pays)
+ *   northwind.live_sales_by_minute topic ventes-temps-reel → gold.live_sales_by_minute: 1-minute
+ *                                 event-time windows per country, 5 s out-of-orderness, late sales
+ *                                 to northwind.live_sales_by_minute.late
+ * The live jobs count each order_id once (a re-sent or replayed sale is not counted twice).
  */
 import { z } from 'zod';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, type TributaryConfig } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import {
   qualityTable,
@@ -31,9 +37,10 @@ import {
   type BatchJobContext,
   type StreamJob,
 } from '../../stream/index.js';
+import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { ingestionDateOf, runBronze } from './batch.js';
-import { lakeTarget } from './lake-target.js';
+import { lakeTarget, replaceDatePartition } from './lake-target.js';
 import {
   liveHistoryJob,
   liveHistoryTable,
@@ -42,17 +49,21 @@ import {
   liveTableSql,
   liveTopic,
   liveTotalsSink,
+  liveWindowsJob,
+  liveWindowsTable,
   simulateSales,
   type LiveCountryTotals,
 } from './live.js';
 import { openNorthwindSource } from './source.js';
 import {
   bronzeTables,
+  ingestionDateColumn,
   medallionJobs,
   revenueByCountryCombinedSql,
   rfmSegments,
   silverQuality,
   silverRules,
+  withIngestionDate,
 } from './sql.js';
 
 export const pipelineName = 'northwind';
@@ -60,6 +71,23 @@ export const combinedTable = 'gold.revenue_by_country_combined';
 /** SSE event carrying fresh live totals: `{ rows: [{pays, total_ventes_live, nb_transactions}], total_ventes_live, nb_transactions }`. */
 export const liveEventType = 'northwind.live_sales';
 const schedule = '0 2 * * *';
+
+/** The pipeline's own settings (not core config keys). */
+export const northwindSettings = {
+  sourceUrl: {
+    description:
+      'PostgreSQL Northwind to read (postgres://user@host:port/db); default the embedded PGlite database under the data dir',
+    env: ['NORTHWIND_PG_URL'],
+    schema: z.string().regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db'),
+    flag: '--source-url <url>',
+  },
+} satisfies PipelineSettingsSpec;
+
+/** Where the source is: the data dir (embedded PGlite) and the `sourceUrl` setting. */
+export function northwindSourceConfig(config: TributaryConfig, env: NodeJS.ProcessEnv = process.env) {
+  const { sourceUrl } = resolvePipelineSettings(pipelineName, northwindSettings, config, env);
+  return { dataDir: config.dataDir, sourceUrl };
+}
 
 function partitionOf(ctx: BatchJobContext): string {
   return ctx.partition ?? ingestionDateOf(new Date());
@@ -113,12 +141,12 @@ export function northwindBatchJobs(
     {
       name: 'northwind.bronze',
       description: 'Snapshot the six Northwind tables from PostgreSQL into bronze (partition = run date)',
-      inputs: northwindSourceDatasets(config.northwindPgUrl),
+      inputs: northwindSourceDatasets(northwindSourceConfig(config).sourceUrl),
       outputs: bronzeTables.map((t) => `bronze.${t}`),
       schedule,
       partitionFor,
       async run(ctx) {
-        const source = await openNorthwindSource(config, { seedIfEmpty: true });
+        const source = await openNorthwindSource(northwindSourceConfig(config), { seedIfEmpty: true });
         try {
           const report = await runBronze({
             reader: source.reader,
@@ -142,12 +170,21 @@ export function northwindBatchJobs(
       async run(ctx) {
         // The same rules and statements as medallionJobs' silver outputs, run as a data-quality
         // run: the counts pass the SQL sandbox first, and gold.quality_results gets the run.
+        // Both tables keep history by date: this run replaces only its own date's partition.
+        const date = partitionOf(ctx);
+        const quality = silverQuality(date);
         const report = await writeCheckedQuery({
-          ...silverQuality(partitionOf(ctx)),
+          ...quality,
+          select: {
+            table: (sql) => withIngestionDate(quality.select.table(sql), date),
+            quarantine: (sql) => withIngestionDate(quality.select.quarantine(sql), date),
+          },
           lake,
           query: (text) => query(text),
           runId: ctx.commitId,
-          mode: 'overwrite',
+          mode: 'overwrite-partitions',
+          partitionBy: [ingestionDateColumn],
+          replacePartitions: [{ [ingestionDateColumn]: date }],
         });
         return { rowsIn: report.rowsIn, rowsOut: report.rowsIn - report.rowsRefused };
       },
@@ -162,10 +199,15 @@ export function northwindBatchJobs(
       partitionFor,
       async run(ctx) {
         let rowsOut = 0;
-        for (const output of gold.outputs) {
-          const result = await lake
-            .table(output.table)
-            .writeQuery(output.sql, { mode: 'overwrite', commitId: `${ctx.commitId}:${output.table}` });
+        const date = partitionOf(ctx);
+        const [, goldOfDate] = medallionJobs(date);
+        for (const output of goldOfDate?.outputs ?? []) {
+          const result = await replaceDatePartition(
+            lake.table(output.table),
+            date,
+            output.sql,
+            `${ctx.commitId}:${output.table}`,
+          );
           rowsOut += result.rowsAdded;
         }
         await refreshCombined(lake);
@@ -209,7 +251,11 @@ export function northwindStreamJobs(
       publish?.(event);
     },
   });
-  return [liveSalesJob(services.log, sink), liveHistoryJob(services.log, lake.table(liveHistoryTable))];
+  return [
+    liveSalesJob(services.log, sink),
+    liveHistoryJob(services.log, lake.table(liveHistoryTable)),
+    liveWindowsJob(services.log, lake.table(liveWindowsTable)),
+  ];
 }
 
 const rowsResponse = {
@@ -243,6 +289,63 @@ export function salesWhere(filters: {
   if (filters.from !== undefined) add('order_date >= CAST(? AS DATE)', filters.from);
   if (filters.to !== undefined) add('order_date <= CAST(? AS DATE)', filters.to);
   return { sql: conditions.length === 0 ? '' : `WHERE ${conditions.join(' AND ')}`, params };
+}
+
+/** `?date=`: the run date (partition) a batch route reads; default the latest. */
+const dateQuery = z.object({
+  date: isoDate.optional().describe('Run date (partition) to read; default the latest'),
+});
+const dateDescription =
+  "`date` (YYYY-MM-DD) reads that run date's partition (404 when the table has none); without it, the latest date.";
+/** Rows of the run date bound as $1, without the partition column. */
+const dateWhere = `WHERE ${ingestionDateColumn} = CAST($1 AS DATE)`;
+const dropDate = `* EXCLUDE (${ingestionDateColumn})`;
+
+/**
+ * The run date a route reads from a date-partitioned table: `requested` when the table holds rows
+ * of that date (else NOT_FOUND naming it), otherwise the latest date (null when the table is empty).
+ */
+export async function runDate(
+  query: PipelineServices['query'],
+  table: string,
+  requested: string | undefined,
+): Promise<string | null> {
+  if (requested === undefined) {
+    const [latest] = await query(`SELECT CAST(max(${ingestionDateColumn}) AS VARCHAR) AS d FROM ${table}`);
+    return (latest?.d as string | null | undefined) ?? null;
+  }
+  const found = await query(
+    `SELECT 1 AS found FROM ${table} WHERE ${ingestionDateColumn} = CAST($1 AS DATE) LIMIT 1`,
+    [requested],
+  );
+  if (found.length === 0)
+    throw new TributaryError('NOT_FOUND', `${table} has no partition for date ${requested}`, {
+      details: { field: 'date', value: requested },
+    });
+  return requested;
+}
+
+/**
+ * The windowed table appears when the first minute closes (the stream lake sink creates it); until
+ * then the chart has no points rather than an error.
+ */
+async function minutesOrNone(
+  query: PipelineServices['query'],
+  sql: string,
+  params: unknown[],
+): Promise<Record<string, unknown>[]> {
+  try {
+    return await query(sql, params);
+  } catch (error) {
+    if (
+      error instanceof TributaryError &&
+      error.code === 'NOT_FOUND' &&
+      // The engine names the missing table with or without its layer.
+      new RegExp(`^table (gold\\.)?${liveWindowsTable.split('.')[1]} does not exist`).test(error.message)
+    )
+      return [];
+    throw error;
+  }
 }
 
 /** API routes (scope `read`) and the dashboard page. */
@@ -369,6 +472,16 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         event: liveEventType,
         format: 'number',
       },
+      {
+        id: 'live-minutes',
+        title: 'Live sales per minute (event time, all countries)',
+        kind: 'line',
+        route: '/api/northwind/live/minutes',
+        rowsField: 'rows',
+        x: 'minute',
+        y: 'total_ventes',
+        format: 'number',
+      },
     ],
     tables: [
       {
@@ -397,7 +510,24 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
     page,
     routes(api) {
       // Each answer is cached until the table it reads commits (the platform's response cache).
-      const get = (path: string, summary: string, sql: string, table: string) =>
+      // Batch tables read one run date: `?date=` or the latest (see `runDate`).
+      const dated = (path: string, summary: string, table: string, sql: (where: string) => string) =>
+        api.route({
+          method: 'get',
+          path,
+          summary,
+          description: dateDescription,
+          tags: ['northwind'],
+          scope: 'read',
+          query: dateQuery,
+          responses: rowsResponse,
+          cache: { tables: [table] },
+          handler: async ({ query: q }) => {
+            const date = await runDate(query, table, q.date);
+            return { rows: await query(sql(dateWhere), [date]) };
+          },
+        });
+      const live = (path: string, summary: string, sql: string, table: string) =>
         api.route({
           method: 'get',
           path,
@@ -408,59 +538,96 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
           cache: { tables: [table] },
           handler: async () => ({ rows: await query(sql) }),
         });
-      get(
+      dated(
         '/api/northwind/kpis',
         'Total revenue, orders, customers, average order value (gold.kpi_summary)',
-        'SELECT * FROM gold.kpi_summary',
         'gold.kpi_summary',
+        (where) => `SELECT ${dropDate} FROM gold.kpi_summary ${where}`,
       );
       api.route({
         method: 'get',
         path: '/api/northwind/categories',
         summary: 'Revenue and share per category (gold.category_sales; from silver.sales when filtered)',
-        description:
-          'Filters (the dashboard page passes them): `country` (canonical name), `from` / `to` (order date, YYYY-MM-DD, inclusive).',
+        description: `Filters (the dashboard page passes them): \`country\` (canonical name), \`from\` / \`to\` (order date, YYYY-MM-DD, inclusive). ${dateDescription}`,
         tags: ['northwind'],
         scope: 'read',
-        query: salesFilters,
+        query: salesFilters.extend(dateQuery.shape),
         responses: rowsResponse,
         cache: { tables: ['gold.category_sales', 'silver.sales'] },
         handler: async ({ query: q }) => {
           const where = salesWhere({ country: q.country, from: q.from, to: q.to });
-          if (where.sql === '')
-            return { rows: await query('SELECT * FROM gold.category_sales ORDER BY revenue DESC') };
+          if (where.sql === '') {
+            const date = await runDate(query, 'gold.category_sales', q.date);
+            return {
+              rows: await query(
+                `SELECT ${dropDate} FROM gold.category_sales ${dateWhere} ORDER BY revenue DESC`,
+                [date],
+              ),
+            };
+          }
+          const date = await runDate(query, 'silver.sales', q.date);
           return {
             rows: await query(
               `SELECT category_name, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
                  round(CAST(sum(line_total) AS DOUBLE) / CAST(sum(sum(line_total)) OVER () AS DOUBLE), 6) AS share
-               FROM silver.sales ${where.sql} GROUP BY category_name ORDER BY revenue DESC, category_name`,
-              where.params,
+               FROM silver.sales ${where.sql} AND ${ingestionDateColumn} = CAST($${where.params.length + 1} AS DATE)
+               GROUP BY category_name ORDER BY revenue DESC, category_name`,
+              [...where.params, date],
             ),
           };
         },
       });
-      get(
+      dated(
         '/api/northwind/rfm/segments',
         'Customers and revenue per RFM segment (gold.customer_rfm)',
-        `SELECT segment, count(*) AS customers, sum(monetary) AS revenue FROM gold.customer_rfm GROUP BY segment
-         ORDER BY array_position([${rfmSegments.map((s) => `'${s}'`).join(', ')}], segment)`,
         'gold.customer_rfm',
+        (where) =>
+          `SELECT segment, count(*) AS customers, sum(monetary) AS revenue FROM gold.customer_rfm ${where} GROUP BY segment
+         ORDER BY array_position([${rfmSegments.map((s) => `'${s}'`).join(', ')}], segment)`,
       );
-      get(
+      live(
         '/api/northwind/live',
         'Live revenue and transactions per country (gold.live_sales_by_country)',
         'SELECT * FROM gold.live_sales_by_country ORDER BY total_ventes_live DESC, pays',
         liveTable,
       );
-      get(
+      live(
         '/api/northwind/live/summary',
         'Live revenue and transactions over all countries',
         'SELECT coalesce(sum(total_ventes_live), 0) AS total_ventes_live, coalesce(sum(nb_transactions), 0) AS nb_transactions FROM gold.live_sales_by_country',
         liveTable,
       );
-      get(
+      api.route({
+        method: 'get',
+        path: '/api/northwind/live/minutes',
+        summary:
+          'Live revenue and transactions per event-time minute (gold.live_sales_by_minute), oldest first',
+        description:
+          '`country` narrows to one canonical country; `limit` keeps the latest minutes (default 60). A minute appears once its window closed (watermark = newest sale − 5 s).',
+        tags: ['northwind'],
+        scope: 'read',
+        query: z.object({
+          country: z.string().min(1).max(80).optional().describe('Canonical country name'),
+          limit: z.coerce.number().int().min(1).max(1440).default(60),
+        }),
+        responses: rowsResponse,
+        cache: { tables: [liveWindowsTable] },
+        handler: async ({ query: q }) => ({
+          rows: await minutesOrNone(
+            query,
+            `SELECT * FROM (
+               SELECT strftime(window_start, '%Y-%m-%d %H:%M') AS minute, CAST(sum(total_ventes) AS DECIMAL(18,2)) AS total_ventes,
+                 CAST(sum(nb_transactions) AS BIGINT) AS nb_transactions
+               FROM ${liveWindowsTable} WHERE $1::VARCHAR IS NULL OR pays = $1::VARCHAR
+               GROUP BY window_start ORDER BY window_start DESC LIMIT $2
+             ) ORDER BY minute`,
+            [q.country ?? null, q.limit],
+          ),
+        }),
+      });
+      live(
         '/api/northwind/revenue-by-country',
-        'Batch + live revenue by country (gold.revenue_by_country_combined)',
+        'Batch (latest run date) + live revenue by country (gold.revenue_by_country_combined)',
         `SELECT * FROM ${combinedTable} ORDER BY total_revenue DESC, country`,
         combinedTable,
       );
@@ -469,29 +636,32 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         path: '/api/northwind/top-countries',
         summary:
           'Countries ranked by revenue (gold.top_countries; from silver.sales when filtered); rank 1 = highest',
-        description:
-          'Filters: `category` (category name), `from` / `to` (order date, YYYY-MM-DD, inclusive).',
+        description: `Filters: \`category\` (category name), \`from\` / \`to\` (order date, YYYY-MM-DD, inclusive). ${dateDescription}`,
         tags: ['northwind'],
         scope: 'read',
-        query: limitQuery.extend(salesFilters.omit({ country: true }).shape),
+        query: limitQuery.extend(salesFilters.omit({ country: true }).shape).extend(dateQuery.shape),
         responses: rowsResponse,
         cache: { tables: ['gold.top_countries', 'silver.sales'] },
         handler: async ({ query: q }) => {
           const where = salesWhere({ category: q.category, from: q.from, to: q.to });
-          if (where.sql === '')
+          if (where.sql === '') {
+            const date = await runDate(query, 'gold.top_countries', q.date);
             return {
-              rows: await query('SELECT * FROM gold.top_countries ORDER BY "rank" LIMIT $1 OFFSET $2', [
-                q.limit,
-                q.offset,
-              ]),
+              rows: await query(
+                `SELECT ${dropDate} FROM gold.top_countries ${dateWhere} ORDER BY "rank" LIMIT $2 OFFSET $3`,
+                [date, q.limit, q.offset],
+              ),
             };
+          }
+          const date = await runDate(query, 'silver.sales', q.date);
           const n = where.params.length;
           return {
             rows: await query(
               `SELECT country, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
                  CAST(row_number() OVER (ORDER BY sum(line_total) DESC, country) AS INTEGER) AS "rank"
-               FROM silver.sales ${where.sql} GROUP BY country ORDER BY "rank" LIMIT $${n + 1} OFFSET $${n + 2}`,
-              [...where.params, q.limit, q.offset],
+               FROM silver.sales ${where.sql} AND ${ingestionDateColumn} = CAST($${n + 1} AS DATE)
+               GROUP BY country ORDER BY "rank" LIMIT $${n + 2} OFFSET $${n + 3}`,
+              [...where.params, date, q.limit, q.offset],
             ),
           };
         },
@@ -500,22 +670,27 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         method: 'get',
         path: '/api/northwind/rfm/customers',
         summary: 'Customers with their R, F, M scores and segment (gold.customer_rfm)',
+        description: dateDescription,
         tags: ['northwind'],
         scope: 'read',
-        query: limitQuery.extend({ segment: z.enum(rfmSegments).optional() }),
+        query: limitQuery.extend({ segment: z.enum(rfmSegments).optional() }).extend(dateQuery.shape),
         responses: rowsResponse,
-        handler: async ({ query: q }) => ({
-          rows:
-            q.segment === undefined
-              ? await query(
-                  'SELECT * FROM gold.customer_rfm ORDER BY monetary DESC, customer_id LIMIT $1 OFFSET $2',
-                  [q.limit, q.offset],
-                )
-              : await query(
-                  'SELECT * FROM gold.customer_rfm WHERE segment = $1 ORDER BY monetary DESC, customer_id LIMIT $2 OFFSET $3',
-                  [q.segment, q.limit, q.offset],
-                ),
-        }),
+        cache: { tables: ['gold.customer_rfm'] },
+        handler: async ({ query: q }) => {
+          const date = await runDate(query, 'gold.customer_rfm', q.date);
+          return {
+            rows:
+              q.segment === undefined
+                ? await query(
+                    `SELECT ${dropDate} FROM gold.customer_rfm ${dateWhere} ORDER BY monetary DESC, customer_id LIMIT $2 OFFSET $3`,
+                    [date, q.limit, q.offset],
+                  )
+                : await query(
+                    `SELECT ${dropDate} FROM gold.customer_rfm ${dateWhere} AND segment = $2 ORDER BY monetary DESC, customer_id LIMIT $3 OFFSET $4`,
+                    [date, q.segment, q.limit, q.offset],
+                  ),
+          };
+        },
       });
     },
   };
@@ -531,8 +706,9 @@ export const northwindPipeline: PipelineDefinition = {
     return { batch: northwindBatchJobs(services), stream: northwindStreamJobs(services) };
   },
   serve: northwindModule,
+  settings: northwindSettings,
   async seedDemo(services, progress) {
-    const source = await openNorthwindSource(services.config, {
+    const source = await openNorthwindSource(northwindSourceConfig(services.config), {
       seedIfEmpty: true,
       ...(progress ? { progress } : {}),
     });
@@ -577,7 +753,7 @@ export {
   type BatchReport,
   type BronzeReport,
 } from './batch.js';
-export { lakeTarget } from './lake-target.js';
+export { lakeTarget, replaceDatePartition } from './lake-target.js';
 export { ParquetDirectory } from './parquet-dir.js';
 export { canonicalCountry, countryAliases } from './countries.js';
 export * from './sql.js';
@@ -588,6 +764,9 @@ export {
   liveHistoryJob,
   liveHistoryJobName,
   liveHistoryTable,
+  liveWindowsJob,
+  liveWindowsJobName,
+  liveWindowsTable,
   saleEventSchema,
   simulateSales,
   parseRate,

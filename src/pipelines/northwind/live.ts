@@ -6,6 +6,8 @@ import {
   lakeSink,
   lakeTableTarget,
   stream,
+  tumbling,
+  type ProcessContext,
   type Sink,
   type SinkContext,
   type StreamJob,
@@ -25,6 +27,18 @@ export const liveJobName = 'northwind.live_sales';
 export const liveTable = 'gold.live_sales_by_country';
 export const liveHistoryJobName = 'northwind.live_sales_history';
 export const liveHistoryTable = 'bronze.live_sales';
+/** The windowed live view: revenue per country and event-time minute; late sales go to `<job>.late`. */
+export const liveWindowsJobName = 'northwind.live_sales_by_minute';
+export const liveWindowsTable = 'gold.live_sales_by_minute';
+/** Event-time window of the windowed view, and how far out of order a sale may arrive. */
+export const liveWindowMs = 60_000;
+export const liveOutOfOrdernessMs = 5_000;
+/**
+ * A sale seen again (same `order_id`: re-sent by the shop, or replayed into the topic) within this
+ * much event time of its first sighting counts once; the seen-ids state expires after it, so the
+ * state stays bounded by a day of sales.
+ */
+export const saleDedupTtlMs = 24 * 60 * 60 * 1000;
 
 /**
  * One sale. `montant` is the sale amount in currency units with at most cents precision (it is
@@ -192,9 +206,18 @@ export interface LiveCountryTotals {
   updatedAtMs: number;
 }
 
+/** Keyed by order_id: passes a sale on the first time its order_id is seen (see `saleDedupTtlMs`). */
+function firstSightingOfOrder(event: SaleEvent, ctx: ProcessContext<SaleEvent>): void {
+  const seen = ctx.valueState<true>('seen');
+  if (seen.get() !== undefined) return;
+  seen.set(true);
+  ctx.emit(event);
+}
+
 /**
- * The live job: decode + validate each event (bad ones go to `ventes-temps-reel.dlq`), key by
- * canonical country, keep `[cents, count]` per country in keyed state, emit the new totals.
+ * The live job: decode + validate each event (bad ones go to `ventes-temps-reel.dlq`), count each
+ * `order_id` once, key by canonical country, keep `[cents, count]` per country in keyed state,
+ * emit the new totals.
  * State and offsets are checkpointed together, so a restart neither loses nor double-counts.
  *
  * @example
@@ -213,6 +236,8 @@ export function liveSalesJob(
       validate: (v) => saleEventSchema.parse(v),
       timestamp: eventTimeMs,
     })
+    .keyBy((event) => event.order_id)
+    .process<SaleEvent>(firstSightingOfOrder, { ttlMs: saleDedupTtlMs })
     .keyBy((event) => canonicalCountry(event.pays) as string)
     .process<LiveCountryTotals>((event, ctx) => {
       const totals = ctx.valueState<[number, number]>('totals');
@@ -361,6 +386,82 @@ export function liveHistoryJob(
           flushSize: 10_000,
           // A minute of sales per file and country, so the history is queryable a minute behind
           // (the sink compacts a partition's small files every 10).
+          rotateIntervalMs: 60_000,
+          idleMs: 60_000,
+        },
+      ),
+    );
+}
+
+/** A row of gold.live_sales_by_minute (plus the partition column `window_date`). */
+export interface LiveWindowRow {
+  pays: string;
+  /** Window bounds, epoch ms (stored as TIMESTAMP): [start, end). */
+  window_start: number;
+  window_end: number;
+  /** Exact: integer cents over 100 (stored as DECIMAL(18,2)). */
+  total_ventes: number;
+  nb_transactions: number;
+}
+
+/**
+ * The windowed live view seed 001 asks for ("micro-batch processing with watermarking"): valid
+ * sales, each `order_id` once, per canonical country and 1-minute event-time window, with the
+ * watermark `liveOutOfOrdernessMs` behind the newest sale. A window fires once when the watermark
+ * passes its end; a sale arriving after that goes to `northwind.live_sales_by_minute.late`
+ * (counted as `late` in the job's `in = accepted + filtered + dlq + late`). Each fired window
+ * appends one row per country to `gold.live_sales_by_minute`, partitioned `window_date=YYYY-MM-DD`,
+ * exactly once (the stream lake sink's two-phase commit). Invalid events are skipped here: the
+ * live job owns the topic's DLQ.
+ *
+ * @example
+ * await runJob(liveWindowsJob(log, lake.table(liveWindowsTable)), { dataDir, once: true });
+ */
+export function liveWindowsJob(
+  log: Log,
+  table: LakeTable,
+  options: { checkpointIntervalMs?: number } = {},
+): StreamJob {
+  return stream(liveWindowsJobName, { checkpointIntervalMs: options.checkpointIntervalMs ?? 2_000 })
+    .from<SaleEvent | null>(log, {
+      topics: [liveTopic],
+      decode: decodeSaleOrNull,
+      timestamp: (event, record) => (event === null ? record.timestamp : eventTimeMs(event)),
+      outOfOrdernessMs: liveOutOfOrdernessMs,
+    })
+    .flatMap((event): SaleEvent[] => (event === null ? [] : [event]))
+    .keyBy((event) => event.order_id)
+    .process<SaleEvent>(firstSightingOfOrder, { ttlMs: saleDedupTtlMs })
+    .keyBy((event) => canonicalCountry(event.pays) ?? event.pays.trim())
+    .window(tumbling({ sizeMs: liveWindowMs }))
+    .aggregate<{ cents: number; count: number }, LiveWindowRow>({
+      init: () => ({ cents: 0, count: 0 }),
+      add: (acc, sale) => ({ cents: acc.cents + Math.round(sale.montant * 100), count: acc.count + 1 }),
+      merge: (a, b) => ({ cents: a.cents + b.cents, count: a.count + b.count }),
+      result: (acc, key, windowStart, windowEnd) => ({
+        pays: String(key),
+        window_start: windowStart,
+        window_end: windowEnd,
+        total_ventes: acc.cents / 100,
+        nb_transactions: acc.count,
+      }),
+    })
+    .map((w) => w.value)
+    .to(
+      lakeSink<LiveWindowRow>(
+        lakeTableTarget(table, {
+          source: liveTopic,
+          types: {
+            window_date: 'DATE',
+            window_start: 'TIMESTAMP',
+            window_end: 'TIMESTAMP',
+            total_ventes: 'DECIMAL(18,2)',
+          },
+        }),
+        {
+          row: (w) => ({ ...w }),
+          pathFormat: 'window_date=YYYY-MM-dd',
+          flushSize: 10_000,
           rotateIntervalMs: 60_000,
           idleMs: 60_000,
         },

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { TributaryError } from '../../core/index.js';
 import { sqlString } from './countries.js';
-import type { SqlBatchJobSpec } from './sql.js';
+import { checkIngestionDate, ingestionDateColumn, type SqlBatchJobSpec } from './sql.js';
 import type { NorthwindLake } from './batch.js';
 
 /**
@@ -13,12 +13,10 @@ import type { NorthwindLake } from './batch.js';
  * directly in DuckDB over the same bronze files") and what the tests use to check the SQL
  * against PostgreSQL.
  *
- * Layout (Hive-style, readable by any Parquet engine):
- *   <root>/bronze/<table>/ingestion_date=YYYY-MM-DD/part-0.parquet
- *   <root>/silver/<table>/part-0.parquet
- *   <root>/gold/<table>/part-0.parquet
- * A file is written under a temporary name and renamed over the old one, so a rerun replaces a
- * partition (or a whole silver/gold table) instead of adding rows.
+ * Layout (Hive-style, readable by any Parquet engine), every layer partitioned by run date:
+ *   <root>/<bronze|silver|gold>/<table>/ingestion_date=YYYY-MM-DD/part-0.parquet
+ * A file is written under a temporary name and renamed over the old one, so a rerun replaces that
+ * date's partition instead of adding rows; other dates stay.
  */
 export class ParquetDirectory implements NorthwindLake {
   readonly root: string;
@@ -46,13 +44,14 @@ export class ParquetDirectory implements NorthwindLake {
 
   /** Replaces one bronze partition with the rows of `selectSql`. */
   async replaceBronzePartition(table: string, ingestionDate: string, selectSql: string): Promise<void> {
-    await this.#write(path.join(this.tableDir(table), `ingestion_date=${ingestionDate}`), selectSql);
+    await this.replacePartition(table, ingestionDate, selectSql);
     await this.createViews();
   }
 
-  /** Writes `sql`'s result as the whole content of `table` (silver or gold). */
-  async overwrite(table: string, sql: string): Promise<void> {
-    await this.#write(this.tableDir(table), sql);
+  /** Writes `sql`'s result as partition `ingestion_date=<date>` of `table`. */
+  async replacePartition(table: string, ingestionDate: string, sql: string): Promise<void> {
+    const date = checkIngestionDate(ingestionDate);
+    await this.#write(path.join(this.tableDir(table), `${ingestionDateColumn}=${date}`), sql);
   }
 
   async #write(dir: string, sql: string): Promise<void> {
@@ -71,12 +70,9 @@ export class ParquetDirectory implements NorthwindLake {
       if (!existsSync(layerDir)) continue;
       for (const entry of await readdir(layerDir, { withFileTypes: true })) {
         if (!entry.isDirectory()) continue;
-        const glob =
-          layer === 'bronze'
-            ? path.join(layerDir, entry.name, '*', '*.parquet')
-            : path.join(layerDir, entry.name, '*.parquet');
+        const glob = path.join(layerDir, entry.name, '*', '*.parquet');
         await this.#duck.run(
-          `CREATE OR REPLACE VIEW ${layer}.${entry.name} AS SELECT * FROM read_parquet(${sqlString(glob)}${layer === 'bronze' ? ', hive_partitioning = true, hive_types = {ingestion_date: DATE}' : ''})`,
+          `CREATE OR REPLACE VIEW ${layer}.${entry.name} AS SELECT * FROM read_parquet(${sqlString(glob)}, hive_partitioning = true, hive_types = {${ingestionDateColumn}: DATE})`,
         );
         created.push(`${layer}.${entry.name}`);
       }
@@ -84,10 +80,10 @@ export class ParquetDirectory implements NorthwindLake {
     return created;
   }
 
-  /** Runs one SQL batch job: each output in order, refreshing views so later outputs see earlier ones. */
+  /** Runs one SQL batch job: each output in order (its run date's partition), refreshing views so later outputs see earlier ones. */
   async runJob(job: SqlBatchJobSpec): Promise<void> {
     for (const output of job.outputs) {
-      await this.overwrite(output.table, output.sql);
+      await this.replacePartition(output.table, job.ingestionDate, output.sql);
       await this.createViews();
     }
   }

@@ -13,7 +13,7 @@ describe('Northwind source selection', () => {
   it('an unreachable source is UNAVAILABLE, named without its password', async () => {
     const error: unknown = await openNorthwindSource({
       dataDir: '/nonexistent',
-      northwindPgUrl: 'postgres://app:s3cret@127.0.0.1:1/northwind',
+      sourceUrl: 'postgres://app:s3cret@127.0.0.1:1/northwind',
     }).catch((e: unknown) => e);
     expect(isTributaryError(error, 'UNAVAILABLE')).toBe(true);
     expect((error as Error).message).toContain('postgres://app@127.0.0.1:1/northwind');

@@ -6,8 +6,8 @@ import { pgliteReader, postgresReader, type PostgresTableReader } from './extrac
 import { loadNorthwind, pgliteTarget, postgresTarget, type LoadReport } from './load.js';
 
 /**
- * The Northwind source database: a real PostgreSQL when `northwindPgUrl` is configured
- * (`--source-url` / `NORTHWIND_PG_URL`), else the embedded PGlite database under the data dir
+ * The Northwind source database: a real PostgreSQL when the pipeline's `sourceUrl` setting is
+ * set (`run northwind --source-url` / `NORTHWIND_PG_URL`), else the embedded PGlite database under the data dir
  * (`<dataDir>/pglite`), which the generator fills (scale 1 on first use when it is empty).
  */
 export interface NorthwindSource {
@@ -55,13 +55,13 @@ export async function hasNorthwindTables(
 }
 
 export async function openNorthwindSource(
-  config: Pick<TributaryConfig, 'dataDir' | 'northwindPgUrl'>,
+  config: Pick<TributaryConfig, 'dataDir'> & { sourceUrl?: string | undefined },
   options: { seedIfEmpty?: boolean; progress?: (message: string) => void } = {},
 ): Promise<NorthwindSource> {
-  if (config.northwindPgUrl !== undefined) {
-    const label = redactUrl(config.northwindPgUrl);
+  if (config.sourceUrl !== undefined) {
+    const label = redactUrl(config.sourceUrl);
     const client = new pg.Client({
-      connectionString: config.northwindPgUrl,
+      connectionString: config.sourceUrl,
       connectionTimeoutMillis: 10_000,
     });
     try {

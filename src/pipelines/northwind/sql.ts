@@ -21,8 +21,27 @@ export const bronzeTables = [
 ] as const;
 export type BronzeTable = (typeof bronzeTables)[number];
 
-/** The Hive partition column of bronze tables: the UTC date of the extraction run. */
+/**
+ * The Hive partition column of every bronze, silver and gold table of the batch: the UTC date of
+ * the run (`silver/sales/ingestion_date=2026-11-22/…`, seed 001's `{layer}/{table}/{date}`). A
+ * rerun replaces that date's partition; earlier dates stay, so history is kept by date.
+ */
 export const ingestionDateColumn = 'ingestion_date';
+
+/** `sql`'s rows with the partition column added (the lake writers partition on it). */
+export function withIngestionDate(sql: string, ingestionDate: string): string {
+  return `SELECT *, DATE ${sqlString(checkIngestionDate(ingestionDate))} AS ${ingestionDateColumn} FROM (${sql}) AS dated`;
+}
+
+/** One date's rows of a date-partitioned table, without the partition column (a subquery). */
+export function partitionOf(table: string, ingestionDate: string): string {
+  return `(SELECT * EXCLUDE (${ingestionDateColumn}) FROM ${table} WHERE ${ingestionDateColumn} = DATE ${sqlString(checkIngestionDate(ingestionDate))})`;
+}
+
+/** The latest date's rows of a date-partitioned table, without the partition column (a subquery). */
+export function latestPartitionOf(table: string): string {
+  return `(SELECT * EXCLUDE (${ingestionDateColumn}) FROM ${table} WHERE ${ingestionDateColumn} = (SELECT max(${ingestionDateColumn}) FROM ${table}))`;
+}
 
 /**
  * Silver's data-quality rules, checked in this order; a broken line goes to
@@ -237,13 +256,16 @@ export function silverQuarantineSql(ingestionDate: string): string {
   return quality.select.quarantine(compiled.quarantineSql);
 }
 
+/** silver.sales of one run date, as a subquery (gold reads only its own date). */
+const salesOf = (ingestionDate: string) => partitionOf('silver.sales', ingestionDate);
+
 /**
  * gold.kpi_summary: one row. avg_order_value = total_revenue / order_count rounded to cents half
  * up, computed on integer cents so it is exact (DuckDB divides decimals in floating point).
  */
-export const kpiSummarySql = `WITH t AS (
+export const kpiSummarySql = (ingestionDate: string) => `WITH t AS (
   SELECT sum(line_total) AS total_revenue, count(DISTINCT order_id) AS order_count, count(DISTINCT customer_id) AS customer_count
-  FROM silver.sales
+  FROM ${salesOf(ingestionDate)} AS s
 )
 SELECT
   CAST(coalesce(total_revenue, 0) AS DECIMAL(18,2)) AS total_revenue,
@@ -255,14 +277,18 @@ SELECT
 FROM t`;
 
 /** gold.top_countries: every country; rank 1 = highest revenue, ties broken by country name. */
-export const topCountriesSql = `SELECT country, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
+export const topCountriesSql = (
+  ingestionDate: string,
+) => `SELECT country, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
   CAST(row_number() OVER (ORDER BY sum(line_total) DESC, country) AS INTEGER) AS "rank"
-FROM silver.sales GROUP BY country ORDER BY "rank"`;
+FROM ${salesOf(ingestionDate)} AS s GROUP BY country ORDER BY "rank"`;
 
 /** gold.category_sales: revenue per category and its share of total revenue (0–1, 6 decimals). */
-export const categorySalesSql = `SELECT category_name, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
+export const categorySalesSql = (
+  ingestionDate: string,
+) => `SELECT category_name, CAST(sum(line_total) AS DECIMAL(18,2)) AS revenue,
   round(CAST(sum(line_total) AS DOUBLE) / CAST(sum(sum(line_total)) OVER () AS DOUBLE), 6) AS share
-FROM silver.sales GROUP BY category_name ORDER BY revenue DESC, category_name`;
+FROM ${salesOf(ingestionDate)} AS s GROUP BY category_name ORDER BY revenue DESC, category_name`;
 
 /**
  * RFM segments, checked in this order (scores are 1–5, 5 best):
@@ -289,17 +315,18 @@ export const rfmSegments = [
 /**
  * gold.customer_rfm, one row per customer with at least one valid sale.
  * recency_days = days from the customer's last order_date to the reference date, which is the
- * day after the latest order_date in silver.sales (so a rerun over the same data gives the same
+ * day after the latest order_date in that run date's silver.sales (so a rerun over the same data gives the same
  * figures, whatever today is). frequency = distinct orders; monetary = sum of line_total.
  * Scores: NTILE(5) over the customers ordered worst → best (recency descending, frequency and
  * monetary ascending). Ties are broken by customer_id, so equal values can land in neighbouring
  * quintiles; NTILE gives the first (n mod 5) tiles one extra customer.
  */
-export const customerRfmSql = `WITH per_customer AS (
+export const customerRfmSql = (ingestionDate: string) => `WITH sales AS ${salesOf(ingestionDate)},
+per_customer AS (
   SELECT customer_id, max(order_date) AS last_order_date, count(DISTINCT order_id) AS frequency, sum(line_total) AS monetary
-  FROM silver.sales GROUP BY customer_id
+  FROM sales GROUP BY customer_id
 ),
-reference AS (SELECT max(order_date) + 1 AS reference_date FROM silver.sales),
+reference AS (SELECT max(order_date) + 1 AS reference_date FROM sales),
 measured AS (
   SELECT customer_id, CAST(date_diff('day', last_order_date, reference_date) AS INTEGER) AS recency_days,
     CAST(frequency AS INTEGER) AS frequency, CAST(monetary AS DECIMAL(18,2)) AS monetary
@@ -326,12 +353,11 @@ SELECT *,
 FROM scored ORDER BY customer_id`;
 
 /**
- * Batch + live revenue by country (a view: it is evaluated when read). batch_revenue is the
- * historical revenue from silver (gold.top_countries); live_revenue and live_transactions are
- * what the live job has counted from the `ventes-temps-reel` topic since it started. Live sales
- * are new sales that the batch source does not hold yet, so total_revenue = batch + live counts
- * each sale once; after a batch run that picks a live sale up from PostgreSQL, the live totals
- * should be reset (the live job's `--reset`), as in any lambda architecture.
+ * Batch + live revenue by country (a table recomputed after each gold run and each live commit).
+ * batch_revenue is the historical revenue of the latest run date (gold.top_countries' newest
+ * partition); live_revenue and live_transactions are what the live job has counted from the
+ * `ventes-temps-reel` topic since it started. Live sales are new sales that the batch source does
+ * not hold yet, so total_revenue = batch + live counts each sale once.
  */
 export const revenueByCountryCombinedSql = `SELECT
   coalesce(b.country, l.pays) AS country,
@@ -339,7 +365,7 @@ export const revenueByCountryCombinedSql = `SELECT
   CAST(coalesce(l.total_ventes_live, 0) AS DECIMAL(18,2)) AS live_revenue,
   CAST(coalesce(b.revenue, 0) + coalesce(l.total_ventes_live, 0) AS DECIMAL(18,2)) AS total_revenue,
   CAST(coalesce(l.nb_transactions, 0) AS BIGINT) AS live_transactions
-FROM (SELECT * FROM gold.top_countries) AS b
+FROM ${latestPartitionOf('gold.top_countries')} AS b
 FULL OUTER JOIN (SELECT * FROM gold.live_sales_by_country) AS l ON l.pays = b.country
 ORDER BY total_revenue DESC, country`;
 
@@ -351,10 +377,13 @@ export interface SqlOutput {
 
 /**
  * A SQL batch job: one or more outputs, each a self-contained SELECT over lake tables whose result
- * fully replaces the output table. Outputs run in order, so a later one may read an earlier one.
+ * replaces partition `ingestion_date = <ingestionDate>` of the output table (other dates stay).
+ * Outputs run in order, so a later one may read an earlier one.
  */
 export interface SqlBatchJobSpec {
   name: string;
+  /** The run date: the partition every output replaces. */
+  ingestionDate: string;
   description: string;
   dependsOn: string[];
   inputs: string[];
@@ -366,6 +395,7 @@ export function medallionJobs(ingestionDate: string): SqlBatchJobSpec[] {
   return [
     {
       name: 'northwind.silver',
+      ingestionDate,
       description: 'Join, type, standardise and check order lines → silver.sales and silver.sales_quarantine',
       dependsOn: ['northwind.bronze'],
       inputs: bronzeTables.map((t) => `bronze.${t}`),
@@ -376,14 +406,15 @@ export function medallionJobs(ingestionDate: string): SqlBatchJobSpec[] {
     },
     {
       name: 'northwind.gold',
+      ingestionDate,
       description: 'KPIs, country ranking, category sales and RFM segments from silver.sales',
       dependsOn: ['northwind.silver'],
       inputs: ['silver.sales'],
       outputs: [
-        { table: 'gold.kpi_summary', sql: kpiSummarySql },
-        { table: 'gold.top_countries', sql: topCountriesSql },
-        { table: 'gold.category_sales', sql: categorySalesSql },
-        { table: 'gold.customer_rfm', sql: customerRfmSql },
+        { table: 'gold.kpi_summary', sql: kpiSummarySql(ingestionDate) },
+        { table: 'gold.top_countries', sql: topCountriesSql(ingestionDate) },
+        { table: 'gold.category_sales', sql: categorySalesSql(ingestionDate) },
+        { table: 'gold.customer_rfm', sql: customerRfmSql(ingestionDate) },
       ],
     },
   ];

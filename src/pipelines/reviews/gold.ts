@@ -51,15 +51,17 @@ export function reviewGoldJob(lake: Lake): BatchJob {
     onInputCommit: { debounceMs: 1_000 },
     partitionFor: () => null,
     // Before the first review arrives there is no silver table: nothing to aggregate yet.
-    run: async (ctx) => ({ rowsOut: await refreshGold(lake, ctx.commitId) }),
+    run: async (ctx) => ({ rowsOut: await refreshGold(lake, ctx.commitId, ctx.signal) }),
   };
 }
 
 /** Recomputes every gold table (one commit each). */
-export async function refreshGold(lake: Lake, commitPrefix: string): Promise<number> {
+export async function refreshGold(lake: Lake, commitPrefix: string, signal?: AbortSignal): Promise<number> {
   if ((await lake.table(tables.silver).snapshot()) === null) return 0;
   let rowsOut = 0;
   for (const query of goldQueries) {
+    // Stopping (`up` shutting down) waits for one statement at most, not the whole refresh.
+    signal?.throwIfAborted();
     const result = await lake
       .table(query.table)
       .writeQuery(query.sql, { mode: 'overwrite', commitId: `${commitPrefix}:${query.table}` });

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import {
   createEmbedder,
   createSentimentModel,
@@ -14,8 +15,8 @@ import {
   retrievalIndexDir,
 } from '../../ml/index.js';
 import { registerAskRoute } from '../../serve/index.js';
-import { pipelineSetting } from '../settings.js';
-import type { PipelineDefinition, PipelineServices, PipelineSetting } from '../types.js';
+import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
+import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { writeDemoReviews } from './demo.js';
 import { refreshGold, reviewGoldJob } from './gold.js';
 import { rawTopic, reviewIngestJob, tables as reviewTables, type ScoredReview } from './jobs.js';
@@ -26,15 +27,19 @@ export const pipelineName = 'reviews';
 /** Partitions of `reviews.raw`, keyed by product (the ingest job scales out to this many tasks). */
 export const rawTopicPartitions = 4;
 
-export const spoolDirSetting: PipelineSetting = {
-  env: 'REVIEWS_SPOOL_DIR',
-  flag: '--spool-dir <dir>',
-  description: 'spool directory of review files (default <dataDir>/spool/reviews)',
-};
+export const reviewsSettings = {
+  spoolDir: {
+    env: ['REVIEWS_SPOOL_DIR'],
+    flag: '--spool-dir <dir>',
+    description: 'spool directory of review files (default <dataDir>/spool/reviews)',
+    schema: z.string().min(1),
+  },
+} satisfies PipelineSettingsSpec;
 
 /** The spool directory: `REVIEWS_SPOOL_DIR` (or `run reviews --spool-dir`), else `<dataDir>/spool/reviews`. */
 export function reviewsSpoolDir(services: Pick<PipelineServices, 'config'>, env = process.env): string {
-  return pipelineSetting(spoolDirSetting, env) ?? path.join(services.config.dataDir, 'spool', 'reviews');
+  const { spoolDir } = resolvePipelineSettings(pipelineName, reviewsSettings, services.config, env);
+  return spoolDir ?? path.join(services.config.dataDir, 'spool', 'reviews');
 }
 
 /**
@@ -115,7 +120,7 @@ export const reviewsPipeline: PipelineDefinition = {
       },
     };
   },
-  settings: [spoolDirSetting],
+  settings: reviewsSettings,
   sources: (services) => [
     { name: 'spool', kind: 'spool', options: reviewsSpoolOptions(reviewsSpoolDir(services)) },
   ],

@@ -147,10 +147,12 @@ export const goldQueries: readonly { table: string; sql: string }[] = [
 export const goldJobName = 'viewing.gold';
 
 /** Recomputes every gold table (one commit each); nothing before the first valid event. */
-export async function refreshViewingGold(lake: Lake, commitPrefix: string): Promise<number> {
+export async function refreshViewingGold(lake: Lake, commitPrefix: string, signal?: AbortSignal): Promise<number> {
   if ((await lake.table(events).snapshot()) === null) return 0;
   let rowsOut = 0;
   for (const query of goldQueries) {
+    // Stopping (`up` shutting down) waits for one statement at most, not the whole refresh.
+    signal?.throwIfAborted();
     const result = await lake
       .table(query.table)
       .writeQuery(query.sql, { mode: 'overwrite', commitId: `${commitPrefix}:${query.table}` });
@@ -170,6 +172,6 @@ export function viewingGoldJob(lake: Lake): BatchJob {
     schedule: '7 * * * *',
     partitionFor: () => null,
     onInputCommit: { debounceMs: 2_000 },
-    run: async (ctx) => ({ rowsOut: await refreshViewingGold(lake, ctx.commitId) }),
+    run: async (ctx) => ({ rowsOut: await refreshViewingGold(lake, ctx.commitId, ctx.signal) }),
   };
 }

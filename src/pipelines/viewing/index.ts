@@ -5,9 +5,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { counter, gauge } from '../../core/index.js';
-import { pipelineSetting } from '../settings.js';
-import type { PipelineDefinition, PipelineServices, PipelineSetting } from '../types.js';
+import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
+import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { generateViewing, liveEvents, toCsv, toNdjson } from './generate.js';
 import { viewingGoldJob } from './gold.js';
 import {
@@ -97,12 +98,15 @@ async function spoolGenerated(
   return files.map(([name]) => name);
 }
 
-export const partnerApiSetting: PipelineSetting = {
-  env: 'VIEWING_API_URL',
-  flag: '--viewing-api-url <url>',
-  description:
-    'partner API of viewing events, cursor-paged (GET …?cursor=); `tributary simulate viewing-api` serves one',
-};
+export const viewingSettings = {
+  partnerApiUrl: {
+    env: ['VIEWING_API_URL'],
+    flag: '--viewing-api-url <url>',
+    description:
+      'partner API of viewing events, cursor-paged (GET …?cursor=); `tributary simulate viewing-api` serves one',
+    schema: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
+  },
+} satisfies PipelineSettingsSpec;
 
 /** Live demo events per second under `tributary up` (a trickle, so the live tiles move). */
 export const demoEventsPerSecond = 5;
@@ -130,9 +134,9 @@ export const viewingPipeline: PipelineDefinition = {
       batch: [viewingGoldJob(services.lake)],
     };
   },
-  settings: [partnerApiSetting],
+  settings: viewingSettings,
   sources: (services) => {
-    const partner = pipelineSetting(partnerApiSetting);
+    const partner = resolvePipelineSettings(pipelineName, viewingSettings, services.config).partnerApiUrl;
     return [
       { name: 'spool', kind: 'spool', options: viewingSpoolOptions(viewingSpoolDir(services)) },
       ...(partner === undefined

@@ -10,7 +10,7 @@
  * and these counts are in every `gold.quality_results` row of the run.
  */
 import { childLogger, counter, TributaryError } from '../../core/index.js';
-import type { Lake, LakeTable, PendingFiles } from '../../lake/index.js';
+import type { Lake, LakeTable, OverwriteSpec, PartitionValues, PendingFiles } from '../../lake/index.js';
 import type { SqlEngine } from '../../sql/index.js';
 import {
   compileQuality,
@@ -224,9 +224,14 @@ export interface CheckedWriteOptions {
   input: string;
   /** Stable across retries of one run (a batch job's `ctx.commitId`): commits are recognised. */
   runId: string;
-  /** `append` (default) or `overwrite` (the batch replaces the table and its quarantine table). */
-  mode?: 'append' | 'overwrite';
+  /**
+   * `append` (default), `overwrite` (the batch replaces the table and its quarantine table) or
+   * `overwrite-partitions` (it replaces `replacePartitions` of both, other partitions stay).
+   */
+  mode?: 'append' | 'overwrite' | 'overwrite-partitions';
   partitionBy?: string[];
+  /** With `overwrite-partitions`: the partitions replaced (named, so one left empty is emptied too). */
+  replacePartitions?: PartitionValues[];
   /** Default `<table>_quarantine`. */
   quarantineTable?: string;
   /** Reference time for `max_age` and `checked_at`; default now. */
@@ -237,6 +242,15 @@ export interface CheckedWriteOptions {
    * written are compared with the rows counted.
    */
   select?: { table?: (sql: string) => string; quarantine?: (sql: string) => string };
+}
+
+/** What a checked write's commits replace: nothing (append), the whole table, or partitions. */
+function overwriteSpecOf(
+  options: Pick<CheckedWriteOptions, 'mode' | 'replacePartitions'>,
+): OverwriteSpec | undefined {
+  if (options.mode === 'overwrite') return 'all';
+  if (options.mode === 'overwrite-partitions') return options.replacePartitions ?? 'touched';
+  return undefined;
 }
 
 async function stageAndCheck(
@@ -264,13 +278,13 @@ async function commitOrAbort(
   table: LakeTable,
   pending: PendingFiles,
   commitId: string,
-  overwrite: boolean,
+  overwrite: OverwriteSpec | undefined,
 ): Promise<void> {
   try {
     const result = await table.commit({
       commitId,
       add: pending,
-      ...(overwrite ? { overwritePartitions: 'all' as const } : {}),
+      ...(overwrite === undefined ? {} : { overwritePartitions: overwrite }),
     });
     if (!result.applied) await table.abort(pending);
   } catch (error) {
@@ -311,8 +325,8 @@ export async function writeCheckedQuery(options: CheckedWriteOptions): Promise<Q
     await recordQualityResults(lake, [report], `${options.runId}:quality:${table.qualifiedName}`);
     throw qualityFailedError(report);
   }
-  const overwrite = mode === 'overwrite';
-  const stageOptions = { partitionBy: options.partitionBy, replaceTable: overwrite };
+  const overwrite = overwriteSpecOf(options);
+  const stageOptions = { partitionBy: options.partitionBy, replaceTable: overwrite === 'all' };
   const quarantineSql = options.select?.quarantine?.(compiled.quarantineSql) ?? compiled.quarantineSql;
   const keptSql = options.select?.table?.(compiled.passedSql) ?? compiled.passedSql;
   const quarantinePending = await stageAndCheck(quarantine, quarantineSql, counts.quarantined, stageOptions);
@@ -347,13 +361,14 @@ async function commitChecked(batch: {
   quarantine: LakeTable;
   kept: PendingFiles;
   quarantined: PendingFiles;
-  overwrite: boolean;
+  overwrite: OverwriteSpec | undefined;
   runId: string;
   report: QualityReport;
 }): Promise<void> {
   const { table, quarantine, overwrite, runId, report } = batch;
   // An overwrite with no quarantined rows still empties a quarantine table left by an earlier run.
-  const writeQuarantine = report.rowsQuarantined > 0 || (overwrite && (await quarantine.snapshot()) !== null);
+  const writeQuarantine =
+    report.rowsQuarantined > 0 || (overwrite !== undefined && (await quarantine.snapshot()) !== null);
   if (writeQuarantine)
     await commitOrAbort(quarantine, batch.quarantined, `${runId}:${quarantine.qualifiedName}`, overwrite);
   else await quarantine.abort(batch.quarantined);
@@ -381,7 +396,7 @@ export interface CheckedRowsWriteOptions extends Omit<CheckedWriteOptions, 'quer
 export async function writeCheckedRows(options: CheckedRowsWriteOptions): Promise<QualityReport> {
   const { lake, table: tableName } = options;
   const rules = qualityRules(options.rules);
-  const overwrite = options.mode === 'overwrite';
+  const overwrite = overwriteSpecOf(options);
   const table = lake.table(tableName);
   const quarantine = lake.table(options.quarantineTable ?? quarantineTableOf(tableName));
   const snapshot = await table.snapshot();
@@ -389,7 +404,7 @@ export async function writeCheckedRows(options: CheckedRowsWriteOptions): Promis
     table: table.qualifiedName,
     rules,
     runId: options.runId,
-    existingTable: !overwrite && snapshot !== null ? table.qualifiedName : null,
+    existingTable: overwrite === undefined && snapshot !== null ? table.qualifiedName : null,
     nowMs: options.nowMs ?? Date.now(),
     nullTypes: Object.fromEntries((snapshot?.schema ?? []).map((c) => [c.name, c.type])),
   });
@@ -400,7 +415,7 @@ export async function writeCheckedRows(options: CheckedRowsWriteOptions): Promis
   const stageOptions = {
     ...(options.partitionBy === undefined ? {} : { partitionBy: options.partitionBy }),
     ...(options.source === undefined ? {} : { source: options.source }),
-    replaceTable: overwrite,
+    replaceTable: overwrite === 'all',
     types: {
       ...(rules.some((r) => r.action === 'flag') ? { [qualityColumns.flags]: 'VARCHAR[]' } : {}),
       ...options.types,

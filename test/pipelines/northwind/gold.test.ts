@@ -113,6 +113,30 @@ describe.each(['lake', 'directory'] as const)('northwind batch over PGlite into 
     ]);
     await expectGoldMatches(run, ref);
   });
+
+  it('keeps silver and gold history by run date: the next day adds a partition, the earlier one stays', async () => {
+    // Seed 001: silver/{entity}/{date} and gold/{metric}/{date}. After the runs of the 22nd (twice)
+    // and the 23rd, every silver and gold table holds exactly those two dates, each with the full figures.
+    for (const table of [
+      'silver.sales',
+      'silver.sales_quarantine',
+      'gold.kpi_summary',
+      'gold.top_countries',
+      'gold.category_sales',
+      'gold.customer_rfm',
+    ]) {
+      const days = await run.rows<{ d: string }>(
+        `SELECT DISTINCT ingestion_date AS d FROM ${table} ORDER BY 1`,
+      );
+      expect(days, table).toEqual([{ d: '2026-11-22' }, { d: '2026-11-23' }]);
+    }
+    const perDay = await run.rows<{ d: string; n: string }>(
+      `SELECT ingestion_date AS d, count(*) AS n FROM gold.customer_rfm GROUP BY 1 ORDER BY 1`,
+    );
+    expect(perDay.map((r) => Number(r.n))).toEqual([ref.rfm.size, ref.rfm.size]);
+    await expectGoldMatches(run, ref, '2026-11-22');
+    await expectGoldMatches(run, ref, '2026-11-23');
+  });
 });
 
 describe('northwind batch over a real PostgreSQL', () => {

@@ -13,6 +13,7 @@ import {
 import { lakeTarget } from '../../../src/pipelines/northwind/lake-target.js';
 import type { PostgresTableReader } from '../../../src/pipelines/northwind/extract.js';
 import { ParquetDirectory } from '../../../src/pipelines/northwind/parquet-dir.js';
+import { latestPartitionOf, partitionOf } from '../../../src/pipelines/northwind/sql.js';
 import type { ReferenceGold } from './reference.js';
 
 export const realPgUrl = process.env.NORTHWIND_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -103,9 +104,13 @@ export async function runPipeline(
   };
 }
 
-/** Gold tables equal the independent PostgreSQL computation, to the cent and per customer. */
-export async function expectGoldMatches(run: PipelineRun, ref: ReferenceGold): Promise<void> {
-  const [kpi] = await run.rows<Record<string, string>>('SELECT * FROM gold.kpi_summary');
+/**
+ * Gold tables equal the independent PostgreSQL computation, to the cent and per customer. Reads
+ * one run date's partition (default the latest).
+ */
+export async function expectGoldMatches(run: PipelineRun, ref: ReferenceGold, date?: string): Promise<void> {
+  const of = (table: string) => (date === undefined ? latestPartitionOf(table) : partitionOf(table, date));
+  const [kpi] = await run.rows<Record<string, string>>(`SELECT * FROM ${of('gold.kpi_summary')}`);
   expect(kpi).toEqual({
     total_revenue: ref.totalRevenue,
     order_count: String(ref.orderCount),
@@ -113,11 +118,11 @@ export async function expectGoldMatches(run: PipelineRun, ref: ReferenceGold): P
     avg_order_value: ref.avgOrderValue,
   });
   const countries = await run.rows<{ country: string; revenue: string; rank: number }>(
-    'SELECT country, revenue, "rank" FROM gold.top_countries ORDER BY "rank"',
+    `SELECT country, revenue, "rank" FROM ${of('gold.top_countries')} ORDER BY "rank"`,
   );
   expect(countries).toEqual(ref.countries);
   const categories = await run.rows<{ category_name: string; revenue: string; share: number }>(
-    'SELECT category_name, revenue, share FROM gold.category_sales ORDER BY category_name',
+    `SELECT category_name, revenue, share FROM ${of('gold.category_sales')} ORDER BY category_name`,
   );
   expect(categories.map(({ category_name, revenue }) => ({ category_name, revenue }))).toEqual(
     ref.categories,
@@ -125,7 +130,7 @@ export async function expectGoldMatches(run: PipelineRun, ref: ReferenceGold): P
   const shareSum = categories.reduce((sum, c) => sum + c.share, 0);
   expect(Math.abs(shareSum - 1)).toBeLessThan(1e-5);
   const rfm = await run.rows<Record<string, string | number>>(
-    'SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment FROM gold.customer_rfm',
+    `SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment FROM ${of('gold.customer_rfm')}`,
   );
   expect(rfm.length).toBe(ref.rfm.size);
   for (const row of rfm) {
@@ -140,6 +145,8 @@ export async function expectGoldMatches(run: PipelineRun, ref: ReferenceGold): P
       m_score: row.m_score,
     }).toEqual(expected);
   }
-  const [quarantine] = await run.rows<{ n: string }>('SELECT count(*) AS n FROM silver.sales_quarantine');
+  const [quarantine] = await run.rows<{ n: string }>(
+    `SELECT count(*) AS n FROM ${of('silver.sales_quarantine')}`,
+  );
   expect(Number(quarantine?.n)).toBe(ref.quarantined);
 }

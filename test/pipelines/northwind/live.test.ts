@@ -15,6 +15,9 @@ import {
   liveTableSql,
   liveTopic,
   liveTotalsSink,
+  liveWindowsJob,
+  liveWindowsJobName,
+  liveWindowsTable,
   parseDurationMs,
   parseRate,
   simulateSales,
@@ -204,5 +207,69 @@ describe('northwind live sales', () => {
     const status = await runJob(liveSalesJob(log, sink()), { dataDir: dir, once: true });
     expect(status.state).toBe('finished');
     expect(await liveRows()).toEqual(await expectedTotals(log));
+  });
+
+  // Two minutes of sales in event time: a re-sent sale (same order_id), a sale 5 s out of order
+  // (on time), one that arrives after its minute closed (late), and one invalid event.
+  const minute = Date.UTC(2026, 10, 22, 10, 0, 0);
+  const sale = (order_id: number, pays: string, montant: number, atSeconds: number) => ({
+    topic: liveTopic,
+    key: String(order_id),
+    value: JSON.stringify({ order_id, product_id: 1, pays, montant, ts: minute + atSeconds * 1000 }),
+  });
+  const windowedSales = [
+    sale(1, 'France', 10, 1),
+    sale(2, 'france ', 5.5, 30),
+    sale(3, 'Deutschland', 3, 40),
+    sale(1, 'France', 10, 45), // re-sent: counted once
+    sale(4, 'France', 7.25, 61),
+    sale(5, 'Germany', 1, 70), // watermark 70 s − 5 s = 65 s: the first minute closes
+    sale(6, 'France', 2, 50), // its minute closed: late
+    sale(7, 'France', 4, 68), // 2 s behind the newest sale: on time
+    { topic: liveTopic, value: 'not json' },
+  ];
+
+  it('windowed view: 1-minute event-time windows per country, late sales to <job>.late, each order once', async () => {
+    await log.ensureTopic(liveTopic, { partitions: 1 });
+    await log.append(windowedSales);
+    const status = await runJob(liveWindowsJob(log, lake.table(liveWindowsTable)), {
+      dataDir: dir,
+      once: true,
+    });
+    expect(status.state).toBe('finished');
+    expect(status.counters.late).toBe(1);
+    expect(status.counters.dlq).toBe(0);
+    const late = await log.fetch(`${liveWindowsJobName}.late`, 0, 0, { maxRecords: 10 });
+    expect(late.map((r) => (JSON.parse(new TextDecoder().decode(r.value!)) as SaleEvent).order_id)).toEqual([
+      6,
+    ]);
+    await lake.prepareViews(duck);
+    const rows = (
+      await duck.runAndReadAll(
+        `SELECT window_date::VARCHAR AS d, strftime(window_start, '%H:%M:%S') AS s, strftime(window_end, '%H:%M:%S') AS e,
+           pays, total_ventes::VARCHAR AS total, nb_transactions::INT AS n
+         FROM ${liveWindowsTable} ORDER BY window_start, pays`,
+      )
+    ).getRowObjectsJson();
+    expect(rows).toEqual([
+      { d: '2026-11-22', s: '10:00:00', e: '10:01:00', pays: 'France', total: '15.50', n: 2 },
+      { d: '2026-11-22', s: '10:00:00', e: '10:01:00', pays: 'Germany', total: '3.00', n: 1 },
+      { d: '2026-11-22', s: '10:01:00', e: '10:02:00', pays: 'France', total: '11.25', n: 2 },
+      { d: '2026-11-22', s: '10:01:00', e: '10:02:00', pays: 'Germany', total: '1.00', n: 1 },
+    ]);
+  });
+
+  it('the running totals count a re-sent sale (same order_id) once', async () => {
+    await log.ensureTopic(liveTopic, { partitions: 1 });
+    await log.append(windowedSales);
+    const status = await runJob(liveSalesJob(log, sink()), { dataDir: dir, once: true });
+    expect(status.state).toBe('finished');
+    // Every valid sale, late or not, counts in the running totals; order 1 once.
+    expect(await liveRows()).toEqual(
+      new Map([
+        ['France', { cents: 1000 + 550 + 725 + 200 + 400, n: 5 }],
+        ['Germany', { cents: 300 + 100, n: 2 }],
+      ]),
+    );
   });
 });

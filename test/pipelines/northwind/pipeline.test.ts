@@ -20,8 +20,12 @@ import {
   readLineageGraph,
   runPipelineOnce,
 } from '../../../src/stream/index.js';
-import { liveEventType, northwindPipeline } from '../../../src/pipelines/northwind/index.js';
-import { liveTopic, simulateSales } from '../../../src/pipelines/northwind/live.js';
+import {
+  liveEventType,
+  northwindPipeline,
+  replaceDatePartition,
+} from '../../../src/pipelines/northwind/index.js';
+import { liveTopic, liveWindowsJobName, simulateSales } from '../../../src/pipelines/northwind/live.js';
 import { quarantineReasons } from '../../../src/pipelines/northwind/sql.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
 
@@ -247,6 +251,35 @@ describe('pipeline northwind, run once on a clean data dir', () => {
         readKey,
       );
       expect(qualityTable.body.rows.map((r) => r.rule)).toEqual([...quarantineReasons].sort());
+      // The windowed view: the first run's 250 sales closed their minutes at end of input; the
+      // second run's sale lands in a later minute, or, in a minute already closed, in <job>.late.
+      const minutes = await get('/api/northwind/live/minutes', readKey);
+      expect(minutes.status).toBe(200);
+      const windowed = minutes.body.rows.reduce((sum, r) => sum + Number(r.nb_transactions), 0);
+      const lateTopic = `${liveWindowsJobName}.late`;
+      const late = (await log.listTopics()).includes(lateTopic)
+        ? (await log.fetch(lateTopic, 0, 0, { maxRecords: 10 })).length
+        : 0;
+      expect(windowed).toBeGreaterThanOrEqual(250);
+      expect(windowed + late).toBe(251);
+      // History by date: an earlier run date's partition stays readable with ?date=, the routes
+      // read the latest date otherwise, and a date without a partition is a 404 naming it.
+      const runDay = new Date().toISOString().slice(0, 10);
+      await replaceDatePartition(
+        lake.table('gold.kpi_summary'),
+        '2000-01-01',
+        `SELECT * EXCLUDE (ingestion_date) REPLACE (CAST(1 AS DECIMAL(18,2)) AS total_revenue) FROM gold.kpi_summary`,
+        'test:kpi:2000-01-01',
+      );
+      expect((await get('/api/northwind/kpis', readKey)).body.rows).toEqual(kpis.body.rows);
+      expect((await get(`/api/northwind/kpis?date=${runDay}`, readKey)).body.rows).toEqual(kpis.body.rows);
+      const old = await get('/api/northwind/kpis?date=2000-01-01', readKey);
+      expect(old.status).toBe(200);
+      expect(old.body.rows[0]?.total_revenue).toBe(1);
+      const absent = await get('/api/northwind/top-countries?date=1999-02-03', readKey);
+      expect(absent.status).toBe(404);
+      expect(JSON.stringify(absent.body)).toContain('1999-02-03');
+      expect((await get('/api/northwind/kpis?date=yesterday', readKey)).status).toBe(400);
       const pipelines = await get('/api/pipelines', readKey);
       expect(JSON.stringify(pipelines.body)).toContain('northwind');
     } finally {
