@@ -52,7 +52,7 @@ describe('pipeline settings', () => {
     try {
       await expect(
         runCli(['--data-dir', dir, 'run', 'documents', '--once', '--source-url', 'postgres://h/db']),
-      ).rejects.toThrow(/pipeline documents has no setting sourceUrl/);
+      ).rejects.toThrow(/--source-url is not a setting of pipeline documents \(it is one of northwind\)/);
       await expect(
         runCli(['--data-dir', dir, 'run', 'northwind', '--once', '--source-url', 'mysql://h/db']),
       ).rejects.toThrow(/pipeline northwind setting sourceUrl \(pipelineSettings.northwind.sourceUrl\)/);

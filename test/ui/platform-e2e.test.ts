@@ -376,7 +376,7 @@ describe.skipIf(
     const { code, signal } = await platform.terminate('SIGTERM', 60_000);
     expect({ code, signal }, platform.stdout()).toEqual({ code: 0, signal: null });
     expect(platform.stdout()).toContain('Stopped.');
-    // Every service stopped within its share of the 10 s budget (a late one prints "(timed out)").
+    // Every service stopped within its share of the 30 s budget (a late one prints "(timed out)").
     expect(platform.stdout()).not.toContain('timed out');
     expect(platform.stdout()).toMatch(/✓ stopped pipeline northwind/);
     expect(existsSync(path.join(platform.dataDir, 'up.json'))).toBe(false);
