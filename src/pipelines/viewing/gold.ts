@@ -147,7 +147,11 @@ export const goldQueries: readonly { table: string; sql: string }[] = [
 export const goldJobName = 'viewing.gold';
 
 /** Recomputes every gold table (one commit each); nothing before the first valid event. */
-export async function refreshViewingGold(lake: Lake, commitPrefix: string, signal?: AbortSignal): Promise<number> {
+export async function refreshViewingGold(
+  lake: Lake,
+  commitPrefix: string,
+  signal?: AbortSignal,
+): Promise<number> {
   if ((await lake.table(events).snapshot()) === null) return 0;
   let rowsOut = 0;
   for (const query of goldQueries) {
