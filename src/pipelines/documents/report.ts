@@ -1,7 +1,21 @@
 import { TributaryError, systemClock, type Clock } from '../../core/index.js';
 import { decodePartitionPath, quoteLiteral, type Lake } from '../../lake/index.js';
+import { openSqlEngine } from '../../sql/index.js';
+import { qualityRules, writeCheckedQuery } from '../../stream/index.js';
 import { bronzeTables } from './jobs.js';
 import { topics } from './payloads.js';
+
+/**
+ * The daily report's data-quality rules: every row names a company and a document and counts at
+ * least one chunk (else it is quarantined to `gold.daily_chunk_count_quarantine`), and a day
+ * with data yields rows (else nothing is written).
+ */
+export const dailyReportRules = qualityRules([
+  { name: 'missing_company', expect: 'not_null', column: 'company_id', action: 'quarantine' },
+  { name: 'missing_document', expect: 'not_null', column: 'document_id', action: 'quarantine' },
+  { name: 'no_chunks', expect: 'range', column: 'total_chunks', min: 1, action: 'quarantine' },
+  { name: 'empty_day', expect: 'row_count', min: 1, action: 'fail' },
+]);
 
 /** Output of the seed's Spark job. */
 export const dailyReportTable = 'gold.daily_chunk_count';
@@ -90,17 +104,30 @@ export async function runDailyReport(
     WHERE CAST(year AS INTEGER) = ${year} AND CAST(month AS INTEGER) = ${month} AND CAST(day AS INTEGER) = ${day}
     GROUP BY company_id, document_id
     ORDER BY company_id, document_id`;
-  const result = await lake.table(dailyReportTable).writeQuery(sql, {
-    mode: 'overwrite-partitions',
-    partitionBy: ['date'],
-    ...(options.commitId ? { commitId: options.commitId } : {}),
-  });
+  // Checked by the data-quality rules as it is written: the day's partition is replaced only when
+  // it has rows with a company, a document and a positive count (results in gold.quality_results).
+  const engine = await openSqlEngine(lake);
+  try {
+    await writeCheckedQuery({
+      lake,
+      query: (text) => engine.query(text),
+      table: dailyReportTable,
+      rules: dailyReportRules,
+      input: sql,
+      runId: options.commitId ?? `documents-report-${date}-${Date.now()}`,
+      mode: 'overwrite-partitions',
+      partitionBy: ['date'],
+      replacePartitions: [{ date }],
+    });
+  } finally {
+    engine.close();
+  }
   const written = await lake.table(dailyReportTable).snapshot();
   const files = written?.files.filter((f) => decodePartitionPath(f.partition).date === date) ?? [];
   return {
     date,
     table: dailyReportTable,
     rows: files.reduce((sum, f) => sum + f.rows, 0),
-    version: result.version,
+    version: written?.version ?? 0,
   };
 }

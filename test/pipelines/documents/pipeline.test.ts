@@ -175,6 +175,26 @@ describe('documents pipeline, all stages once', () => {
     ).resolves.toMatchObject({ date: '2026-11-21', rows: 2 });
   });
 
+  it('the daily report is a data-quality run: its rules and counts land in gold.quality_results', async () => {
+    await runDailyReport(lake, { date: '2026-11-21', commitId: 'report-quality-check' });
+    const sql = await openSqlEngine(lake);
+    try {
+      const results = await sql.query(
+        `SELECT rule, action, passed, failed, rows_in, rows_passed, rows_quarantined FROM gold.quality_results
+         WHERE table_name = 'gold.daily_chunk_count' AND run_id = 'report-quality-check' ORDER BY rule`,
+      );
+      expect(results.map((r) => [r.rule, r.action, r.failed])).toEqual([
+        ['empty_day', 'fail', 0],
+        ['missing_company', 'quarantine', 0],
+        ['missing_document', 'quarantine', 0],
+        ['no_chunks', 'quarantine', 0],
+      ]);
+      for (const r of results) expect([r.rows_in, r.rows_passed, r.rows_quarantined]).toEqual([2, 2, 0]);
+    } finally {
+      sql.close();
+    }
+  });
+
   it('answers a question from the uploaded document with a citation, within the company only', async () => {
     const answer = await index.ask('How long do refunds take?', 'acme');
     expect(answer.answer).toMatch(/14 days/);
