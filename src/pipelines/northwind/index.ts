@@ -27,10 +27,12 @@ import type { Lake } from '../../lake/index.js';
 import {
   qualityTable,
   qualityTile,
+  registerAskRoute,
   type DashboardPage,
   type LiveEvent,
   type PipelineModule,
 } from '../../serve/index.js';
+import { catalogIndex, catalogIndexJob } from './catalog.js';
 import {
   writeCheckedQuery,
   type BatchJob,
@@ -214,6 +216,7 @@ export function northwindBatchJobs(
         return { rowsOut };
       },
     },
+    catalogIndexJob(services),
   ];
 }
 
@@ -705,7 +708,20 @@ export const northwindPipeline: PipelineDefinition = {
     await services.log.ensureTopic(liveTopic, { partitions: 1 });
     return { batch: northwindBatchJobs(services), stream: northwindStreamJobs(services) };
   },
-  serve: northwindModule,
+  serve: (services) => {
+    const module = northwindModule(services);
+    return {
+      ...module,
+      routes(api) {
+        module.routes?.(api);
+        registerAskRoute(api, {
+          pipeline: pipelineName,
+          index: catalogIndex(services),
+          what: 'product catalogue',
+        });
+      },
+    };
+  },
   settings: northwindSettings,
   async seedDemo(services, progress) {
     const source = await openNorthwindSource(northwindSourceConfig(services.config), {

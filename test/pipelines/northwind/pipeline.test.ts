@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { catalogIndex } from '../../../src/pipelines/northwind/catalog.js';
 import { dataDirPaths, loadConfig, openDataDir, type TributaryConfig } from '../../../src/core/index.js';
 import { openLakeFromConfig, type Lake } from '../../../src/lake/index.js';
 import { openEmbeddedLog, type Log } from '../../../src/log/index.js';
@@ -79,6 +80,7 @@ describe('pipeline northwind, run once on a clean data dir', () => {
       ['northwind.bronze', 'succeeded'],
       ['northwind.silver', 'succeeded'],
       ['northwind.gold', 'succeeded'],
+      ['northwind.catalog_index', 'succeeded'],
     ]);
     expect(result.ok).toBe(true);
     const [kpi] = await sql.query('SELECT * FROM gold.kpi_summary');
@@ -166,6 +168,18 @@ describe('pipeline northwind, run once on a clean data dir', () => {
       `SELECT reason, quality_reason FROM silver.sales_quarantine WHERE reason = 'quantity_not_positive' LIMIT 1`,
     );
     expect(detail?.quality_reason).toMatch(/^quantity = 0 is outside \(0, \+inf\]$/);
+  });
+
+  it('answers questions from the product catalogue index, filtered by category, with citations', async () => {
+    const index = catalogIndex(services);
+    const answer = await index.ask('Which products are packed in bottles?', {
+      filters: { category: 'Beverages' },
+    });
+    expect(answer.mode).not.toBe('none');
+    expect(answer.citations.length).toBeGreaterThan(0);
+    for (const citation of answer.citations) expect(citation).toMatchObject({ category: 'Beverages' });
+    const none = await index.ask('Which products are packed in bottles?', { filters: { category: 'Toys' } });
+    expect(none).toEqual({ answer: 'There is no product in category Toys.', citations: [], mode: 'none' });
   });
 
   it('a second run the same day leaves the same rows and counts only the new live events', async () => {
