@@ -3,6 +3,7 @@ import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
 import { lakeBenchmarks } from './lake.js';
 import { lakeSinkBenchmarks } from './lake-sink.js';
+import { latencyBenchmarks } from './latency.js';
 import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
@@ -15,6 +16,7 @@ import { streamBenchmarks } from './stream.js';
 /** The one list of benchmarks; each layer adds its module's entries. */
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
+  ...latencyBenchmarks,
   ...lakeBenchmarks,
   ...lakeSinkBenchmarks,
   ...streamBenchmarks,

@@ -16,7 +16,9 @@ import {
 
 const read = promisify(fs.read);
 const writev = promisify(fs.writev);
-const fdatasync = promisify(fs.fdatasync);
+/** Looked up on each call (not bound at load), so a test can watch the syncs through `fs.fdatasync`. */
+const fdatasync = (fd: number) =>
+  new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 const close = promisify(fs.close);
 const logger = childLogger('log.embedded');
 
