@@ -13,6 +13,7 @@ import {
 import { offsetRanges, type Log, type PartitionOffsetRange, type ProducerRecord } from '../../log/index.js';
 import { decodeBytes, formatFromName } from '../formats/decode.js';
 import { IdempotencyStore } from './idempotency.js';
+import { jsonArrayElements } from './json-array.js';
 
 const requestsCounter = counter('tributary_ingest_requests_total', 'HTTP ingest requests by status', [
   'status',
@@ -193,7 +194,7 @@ async function parseRecords(
   if (mediaType === 'application/json') {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+      parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
     } catch (error) {
       throw new TributaryError(
         'DECODE_FAILED',
@@ -202,7 +203,14 @@ async function parseRecords(
       );
     }
     if (Array.isArray(parsed)) {
-      parsed.forEach((element, i) => add({ topic, value: JSON.stringify(element) }, `record ${i}`));
+      // Each element's own bytes are its value (checked as JSON by the parse above).
+      const elements = jsonArrayElements(bytes);
+      if (elements.length !== parsed.length)
+        throw new TributaryError(
+          'INTERNAL',
+          `found ${elements.length} elements in a JSON array that parsed to ${parsed.length}`,
+        );
+      elements.forEach((element, i) => add({ topic, value: element }, `record ${i}`));
     } else if (
       parsed !== null &&
       typeof parsed === 'object' &&
