@@ -14,7 +14,13 @@ import {
   type DecodeCursor,
 } from './format.js';
 
-const read = promisify(fs.read);
+/** Looked up on each call like fdatasync below, so a test can see whether a fetch read the file. */
+const read = (fd: number, buf: Buffer, offset: number, length: number, position: number) =>
+  new Promise<{ bytesRead: number }>((resolve, reject) =>
+    fs.read(fd, buf, offset, length, position, (error, bytesRead) =>
+      error ? reject(error) : resolve({ bytesRead }),
+    ),
+  );
 const writev = promisify(fs.writev);
 /** Looked up on each call (not bound at load), so a test can watch the syncs through `fs.fdatasync`. */
 const fdatasync = (fd: number) =>
@@ -176,7 +182,49 @@ class ReadCache {
   forget(segment: Segment): void {
     this.#entries.delete(segment);
   }
+
+  /**
+   * The writer appended `group` at file position `position` of `segment`. When a reader follows that
+   * segment (it has an entry), the bytes become (or extend) its chunk, so a tailing fetch finds them
+   * in memory once they are published instead of reading them back through the thread pool. They are
+   * the batches just encoded, so they count as checked. Readers still see only published offsets.
+   */
+  wrote(segment: Segment, position: number, group: Buffer[], groupBytes: number): void {
+    const entry = this.#entries.get(segment);
+    if (entry === undefined) return;
+    const old = entry.chunk;
+    if (
+      old !== undefined &&
+      old.start + old.buf.length === position &&
+      old.verifiedStart === old.start &&
+      old.verifiedEnd === position &&
+      old.buf.length + groupBytes <= tailChunkBytesMax
+    ) {
+      entry.chunk = {
+        start: old.start,
+        buf: Buffer.concat([old.buf, ...group], old.buf.length + groupBytes),
+        verifiedStart: old.start,
+        verifiedEnd: position + groupBytes,
+        resumePoints: [...old.resumePoints],
+      };
+      return;
+    }
+    const buf = group.length === 1 ? group[0] : Buffer.concat(group, groupBytes);
+    entry.chunk = {
+      start: position,
+      buf,
+      verifiedStart: position,
+      verifiedEnd: position + groupBytes,
+      resumePoints: [],
+    };
+  }
 }
+
+/**
+ * Most bytes a followed segment's tail chunk grows to by appends before it starts again at the next
+ * write (a few sparse-index intervals, so a caught-up reader's start position lies inside it).
+ */
+const tailChunkBytesMax = 8 * indexIntervalBytes;
 
 const readCache = new ReadCache();
 
@@ -482,6 +530,7 @@ export class PartitionStore {
       position += n;
       if (written < groupBytes) pending = remainder(group, written);
     }
+    readCache.wrote(segment, segment.size, group, groupBytes);
     let at = segment.size;
     for (const batch of group) {
       segment.track(at, {
