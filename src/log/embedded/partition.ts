@@ -103,6 +103,8 @@ interface Chunk {
   verifiedEnd: number;
   /** Where earlier fetches stopped inside a batch, so the next fetch from there need not walk to it. */
   readonly resumePoints: ResumePoint[];
+  /** For a chunk of batches the writer just wrote (see ReadCache.wrote): the first one's base offset. */
+  readonly baseOffset?: number;
 }
 
 interface ResumePoint {
@@ -185,46 +187,29 @@ class ReadCache {
 
   /**
    * The writer appended `group` at file position `position` of `segment`. When a reader follows that
-   * segment (it has an entry), the bytes become (or extend) its chunk, so a tailing fetch finds them
-   * in memory once they are published instead of reading them back through the thread pool. They are
-   * the batches just encoded, so they count as checked. Readers still see only published offsets.
+   * segment (it has an entry), these bytes become its chunk, so a tailing fetch finds them in memory
+   * once they are published instead of reading them back through the thread pool. They are the
+   * batches just encoded, so they count as checked. Readers still see only published offsets.
    */
   wrote(segment: Segment, position: number, group: Buffer[], groupBytes: number): void {
     const entry = this.#entries.get(segment);
     if (entry === undefined) return;
-    const old = entry.chunk;
-    if (
-      old !== undefined &&
-      old.start + old.buf.length === position &&
-      old.verifiedStart === old.start &&
-      old.verifiedEnd === position &&
-      old.buf.length + groupBytes <= tailChunkBytesMax
-    ) {
-      entry.chunk = {
-        start: old.start,
-        buf: Buffer.concat([old.buf, ...group], old.buf.length + groupBytes),
-        verifiedStart: old.start,
-        verifiedEnd: position + groupBytes,
-        resumePoints: [...old.resumePoints],
-      };
-      return;
-    }
-    const buf = group.length === 1 ? group[0] : Buffer.concat(group, groupBytes);
     entry.chunk = {
       start: position,
-      buf,
+      buf: group.length === 1 ? group[0] : Buffer.concat(group, groupBytes),
       verifiedStart: position,
       verifiedEnd: position + groupBytes,
       resumePoints: [],
+      baseOffset: group[0].readDoubleLE(16),
     };
   }
-}
 
-/**
- * Most bytes a followed segment's tail chunk grows to by appends before it starts again at the next
- * write (a few sparse-index intervals, so a caught-up reader's start position lies inside it).
- */
-const tailChunkBytesMax = 8 * indexIntervalBytes;
+  /** The written tail chunk of `segment` when a fetch from `offset` can start in it. */
+  tail(segment: Segment, offset: number): Chunk | undefined {
+    const chunk = this.#entries.get(segment)?.chunk;
+    return chunk?.baseOffset !== undefined && chunk.baseOffset <= offset ? chunk : undefined;
+  }
+}
 
 const readCache = new ReadCache();
 
@@ -629,6 +614,9 @@ export class PartitionStore {
     progress: ReadProgress,
   ): Promise<void> {
     let position = segment.positionFor(progress.next);
+    // A caught-up reader starts in the batches just written (the sparse index may point before them).
+    const tail = readCache.tail(segment, progress.next);
+    if (tail !== undefined && tail.start > position) position = tail.start;
     const limit = segment.visibleSize;
     const chunkBytes = Math.max(
       fetchChunkBytesMin,
