@@ -11,7 +11,7 @@ import {
   type Log,
   type ProducerRecord,
 } from '../src/log/index.js';
-import { createApp, KeyStore, startServer } from '../src/serve/index.js';
+import { createApp, KeyStore, startServer, topicsModule } from '../src/serve/index.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 /**
@@ -22,7 +22,8 @@ import type { Benchmark, BenchContext, BenchResult } from './types.js';
  * - log.remote_latency_p99_ms: the same through a log server (producer and consumer are clients on
  *   TCP; server and clients in this process), with the embedded p99 measured in the same run.
  * - ingest.http_batch: records/s of 100-record POSTs to /api/ingest/topics/{t}/records (API key,
- *   limits, validation, durable ack) vs log.append of the same batches, in alternating rounds.
+ *   limits, validation, durable ack) vs log.append of the same batches, in alternating rounds; the
+ *   admin write path POST /api/topics/{t}/records is measured alongside (topics_api_ratio).
  */
 
 const ratePerSecond = 20_000;
@@ -293,12 +294,14 @@ const ingestBench: Benchmark = {
     });
     const keys = KeyStore.open(path.join(context.dir, 'keys.json'));
     const { key } = await keys.create({ scopes: ['ingest'], name: 'bench' });
+    const admin = (await keys.create({ scopes: ['admin'], name: 'bench-admin' })).key;
     const api = createApp({
       keys,
       ui: false,
       statusTickMs: 0,
       rateLimit: { ratePerSecond: 1e9, burst: 1e9 },
       ingest: { app: createIngestRoutes({ log, topicsAllowed: ['http', 'direct'] }) },
+      pipelines: [topicsModule(log)],
     });
     const root = new Hono();
     root.route('/', api.app);
@@ -313,14 +316,23 @@ const ingestBench: Benchmark = {
       connections: requestsInFlight,
       workers: 1,
     };
+    // The same records through the admin topics API: {"records": [{"value": "<element JSON>"}]}.
+    const topicsRequest = {
+      ...request,
+      url: `${server.url}/api/topics/admin/records`,
+      body: JSON.stringify({ records: batch.map((element) => ({ value: JSON.stringify(element) })) }),
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    };
     try {
       await log.createTopic('direct', { partitions: 1, retentionMs: -1 });
       const warm = await fetch(request.url, { method: 'POST', body, headers: request.headers });
       if (!warm.ok) throw new Error(`warm-up ingest failed: ${warm.status} ${await warm.text()}`);
       // Untimed warm-up of both paths, then alternating rounds (the machine is shared).
       await autocannon({ ...request, duration: 1 });
+      await autocannon({ ...topicsRequest, duration: 1 });
       await directAppendRate(log, 'direct', batch, 1);
       let httpRecords = 0;
+      let topicsRecords = 0;
       let directRate = 0;
       for (let round = 0; round < ingestRounds; round++) {
         const http = await autocannon({ ...request, duration: ingestRoundSeconds });
@@ -329,13 +341,18 @@ const ingestBench: Benchmark = {
             `ingest round had ${http.non2xx} non-2xx, ${http.errors} errors, ${http.timeouts} timeouts`,
           );
         httpRecords += http.requests.total * recordsPerRequest;
+        const topics = await autocannon({ ...topicsRequest, duration: ingestRoundSeconds });
+        if (topics.non2xx + topics.errors + topics.timeouts > 0)
+          throw new Error(`topics API round had ${topics.non2xx} non-2xx, ${topics.errors} errors`);
+        topicsRecords += topics.requests.total * recordsPerRequest;
         const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds);
         directRate += direct / ingestRounds;
         context.progress(
-          `round ${round + 1}: HTTP ${Math.round((http.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, direct ${Math.round(direct)} rec/s`,
+          `round ${round + 1}: HTTP ingest ${Math.round((http.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, /api/topics ${Math.round((topics.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, direct ${Math.round(direct)} rec/s`,
         );
       }
       const httpRate = httpRecords / (ingestRounds * ingestRoundSeconds);
+      const topicsRate = topicsRecords / (ingestRounds * ingestRoundSeconds);
       const appended = (await log.describeTopic('http')).partitions.reduce((n, p) => n + p.endOffset, 0);
       if (appended < httpRecords)
         throw new Error(`HTTP ingest acked ${httpRecords} records, the log holds ${appended}`);
@@ -347,6 +364,8 @@ const ingestBench: Benchmark = {
         ratio: httpRate / directRate,
         goal: 'ratio >= 0.7',
         request_bytes: body.length,
+        topics_api_records_per_s: topicsRate,
+        topics_api_ratio: topicsRate / directRate,
       };
     } finally {
       await api.close();

@@ -13,7 +13,7 @@ import {
 import { offsetRanges, type Log, type PartitionOffsetRange, type ProducerRecord } from '../../log/index.js';
 import { decodeBytes, formatFromName } from '../formats/decode.js';
 import { IdempotencyStore } from './idempotency.js';
-import { jsonArrayElements } from './json-array.js';
+import { jsonArrayElements, startsAsJsonArray } from './json-array.js';
 
 const requestsCounter = counter('tributary_ingest_requests_total', 'HTTP ingest requests by status', [
   'status',
@@ -192,6 +192,11 @@ async function parseRecords(
       add({ topic, value: record.value }, `${name} line ${record.line}`);
   };
   if (mediaType === 'application/json') {
+    if (startsAsJsonArray(bytes)) {
+      // Checked and sliced without building objects: each element's own bytes are its value.
+      jsonArrayElements(bytes).forEach((element, i) => add({ topic, value: element }, `record ${i}`));
+      return records;
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
@@ -202,16 +207,7 @@ async function parseRecords(
         { cause: error },
       );
     }
-    if (Array.isArray(parsed)) {
-      // Each element's own bytes are its value (checked as JSON by the parse above).
-      const elements = jsonArrayElements(bytes);
-      if (elements.length !== parsed.length)
-        throw new TributaryError(
-          'INTERNAL',
-          `found ${elements.length} elements in a JSON array that parsed to ${parsed.length}`,
-        );
-      elements.forEach((element, i) => add({ topic, value: element }, `record ${i}`));
-    } else if (
+    if (
       parsed !== null &&
       typeof parsed === 'object' &&
       Array.isArray((parsed as { records?: unknown }).records)
