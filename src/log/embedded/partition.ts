@@ -103,8 +103,9 @@ interface Chunk {
   verifiedEnd: number;
   /** Where earlier fetches stopped inside a batch, so the next fetch from there need not walk to it. */
   readonly resumePoints: ResumePoint[];
-  /** For a chunk of batches the writer just wrote (see ReadCache.wrote): the first one's base offset. */
+  /** For a chunk of batches the writer just wrote (see ReadCache.wrote): the offsets it holds. */
   readonly baseOffset?: number;
+  readonly endOffset?: number;
 }
 
 interface ResumePoint {
@@ -139,7 +140,15 @@ interface CacheEntry {
   chunk: Chunk | undefined;
   ahead: Promise<Chunk | undefined> | undefined;
   aheadStart: number;
+  /** The last few write groups, newest last (see ReadCache.wrote). */
+  written: Chunk[];
 }
+
+/**
+ * Write groups kept per followed segment: the next group is often written (pipelined) before the
+ * reader has fetched the one before it, so the newest alone would be missed.
+ */
+const writtenChunksMax = 4;
 
 /**
  * Recently read chunks, one entry per segment (a consumer's next fetch usually starts where its
@@ -151,7 +160,7 @@ class ReadCache {
 
   entry(segment: Segment): CacheEntry {
     let entry = this.#entries.get(segment);
-    if (entry === undefined) entry = { chunk: undefined, ahead: undefined, aheadStart: -1 };
+    if (entry === undefined) entry = { chunk: undefined, ahead: undefined, aheadStart: -1, written: [] };
     else this.#entries.delete(segment);
     this.#entries.set(segment, entry);
     if (this.#entries.size > this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
@@ -163,6 +172,7 @@ class ReadCache {
     const entry = this.#entries.get(segment);
     if (entry === undefined) return undefined;
     if (entry.chunk !== undefined && holdsBatchAt(entry.chunk, position, limit)) return entry.chunk;
+    for (const chunk of entry.written) if (chunk.start === position) return chunk;
     const ahead = entry.ahead;
     if (ahead === undefined || position < entry.aheadStart) return undefined;
     const chunk = await ahead;
@@ -187,27 +197,32 @@ class ReadCache {
 
   /**
    * The writer appended `group` at file position `position` of `segment`. When a reader follows that
-   * segment (it has an entry), these bytes become its chunk, so a tailing fetch finds them in memory
+   * segment (it has an entry), these bytes are kept for it, so a tailing fetch finds them in memory
    * once they are published instead of reading them back through the thread pool. They are the
    * batches just encoded, so they count as checked. Readers still see only published offsets.
    */
   wrote(segment: Segment, position: number, group: Buffer[], groupBytes: number): void {
     const entry = this.#entries.get(segment);
     if (entry === undefined) return;
-    entry.chunk = {
+    const last = group[group.length - 1];
+    entry.written.push({
       start: position,
       buf: group.length === 1 ? group[0] : Buffer.concat(group, groupBytes),
       verifiedStart: position,
       verifiedEnd: position + groupBytes,
       resumePoints: [],
       baseOffset: group[0].readDoubleLE(16),
-    };
+      endOffset: last.readDoubleLE(16) + last.readUInt32LE(40),
+    });
+    if (entry.written.length > writtenChunksMax) entry.written.shift();
   }
 
-  /** The written tail chunk of `segment` when a fetch from `offset` can start in it. */
+  /** The written chunk of `segment` that holds `offset`, when a fetch from there can start in one. */
   tail(segment: Segment, offset: number): Chunk | undefined {
-    const chunk = this.#entries.get(segment)?.chunk;
-    return chunk?.baseOffset !== undefined && chunk.baseOffset <= offset ? chunk : undefined;
+    const written = this.#entries.get(segment)?.written;
+    if (written === undefined) return undefined;
+    for (const chunk of written) if (chunk.baseOffset! <= offset && offset < chunk.endOffset!) return chunk;
+    return undefined;
   }
 }
 
