@@ -1,15 +1,18 @@
 import type { Benchmark } from './types.js';
 import { connectorBenchmarks } from './connectors.js';
 import { documentsBenchmarks } from './documents.js';
+import { kafkaBenchmarks } from './kafka.js';
 import { lakeBenchmarks } from './lake.js';
 import { lakeSinkBenchmarks } from './lake-sink.js';
 import { latencyBenchmarks } from './latency.js';
 import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
+import { moviesBenchmarks } from './movies.js';
 import { northwindBenchmarks } from './northwind.js';
 import { qualityBenchmarks } from './quality.js';
 import { reviewsBenchmarks } from './reviews.js';
+import { schemaBenchmarks } from './schemas.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
 
@@ -17,6 +20,7 @@ import { streamBenchmarks } from './stream.js';
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
   ...latencyBenchmarks,
+  ...kafkaBenchmarks,
   ...lakeBenchmarks,
   ...lakeSinkBenchmarks,
   ...streamBenchmarks,
@@ -28,4 +32,6 @@ export const benchmarks: Benchmark[] = [
   ...documentsBenchmarks,
   ...lineageBenchmarks,
   ...reviewsBenchmarks,
+  ...moviesBenchmarks,
+  ...schemaBenchmarks,
 ];

@@ -168,7 +168,10 @@ const remoteFetchRecords = Number(process.env.TRIBUTARY_BENCH_REMOTE_FETCH_RECOR
 const remoteFetchValueBytes = 100;
 
 /** Reads every partition of `topic` from offset 0 to its end; returns records and seconds. */
-async function fetchEverything(log: Log, topic: string): Promise<{ records: number; seconds: number }> {
+export async function fetchEverything(
+  log: Log,
+  topic: string,
+): Promise<{ records: number; seconds: number }> {
   const started = performance.now();
   let records = 0;
   let checksum = 0;

@@ -8,7 +8,7 @@
  */
 import { openDataDir, type TributaryConfig } from '../core/index.js';
 import { openLakeFromConfig, type Lake } from '../lake/index.js';
-import { openLog, type Log } from '../log/index.js';
+import { openLog, openSchemaRegistry, type Log, type SchemaRegistry } from '../log/index.js';
 import { pipelineDefinitions, type PipelineServices } from '../pipelines/index.js';
 import { openSqlEngine, type SqlEngine } from '../sql/index.js';
 import {
@@ -24,6 +24,7 @@ export interface Platform {
   log: Log;
   lake: Lake;
   sql: SqlEngine;
+  schemaRegistry: SchemaRegistry;
   services: PipelineServices;
   /** Releases this user's reference; the last one closes SQL, lake and log. */
   release(): Promise<void>;
@@ -45,13 +46,15 @@ async function openPlatformServices(config: TributaryConfig): Promise<Omit<Platf
       : { http: { headers: { authorization: `Bearer ${config.openLineageApiKey}` } } }),
     schemas: lakeAndLogSchemas({ lake, log }),
   });
+  const schemaRegistry = await openSchemaRegistry(config);
   const services: PipelineServices = {
     config,
     log,
     lake,
     query: (text, params) => sql.query(text, params),
+    schemaRegistry,
   };
-  return { config, log, lake, sql, services };
+  return { config, log, lake, sql, schemaRegistry, services };
 }
 
 export async function acquirePlatform(config: TributaryConfig): Promise<Platform> {
@@ -80,6 +83,7 @@ export async function acquirePlatform(config: TributaryConfig): Promise<Platform
       if (shared === current) shared = undefined;
       await flushLineage();
       opened.sql.close();
+      await opened.schemaRegistry.close();
       await opened.lake.close();
       await opened.log.close();
     },

@@ -17,6 +17,7 @@ import {
 import { createIngestRoutes, SourceRunner } from '../connectors/index.js';
 import {
   documentsAsk,
+  outsideWritesAllowed,
   pipelineDefinitions,
   type DemoHandle,
   type PipelineDefinition,
@@ -33,7 +34,7 @@ import {
   type UpContext,
   type UpService,
 } from '../serve/index.js';
-import { serveLog, type LogServer } from '../log/index.js';
+import { serveLog, type KafkaListener, type LogServer } from '../log/index.js';
 import {
   BatchDag,
   batchHistoryFile,
@@ -42,6 +43,7 @@ import {
   startJob,
   type PipelineJobs,
 } from '../stream/index.js';
+import { startKafkaListener } from './kafka-listener.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
 const log = childLogger('up');
@@ -226,6 +228,7 @@ export function createUpPlan(
 ): UpPlan {
   let platform: Platform | undefined;
   let logServer: LogServer | undefined;
+  let kafkaListener: KafkaListener | null = null;
   const current = (): Platform => {
     if (!platform) throw new Error('the platform service has not started');
     return platform;
@@ -240,16 +243,26 @@ export function createUpPlan(
       if (platform.log.kind === 'embedded') {
         try {
           logServer = await serveLog(platform.log, { dir: dataDirPaths(config.dataDir).log });
+          kafkaListener = await startKafkaListener(platform.log, config);
         } catch (error) {
           // A failed start is not stopped: give the platform back here.
+          await logServer?.close();
+          logServer = undefined;
           await platform.release();
           platform = undefined;
           throw error;
         }
         context.progress(`log server on ${logServer.host}:${logServer.port}`);
+        if (kafkaListener !== null) {
+          context.progress(
+            `Kafka listener on ${kafkaListener.host}:${kafkaListener.port} (SASL PLAIN / SCRAM-SHA-256 with an API key)`,
+          );
+        }
       }
     },
     async stop() {
+      await kafkaListener?.close();
+      kafkaListener = null;
       await logServer?.close();
       logServer = undefined;
       await platform?.release();
@@ -283,14 +296,16 @@ export function createUpPlan(
         ),
         pipelines: [
           ...pipelines.map((d) => d.serve(services)),
-          topicsModule(eventLog),
+          topicsModule(eventLog, services.schemaRegistry),
           lineageModule(new LineageGraphReader(config.dataDir)),
         ],
+        ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: {
           app: createIngestRoutes({
             log: eventLog,
-            topicsAllowed: ['*'],
+            // Every topic but those a pipeline declares internal (and DLQs): 403 for those.
+            topicsAllowed: outsideWritesAllowed(pipelines),
             // Declared `ingest` sources count what clients post to their topics.
             onAppended: (topic, records, offsets) => {
               for (const runner of supervision.sources) runner.ingestAppended(topic, records, offsets);

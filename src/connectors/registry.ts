@@ -58,7 +58,7 @@ const definitions: readonly ConnectorDefinition[] = [
     kind: 'source',
     title: 'HTTP ingest endpoint',
     description:
-      'POST JSON / NDJSON / text records or multipart files into a topic; size, count and content-type checks, Idempotency-Key, 413/415/429/503, and 2xx only after the durable append.',
+      'POST JSON / NDJSON / text records or multipart files into a topic; size, count and content-type checks, Idempotency-Key, 413/415/429/503, and 2xx only after the durable append. Under `tributary up` every topic is open to it except the internal topics pipelines declare (`PipelineDefinition.internalTopics`) and `*.dlq` topics (403); a record longer than `recordBytesMax` and a `.gz` part inflating past 64 MiB are refused while being read.',
     options: ingestOptionsSchema,
   },
   {

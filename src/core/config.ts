@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { TributaryError } from './errors.js';
+import { limits } from './limits.js';
 
 /**
  * The one typed configuration object. Sources, later ones winning:
@@ -52,6 +53,18 @@ export const configSchema = z
       .min(-1)
       .default(-1)
       .describe('Default per-partition retention by size (-1 = unbounded)'),
+    kafkaListener: z
+      .string()
+      .regex(/^(off|[^\s:]+:\d{1,5})$/, 'off or host:port')
+      .default('127.0.0.1:9092')
+      .describe(
+        'Kafka protocol listener of `tributary up` over the embedded log (SASL with API keys): host:port, or off',
+      ),
+    kafkaTlsCert: z
+      .string()
+      .optional()
+      .describe('PEM certificate file: the Kafka listener speaks TLS (SASL_SSL)'),
+    kafkaTlsKey: z.string().optional().describe('PEM private key file for kafkaTlsCert'),
     storage: z
       .string()
       .regex(/^(local|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'local or s3://bucket[/prefix]')
@@ -80,7 +93,9 @@ export const configSchema = z
       .enum(['memory', 'redis'])
       .default('memory')
       .describe('Cache of cacheable API routes: memory (per process) | redis (shared; needs redisUrl)'),
-    metricsPublic: boolFromString.default(true).describe('Serve /metrics without an API key'),
+    metricsPublic: boolFromString
+      .default(true)
+      .describe('Serve /metrics without an API key (samples labelled with a tenant still need one)'),
     rateLimitPerSecond: z.coerce.number().positive().default(50).describe('Requests per second per API key'),
     rateLimitBurst: z.coerce
       .number()
@@ -103,6 +118,59 @@ export const configSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db')
       .optional(),
+    schemaRegistryUrl: z
+      .string()
+      .regex(/^https?:\/\//, 'http(s)://host:port[/path]')
+      .optional()
+      .describe(
+        'External Confluent-compatible schema registry; default the embedded one in the data dir (served at /schema-registry)',
+      ),
+    schemaRegistryApiKey: z
+      .string()
+      .optional()
+      .describe('Credentials for schemaRegistryUrl: key:secret (HTTP Basic) or a bearer token'),
+    documentCpuMsMax: z.coerce
+      .number()
+      .int()
+      .min(10)
+      .default(limits.documentCpuMsMax)
+      .describe('CPU time one document may take to extract and chunk (its worker is stopped past it)'),
+    documentHeapMbMax: z.coerce
+      .number()
+      .int()
+      .min(16)
+      .default(limits.documentHeapMbMax)
+      .describe('Heap of a document-extraction worker thread, MB'),
+    documentPagesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentPagesMax)
+      .describe('Pages of one PDF'),
+    documentZipEntriesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentZipEntriesMax)
+      .describe('Entries of one DOCX archive'),
+    documentInflatedBytesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentInflatedBytesMax)
+      .describe('Bytes one DOCX may inflate to'),
+    documentCharsMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentCharsMax)
+      .describe('Characters of text extracted from one document'),
+    documentOutputBytesMax: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(limits.documentOutputBytesMax)
+      .describe('Bytes of chunk text one document may produce'),
   })
   .strict();
 
@@ -124,6 +192,7 @@ configEnvNames.llmApiKey.push('OPENAI_API_KEY');
 configEnvNames.s3AccessKeyId.push('AWS_ACCESS_KEY_ID');
 configEnvNames.s3SecretAccessKey.push('AWS_SECRET_ACCESS_KEY');
 configEnvNames.s3Endpoint.push('AWS_ENDPOINT_URL_S3');
+configEnvNames.schemaRegistryUrl.push('SCHEMA_REGISTRY_URL');
 
 /** Variables that start with TRIBUTARY_ but are not config keys (read elsewhere, on purpose). */
 // Read where they are used, not settings: TRIBUTARY_LOG_TOKEN is the log server's token (src/log/open.ts).

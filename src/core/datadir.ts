@@ -24,6 +24,7 @@ export function dataDirPaths(dataDir: string) {
     jobs: path.join(dataDir, 'jobs'),
     pglite: path.join(dataDir, 'pglite'),
     spool: path.join(dataDir, 'spool'),
+    schemas: path.join(dataDir, 'schemas'),
   };
 }
 

@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './config.js';
 export * from './clock.js';
 export * from './limits.js';
+export * from './json.js';
 export * from './fs.js';
 export * from './logger.js';
 export * from './metrics.js';

@@ -14,6 +14,8 @@ export const limits = {
   /** Largest batch a consumer fetch returns. */
   fetchRecordsMax: 10_000,
   fetchBytesMax: 8 * 1024 * 1024,
+  /** Largest request a Kafka client may send the Kafka listener (Kafka: socket.request.max.bytes). */
+  kafkaRequestBytesMax: 100 * 1024 * 1024,
   /** Rows buffered before a lake writer flushes a Parquet file. */
   lakeRowGroupRowsMax: 122_880,
   /**
@@ -45,4 +47,23 @@ export const limits = {
   lineageSchemaTtlMs: 60_000,
   /** A stream job reports a RUNNING event at a checkpoint at most this often (coalesced). */
   lineageRunningIntervalMs: 60_000,
+  /** Largest schema text the schema registry accepts (Avro JSON). */
+  schemaTextBytesMax: 1024 * 1024,
+  /**
+   * Per-document budget of extraction + chunking (docproc), enforced in a worker thread so a
+   * hostile upload costs at most this much and is then dead-lettered: pages of a PDF, entries of
+   * a DOCX archive, bytes inflated from it, characters of extracted text, bytes of chunk text
+   * produced, CPU time (the worker is terminated past it) and the worker's heap.
+   */
+  documentPagesMax: 2_000,
+  documentZipEntriesMax: 1_000,
+  documentInflatedBytesMax: 64 * 1024 * 1024,
+  documentCharsMax: 10_000_000,
+  documentOutputBytesMax: 32 * 1024 * 1024,
+  documentCpuMsMax: 30_000,
+  documentHeapMbMax: 256,
+  /** Nesting of a JSON body from outside (deeper is a 400 before parsing). */
+  jsonDepthMax: 64,
+  /** Bytes a gzip/compressed ingest body or file part may inflate to before it is refused. */
+  ingestInflatedBytesMax: 64 * 1024 * 1024,
 } as const;

@@ -24,3 +24,15 @@ export { murmur2, toPositive, partitionForKey, Partitioner } from './partitioner
 export { rangeAssign } from './local-group.js';
 export { offsetRanges, type PartitionOffsetRange } from './append-summary.js';
 export { startOffsets, notAssigned } from './records.js';
+export * from './schemas/index.js';
+export {
+  serveKafka,
+  servedApiVersions,
+  scramCredential,
+  scramIterations,
+  type KafkaListener,
+  type KafkaListenerOptions,
+  type KafkaAuthenticator,
+  type KafkaPrincipal,
+  type ScramCredential,
+} from './kafka-wire/index.js';

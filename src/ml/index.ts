@@ -8,8 +8,10 @@ export * from './sentiment/vader.js';
 export * from './sentiment/sentiment.js';
 
 // Text extraction and chunking
+export * from './text/filetype.js';
 export * from './text/extract.js';
 export * from './text/chunk.js';
+export * from './text/isolate.js';
 
 // Embeddings
 export * from './embed/embedder.js';

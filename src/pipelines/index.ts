@@ -2,13 +2,24 @@
 // once. The platform (CLI `run`, `worker`, `up`) reads this list; nothing else enumerates pipelines.
 import { TributaryError } from '../core/index.js';
 import { documentsAsk, documentsPipeline } from './documents/index.js';
+import { moviesPipeline } from './movies/index.js';
 import { northwindPipeline } from './northwind/index.js';
+import { reviewsPipeline } from './reviews/index.js';
+import { viewingPipeline } from './viewing/index.js';
 import type { PipelineDefinition } from './types.js';
+
+export { pipelineSetting } from './settings.js';
 
 export type * from './types.js';
 export { documentsAsk };
 
-export const pipelineDefinitions: readonly PipelineDefinition[] = [northwindPipeline, documentsPipeline];
+export const pipelineDefinitions: readonly PipelineDefinition[] = [
+  reviewsPipeline,
+  northwindPipeline,
+  moviesPipeline,
+  viewingPipeline,
+  documentsPipeline,
+];
 
 export function findPipeline(name: string): PipelineDefinition {
   const found = pipelineDefinitions.find((p) => p.name === name);
@@ -19,4 +30,13 @@ export function findPipeline(name: string): PipelineDefinition {
     );
   }
   return found;
+}
+
+/**
+ * Whether the generic ingest routes may write `topic`: not a topic a pipeline declares internal,
+ * and not a dead-letter topic (`*.dlq`), whose records only the engine writes.
+ */
+export function outsideWritesAllowed(pipelines: readonly PipelineDefinition[]): (topic: string) => boolean {
+  const internal = new Set(pipelines.flatMap((p) => p.internalTopics ?? []));
+  return (topic) => !internal.has(topic) && !topic.endsWith('.dlq');
 }

@@ -32,7 +32,7 @@
 import type { ThrottleOptions, TributaryConfig } from '../core/index.js';
 import type { SourceDeclaration } from '../connectors/index.js';
 import type { Lake } from '../lake/index.js';
-import type { Log } from '../log/index.js';
+import type { Log, SchemaRegistry } from '../log/index.js';
 import type { LiveEvent, PipelineModule } from '../serve/index.js';
 import type { PipelineJobs } from '../stream/index.js';
 
@@ -48,10 +48,29 @@ export interface PipelineServices {
   query: QueryFunction;
   /** Pushes a live update to dashboards (SSE); optional so batch-only runs need no event bus. */
   publish?: (event: LiveEvent) => void;
+  /**
+   * The schema registry (Avro subjects): the data dir's, or the external `schemaRegistryUrl`; the
+   * same one `up` serves at `/schema-registry`. Set by the platform; `openSchemaRegistry(config)`
+   * opens it where a caller built the services by hand.
+   */
+  schemaRegistry?: SchemaRegistry;
 }
 
 export interface DemoHandle {
   stop(): Promise<void>;
+}
+
+/**
+ * A setting of one pipeline (not of the platform): read from its environment variable, which
+ * `tributary run` also accepts as a flag (the flag wins). Pipelines read them through
+ * `pipelineSetting`, so a setting is declared once and shown in `run --help`.
+ */
+export interface PipelineSetting {
+  /** Environment variable, e.g. `REVIEWS_SPOOL_DIR`. */
+  env: string;
+  /** Flag of `tributary run` with its argument, e.g. `--spool-dir <dir>`. */
+  flag: string;
+  description: string;
 }
 
 export interface PipelineDefinition {
@@ -67,6 +86,12 @@ export interface PipelineDefinition {
   batchOnStart?: boolean;
   /** API routes and dashboard page. */
   serve(services: PipelineServices): PipelineModule;
+  /**
+   * Topics only this pipeline writes (its stages and its own routes): the generic ingest routes
+   * refuse them with 403, so nobody can forge a stage's records. Topics not named here accept
+   * outside writes.
+   */
+  internalTopics?: readonly string[];
   /** Seeds demo input on a fresh data dir; does nothing when the input already exists. */
   seedDemo?(services: PipelineServices, progress?: (message: string) => void): Promise<void>;
   /**
@@ -86,4 +111,11 @@ export interface PipelineDefinition {
    * and must declare the same limits.
    */
   rateBudgets?: Record<string, ThrottleOptions>;
+  /** Settings of this pipeline (environment variables, also `tributary run` flags). */
+  settings?: readonly PipelineSetting[];
+  /**
+   * Lines `tributary run <pipeline> --once` prints after the run: the pipeline's own
+   * reconciliation (e.g. `records: in = accepted + quarantined + duplicates`), read from its tables.
+   */
+  report?(services: PipelineServices): Promise<string[]>;
 }

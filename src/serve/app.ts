@@ -12,6 +12,7 @@ import {
   type Clock,
   systemClock,
 } from '../core/index.js';
+import type { SchemaRegistry } from '../log/index.js';
 import { createUiRoutes, type UiRoutesOptions } from '../ui/server.js';
 import { ReadCache, type ResponseCache } from './cache.js';
 import { groupsOfTable } from './route-cache.js';
@@ -28,7 +29,9 @@ import {
   cacheSpecOf,
   type StoredRoute,
 } from './router.js';
-import { parseTableQuery, tableQueryLimits } from './table-query.js';
+import { metricsVisibleTo } from './metrics-text.js';
+import { createSchemaRegistryApp, schemaRegistryOpenApiPaths } from './schema-registry-routes.js';
+import { parseTableQuery, tableQueryLimits, tableReadError } from './table-query.js';
 import {
   servedLayers,
   type AskFunction,
@@ -53,6 +56,8 @@ export interface AppOptions {
   pipelines?: PipelineModule[];
   ingest?: IngestMount;
   ask?: AskFunction;
+  /** Served as the Confluent Schema Registry REST API at `/schema-registry`. */
+  schemaRegistry?: SchemaRegistry;
   readiness?: ReadinessCheck[];
   /** Per-key token bucket; in-memory with `rateLimit` (default 50/s, burst 100) when omitted. */
   rateLimiter?: RateLimiter;
@@ -205,7 +210,15 @@ function credentialOf(c: Context): string | undefined {
   const header = headerOf(c, 'authorization');
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1] : header;
+    if (match) return match[1];
+    // HTTP Basic with the key as the password (any user name): how Confluent schema registry
+    // clients send credentials.
+    const basic = /^Basic\s+(\S+)\s*$/i.exec(header);
+    if (basic) {
+      const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
+      return decoded.slice(decoded.indexOf(':') + 1);
+    }
+    return header;
   }
   return headerOf(c, 'x-api-key');
 }
@@ -432,8 +445,11 @@ export function createApp(options: AppOptions): TributaryApp {
     tags: ['platform'],
     scope: options.metricsPublic === false ? 'read' : 'public',
     responses: { 200: { description: 'metrics', contentType: 'text/plain; version=0.0.4' } },
-    handler: async ({ c }) =>
-      c.body(await metricsRegistry.metrics(), 200, { 'content-type': metricsRegistry.contentType }),
+    // Samples labelled with a tenant (company ids) only for keys that may see that tenant.
+    handler: async ({ c, auth }) =>
+      c.body(metricsVisibleTo(await metricsRegistry.metrics(), auth), 200, {
+        'content-type': metricsRegistry.contentType,
+      }),
   });
 
   router.route({
@@ -527,7 +543,7 @@ export function createApp(options: AppOptions): TributaryApp {
         response[completeResponse] = true;
         return response;
       },
-      handler: async ({ c, params, auth }) => {
+      handler: async ({ c, params, auth, signal }) => {
         const notFound = () =>
           new TributaryError('NOT_FOUND', `table ${params.layer}.${params.name} does not exist`);
         const described = await describeCached(params.layer, params.name);
@@ -551,7 +567,11 @@ export function createApp(options: AppOptions): TributaryApp {
           tenant !== undefined
             ? [...parsed.filters, { column: table.tenantColumn!, op: 'eq' as const, value: tenant }]
             : parsed.filters;
-        const page = await tables.readRows({ layer: params.layer, name: params.name, ...parsed, filters });
+        const page = await tables
+          .readRows({ layer: params.layer, name: params.name, ...parsed, filters, signal })
+          .catch((error: unknown) => {
+            throw tableReadError(error, tableKey, filters);
+          });
         const body = JSON.stringify({
           table: tableKey,
           columns: page.columns,
@@ -747,16 +767,20 @@ export function createApp(options: AppOptions): TributaryApp {
         }),
       },
     },
-    handler: () =>
+    // A key bound to a tenant sees only that tenant's keys; only unbound admin keys see all.
+    handler: ({ auth }) =>
       Promise.resolve({
-        keys: keys.list().map((k) => ({
-          id: k.id,
-          name: k.name,
-          scopes: k.scopes,
-          tenant: k.tenant,
-          createdAtMs: k.createdAtMs,
-          revokedAtMs: k.revokedAtMs,
-        })),
+        keys: keys
+          .list()
+          .filter((k) => auth?.tenant === undefined || k.tenant === auth.tenant)
+          .map((k) => ({
+            id: k.id,
+            name: k.name,
+            scopes: k.scopes,
+            tenant: k.tenant,
+            createdAtMs: k.createdAtMs,
+            revokedAtMs: k.revokedAtMs,
+          })),
       }),
   });
 
@@ -871,16 +895,51 @@ export function createApp(options: AppOptions): TributaryApp {
     });
     app.route('/api/ingest', ingest.app);
   }
-  router.mount(app, guard, { timeoutMs: requestTimeoutMs, bodyLimitBytes, responseCache });
+  if (options.schemaRegistry) {
+    const registryRoutes = new Map<string, StoredRoute>();
+    const authorize = async (c: Context, scope: StoredRoute['scope']) => {
+      let route = registryRoutes.get(scope);
+      if (route === undefined) {
+        route = {
+          method: 'get',
+          path: '/schema-registry/*',
+          summary: 'schema registry',
+          scope,
+          responses: {},
+          handler: () => Promise.resolve(undefined),
+        };
+        registryRoutes.set(scope, route);
+      }
+      const { auth, headers } = await guard(c, route);
+      for (const name in headers) c.header(name, headers[name]);
+      if (auth?.tenant !== undefined)
+        throw new TributaryError(
+          'FORBIDDEN',
+          `key ${auth.keyId} is bound to tenant "${auth.tenant}"; schema registry subjects belong to no tenant`,
+        );
+    };
+    app.use('/schema-registry/*', bodyLimitMiddleware(bodyLimitBytes));
+    app.route('/schema-registry', createSchemaRegistryApp(options.schemaRegistry, authorize));
+  }
+  // Routes are cached only where commits invalidate them: without a table provider reporting
+  // commits, a cached answer could outlive the data it was read from.
+  router.mount(app, guard, {
+    timeoutMs: requestTimeoutMs,
+    bodyLimitBytes,
+    ...(options.tables?.onCommit ? { responseCache } : {}),
+  });
   if (options.ui !== false) app.route('/', createUiRoutes(options.ui ?? {}));
 
   // Routes are fixed once the app is built, so the document is rendered once.
   let openapiDocument: OpenApiDocument | undefined;
   function openapi(): OpenApiDocument {
     if (openapiDocument) return openapiDocument;
-    const ingestPaths = Object.fromEntries(
-      Object.entries(options.ingest?.openapiPaths ?? {}).map(([p, item]) => [`/api/ingest${p}`, item]),
-    );
+    const mounted = (prefix: string, paths: Record<string, Record<string, unknown>>) =>
+      Object.entries(paths).map(([p, item]): [string, Record<string, unknown>] => [`${prefix}${p}`, item]);
+    const ingestPaths = Object.fromEntries([
+      ...mounted('/api/ingest', options.ingest?.openapiPaths ?? {}),
+      ...mounted('/schema-registry', options.schemaRegistry ? schemaRegistryOpenApiPaths() : {}),
+    ]);
     openapiDocument = buildOpenApiDocument(
       router.routes(),
       {

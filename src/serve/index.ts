@@ -64,6 +64,7 @@ export {
   type AuthInfo,
   type CreateKeyOptions,
 } from './keys.js';
+export { kafkaAuthenticator } from './kafka-auth.js';
 export {
   MemoryRateLimiter,
   RedisRateLimiter,

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { TributaryError, writeFileAtomic } from '../core/index.js';
+import { scramCredential, type ScramCredential } from '../log/index.js';
 
 export const apiScopes = ['read', 'ingest', 'admin'] as const;
 export type ApiScope = (typeof apiScopes)[number];
@@ -29,6 +30,11 @@ export interface ApiKeyRecord {
   hashHex: string;
   createdAtMs: number;
   revokedAtMs: number | null;
+  /**
+   * The key's SCRAM-SHA-256 verifier for the Kafka listener (salt, iterations, StoredKey and
+   * ServerKey, base64); keys created before the listener existed have none and use SASL/PLAIN.
+   */
+  scramSha256?: { saltB64: string; iterations: number; storedKeyB64: string; serverKeyB64: string };
 }
 
 /** Bound on remembered verified keys (a memo, so clearing it only costs a few hashes). */
@@ -45,6 +51,14 @@ const recordSchema = z.object({
   hashHex: z.string().regex(/^[0-9a-f]{64}$/),
   createdAtMs: z.number().int(),
   revokedAtMs: z.number().int().nullable(),
+  scramSha256: z
+    .object({
+      saltB64: z.string(),
+      iterations: z.number().int().min(4096),
+      storedKeyB64: z.string(),
+      serverKeyB64: z.string(),
+    })
+    .optional(),
 });
 
 /**
@@ -56,7 +70,9 @@ const recordSchema = z.object({
  * revocation), `secret` is 32 random bytes as base64url (43 chars). Only
  * `hashHex = sha256(salt ‖ secret)` is stored, with a random 16-byte `saltHex` per key. A fast hash
  * is enough because the secret has 256 bits of entropy (nothing to brute-force, unlike a password);
- * comparison is constant-time.
+ * comparison is constant-time. `scramSha256` (optional) is the key's SCRAM-SHA-256 verifier
+ * (RFC 5802: PBKDF2 salt and iterations, StoredKey, ServerKey) so the Kafka listener can run SCRAM
+ * with the key as password; like the hash it cannot be turned back into the key.
  */
 const fileSchema = z.object({
   format: z.literal('tributary-api-keys'),
@@ -180,6 +196,7 @@ export class KeyStore {
       hashHex: hashSecret(saltHex, secret).toString('hex'),
       createdAtMs: options.nowMs ?? Date.now(),
       revokedAtMs: null,
+      scramSha256: scramRecord(scramCredential(`trb_${id}_${secret}`)),
     };
     this.#records.set(id, record);
     await this.#save();
@@ -216,6 +233,28 @@ export class KeyStore {
     return { keyId: record.id, name: record.name, scopes: record.scopes, tenant: record.tenant ?? undefined };
   }
 
+  /** The SCRAM-SHA-256 verifier of a live key (by id), or null (unknown, revoked, or created without one). */
+  scram(id: string): { credential: ScramCredential; auth: AuthInfo } | null {
+    this.#reload(false);
+    const record = this.#records.get(id);
+    const stored = record?.scramSha256;
+    if (!record || record.revokedAtMs !== null || stored === undefined) return null;
+    return {
+      credential: {
+        salt: Buffer.from(stored.saltB64, 'base64'),
+        iterations: stored.iterations,
+        storedKey: Buffer.from(stored.storedKeyB64, 'base64'),
+        serverKey: Buffer.from(stored.serverKeyB64, 'base64'),
+      },
+      auth: {
+        keyId: record.id,
+        name: record.name,
+        scopes: record.scopes,
+        tenant: record.tenant ?? undefined,
+      },
+    };
+  }
+
   /** The caller behind a presented key, or null (unknown, malformed, revoked: all look the same). */
   verify(presented: string): AuthInfo | null {
     this.#reload(false);
@@ -237,6 +276,15 @@ export class KeyStore {
     this.#verified.set(presented, auth);
     return auth;
   }
+}
+
+function scramRecord(credential: ScramCredential): NonNullable<ApiKeyRecord['scramSha256']> {
+  return {
+    saltB64: credential.salt.toString('base64'),
+    iterations: credential.iterations,
+    storedKeyB64: credential.storedKey.toString('base64'),
+    serverKeyB64: credential.serverKey.toString('base64'),
+  };
 }
 
 export function parseScopes(text: string): ApiScope[] {

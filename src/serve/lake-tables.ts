@@ -80,8 +80,9 @@ export function createLakeTableProvider(options: LakeTableProviderOptions): Tabl
       if (!table) throw new TributaryError('NOT_FOUND', `table ${query.layer}.${query.name} does not exist`);
       const source = `${quoteIdentifier(query.layer)}.${quoteIdentifier(query.name)}`;
       const { sql: text, countSql, values } = buildReadSql(source, table, query);
-      const result = await sql.queryWithColumns(text, values);
-      const counted = await sql.query(countSql, values.slice(0, -2));
+      const options = query.signal ? { signal: query.signal } : {};
+      const result = await sql.queryWithColumns(text, values, options);
+      const counted = await sql.query(countSql, values.slice(0, -2), options);
       return {
         columns: result.columns.map((c) => ({ name: c.name, type: c.type })),
         rows: result.rows,

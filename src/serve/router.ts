@@ -1,7 +1,7 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError } from '../core/index.js';
+import { TributaryError, parseJsonBounded } from '../core/index.js';
 import { errorBody } from './http-errors.js';
 import type { ResponseCache } from './cache.js';
 import type { ApiScope, AuthInfo } from './keys.js';
@@ -25,6 +25,11 @@ export interface HandlerContext<P, Q, B> {
   body: B;
   /** Set for every non-public route (and for public ones when a valid key was sent). */
   auth: AuthInfo | undefined;
+  /**
+   * Aborted when the route's timeout passes (reason: the TIMEOUT error) or the client goes away;
+   * pass it to queries and fetches so the work stops with the answer.
+   */
+  signal: AbortSignal;
 }
 
 type AnyObject = z.ZodObject;
@@ -107,11 +112,44 @@ export interface MountOptions {
  * materializes the full Request); the limit also holds for chunked bodies without Content-Length.
  */
 export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
-  const limit = bodyLimit({
-    maxSize: maxBytes,
-    onError: (c) => c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes`), 413),
-  });
-  return (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next));
+  const tooLarge = (c: Context) =>
+    c.json(errorBody('PAYLOAD_TOO_LARGE', `request body exceeds ${maxBytes} bytes`), 413, {
+      connection: 'close',
+    });
+  const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
+  return async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    const declared = Number(c.req.header('content-length') ?? 'NaN');
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      // Answered before the body is read: read it away first (up to a bound), so the client,
+      // still sending, gets the 413 instead of a connection reset.
+      await discardBody(c.req.raw, unreadBodyDrainBytesMax);
+      return tooLarge(c);
+    }
+    return limit(c, next);
+  };
+}
+
+/** Bytes of a refused body read away before answering; past it the connection is closed. */
+const unreadBodyDrainBytesMax = 64 * 1024 * 1024;
+
+async function discardBody(request: Request, bytesMax: number): Promise<void> {
+  if (request.body === null || request.bodyUsed) return;
+  const reader = request.body.getReader();
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+      if (read > bytesMax) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // The client went away.
+  }
 }
 
 function validationMessage(where: string, error: z.ZodError): string {
@@ -182,25 +220,22 @@ export class ApiRouter {
               `${route.path} expects Content-Type: application/json`,
             );
           }
-          let raw: unknown;
-          try {
-            raw = await c.req.json();
-          } catch (error) {
-            if (error instanceof TributaryError) throw error;
-            throw new TributaryError(
-              'INVALID_ARGUMENT',
-              `request body is not valid JSON: ${(error as Error).message}`,
-            );
-          }
-          body = parseOrThrow('body', route.body, raw);
+          body = parseOrThrow('body', route.body, parseJsonBounded(await c.req.text(), 'request body'));
         }
         const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
-        const handle = () => {
-          const run = route.handler({ c, params, query, body, auth });
-          return timeoutMs === null
-            ? run
-            : withTimeout(run, timeoutMs, `${route.method.toUpperCase()} ${route.path}`);
-        };
+        const deadline = new AbortController();
+        const clientGone = c.req.raw.signal as AbortSignal | undefined;
+        const signal = clientGone ? AbortSignal.any([deadline.signal, clientGone]) : deadline.signal;
+        const handle = () =>
+          timeoutMs === null
+            ? route.handler({ c, params, query, body, auth, signal })
+            : withTimeout(
+                (handlerSignal) => route.handler({ c, params, query, body, auth, signal: handlerSignal }),
+                deadline,
+                signal,
+                timeoutMs,
+                `${route.method.toUpperCase()} ${route.path}`,
+              );
         if (cacheSpecOf(route) !== undefined && options.responseCache !== undefined)
           return cachedAnswer(c, cacheSpecOf(route)!, auth, options.responseCache, handle);
         const result = await handle();
@@ -223,10 +258,26 @@ export class ApiRouter {
           method,
           route.path,
           route.bodyLimitBytes === undefined ? defaultLimit : bodyLimitMiddleware(route.bodyLimitBytes),
-          handler,
+          async (c) => {
+            try {
+              return await handler(c);
+            } finally {
+              await drainUnreadBody(c);
+            }
+          },
         );
     }
   }
+}
+
+/**
+ * Reads what is left of a request body the route did not read (refused before reading, or a
+ * route without a body), within the body limit, so the client finishes sending and reads the
+ * answer instead of a connection reset.
+ */
+async function drainUnreadBody(c: Context): Promise<void> {
+  // Within the route's body limit (the limit middleware wraps the stream), so this is bounded.
+  await discardBody(c.req.raw, unreadBodyDrainBytesMax);
 }
 
 /** The cache spec of a GET route (other methods are never cached). */
@@ -240,16 +291,27 @@ function parseOrThrow(where: string, schema: z.ZodType, value: unknown): unknown
   return result.data;
 }
 
-async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/**
+ * Runs `work` with a deadline: past `timeoutMs` the answer is TIMEOUT and `deadline` is aborted
+ * with that error as its reason, so queries and fetches given `signal` stop too.
+ */
+async function withTimeout<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  deadline: AbortController,
+  signal: AbortSignal,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TributaryError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => {
+      const error = new TributaryError('TIMEOUT', `${what} did not finish within ${timeoutMs} ms`);
+      deadline.abort(error);
+      reject(error);
+    }, timeoutMs);
   });
   try {
-    return await Promise.race([promise, timeout]);
+    return await Promise.race([work(signal), timeout]);
   } finally {
     clearTimeout(timer);
   }

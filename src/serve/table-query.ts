@@ -1,4 +1,4 @@
-import { TributaryError } from '../core/index.js';
+import { TributaryError, childLogger, isTributaryError } from '../core/index.js';
 import {
   filterOperators,
   type ColumnInfo,
@@ -52,6 +52,18 @@ function integerParam(raw: string | undefined, name: string, fallback: number, m
   return Number(raw);
 }
 
+/** Inclusive ranges of DuckDB's integer types, so an out-of-range value is refused here. */
+const integerRanges: Record<string, [bigint, bigint]> = {
+  TINYINT: [-(2n ** 7n), 2n ** 7n - 1n],
+  SMALLINT: [-(2n ** 15n), 2n ** 15n - 1n],
+  INTEGER: [-(2n ** 31n), 2n ** 31n - 1n],
+  BIGINT: [-(2n ** 63n), 2n ** 63n - 1n],
+  UTINYINT: [0n, 2n ** 8n - 1n],
+  USMALLINT: [0n, 2n ** 16n - 1n],
+  UINTEGER: [0n, 2n ** 32n - 1n],
+  UBIGINT: [0n, 2n ** 64n - 1n],
+};
+
 const integerTypes = /^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|HUGEINT|INT\d*)$/;
 const floatTypes = /^(FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$/;
 const timeTypes = /^(DATE|TIMESTAMP.*|TIME)$/;
@@ -81,6 +93,12 @@ export function checkFilterValue(column: ColumnInfo, value: string, op: FilterOp
       throw new TributaryError(
         'INVALID_ARGUMENT',
         `filter on ${column.name} (${column.type}): ${JSON.stringify(value.slice(0, 40))} is not an integer`,
+      );
+    const range = integerRanges[type];
+    if (range !== undefined && (BigInt(value) < range[0] || BigInt(value) > range[1]))
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `filter on ${column.name} (${column.type}): ${value} is outside ${range[0]}..${range[1]}`,
       );
   } else if (floatTypes.test(type)) {
     if (
@@ -181,4 +199,24 @@ export function parseTableQuery(table: TableInfo, query: Record<string, string[]
     ),
     offset: integerParam(first('offset'), 'offset', 0, tableQueryLimits.offsetMax),
   };
+}
+
+const log = childLogger('serve.tables');
+
+/**
+ * A table read the engine refused although every parameter passed its check: the answer names
+ * the table and the filter parameters, never the engine's message or the generated SQL (those go
+ * to the server log). Other errors pass through unchanged.
+ */
+export function tableReadError(error: unknown, table: string, filters: readonly RowFilter[]): unknown {
+  if (!isTributaryError(error) || error.code !== 'INVALID_ARGUMENT' || error.details.sql === undefined)
+    return error;
+  log.warn({ err: error, table }, 'table read refused by the SQL engine');
+  const named = filters.map((f) => `${f.column} (${f.op})`).join(', ');
+  return new TributaryError(
+    'INVALID_ARGUMENT',
+    filters.length === 0
+      ? `table ${table} could not be read with these parameters (columns, sort, limit, offset)`
+      : `table ${table}: the filters on ${named} could not be applied; a value does not fit its column's type`,
+  );
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TributaryError } from '../core/index.js';
-import { offsetRanges, type Log, type ProducerRecord } from '../log/index.js';
+import { AvroSerde, offsetRanges, type Log, type ProducerRecord, type SchemaRegistry } from '../log/index.js';
 import type { AuthInfo } from './keys.js';
 import type { ApiRouter } from './router.js';
 import type { PipelineModule } from './types.js';
@@ -41,7 +41,8 @@ const recordJsonSchema = z.object({
  *   GET  /api/topics                                         → {topics: [name…]}
  *   GET  /api/topics/:topic                                  → TopicDescription
  *   GET  /api/topics/:topic/partitions/:partition/records?offset=&limit=
- *        → {records: [{topic, partition, offset, timestamp, key, value}]}, key and value decoded as UTF-8
+ *        → {records: [{topic, partition, offset, timestamp, key, value}]}, key and value decoded as UTF-8;
+ *          an Avro value (Confluent wire format) as JSON text when the schema registry knows its id
  *   POST /api/topics              {name, partitions, retentionMs?, retentionBytes?} → {created}
  *   POST /api/topics/:topic/records {records: [{key?, value, timestamp?}]}
  *        → {topic, records, offsets: [{partition, first, last}]}; a missing topic is created with one
@@ -49,7 +50,8 @@ const recordJsonSchema = z.object({
  *
  * Admin scope and a key bound to no tenant only: these read and write any topic.
  */
-export function registerTopicRoutes(api: ApiRouter, log: Log): void {
+export function registerTopicRoutes(api: ApiRouter, log: Log, schemaRegistry?: SchemaRegistry): void {
+  const serde = schemaRegistry === undefined ? undefined : new AvroSerde(schemaRegistry);
   api.route({
     method: 'get',
     path: '/api/topics',
@@ -80,7 +82,7 @@ export function registerTopicRoutes(api: ApiRouter, log: Log): void {
   api.route({
     method: 'get',
     path: '/api/topics/:topic/partitions/:partition/records',
-    summary: 'Records of one partition from an offset (key and value as UTF-8 text)',
+    summary: 'Records of one partition from an offset (key and value as UTF-8 text; Avro values as JSON)',
     tags: ['topics'],
     scope: 'admin',
     params: z.object({ topic: topicParam, partition: z.coerce.number().int().min(0) }),
@@ -102,6 +104,7 @@ export function registerTopicRoutes(api: ApiRouter, log: Log): void {
       const records = await log.fetch(params.topic, params.partition, query.offset, {
         maxRecords: query.limit,
       });
+      await serde?.prepare(records.map((r) => r.value));
       return {
         records: records.map((r) => ({
           topic: r.topic,
@@ -109,7 +112,7 @@ export function registerTopicRoutes(api: ApiRouter, log: Log): void {
           offset: r.offset,
           timestamp: r.timestamp,
           key: r.key === null ? null : decoder.decode(r.key),
-          value: r.value === null ? null : decoder.decode(r.value),
+          value: r.value === null ? null : (serde?.jsonText(r.value) ?? decoder.decode(r.value)),
         })),
       };
     },
@@ -180,12 +183,12 @@ export function registerTopicRoutes(api: ApiRouter, log: Log): void {
 }
 
 /** The topic routes as a module for `createApp({ pipelines })` (admin-only, so tenants never see it). */
-export function topicsModule(log: Log): PipelineModule {
+export function topicsModule(log: Log, schemaRegistry?: SchemaRegistry): PipelineModule {
   return {
     name: 'topics',
     title: 'Log topics',
     description: 'Admin access to the log: list, describe, read and append',
     tenantScoped: false,
-    routes: (api) => registerTopicRoutes(api, log),
+    routes: (api) => registerTopicRoutes(api, log, schemaRegistry),
   };
 }

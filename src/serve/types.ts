@@ -80,6 +80,8 @@ export interface TableQuery {
   sort: RowSort[];
   limit: number;
   offset: number;
+  /** The request's deadline: aborting it interrupts the read. */
+  signal?: AbortSignal;
 }
 
 export interface TablePage {

@@ -8,6 +8,7 @@ import {
   writeFileAtomic,
   type TributaryConfig,
 } from '../core/index.js';
+import { openSchemaRegistry, type SchemaRegistry } from '../log/index.js';
 import { createApp, type AppOptions, type TributaryApp } from './app.js';
 import { createEventBus } from './events.js';
 import { KeyStore } from './keys.js';
@@ -232,13 +233,17 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
 
   let api: TributaryApp;
   let server: RunningServer;
+  let ownRegistry: SchemaRegistry | undefined;
   try {
     const appOptions = options.app
       ? await options.app({ config, dataDir: config.dataDir, events, signal: abort.signal })
       : {};
+    // The data dir's registry (or the external one it is configured with), unless the app brings one.
+    if (appOptions.schemaRegistry === undefined) ownRegistry = await openSchemaRegistry(config);
     api = createApp({
       metricsPublic: config.metricsPublic,
       status: mergedStatus(services),
+      ...(ownRegistry === undefined ? {} : { schemaRegistry: ownRegistry }),
       ...appOptions,
       keys: store,
       events,
@@ -252,6 +257,7 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
     server = await startServer(api.app, { host: config.host, port: config.port });
   } catch (error) {
     abort.abort();
+    await ownRegistry?.close();
     await stopServices(Date.now() + stopTimeoutMs);
     throw error;
   }
@@ -261,6 +267,9 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
   );
 
   out.write(`\nDashboard: ${server.url}/\nAPI docs:  ${server.url}/docs\n`);
+  out.write(
+    `Schema registry: ${server.url}/schema-registry${config.schemaRegistryUrl === undefined ? '' : ` (forwards to ${new URL(config.schemaRegistryUrl).origin})`} — the API key as Bearer token or Basic password\n`,
+  );
   if (admin.created) {
     out.write(
       `Admin key (shown once; also in ${localAdminKeyFile(config.dataDir)}, mode 600):\n  ${admin.key}\n`,
@@ -291,6 +300,7 @@ export async function runUp(options: UpOptions): Promise<UpHandle> {
         (async () => {
           await api.close();
           await server.close(Math.min(2000, stopTimeoutMs / 4));
+          await ownRegistry?.close();
         })(),
         Math.min(3000, stopTimeoutMs / 3),
       );

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import nodePath from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
-import { childLogger, TributaryError } from '../core/index.js';
+import { childLogger, toTributaryError, TributaryError } from '../core/index.js';
 import { layers, quoteLiteral, type Lake, type Manifest } from '../lake/index.js';
 import { toJsonValue, type ResultColumn } from './convert.js';
 import { rowsAsJson } from './rows.js';
@@ -24,6 +24,8 @@ export interface SqlEngineOptions {
 export interface QueryOptions {
   /** Overrides the engine's `rowsMax` for this query. */
   rowsMax?: number;
+  /** Interrupts the query when aborted (an API request's deadline); fails with its reason. */
+  signal?: AbortSignal;
 }
 
 export interface QueryResult {
@@ -122,9 +124,13 @@ export class SqlEngine {
     // One connection per query: queries from concurrent API requests run in parallel, and no
     // connection-local state survives from one query to the next.
     const connection = await this.#instance.connect();
+    const signal = options.signal;
+    const interrupt = () => connection.interrupt();
+    signal?.addEventListener('abort', interrupt, { once: true });
     try {
-      return await this.#run(connection, sql, params, options.rowsMax ?? this.#rowsMax);
+      return await this.#run(connection, sql, params, options.rowsMax ?? this.#rowsMax, signal);
     } finally {
+      signal?.removeEventListener('abort', interrupt);
       connection.closeSync();
     }
   }
@@ -172,9 +178,11 @@ export class SqlEngine {
     sql: string,
     params: QueryParams | undefined,
     rowsMax: number,
+    signal?: AbortSignal,
   ): Promise<QueryResult> {
     let reader;
     try {
+      signal?.throwIfAborted();
       await checkReadOnlySql(connection, sql);
       this.#checkTablesExist(connection, sql);
       // Streamed, and read only one row past the limit, so an oversized result is refused without
@@ -185,6 +193,8 @@ export class SqlEngine {
         params as DuckDBValue[] | Record<string, DuckDBValue> | undefined,
       );
     } catch (error) {
+      // An interrupted query fails with why it was interrupted (a TIMEOUT), not DuckDB's words.
+      if (signal?.aborted) throw toTributaryError(signal.reason, 'TIMEOUT');
       throw this.#mapError(error, sql);
     }
     if (reader.currentRowCount > rowsMax) {

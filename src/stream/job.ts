@@ -15,12 +15,17 @@
  * `runJob` (runner.ts) drives it from the log with watermarks, checkpoints and sinks.
  */
 import { TributaryError } from '../core/index.js';
-import type { Log, LogRecord, StartPosition } from '../log/index.js';
+import type { Log, LogRecord, SchemaRegistry, StartPosition } from '../log/index.js';
 import type { ProcessContext, ProcessOptions } from './state.js';
 import type { Key, RecordMeta, Sink, TableLookup, WindowResult } from './types.js';
 import type { Aggregator, WindowOptions, WindowSpec } from './windows.js';
 
-export type Decoder<T> = 'json' | 'string' | 'bytes' | ((record: LogRecord) => T);
+/**
+ * How a record's value becomes the job's value: JSON text, UTF-8 text, the raw bytes, Avro in the
+ * Confluent wire format (schema looked up by the id in the value, see `schemaRegistry`), or a
+ * function of the record.
+ */
+export type Decoder<T> = 'json' | 'string' | 'bytes' | 'avro' | ((record: LogRecord) => T);
 
 export interface SourceOptions<T> {
   topics: string[];
@@ -28,6 +33,14 @@ export interface SourceOptions<T> {
   from?: StartPosition;
   /** How to turn a record into a value. Default 'json'. A throw sends the record to the DLQ. */
   decode?: Decoder<T>;
+  /** `decode: 'avro'`: where the schema ids in the values are looked up (`openSchemaRegistry`). */
+  schemaRegistry?: SchemaRegistry;
+  /**
+   * `decode: 'avro'`: resolve every value into this subject's latest schema (read at job start), so
+   * the job sees one shape whatever compatible version wrote a record; a record the subject's
+   * schema cannot read goes to the DLQ. Default: each value as the schema it was written with.
+   */
+  subject?: string;
   /** Checks (and may narrow) the decoded value, e.g. `(v) => schema.parse(v)`; a throw goes to the DLQ. */
   validate?: (value: unknown) => T;
   /** Event time of a value; default the log record's timestamp. */
@@ -43,6 +56,8 @@ export interface SourceDefinition {
   topics: string[];
   from: StartPosition;
   decode: Decoder<unknown>;
+  /** Set with `decode: 'avro'`. */
+  avro?: { registry: SchemaRegistry; subject: string | undefined };
   validate: ((value: unknown) => unknown) | undefined;
   timestamp: ((value: unknown, record: LogRecord) => number) | undefined;
   outOfOrdernessMs: number;
@@ -127,11 +142,19 @@ export class JobBuilder {
   from<T = unknown>(log: Log, options: SourceOptions<T>): Stream<T> {
     if (options.topics.length === 0)
       throw new TributaryError('INVALID_ARGUMENT', `job ${this.name}: from() needs at least one topic`);
+    if (options.decode === 'avro' && options.schemaRegistry === undefined)
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `job ${this.name}: decode 'avro' needs schemaRegistry (openSchemaRegistry(config))`,
+      );
     const source: SourceDefinition = {
       log,
       topics: [...options.topics],
       from: options.from ?? 'earliest',
       decode: options.decode ?? 'json',
+      ...(options.decode === 'avro'
+        ? { avro: { registry: options.schemaRegistry!, subject: options.subject } }
+        : {}),
       validate: options.validate,
       timestamp: options.timestamp as SourceDefinition['timestamp'],
       outOfOrdernessMs: options.outOfOrdernessMs ?? 0,

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TributaryError, toTributaryError, type Clock, type ErrorCode } from '../core/index.js';
-import type { LogRecord, ProducerRecord } from '../log/index.js';
+import { AvroSerde, type LogRecord, type ProducerRecord } from '../log/index.js';
 import type { Decoder, SourceDefinition, Stage, StreamJob } from './job.js';
 import {
   AsyncCollectOperator,
@@ -82,6 +82,8 @@ export const dlqHeaders = {
 interface SourceRuntime {
   source: SourceDefinition;
   decode: (record: LogRecord) => unknown;
+  /** Async work before a batch is decoded synchronously (Avro: fetch the schemas it names). */
+  prepare: ((records: readonly LogRecord[]) => Promise<void>) | null;
   head: Operator;
 }
 
@@ -109,7 +111,29 @@ function utf8(bytes: Uint8Array): string {
   return utf8Slice.call(bytes, 0, bytes.length);
 }
 
-function decoderFor(decode: Decoder<unknown>): (record: LogRecord) => unknown {
+/**
+ * Avro sources decode record by record like the others; the schema lookups (the only async part,
+ * one per schema id for the life of the task) happen in `prepare`, once per batch.
+ */
+function avroDecoder(source: SourceDefinition): Pick<SourceRuntime, 'decode' | 'prepare'> {
+  const { registry, subject } = source.avro!;
+  const reader = new AvroSerde(registry).reader(subject === undefined ? {} : { subject });
+  return {
+    decode: (record) => {
+      if (record.value === null)
+        throw new TributaryError('DECODE_FAILED', 'record has no value (null), expected Avro');
+      return reader.decode(record.value);
+    },
+    prepare: (records) => reader.prepare(records.map((r) => r.value)),
+  };
+}
+
+function sourceDecoder(source: SourceDefinition): Pick<SourceRuntime, 'decode' | 'prepare'> {
+  if (source.decode === 'avro') return avroDecoder(source);
+  return { decode: decoderFor(source.decode), prepare: null };
+}
+
+function decoderFor(decode: Exclude<Decoder<unknown>, 'avro'>): (record: LogRecord) => unknown {
   if (typeof decode === 'function') return decode;
   if (decode === 'bytes') return (record) => record.value;
   if (decode === 'string') return (record) => (record.value === null ? null : utf8(record.value));
@@ -185,7 +209,7 @@ export class JobTask {
     this.#head = this.#buildChain(job.stages, sinkOp, mainOps, mainAsync);
     this.#sources.set(job.source.topics, {
       source: job.source,
-      decode: decoderFor(job.source.decode),
+      ...sourceDecoder(job.source),
       head: this.#head,
     });
     const sideAsync: AsyncStage[] = [];
@@ -199,13 +223,17 @@ export class JobTask {
       const head = this.#buildChain(side.stages, into, [], sideAsync);
       this.#sources.set(side.source.topics, {
         source: side.source,
-        decode: decoderFor(side.source.decode),
+        ...sourceDecoder(side.source),
         head,
       });
     }
     // Side inputs' async steps come before the join, so they run first.
     this.#asyncStages.push(...sideAsync, ...mainAsync);
+    for (const runtime of this.#sources.values()) if (runtime.prepare !== null) this.#prepares.push(runtime);
   }
+
+  /** Sources with async preparation (Avro); usually none. */
+  readonly #prepares: SourceRuntime[] = [];
 
   /** Sources by their topic lists; `#sourceFor` maps a record's topic to its source runtime. */
   readonly #sources = new Map<readonly string[], SourceRuntime>();
@@ -303,6 +331,12 @@ export class JobTask {
    */
   async processRecords(records: readonly LogRecord[]): Promise<void> {
     if (this.job.source.shuffled === true) return this.#processShuffled(records);
+    for (const runtime of this.#prepares) {
+      const topics = runtime.source.topics;
+      await runtime.prepare!(
+        this.#sources.size === 1 ? records : records.filter((r) => topics.includes(r.topic)),
+      );
+    }
     const nowMs = this.#clock.now();
     const async = this.#asyncStages.length > 0;
     let part: PartitionClock | null = null;

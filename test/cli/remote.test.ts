@@ -51,9 +51,13 @@ async function endOffsets(topic: string): Promise<number[]> {
 }
 
 beforeAll(async () => {
-  platform = spawn(process.execPath, ['bin/tributary.js', '--data-dir', dataDir, 'up', '--port', '0'], {
-    env,
-  });
+  platform = spawn(
+    process.execPath,
+    ['bin/tributary.js', '--data-dir', dataDir, 'up', '--port', '0', '--kafka-port', '0'],
+    {
+      env,
+    },
+  );
   platform.stdout?.on('data', (chunk: Buffer) => (platformOutput += chunk.toString()));
   platform.stderr?.on('data', (chunk: Buffer) => (platformOutput += chunk.toString()));
   const child = platform;

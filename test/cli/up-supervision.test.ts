@@ -81,7 +81,12 @@ it('keeps up, the API and the other sources running when a job throws, a file is
       },
     ],
   };
-  const config = loadConfig({ env: {}, cwd: dir, dotenv: false, overrides: { dataDir: dir, port: 0 } });
+  const config = loadConfig({
+    env: {},
+    cwd: dir,
+    dotenv: false,
+    overrides: { dataDir: dir, port: 0, kafkaListener: '127.0.0.1:0' },
+  });
   const plan = createUpPlan(config, [pipeline]);
   const lines: string[] = [];
   const handle = await runUp({

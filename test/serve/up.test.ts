@@ -133,10 +133,14 @@ describe('runUp', () => {
 describe('tributary up (compiled CLI)', () => {
   it('prints the URL and key, answers, and exits cleanly on SIGTERM', async () => {
     const bin = path.resolve(import.meta.dirname, '../../bin/tributary.js');
-    const child = spawn(process.execPath, [bin, '--data-dir', dir, 'up', '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TRIBUTARY_ADMIN_KEY: '' },
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, '--data-dir', dir, 'up', '--port', '0', '--kafka-port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TRIBUTARY_ADMIN_KEY: '' },
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

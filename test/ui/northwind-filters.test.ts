@@ -123,6 +123,17 @@ afterAll(async () => {
 
 const openPage = (hash: string) => openDashboard(context, server.url, adminKey, hash);
 
+/**
+ * This fixture runs no silver data-quality run, so `gold.quality_results` does not exist: the
+ * page's quality tile and table answer 404 and say "Not available" while the rest renders. Those two
+ * resource errors are expected; any other console error fails the test.
+ */
+function withoutQualityResults(errors: string[]): string[] {
+  return errors.filter(
+    (e) => e !== 'Failed to load resource: the server responded with a status of 404 (Not Found)',
+  );
+}
+
 /** The bar labels and values a chart shows (its SVG text, in order). */
 const chartText = (page: Page, id: string) =>
   page.locator(`#chart-${id} svg`).evaluate((svg) => svg.textContent ?? '');
@@ -138,6 +149,7 @@ describe.skipIf(
   it('a country filter changes the category chart, lands in the URL and survives a reload', async () => {
     const { page, errors } = await openPage('#/p/northwind');
     const unfiltered = await chartText(page, 'categories');
+    expect(await page.locator('#table-quality-silver-sales').textContent()).toContain('Not available');
     const options = await page.locator('#filter-country option').allTextContents();
     expect(options).toEqual(['All', 'France', 'Germany', 'USA']);
     const countriesBefore = await chartText(page, 'top-countries');
@@ -183,7 +195,7 @@ describe.skipIf(
     await page.selectOption('#filter-country', '');
     await nextRender(page, ready);
     expect(page.url()).not.toContain('country=');
-    expect(errors).toEqual([]);
+    expect(withoutQualityResults(errors)).toEqual([]);
     await page.close();
   });
 
@@ -194,7 +206,7 @@ describe.skipIf(
     // The USA sell most Seafood: they rank first in that view.
     expect(text.indexOf('USA')).toBeLessThan(text.indexOf('France'));
     expect(text.indexOf('USA')).toBeLessThan(text.indexOf('Germany'));
-    expect(errors).toEqual([]);
+    expect(withoutQualityResults(errors)).toEqual([]);
     await page.close();
   });
 

@@ -175,11 +175,17 @@ describe.skipIf(
 )('tributary up, end to end in chromium', () => {
   it('platform page shows the running pipelines, jobs and lake tables', async () => {
     const status = await platform.api<StatusBody>('/api/status');
-    expect(status.pipelines.map((p) => p.name).sort()).toEqual(['documents', 'northwind']);
+    expect(status.pipelines.map((p) => p.name).sort()).toEqual([
+      'documents',
+      'movies',
+      'northwind',
+      'reviews',
+      'viewing',
+    ]);
     const { page, errors } = await openPage();
     await logIn(page);
     await page.waitForSelector('#live.live-live');
-    expect(await tileText(page, 'pipelines')).toBe(`2 / 2`);
+    expect(await tileText(page, 'pipelines')).toBe(`3 / 3`);
     expect(await tileText(page, 'jobs')).toMatch(/^\d+ \/ \d+$/);
     const [running, total] = (await tileText(page, 'jobs'))!.split(' / ').map(Number);
     expect(total).toBe(status.jobs.length);

@@ -96,7 +96,18 @@ export async function startPlatform(options: {
   );
   const child = spawn(
     process.execPath,
-    [options.cliPath ?? cliPath, '--data-dir', dataDir, 'up', '--port', String(port), '--host', '127.0.0.1'],
+    [
+      options.cliPath ?? cliPath,
+      '--data-dir',
+      dataDir,
+      'up',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--kafka-port',
+      '0',
+    ],
     { cwd: dataDir, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

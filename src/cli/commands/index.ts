@@ -6,8 +6,10 @@ import { registerJobsCommands } from './jobs.js';
 import { registerLakeCommands } from './lake.js';
 import { registerLogServerCommands } from './log-server.js';
 import { registerMlCommands } from './ml.js';
+import { registerMoviesCommands } from './movies.js';
 import { registerNorthwindCommands } from './northwind.js';
 import { registerPipelineCommands } from './pipelines.js';
+import { registerSchemasCommands } from './schemas.js';
 import { registerServeCommands } from './serve.js';
 import { registerTopicsCommands } from './topics.js';
 import { registerViewingCommands } from './viewing.js';
@@ -24,8 +26,10 @@ export const commandModules: RegisterCommands[] = [
   registerLakeCommands,
   registerLogServerCommands,
   registerMlCommands,
+  registerMoviesCommands,
   registerNorthwindCommands,
   registerTopicsCommands,
+  registerSchemasCommands,
   registerViewingCommands,
   registerServeCommands,
   registerPipelineCommands,

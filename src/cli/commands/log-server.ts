@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { dataDirPaths, TributaryError } from '../../core/index.js';
 import { defaultSessionTimeoutMs, openLog, serveLog } from '../../log/index.js';
 import { commandGroup, type CliContext } from '../context.js';
+import { kafkaListenerOverride, startKafkaListener } from '../kafka-listener.js';
 
 function integerOption(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -28,12 +29,19 @@ export function registerLogServerCommands(program: Command, context: CliContext)
     )
     .option('--port <port>', 'TCP port on 127.0.0.1 (default: a free one)', integerOption('--port', 0, 65535))
     .option(
+      '--kafka-port <port>',
+      'also serve the Kafka protocol on this port (host from config kafkaListener; SASL with API keys; 0 = a free one)',
+    )
+    .option(
       '--session-timeout-ms <ms>',
       `drop a client silent this long; its group members leave (default ${defaultSessionTimeoutMs})`,
       integerOption('--session-timeout-ms', 1, 3_600_000),
     )
-    .action(async (options: { port?: number; sessionTimeoutMs?: number }) => {
-      const config = context.config();
+    .action(async (options: { port?: number; sessionTimeoutMs?: number; kafkaPort?: string }) => {
+      const config = context.config({
+        kafkaListener:
+          kafkaListenerOverride(context.config().kafkaListener, { kafkaPort: options.kafkaPort }) ?? 'off',
+      });
       if (config.log !== 'embedded') {
         throw new TributaryError(
           'USAGE',
@@ -49,6 +57,11 @@ export function registerLogServerCommands(program: Command, context: CliContext)
           ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
         });
         process.stdout.write(`log server on ${server.host}:${server.port} (pid ${process.pid})\n`);
+        const kafka = await startKafkaListener(log, config).catch(async (error: unknown) => {
+          await server.close();
+          throw error;
+        });
+        if (kafka !== null) process.stdout.write(`Kafka listener on ${kafka.host}:${kafka.port}\n`);
         await new Promise<void>((resolve) => {
           const stop = () => {
             process.off('SIGINT', stop);
@@ -58,6 +71,7 @@ export function registerLogServerCommands(program: Command, context: CliContext)
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });
+        await kafka?.close();
         await server.close();
       } finally {
         await log.close();

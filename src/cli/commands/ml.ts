@@ -7,6 +7,7 @@ import { TributaryError } from '../../core/index.js';
 import {
   RetrievalIndex,
   createEmbedder,
+  llmConfigOf,
   parseFilterArguments,
   retrievalIndexDir,
   createSentimentModel,
@@ -124,6 +125,7 @@ interface AskCliOptions {
   pipeline: string;
   filter: string[];
   company?: string;
+  product?: string;
   top: string;
   format: string;
 }
@@ -140,11 +142,12 @@ export async function runAsk(question: string, options: AskCliOptions, context: 
   const k = Number(options.top);
   if (!Number.isInteger(k) || k < 1 || k > 50)
     throw new TributaryError('USAGE', `--top must be an integer in [1, 50], got ${options.top}`);
-  const filters = parseFilterArguments(options.filter);
+  const filters = parseFilterArguments([
+    ...options.filter,
+    ...(options.product === undefined ? [] : [`product_id=${options.product}`]),
+  ]);
   const config = context.config();
-  const llm = config.llmUrl
-    ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey }
-    : undefined;
+  const llm = llmConfigOf(config);
   const index = new RetrievalIndex({
     dir: retrievalIndexDir(config.dataDir, options.pipeline),
     embedder: createEmbedder(config),
@@ -227,6 +230,7 @@ export function registerMlCommands(program: Command, context: CliContext): void 
       [],
     )
     .option('--company <id>', "the tenant (e.g. documents' company_id) whose passages may be used")
+    .option('--product <id>', 'shorthand for --filter product_id=<id> (reviews)')
     .option('-k, --top <n>', 'passages to retrieve', '5')
     .option('--format <format>', 'text | json', 'text')
     .action((question: string, options: AskCliOptions) => runAsk(question, options, context));

@@ -74,7 +74,7 @@ export function registerPipelineCommands(program: Command, context: CliContext):
       else for (const r of rows) process.stdout.write(`${r.name.padEnd(12)} ${r.description}\n`);
     });
 
-  program
+  const run = program
     .command('run <pipeline>')
     .description('run a pipeline: --once drains its inputs through every stage, runs its batch DAG and exits')
     .option('--once', 'bounded run (like Flink bounded mode): exit 0 when everything has flowed through')
@@ -84,62 +84,87 @@ export function registerPipelineCommands(program: Command, context: CliContext):
     )
     .option('--partition <partition>', 'partition the batch jobs compute (default: today, UTC)')
     .option('--source-url <url>', 'PostgreSQL source for pipelines that read one (env NORTHWIND_PG_URL)')
-    .option('--json', 'print the run result as JSON')
-    .action(
-      async (
-        name: string,
-        options: { once?: boolean; worker?: boolean; partition?: string; sourceUrl?: string; json?: boolean },
-      ) => {
-        const config = context.config({ northwindPgUrl: options.sourceUrl });
-        const controller = new AbortController();
-        const stop = () => controller.abort();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-        try {
-          // Declared sources: drained first under --once (the stages then see what they read), else
-          // supervised beside the stages until Ctrl-C. Workers leave sources to `up` / `run`.
-          const sources =
-            options.worker === true
-              ? { drained: [], stop: () => Promise.resolve() }
-              : await withSources(config, name, options.once ?? false);
-          const drained = sources.drained;
-          const result = await runRegisteredPipeline(
-            jobRegistry,
-            name,
-            { config },
-            {
-              once: options.once ?? false,
-              worker: options.worker ?? false,
-              partition: options.partition ?? null,
-              signal: controller.signal,
-            },
-          );
-          if (options.json) {
-            process.stdout.write(`${JSON.stringify({ sources: drained, ...result }, null, 2)}\n`);
-          } else {
-            for (const d of drained) {
-              process.stdout.write(
-                `source ${d.name} (${d.kind}): ${d.outcome}; records ${d.records}, refused ${d.refused}${d.position ? `; at ${d.position}` : ''}${d.error ? `; ${d.error}` : ''}\n`,
-              );
-            }
-            for (const s of result.streams) {
-              const c = s.counters;
-              process.stdout.write(
-                `stream ${s.job}${s.task === undefined ? '' : ` [${s.task}]`}: ${s.state}; in ${c.in} = accepted ${c.accepted} + filtered ${c.filtered} + dlq ${c.dlq} + late ${c.late}; outputs ${c.outputs}\n`,
-              );
-            }
-            for (const r of result.batch) {
-              process.stdout.write(
-                `batch  ${r.job}: ${r.status} in ${r.durationMs} ms; rows in ${r.rowsIn ?? '-'} out ${r.rowsOut ?? '-'}${r.error ? `; ${r.error}` : ''}\n`,
-              );
-            }
+    .option('--json', 'print the run result as JSON');
+  // Each pipeline's own settings, as flags of `run` (a flag sets the setting's environment variable).
+  const settings = pipelineDefinitions.flatMap((p) =>
+    (p.settings ?? []).map((s) => ({ pipeline: p.name, ...s })),
+  );
+  for (const setting of settings)
+    run.option(setting.flag, `${setting.pipeline}: ${setting.description} (env ${setting.env})`);
+  run.action(
+    async (
+      name: string,
+      options: {
+        once?: boolean;
+        worker?: boolean;
+        partition?: string;
+        sourceUrl?: string;
+        json?: boolean;
+      } & Record<string, unknown>,
+    ) => {
+      const definition = findPipeline(name);
+      for (const setting of definition.settings ?? []) {
+        const value = options[run.options.find((o) => o.flags === setting.flag)?.attributeName() ?? ''];
+        if (typeof value === 'string') process.env[setting.env] = value;
+      }
+      const config = context.config({ northwindPgUrl: options.sourceUrl });
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        // Declared sources: drained first under --once (the stages then see what they read), else
+        // supervised beside the stages until Ctrl-C. Workers leave sources to `up` / `run`.
+        const sources =
+          options.worker === true
+            ? { drained: [], stop: () => Promise.resolve() }
+            : await withSources(config, name, options.once ?? false);
+        const drained = sources.drained;
+        const result = await runRegisteredPipeline(
+          jobRegistry,
+          name,
+          { config },
+          {
+            once: options.once ?? false,
+            worker: options.worker ?? false,
+            partition: options.partition ?? null,
+            signal: controller.signal,
+          },
+        );
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify({ sources: drained, ...result }, null, 2)}\n`);
+        } else {
+          for (const d of drained) {
+            process.stdout.write(
+              `source ${d.name} (${d.kind}): ${d.outcome}; records ${d.records}, refused ${d.refused}${d.position ? `; at ${d.position}` : ''}${d.error ? `; ${d.error}` : ''}\n`,
+            );
           }
-          await sources.stop();
-          if (!result.ok || drained.some((d) => d.outcome === 'failed')) process.exitCode = 1;
-        } finally {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
+          for (const s of result.streams) {
+            const c = s.counters;
+            process.stdout.write(
+              `stream ${s.job}${s.task === undefined ? '' : ` [${s.task}]`}: ${s.state}; in ${c.in} = accepted ${c.accepted} + filtered ${c.filtered} + dlq ${c.dlq} + late ${c.late}; outputs ${c.outputs}\n`,
+            );
+          }
+          for (const r of result.batch) {
+            process.stdout.write(
+              `batch  ${r.job}: ${r.status} in ${r.durationMs} ms; rows in ${r.rowsIn ?? '-'} out ${r.rowsOut ?? '-'}${r.error ? `; ${r.error}` : ''}\n`,
+            );
+          }
         }
-      },
-    );
+        await sources.stop();
+        if (definition.report && options.once && !options.json) {
+          const platform = await acquirePlatform(config);
+          try {
+            for (const line of await definition.report(platform.services)) process.stdout.write(`${line}\n`);
+          } finally {
+            await platform.release();
+          }
+        }
+        if (!result.ok || drained.some((d) => d.outcome === 'failed')) process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
+    },
+  );
 }

@@ -19,6 +19,7 @@ import {
 import { openLakeFromConfig } from '../../lake/index.js';
 import { pipelineDefinitions } from '../../pipelines/index.js';
 import type { CliContext } from '../context.js';
+import { kafkaListenerOverride } from '../kafka-listener.js';
 
 /**
  * What `tributary up` runs besides the API. The lake service is built in; the lead's wiring adds
@@ -53,8 +54,18 @@ export function registerServeCommands(program: Command, context: CliContext): vo
     .description('start the platform: services, API and dashboard (Ctrl-C stops gracefully)')
     .option('--port <port>', 'API and dashboard port (env TRIBUTARY_PORT, default 3000)')
     .option('--host <host>', 'address to bind (env TRIBUTARY_HOST, default 127.0.0.1)')
-    .action(async (options: { port?: string; host?: string }) => {
-      const config = context.config({ port: options.port, host: options.host });
+    .option(
+      '--kafka-port <port>',
+      'Kafka protocol listener port (config kafkaListener, default 127.0.0.1:9092; 0 = a free one)',
+    )
+    .option('--no-kafka', 'do not serve the Kafka protocol')
+    .action(async (options: { port?: string; host?: string; kafkaPort?: string; kafka?: boolean }) => {
+      const kafkaListener = kafkaListenerOverride(context.config().kafkaListener, options);
+      const config = context.config({
+        port: options.port,
+        host: options.host,
+        ...(kafkaListener === undefined ? {} : { kafkaListener }),
+      });
       const plan = await upPlan.factory(config);
       const handle = await runUp({
         config,

@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { TributaryError } from '../../core/index.js';
-import { openLog, type Log, type LogRecord, type ProducerRecord } from '../../log/index.js';
+import {
+  AvroSerde,
+  openLog,
+  openSchemaRegistry,
+  type Log,
+  type LogRecord,
+  type ProducerRecord,
+} from '../../log/index.js';
 import type { CliContext } from '../context.js';
 
 const decoder = new TextDecoder('utf-8');
@@ -40,15 +47,24 @@ export function recordToJson(record: LogRecord): Record<string, unknown> {
   return textRecordToJson(toText(record));
 }
 
-function toText(record: LogRecord): TextRecord {
+function toText(record: LogRecord, serde?: AvroSerde): TextRecord {
   return {
     topic: record.topic,
     partition: record.partition,
     offset: record.offset,
     timestamp: record.timestamp,
     key: record.key === null ? null : decoder.decode(record.key),
-    value: record.value === null ? null : decoder.decode(record.value),
+    value: record.value === null ? null : (serde?.jsonText(record.value) ?? decoder.decode(record.value)),
   };
+}
+
+/**
+ * The records as text, Avro values (Confluent wire format) as JSON: their schemas are looked up by
+ * id in the schema registry first (once per id).
+ */
+async function recordsAsText(records: LogRecord[], serde: AvroSerde): Promise<TextRecord[]> {
+  await serde.prepare(records.map((r) => r.value));
+  return records.map((r) => toText(r, serde));
 }
 
 const isoPattern = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -234,6 +250,7 @@ interface TailOptions {
   group?: string;
   limit?: number;
   follow?: boolean;
+  serde: AvroSerde;
 }
 
 /** Prints records as JSON lines up to a limit; returns the records printed. */
@@ -266,7 +283,7 @@ async function tailGroup(log: Log, topic: string, group: string, opts: TailOptio
         waitMs: opts.follow ? 1000 : 200,
         maxRecords: Math.min(1000, limit - out.printed),
       });
-      const shown = out.print(records.map(toText));
+      const shown = out.print(await recordsAsText(records, opts.serde));
       if (shown.length > 0) {
         // Commit exactly what was printed (a --limit may cut a poll short).
         const next = new Map<number, number>();
@@ -303,7 +320,7 @@ async function tailPartitions(log: Log, topic: string, opts: TailOptions): Promi
       });
       if (records.length > 0) {
         any = true;
-        out.print(records.map(toText));
+        out.print(await recordsAsText(records, opts.serde));
         positions.set(partition, records[records.length - 1].offset + 1);
       }
     }
@@ -376,7 +393,7 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
   topics
     .command('tail <topic>')
     .description(
-      'print records as JSON lines {topic, partition, offset, timestamp, key, value}; stops at the end of the topic unless --follow',
+      'print records as JSON lines {topic, partition, offset, timestamp, key, value}, Avro values (Confluent wire format) decoded to JSON through the schema registry; stops at the end of the topic unless --follow',
     )
     .option(
       '--from <position>',
@@ -393,10 +410,18 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
           `--from must be earliest or latest, got ${JSON.stringify(opts.from)}`,
         );
       }
-      const options: TailOptions = { ...opts, from: opts.from };
       const group = opts.group;
-      return withLog(context, (log) =>
-        group === undefined ? tailPartitions(log, topic, options) : tailGroup(log, topic, group, options),
-      );
+      const from = opts.from;
+      return withLog(context, async (log) => {
+        const registry = await openSchemaRegistry(context.config());
+        try {
+          const options: TailOptions = { ...opts, from, serde: new AvroSerde(registry) };
+          await (group === undefined
+            ? tailPartitions(log, topic, options)
+            : tailGroup(log, topic, group, options));
+        } finally {
+          await registry.close();
+        }
+      });
     });
 }

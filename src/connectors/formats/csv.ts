@@ -30,8 +30,17 @@ export class CsvParser {
   #rowLine = 1;
   #pendingCr = false;
   #rowHasContent = false;
+  readonly #recordCharsMax: number;
+  /** Characters of the current row read in earlier chunks. */
+  #rowChars = 0;
 
-  constructor(options: { delimiter?: string } = {}) {
+  /**
+   * `recordCharsMax` bounds one row (quoted newlines included): a longer one — typically an
+   * unclosed quote — fails with PAYLOAD_TOO_LARGE as soon as a chunk takes it past the limit,
+   * so it is never held whole. Default unbounded.
+   */
+  constructor(options: { delimiter?: string; recordCharsMax?: number } = {}) {
+    this.#recordCharsMax = options.recordCharsMax ?? Number.POSITIVE_INFINITY;
     const delimiter = options.delimiter ?? ',';
     if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
       throw new TributaryError(
@@ -54,6 +63,8 @@ export class CsvParser {
       if (length > 0 && chunk.charCodeAt(0) === 10) i = 1;
     }
     let start = i;
+    // Where the current row began in this chunk (rows completed here reset it).
+    let rowStart = i;
     while (i < length) {
       const c = chunk.charCodeAt(i);
       const state = this.#state;
@@ -114,6 +125,7 @@ export class CsvParser {
       }
       if (c === 10 || c === 13) {
         this.#field += chunk.slice(start, i);
+        this.#checkRowSize(i - rowStart);
         this.#endRow(rows);
         this.#line++;
         if (c === 13) {
@@ -125,6 +137,7 @@ export class CsvParser {
         }
         i++;
         start = i;
+        rowStart = i;
         continue;
       }
       this.#state = 1;
@@ -132,7 +145,19 @@ export class CsvParser {
       i++;
     }
     if (this.#state !== 2 && this.#state !== 3 && start < length) this.#field += chunk.slice(start, length);
+    this.#checkRowSize(length - rowStart);
+    this.#rowChars += length - rowStart;
     return rows;
+  }
+
+  #checkRowSize(charsInChunk: number): void {
+    if (this.#rowChars + charsInChunk > this.#recordCharsMax) {
+      throw new TributaryError(
+        'PAYLOAD_TOO_LARGE',
+        `CSV line ${this.#rowLine}: record is longer than ${this.#recordCharsMax} characters; is a closing quote missing?`,
+        { details: { line: this.#rowLine, limit: 'recordBytesMax', max: this.#recordCharsMax } },
+      );
+    }
   }
 
   /** Ends the input; returns the last row when the input did not end with a newline. */
@@ -157,6 +182,7 @@ export class CsvParser {
     this.#field = '';
     this.#state = 0;
     this.#rowHasContent = false;
+    this.#rowChars = 0;
     this.#rowLine = this.#line + 1;
   }
 }

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, limits } from '../../core/index.js';
 import { CsvParser } from './csv.js';
 
 /** Record formats understood by the spool source, the file import and the ingest endpoint. */
@@ -64,7 +64,25 @@ export interface DecodeOptions {
    * gzip stream, a CSV header) always throw.
    */
   badRecords?: 'throw' | 'yield';
+  /**
+   * Largest record in bytes (a line of txt/jsonl, a row of csv). A longer one — a file without
+   * newlines, an unclosed quote — stops decoding with PAYLOAD_TOO_LARGE naming its line, as soon
+   * as it passes the limit, so it is never held whole. Default `limits.recordBytesMax`.
+   */
+  recordBytesMax?: number;
+  /**
+   * Bytes read from the (decompressed) stream at most; past it decoding stops reading with
+   * PAYLOAD_TOO_LARGE (a gzip bomb is cut off here). Default unbounded.
+   */
+  decodedBytesMax?: number;
 }
+
+const recordTooLarge = (name: string, line: number, max: number) =>
+  new TributaryError(
+    'PAYLOAD_TOO_LARGE',
+    `${name} line ${line}: record is longer than ${max} bytes (recordBytesMax); is a newline or closing quote missing?`,
+    { details: { file: name, line, limit: 'recordBytesMax', max } },
+  );
 
 const decodeError = (name: string, line: number, message: string, cause?: unknown) =>
   new TributaryError('DECODE_FAILED', `${name} line ${line}: ${message}`, {
@@ -103,18 +121,19 @@ export async function* decodeStream(
       });
     }
   };
+  const counted = bytesOf(stream, name, options.decodedBytesMax);
   try {
     if (options.format === 'json') {
-      yield* decodeJsonArray(stream, options, decodeChunk);
+      yield* decodeJsonArray(counted, options, decodeChunk);
       return;
     }
     if (options.format === 'csv') {
-      yield* decodeCsv(stream, options, decodeChunk);
+      yield* decodeCsv(counted, options, decodeChunk);
       return;
     }
     const parse = options.format === 'jsonl' && options.parse !== false;
     const validate = options.format === 'jsonl';
-    let carry = '';
+    const recordBytesMax = options.recordBytesMax ?? limits.recordBytesMax;
     let line = 0;
     let index = 0;
     const emit = function* (text: string): Generator<DecodedRecord> {
@@ -136,19 +155,46 @@ export async function* decodeStream(
       }
       yield { index: index++, line, value };
     };
-    for await (const chunk of stream) {
-      const text = carry + decodeChunk(chunk, false);
-      let start = 0;
-      let newline = text.indexOf('\n', start);
-      while (newline !== -1) {
-        yield* emit(text.slice(start, newline));
-        start = newline + 1;
-        newline = text.indexOf('\n', start);
+    // Lines are split on the newline byte before decoding (0x0A never occurs inside a multi-byte
+    // UTF-8 sequence): the unfinished line is kept as a list of pieces and joined once, when its
+    // newline arrives, so a long line costs linear time, and it is refused as soon as it passes
+    // `recordBytesMax`.
+    let carry: Buffer[] = [];
+    let carryBytes = 0;
+    // Each line is decoded whole; only the file's first line may start with a byte-order mark.
+    const lineDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    const lineText = (piece: Buffer): string => {
+      const bytes = carry.length === 0 ? piece : Buffer.concat([...carry, piece]);
+      carry = [];
+      carryBytes = 0;
+      let text: string;
+      try {
+        text = lineDecoder.decode(bytes);
+      } catch (error) {
+        throw new TributaryError('DECODE_FAILED', `${name}: not valid UTF-8 text`, {
+          cause: error,
+          details: { file: name },
+        });
       }
-      carry = text.slice(start);
+      return line === 0 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    };
+    for await (const bytes of counted) {
+      let start = 0;
+      let newline = bytes.indexOf(10, start);
+      while (newline !== -1) {
+        if (carryBytes + newline - start > recordBytesMax)
+          throw recordTooLarge(name, line + 1, recordBytesMax);
+        yield* emit(lineText(bytes.subarray(start, newline)));
+        start = newline + 1;
+        newline = bytes.indexOf(10, start);
+      }
+      if (start < bytes.length) {
+        carryBytes += bytes.length - start;
+        if (carryBytes > recordBytesMax) throw recordTooLarge(name, line + 1, recordBytesMax);
+        carry.push(Buffer.from(bytes.subarray(start)));
+      }
     }
-    const rest = carry + decodeChunk(Buffer.alloc(0), true);
-    if (rest.length > 0) yield* emit(rest);
+    if (carryBytes > 0) yield* emit(lineText(Buffer.alloc(0)));
   } catch (error) {
     if (error instanceof TributaryError) throw error;
     // zlib and fs errors: a corrupt .gz is an undecodable file, not an I/O fault of ours.
@@ -170,12 +216,39 @@ export async function* decodeStream(
   }
 }
 
+/**
+ * The stream as Buffers, counting bytes: past `decodedBytesMax` it stops reading (the caller's
+ * `for await` ends the stream) with PAYLOAD_TOO_LARGE.
+ */
+async function* bytesOf(
+  stream: AsyncIterable<Buffer | string>,
+  name: string,
+  decodedBytesMax = Number.POSITIVE_INFINITY,
+): AsyncGenerator<Buffer> {
+  let total = 0;
+  for await (const chunk of stream) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    total += bytes.length;
+    if (total > decodedBytesMax) {
+      throw new TributaryError(
+        'PAYLOAD_TOO_LARGE',
+        `${name}: more than ${decodedBytesMax} bytes after decompression (decodedBytesMax)`,
+        { details: { file: name, limit: 'decodedBytesMax', max: decodedBytesMax } },
+      );
+    }
+    yield bytes;
+  }
+}
+
 async function* decodeCsv(
   stream: AsyncIterable<Buffer | string>,
   options: DecodeOptions,
   decodeChunk: (chunk: Buffer | string, last: boolean) => string,
 ): AsyncGenerator<DecodedRecord> {
-  const parser = new CsvParser(options.csvDelimiter === undefined ? {} : { delimiter: options.csvDelimiter });
+  const parser = new CsvParser({
+    ...(options.csvDelimiter === undefined ? {} : { delimiter: options.csvDelimiter }),
+    recordCharsMax: options.recordBytesMax ?? limits.recordBytesMax,
+  });
   let header: string[] | null = null;
   let index = 0;
   const name = options.name;
@@ -215,10 +288,10 @@ async function* decodeCsv(
   } catch (error) {
     if (
       error instanceof TributaryError &&
-      error.code === 'DECODE_FAILED' &&
+      (error.code === 'DECODE_FAILED' || error.code === 'PAYLOAD_TOO_LARGE') &&
       !error.message.startsWith(name)
     ) {
-      throw new TributaryError('DECODE_FAILED', `${name}: ${error.message}`, {
+      throw new TributaryError(error.code, `${name}: ${error.message}`, {
         cause: error,
         details: { file: name, ...error.details },
       });

@@ -1,5 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
 import { TributaryError } from '../../core/index.js';
 
 /**
@@ -151,12 +154,70 @@ export interface GuardedFetchOptions {
   onSend?: () => void;
 }
 
+function headerRecord(headers: Headers): Record<string, string> {
+  const record: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    record[name] = value;
+  });
+  return record;
+}
+
+/**
+ * A request over node:http(s) that connects to `address` — the one the policy checked — whatever
+ * the name resolves to by now: the connection's lookup answers with it, while the URL's host name
+ * stays in `Host` and in TLS (SNI and the certificate check). So a DNS server that answers
+ * differently a moment later (rebinding) cannot steer the request elsewhere. Bodies: string or
+ * bytes.
+ */
+export function fetchPinned(url: URL, init: RequestInit, address: string): Promise<Response> {
+  const family = isIP(address);
+  const pinned: LookupFunction = (_hostname, options, callback) => {
+    if (options.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  };
+  const body = init.body;
+  if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array))
+    return Promise.reject(
+      new TributaryError('INVALID_ARGUMENT', 'guarded requests send string or byte bodies'),
+    );
+  const method = (init.method ?? 'GET').toUpperCase();
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(
+      url,
+      {
+        method,
+        headers: headerRecord(new Headers(init.headers)),
+        lookup: pinned,
+        ...(init.signal ? { signal: init.signal } : {}),
+      },
+      (response) => {
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(response.headers)) {
+          if (value === undefined) continue;
+          for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+        }
+        const status = response.statusCode ?? 502;
+        const empty = status === 204 || status === 304 || method === 'HEAD';
+        if (empty) response.resume();
+        resolve(
+          new Response(empty ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>), {
+            status,
+            statusText: response.statusMessage ?? '',
+            headers,
+          }),
+        );
+      },
+    );
+    request.on('error', reject);
+    request.end(body ?? undefined);
+  });
+}
+
 /**
  * `fetch` that checks the URL and every redirect hop against the policy. Redirects are followed
  * by hand (`redirect: 'manual'`); a 303 (or a 301/302 after POST) becomes a GET without body, as
- * browsers do. Residual risk, documented: the address is checked at lookup time and undici
- * resolves again when connecting, so a DNS server that answers differently within milliseconds
- * (rebinding) could still steer an *allowed* host name elsewhere; allow-list names you control.
+ * browsers do. Each request connects to the address the check approved (`fetchPinned`), so a
+ * second DNS answer (rebinding) is never used; an injected `fetch` (tests) is used as it is.
  */
 export async function guardedFetch(
   input: string | URL,
@@ -168,10 +229,12 @@ export async function guardedFetch(
   let url = new URL(input);
   let requestInit: RequestInit = { ...init, redirect: 'manual' };
   for (let hop = 0; ; hop++) {
-    await assertUrlAllowed(url, options.policy, options.lookup);
+    const addresses = await assertUrlAllowed(url, options.policy, options.lookup);
     await options.beforeRequest?.();
     options.onSend?.();
-    const response = await doFetch(url, requestInit);
+    const response = await (options.fetch
+      ? doFetch(url, requestInit)
+      : fetchPinned(url, requestInit, addresses[0]));
     if (response.status < 300 || response.status >= 400 || response.status === 304) return response;
     const location = response.headers.get('location');
     if (location === null) return response;

@@ -22,7 +22,7 @@ function ours(body: string): unknown {
   try {
     return texts(body).map((e) => JSON.parse(e) as unknown);
   } catch (error) {
-    if (isTributaryError(error) && error.code === 'DECODE_FAILED') return 'invalid';
+    if (isTributaryError(error) && error.code === 'INVALID_ARGUMENT') return 'invalid';
     throw error;
   }
 }
@@ -79,6 +79,10 @@ describe('jsonArrayElements', () => {
     expect(() => jsonArrayElements(Buffer.from('[1,]'))).toThrow('at byte 3');
     expect(() => jsonArrayElements(Buffer.from([0x5b, 0x22, 0xff, 0x22, 0x5d]))).toThrow(/UTF-8/);
     expect(startsAsJsonArray(Buffer.from(' \n[1]'))).toBe(true);
+    // Nesting is bounded like parseJsonBounded: the outer array is level 1.
+    expect(texts('[[[1]], {"a": [2]}]')).toEqual(['[[1]]', '{"a": [2]}']);
+    expect(() => jsonArrayElements(Buffer.from('[[[1]]]'), 2)).toThrow(/more than 2 levels/);
+    expect(jsonArrayElements(Buffer.from('[[1], {"a": 2}]'), 2)).toHaveLength(2);
     expect(startsAsJsonArray(Buffer.from('{"records": []}'))).toBe(false);
   });
 

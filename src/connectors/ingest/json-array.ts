@@ -1,19 +1,20 @@
 import { isUtf8 } from 'node:buffer';
-import { TributaryError } from '../../core/index.js';
+import { limits, TributaryError } from '../../core/index.js';
 
 /**
- * Checks that `bytes` is one JSON array (RFC 8259, as strict as JSON.parse, in UTF-8) and returns
- * its elements as views of those bytes (no copy), each without the whitespace around it.
+ * Checks that `bytes` is one JSON array (RFC 8259, as strict as JSON.parse, in UTF-8, nesting at
+ * most `depthMax` levels like parseJsonBounded) and returns its elements as views of those bytes
+ * (no copy), each without the whitespace around it.
  *
  * HTTP ingest stores each element's text as a record value. Checking and slicing the posted bytes
  * builds no objects: JSON.parse of the body and JSON.stringify of every element (then UTF-8 encoding
  * it again) cost several times as much per request, and an element stays exactly as sent (a 20-digit
- * integer or `1.50` is not rounded or reformatted). Throws DECODE_FAILED naming the byte position.
+ * integer or `1.50` is not rounded or reformatted). Throws INVALID_ARGUMENT naming the byte position.
  *
  * @example
  * jsonArrayElements(Buffer.from('[{"a": 1}, "x"]')).map(String) // ['{"a": 1}', '"x"']
  */
-export function jsonArrayElements(bytes: Uint8Array): Uint8Array[] {
+export function jsonArrayElements(bytes: Uint8Array, depthMax: number = limits.jsonDepthMax): Uint8Array[] {
   if (!isUtf8(bytes)) throw invalid(bytes, -1, 'it is not valid UTF-8');
   const elements: Uint8Array[] = [];
   const n = bytes.length;
@@ -23,7 +24,7 @@ export function jsonArrayElements(bytes: Uint8Array): Uint8Array[] {
   if (bytes[i] !== 0x5d /* ] */) {
     for (;;) {
       const start = i;
-      i = skipValue(bytes, i);
+      i = skipValue(bytes, i, depthMax);
       elements.push(bytes.subarray(start, i));
       i = skipSpace(bytes, i);
       if (bytes[i] === 0x2c /* , */) i = skipSpace(bytes, i + 1);
@@ -43,7 +44,7 @@ export function startsAsJsonArray(bytes: Uint8Array): boolean {
 
 function invalid(bytes: Uint8Array, at: number, reason: string): TributaryError {
   const where = at < 0 ? '' : at >= bytes.length ? ' at its end' : ` at byte ${at}`;
-  return new TributaryError('DECODE_FAILED', `request body is not valid JSON${where}: ${reason}`, {
+  return new TributaryError('INVALID_ARGUMENT', `request body is not valid JSON${where}: ${reason}`, {
     details: at < 0 ? {} : { position: at },
   });
 }
@@ -61,13 +62,23 @@ function skipSpace(b: Uint8Array, i: number): number {
   return i;
 }
 
-/** Checks one JSON value at `i` (nested containers without recursion); returns the index after it. */
-function skipValue(b: Uint8Array, i: number): number {
+/**
+ * Checks one JSON value at `i` (nested containers without recursion), an element of the outer array
+ * (so its containers start at depth 2); returns the index after it.
+ */
+function skipValue(b: Uint8Array, i: number, depthMax: number): number {
   /** The closing byte of each open container: '}' or ']'. */
   const open: number[] = [];
   for (;;) {
     const c = b[i];
     let complete = true;
+    if ((c === 0x7b || c === 0x5b) && open.length + 2 > depthMax) {
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `request body nests arrays/objects more than ${depthMax} levels deep (jsonDepthMax)`,
+        { details: { limit: 'jsonDepthMax', max: depthMax } },
+      );
+    }
     if (c === 0x7b /* { */) {
       i = skipSpace(b, i + 1);
       if (b[i] === 0x7d) i++;

@@ -6,6 +6,7 @@ import {
   counter,
   isTributaryError,
   limits as coreLimits,
+  parseJsonBounded,
   systemClock,
   TributaryError,
   type Clock,
@@ -188,7 +189,16 @@ async function parseRecords(
     format: 'txt' | 'jsonl' | 'csv' | 'json',
     gzip: boolean,
   ) => {
-    for await (const record of decodeBytes(data, { format, gzip, name, parse: false }))
+    // The record limit applies while decoding and the inflated size is capped, so a gzip "line
+    // bomb" stops after `recordBytesMax` bytes of one line instead of being inflated whole.
+    for await (const record of decodeBytes(data, {
+      format,
+      gzip,
+      name,
+      parse: false,
+      recordBytesMax: o.recordBytesMax,
+      decodedBytesMax: coreLimits.ingestInflatedBytesMax,
+    }))
       add({ topic, value: record.value }, `${name} line ${record.line}`);
   };
   if (mediaType === 'application/json') {
@@ -197,16 +207,10 @@ async function parseRecords(
       jsonArrayElements(bytes).forEach((element, i) => add({ topic, value: element }, `record ${i}`));
       return records;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-    } catch (error) {
-      throw new TributaryError(
-        'DECODE_FAILED',
-        `request body is not valid JSON: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
+    const parsed = parseJsonBounded(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+      'request body',
+    );
     if (
       parsed !== null &&
       typeof parsed === 'object' &&

@@ -500,7 +500,12 @@ export class SpoolSource {
       }
       if (batch.length > 0 || next > current.recordsDone) await flush();
     } catch (error) {
-      if (error instanceof TributaryError && error.code === 'DECODE_FAILED') {
+      // A record over its size limit refuses the file like bad bytes do (quarantined with the
+      // reason naming the line), so it is not retried forever.
+      if (
+        error instanceof TributaryError &&
+        (error.code === 'DECODE_FAILED' || error.code === 'PAYLOAD_TOO_LARGE')
+      ) {
         throw new FileRefused(`undecodable: ${error.message}`, current.recordsDone);
       }
       throw error;

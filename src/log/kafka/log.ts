@@ -36,6 +36,8 @@ export interface KafkaLogOptions {
   replicas?: number;
   /** Request timeout. */
   timeoutMs?: number;
+  /** SASL credentials (a `tributary up` Kafka listener: any user name / the API key with PLAIN). */
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256'; username: string; password: string };
 }
 
 const logger = childLogger('log.kafka');
@@ -60,7 +62,8 @@ function mapError(error: unknown, what: string): TributaryError {
   const text = errorText(error);
   if (text.includes('TOPIC_ALREADY_EXISTS'))
     return new TributaryError('ALREADY_EXISTS', `${what}: ${text}`, { cause: error });
-  if (text.includes('UNKNOWN_TOPIC') || text.includes('UNKNOWN_TOPIC_ID')) {
+  // The client reports UNKNOWN_TOPIC_OR_PARTITION in metadata as its own "Unknown topic <name>.".
+  if (text.includes('UNKNOWN_TOPIC') || text.includes('Unknown topic')) {
     return new TributaryError('NOT_FOUND', `${what}: ${text}`, { cause: error });
   }
   if (text.includes('INVALID_TOPIC_EXCEPTION') || text.includes('INVALID_PARTITIONS')) {
@@ -73,6 +76,35 @@ interface TopicMetadata {
   id: string;
   partitions: number;
   leaders: number[];
+}
+
+/** 2^31 ms (about 25 days): see `timestampSafeChunks`. */
+const timestampDeltaMax = 2 ** 31;
+
+/**
+ * Splits records (in order) so that no record's timestamp is 2^31 ms or more after the first
+ * record of its partition in the same send. @platformatic/kafka 1.35 zig-zag-encodes the int64
+ * varint of a record's timestampDelta with `>> 31n` instead of `>> 63n`, which writes a wrong
+ * timestamp for such deltas (found by running the Log contract against the Kafka listener; any
+ * broker decodes the same wrong value). Negative deltas are encoded correctly.
+ */
+function timestampSafeChunks(records: NormalizedRecord[]): NormalizedRecord[][] {
+  const chunks: NormalizedRecord[][] = [];
+  let current: NormalizedRecord[] = [];
+  let firsts = new Map<string, number>();
+  for (const record of records) {
+    const key = `${record.topic}\u0000${record.partition}`;
+    const first = firsts.get(key);
+    if (first !== undefined && record.timestamp - first >= timestampDeltaMax) {
+      chunks.push(current);
+      current = [];
+      firsts = new Map();
+    }
+    if (!firsts.has(key)) firsts.set(key, record.timestamp);
+    current.push(record);
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 /**
@@ -118,7 +150,7 @@ class KafkaLog implements Log {
   constructor(options: KafkaLogOptions) {
     this.#options = options;
     this.#clientId = options.clientId ?? `tributary-${process.pid}`;
-    const base = { bootstrapBrokers: options.brokers, timeout: options.timeoutMs ?? 30_000, retries: 3 };
+    const base = this.baseOptions;
     this.#admin = new Admin({ ...base, clientId: `${this.#clientId}-admin` });
     this.#producer = new Producer({
       ...base,
@@ -138,6 +170,7 @@ class KafkaLog implements Log {
       bootstrapBrokers: this.#options.brokers,
       timeout: this.#options.timeoutMs ?? 30_000,
       retries: 3,
+      ...(this.#options.sasl === undefined ? {} : { sasl: { ...this.#options.sasl } }),
     };
   }
 
@@ -305,7 +338,9 @@ class KafkaLog implements Log {
         partitions: { [topic]: partitions },
         timestamp,
       });
-      return (result.get(topic) ?? []).map((o) => Number(o));
+      // The client answers with an array indexed by partition number (holes elsewhere).
+      const offsets = result.get(topic) ?? [];
+      return partitions.map((p) => (offsets[p] === undefined ? -1 : Number(offsets[p])));
     } catch (error) {
       throw mapError(error, `list offsets of ${topic}`);
     }
@@ -325,6 +360,12 @@ class KafkaLog implements Log {
         this.#partitioner.partition(record.topic, key, count),
       );
     });
+    const results: AppendResult[] = [];
+    for (const chunk of timestampSafeChunks(normalized)) results.push(...(await this.#send(chunk)));
+    return results;
+  }
+
+  async #send(normalized: NormalizedRecord[]): Promise<AppendResult[]> {
     let result;
     try {
       result = await this.#producer.send({

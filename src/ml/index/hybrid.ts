@@ -50,6 +50,12 @@ export interface IndexSchema {
   citationId?: string | undefined;
   /** Metadata fields a citation carries, in this order (default: every field of the record). */
   citationFields?: readonly string[] | undefined;
+  /**
+   * What `ask` answers when no record at all matches the question's filters, `{field}` replaced
+   * by the filter's value (e.g. `There are no reviews of product {product_id}.`). Without it the
+   * answer is the usual "not found".
+   */
+  noMatchAnswer?: string | undefined;
 }
 
 export interface SearchQuery {
@@ -149,6 +155,9 @@ function checkSchema(schema: IndexSchema): IndexSchema {
     ...(schema.tenantField === undefined ? {} : { tenantField: schema.tenantField }),
     ...(schema.citationId === undefined ? {} : { citationId: schema.citationId }),
     ...(schema.citationFields === undefined ? {} : { citationFields: [...schema.citationFields] }),
+    ...(schema.noMatchAnswer === undefined
+      ? {}
+      : { noMatchAnswer: String(schema.noMatchAnswer).slice(0, 500) }),
   };
 }
 
@@ -484,7 +493,7 @@ export class HybridIndex {
    * Persists the index under its directory. Layout (one generation at a time; a crash at any
    * point leaves the previous generation readable):
    *   MANIFEST.json        {format, version: 2, generation, embedder, dimensions, count, records, vectors,
-   *                         graph, schema: {tenantField?, citationId?, citationFields?}}
+   *                         graph, schema: {tenantField?, citationId?, citationFields?, noMatchAnswer?}}
    *   records-<gen>.jsonl  one JSON object per internal id, in id order: {id, text, metadata, deleted}
    *                        (version 1, documents only: {chunkId, documentId, filename, company, page,
    *                        text, product?, date?, deleted}; read as metadata company_id, document_id,

@@ -28,6 +28,15 @@ export interface LlmConfig {
   fetch?: typeof fetch;
 }
 
+/** The generated-answer endpoint a configuration names (`llmUrl`), or none: extractive answers. */
+export function llmConfigOf(config: {
+  llmUrl?: string | undefined;
+  llmModel: string;
+  llmApiKey?: string | undefined;
+}): LlmConfig | undefined {
+  return config.llmUrl ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey } : undefined;
+}
+
 export interface AskOptions {
   /**
    * Conditions on metadata fields; only passages meeting all of them are retrieved. Must filter
@@ -47,6 +56,17 @@ export interface AskOptions {
 }
 
 export const notFoundAnswer = 'Not found in the documents.';
+
+/**
+ * The answer when no indexed passage matches the filters at all, from the index schema's template:
+ * `{field}` is replaced by the filter's value for that field.
+ */
+export function noMatchAnswer(template: string, filters: MetadataFilter): string {
+  return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, field: string) => {
+    const value = filters[field];
+    return value === undefined ? 'that' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  });
+}
 
 /** The metadata fields a citation (and the LLM prompt) carries for one hit, in schema order. */
 function citedFields(hit: SearchHit, schema: IndexSchema): [string, MetadataValue][] {
@@ -125,6 +145,19 @@ export async function ask(index: HybridIndex, question: string, options: AskOpti
     throw new TributaryError('INVALID_ARGUMENT', 'the question is empty');
   }
   const hits = await index.search({ text: question, filters: options.filters, k: options.k ?? 5 });
+  const noMatch = index.schema.noMatchAnswer;
+  if (
+    hits.length === 0 &&
+    noMatch !== undefined &&
+    options.filters !== undefined &&
+    Object.keys(options.filters).length > 0
+  ) {
+    // Nothing at all carries these metadata values (a product without reviews): the index's own
+    // wording says so, rather than a plain "not found" that reads as "the passages are silent".
+    const answer = noMatchAnswer(noMatch, options.filters);
+    options.onToken?.(answer);
+    return { answer, citations: [], mode: 'none' };
+  }
   const weights = index.termWeights(question);
   const relevant = relevantHits(question, hits, weights, options.minSimilarity, options.minCoverage);
   if (relevant.length === 0) {

@@ -30,41 +30,96 @@ interface Unit {
   paragraphEnd: boolean;
 }
 
+/** `\s` as JavaScript regular expressions define it, by code unit. */
+function isWhite(code: number): boolean {
+  return (
+    (code >= 0x09 && code <= 0x0d) ||
+    code === 0x20 ||
+    code === 0xa0 ||
+    code === 0x1680 ||
+    (code >= 0x2000 && code <= 0x200a) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    code === 0x202f ||
+    code === 0x205f ||
+    code === 0x3000 ||
+    code === 0xfeff
+  );
+}
+
+const sentenceEnds = '.!?';
+/** Closing quotes and brackets a sentence end may carry: `"` `'` `)` `]` `’` `”`. */
+const sentenceClosers = `"')]\u2019\u201d`;
+
 /**
  * Splits page text into sentence units (offsets into the text). Paragraph breaks (a blank line)
  * always end a unit; a sentence ends at `.`, `!`, `?` (plus closing quotes or brackets) followed
  * by white space. Units longer than `maxChars` are cut at the last space before the limit.
+ *
+ * One left-to-right scan: every character is looked at a bounded number of times, so hostile
+ * text (long runs of `!`, spaces or newlines, no spaces at all) costs linear time.
  */
 export function sentenceUnits(text: string, maxChars: number): Unit[] {
   const units: Unit[] = [];
   const push = (start: number, end: number, paragraphEnd: boolean) => {
-    while (start < end && /\s/.test(text[start])) start++;
-    while (end > start && /\s/.test(text[end - 1])) end--;
+    while (start < end && isWhite(text.charCodeAt(start))) start++;
+    while (end > start && isWhite(text.charCodeAt(end - 1))) end--;
     if (end <= start) return;
     while (end - start > maxChars) {
-      let cut = text.lastIndexOf(' ', start + maxChars);
+      // The last space within the limit, searched only inside this unit (never before `start`).
+      let cut = start + maxChars;
+      while (cut > start && text.charCodeAt(cut) !== 0x20) cut--;
       if (cut <= start) cut = start + maxChars;
       let cutEnd = cut;
-      while (cutEnd > start && /\s/.test(text[cutEnd - 1])) cutEnd--;
+      while (cutEnd > start && isWhite(text.charCodeAt(cutEnd - 1))) cutEnd--;
       units.push({ start, end: cutEnd, paragraphEnd: false });
       start = cut;
-      while (start < end && /\s/.test(text[start])) start++;
+      while (start < end && isWhite(text.charCodeAt(start))) start++;
     }
     if (end > start) units.push({ start, end, paragraphEnd });
   };
-  const boundary = /([.!?]+["')\]’”]*)(\s+)|(\n[ \t]*\n\s*)/g;
+  const n = text.length;
   let last = 0;
-  for (let m = boundary.exec(text); m !== null; m = boundary.exec(text)) {
-    if (m[3] !== undefined) {
-      push(last, m.index, true);
-      last = m.index + m[0].length;
-    } else {
-      const end = m.index + m[1].length;
-      push(last, end, m[2].includes('\n\n'));
-      last = end + m[2].length;
+  let i = 0;
+  while (i < n) {
+    const c = text[i];
+    if (sentenceEnds.includes(c)) {
+      // `[.!?]+["')\]’”]*` then white space: a sentence end (a blank line in the space ends the
+      // paragraph too). Without the space the whole run is plain text.
+      let j = i;
+      while (j < n && sentenceEnds.includes(text[j])) j++;
+      while (j < n && sentenceClosers.includes(text[j])) j++;
+      let k = j;
+      let blankLine = false;
+      while (k < n && isWhite(text.charCodeAt(k))) {
+        if (text.charCodeAt(k) === 0x0a && text.charCodeAt(k + 1) === 0x0a) blankLine = true;
+        k++;
+      }
+      if (k > j) {
+        push(last, j, blankLine);
+        last = k;
+      }
+      i = k > j ? k : j;
+      continue;
     }
+    if (c === '\n') {
+      // `\n[ \t]*\n\s*`: a blank line (spaces allowed on it) ends the paragraph.
+      let j = i + 1;
+      while (j < n && (text[j] === ' ' || text[j] === '\t')) j++;
+      if (j < n && text[j] === '\n') {
+        let k = j + 1;
+        while (k < n && isWhite(text.charCodeAt(k))) k++;
+        push(last, i, true);
+        last = k;
+        i = k;
+        continue;
+      }
+      i = j;
+      continue;
+    }
+    i++;
   }
-  push(last, text.length, true);
+  push(last, n, true);
   return units;
 }
 

@@ -29,7 +29,9 @@ describe('document type checks', () => {
         expect(safe).toMatch(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/);
         expect(safe.includes('..')).toBe(false);
         expect(safe.length).toBeLessThanOrEqual(110);
-        expect(safe.toLowerCase().endsWith(`.${kind}`) || /\.(text|markdown|htm)$/.test(safe)).toBe(true);
+        expect(safe.toLowerCase().endsWith(`.${kind}`) || /\.(text|log|markdown|htm|xhtml)$/.test(safe)).toBe(
+          true,
+        );
       }),
       { seed: 42, numRuns: 500 },
     );

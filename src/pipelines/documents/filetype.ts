@@ -1,51 +1,18 @@
 import path from 'node:path';
 import { TributaryError } from '../../core/index.js';
+import {
+  contentMatchesFormat,
+  documentTypeOfKind,
+  documentTypeOfName,
+  type DocumentKind,
+} from '../../ml/index.js';
 
-/** Document kinds the upload accepts; `docx` only when the ML layer can extract it. */
-export type DocumentKind = 'pdf' | 'txt' | 'md' | 'html' | 'docx';
+/** Document kinds the upload accepts (the ML layer's one file-type map). */
+export type { DocumentKind } from '../../ml/index.js';
 
-const kindByExtension: Record<string, DocumentKind> = {
-  '.pdf': 'pdf',
-  '.txt': 'txt',
-  '.text': 'txt',
-  '.md': 'md',
-  '.markdown': 'md',
-  '.html': 'html',
-  '.htm': 'html',
-  '.docx': 'docx',
-};
-
-export const contentTypeByKind: Record<DocumentKind, string> = {
-  pdf: 'application/pdf',
-  txt: 'text/plain; charset=utf-8',
-  md: 'text/markdown; charset=utf-8',
-  html: 'text/html; charset=utf-8',
-  docx: 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
-};
-
-const pdfMagic = Buffer.from('%PDF-');
-const zipMagic = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
-/** How much of the start of a file the HTML sniffing looks at. */
-const sniffBytesMax = 1024;
-
-function isUtf8Text(bytes: Uint8Array): boolean {
-  // A text document has no NUL bytes and decodes as UTF-8 without replacement.
-  if (bytes.includes(0)) return false;
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function looksLikeHtml(bytes: Uint8Array): boolean {
-  const head = Buffer.from(bytes.subarray(0, sniffBytesMax))
-    .toString('utf8')
-    .replace(/^\uFEFF/, '')
-    .trimStart()
-    .toLowerCase();
-  return /^(<!doctype html|<html|<head|<body|<!--|<meta|<title|<p[\s>]|<div|<h[1-6][\s>])/.test(head);
+/** Content-Type of a stored original of each kind. */
+export function contentTypeOfKind(kind: DocumentKind): string {
+  return documentTypeOfKind(kind).contentType;
 }
 
 /**
@@ -58,9 +25,9 @@ export function detectDocumentKind(
   accepted: readonly DocumentKind[],
 ): DocumentKind {
   const extension = path.extname(filename).toLowerCase();
-  const kind = kindByExtension[extension];
+  const type = documentTypeOfName(filename);
   const acceptedText = accepted.map((k) => `.${k}`).join(', ');
-  if (kind === undefined || !accepted.includes(kind)) {
+  if (type === undefined || !accepted.includes(type.kind)) {
     throw new TributaryError(
       'UNSUPPORTED_MEDIA_TYPE',
       `file ${JSON.stringify(filename)}: extension "${extension}" is not accepted; accepted: ${acceptedText}`,
@@ -69,33 +36,16 @@ export function detectDocumentKind(
       },
     );
   }
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, sniffBytesMax));
-  let matches: boolean;
-  switch (kind) {
-    case 'pdf':
-      matches = head.subarray(0, pdfMagic.length).equals(pdfMagic);
-      break;
-    case 'docx':
-      matches = head.subarray(0, zipMagic.length).equals(zipMagic);
-      break;
-    case 'html':
-      matches = isUtf8Text(bytes) && looksLikeHtml(bytes);
-      break;
-    case 'txt':
-    case 'md':
-      matches = isUtf8Text(bytes);
-      break;
-  }
-  if (!matches) {
+  if (!contentMatchesFormat(type.format, bytes)) {
     throw new TributaryError(
       'UNSUPPORTED_MEDIA_TYPE',
-      `file ${JSON.stringify(filename)}: content does not look like ${kind.toUpperCase()} (checked its first bytes)`,
+      `file ${JSON.stringify(filename)}: content does not look like ${type.kind.toUpperCase()} (checked its first bytes)`,
       {
         details: { file: filename },
       },
     );
   }
-  return kind;
+  return type.kind;
 }
 
 /**
@@ -115,6 +65,6 @@ export function safeFileName(filename: string, kind: DocumentKind): string {
     .slice(0, 100)
     .replace(/\.+$/, '');
   if (stem === '') stem = 'document';
-  const ext = kindByExtension[extension] === kind ? extension : `.${kind}`;
+  const ext = documentTypeOfKind(kind).extensions.includes(extension) ? extension : `.${kind}`;
   return `${stem}${ext}`;
 }

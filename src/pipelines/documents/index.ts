@@ -25,7 +25,13 @@ import { limits, TributaryError, type TributaryConfig } from '../../core/index.j
 import type { SourceDeclaration } from '../../connectors/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log } from '../../log/index.js';
-import { createEmbedder } from '../../ml/index.js';
+import {
+  DocumentExtractor,
+  createEmbedder,
+  llmConfigOf,
+  documentTypeOfName,
+  type DocumentBudget,
+} from '../../ml/index.js';
 import {
   registerAskRoute,
   type AskFunction,
@@ -38,7 +44,6 @@ import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { DocumentIndex, documentIndexDir } from './index-store.js';
 import { ensureDocumentTopics, ingestDocument } from './ingest.js';
 import { documentJobs, documentStages, type DocumentStage } from './jobs.js';
-import { mlExtractAndChunk } from './ml.js';
 import { topics, type WindowCount } from './payloads.js';
 import {
   dailyReportJobName,
@@ -49,7 +54,8 @@ import {
   yesterdayUtc,
 } from './report.js';
 import { registerDocumentRoutes } from './routes.js';
-import { topicRecordCount } from './stats.js';
+import { isolatedExtractAndChunk } from './stages.js';
+import { analyticsLateTopic, topicRecordCount } from './stats.js';
 
 export const pipelineName = 'documents';
 /** SSE event with each final window result `{window_start, window_end, company_id, chunk_count}` (tenant = company). */
@@ -58,6 +64,8 @@ export const windowEventType = 'window.documents.chunks_per_minute';
 /** What the stages share in one process: the retrieval index (so /ask sees new chunks at once). */
 export interface DocumentsRuntime {
   index: DocumentIndex;
+  /** docproc's worker threads (extraction + chunking off the event loop, within budget). */
+  extractor: DocumentExtractor;
   jobs: Record<DocumentStage, StreamJob[]>;
   report: BatchJob;
 }
@@ -73,8 +81,17 @@ export interface DocumentsRuntimeOptions {
   checkpointIntervalMs?: number;
 }
 
-function llmOf(config: TributaryConfig) {
-  return config.llmUrl ? { url: config.llmUrl, model: config.llmModel, apiKey: config.llmApiKey } : undefined;
+/** The per-document extraction budget from the configuration (`document*Max` keys). */
+export function documentBudgetOf(config: TributaryConfig): DocumentBudget {
+  return {
+    cpuMsMax: config.documentCpuMsMax,
+    heapMbMax: config.documentHeapMbMax,
+    pagesMax: config.documentPagesMax,
+    zipEntriesMax: config.documentZipEntriesMax,
+    inflatedBytesMax: config.documentInflatedBytesMax,
+    charsMax: config.documentCharsMax,
+    outputBytesMax: config.documentOutputBytesMax,
+  };
 }
 
 /** The daily report as a batch job: scheduled for yesterday; a manual run without a date takes the newest day with data. */
@@ -104,13 +121,14 @@ export function createDocumentsRuntime(options: DocumentsRuntimeOptions): Docume
   const index = new DocumentIndex({
     dir: documentIndexDir(options.config.dataDir),
     embedder,
-    llm: llmOf(options.config),
+    llm: llmConfigOf(options.config),
   });
   const publish = options.publish;
+  const extractor = new DocumentExtractor({ budget: documentBudgetOf(options.config) });
   const jobs = documentJobs({
     log: options.log,
     storage: options.lake.storage,
-    extractAndChunk: mlExtractAndChunk(),
+    extractAndChunk: isolatedExtractAndChunk(extractor),
     embedder,
     index,
     bronzeTable: (name) => options.lake.table('bronze', name),
@@ -123,7 +141,7 @@ export function createDocumentsRuntime(options: DocumentsRuntimeOptions): Docume
         }
       : {}),
   });
-  return { index, jobs, report: dailyReportJob(options.lake) };
+  return { index, extractor, jobs, report: dailyReportJob(options.lake) };
 }
 
 /** One runtime per services object: `jobs()` and `serve()` of one process share the index. */
@@ -297,7 +315,7 @@ export async function seedDocuments(
   const dir = sampleDocumentsDir();
   if (dir === null) return 0;
   const files = readdirSync(dir)
-    .filter((name) => /\.(pdf|txt|md|markdown|html?|docx)$/i.test(name))
+    .filter((name) => documentTypeOfName(name) !== undefined)
     .sort();
   let seeded = 0;
   for (const [i, name] of files.entries()) {
@@ -365,13 +383,26 @@ export const documentsPipeline: PipelineDefinition = {
   title: 'Documents',
   description:
     'Upload API → documents.raw → chunks → embeddings → 1-min windows, lake sink, daily report, RAG',
+  // Written only by /upload and the stages (a forged raw record could relabel a document's
+  // company, a forged chunk be cited); analytics and late records come from the engine.
+  internalTopics: [
+    topics.raw,
+    topics.chunks,
+    topics.embeddings,
+    topics.analytics,
+    topics.rawDlq,
+    analyticsLateTopic,
+  ],
   async jobs(services) {
     await ensureDocumentTopics(services.log);
     const runtime = runtimeOf(services);
     return {
       stream: allStreamJobs(runtime.jobs),
       batch: [runtime.report],
-      close: () => runtime.index.save(),
+      close: async () => {
+        await runtime.extractor.close();
+        await runtime.index.save();
+      },
     };
   },
   // The daily report covers yesterday: it runs on its schedule, not at start (a fresh data dir has

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TributaryError, childLogger, counter, limits, systemClock, type Clock } from '../../core/index.js';
 import type { Log } from '../../log/index.js';
 import type { Storage } from '../../lake/index.js';
-import { contentTypeByKind, detectDocumentKind, safeFileName, type DocumentKind } from './filetype.js';
+import { contentTypeOfKind, detectDocumentKind, safeFileName, type DocumentKind } from './filetype.js';
 import { defaultTopicPartitions, encodePayload, isCompanyId, topics, type RawDocument } from './payloads.js';
 
 const logger = childLogger('pipelines.documents.ingest');
@@ -157,7 +157,7 @@ export async function ingestDocument(deps: IngestDeps, request: IngestRequest): 
   const s3Path = originalPath(deps.storage.root, key);
   const payload: RawDocument = { document_id: documentId, company_id: request.companyId, s3_path: s3Path };
   const headers: Record<string, string> = {
-    'content-type': contentTypeByKind[kind],
+    'content-type': contentTypeOfKind(kind),
     filename: request.filename.split(/[\\/]/).pop() ?? '',
   };
   if (metadataText !== undefined) headers.metadata = metadataText;

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError, limits } from '../../core/index.js';
+import { TributaryError, limits, parseJsonBounded } from '../../core/index.js';
 import type { Log } from '../../log/index.js';
 import { handleError, type ApiRouter } from '../../serve/index.js';
 import { ingestDocument, type IngestDeps } from './ingest.js';
@@ -192,14 +192,7 @@ export function createDocumentRoutes(options: DocumentRoutesOptions, resolveCall
   );
   app.post('/ask', async (c) => {
     const caller = requireScope(await resolveCaller(c), 'read');
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch (error) {
-      throw new TributaryError('INVALID_ARGUMENT', `body is not JSON: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+    const body = parseJsonBounded(await c.req.text(), 'request body');
     return c.json((await handleAsk(body, caller, options.ask)) as Record<string, unknown>);
   });
   return app;

@@ -1,5 +1,6 @@
 import { TributaryError, counter, isTributaryError, toTributaryError } from '../../core/index.js';
 import type { Storage } from '../../lake/index.js';
+import type { DocumentExtractor } from '../../ml/index.js';
 import { originalKey, originalsPrefix } from './ingest.js';
 import type { ChunkRecord, EmbeddingRecord, RawDocument } from './payloads.js';
 
@@ -52,6 +53,20 @@ export function filenameOf(s3Path: string): string {
   return s3Path.split('/').pop() ?? s3Path;
 }
 
+/**
+ * docproc's extraction + chunking through the ML layer's `DocumentExtractor`: each document is
+ * read and chunked in a worker thread within its budget (pages, entries, inflated bytes,
+ * characters, output, CPU time, heap), so a hostile upload never stalls the process serving the
+ * API; over budget it fails with PAYLOAD_TOO_LARGE and is dead-lettered. Chunk ids are stable
+ * (content hash + document id + position), so a replayed document yields the same ids.
+ */
+export function isolatedExtractAndChunk(extractor: DocumentExtractor): ExtractAndChunk {
+  return async ({ documentId, filename, bytes }) => {
+    const { chunks } = await extractor.extract({ documentId, filename, data: bytes });
+    return chunks.map((chunk) => ({ chunk_id: chunk.chunkId, text: chunk.text, page: chunk.page }));
+  };
+}
+
 export interface DocprocDeps {
   storage: Pick<Storage, 'root' | 'get'>;
   extractAndChunk: ExtractAndChunk;
@@ -62,11 +77,20 @@ export interface DocprocDeps {
  * original, extracts text and chunks it into `chunks.processed` payloads.
  *
  * A document that cannot be parsed (or has no text) throws `DECODE_FAILED` naming the document and
- * the reason, and a missing original `NOT_FOUND`; the stream engine routes both to
+ * the reason, one over its extraction budget `PAYLOAD_TOO_LARGE`, and a missing original `NOT_FOUND`; the stream engine routes both to
  * `documents.raw.dlq` with the reason in the headers. Storage outages stay `IO` errors.
  */
 export async function processDocument(document: RawDocument, deps: DocprocDeps): Promise<ChunkRecord[]> {
   const key = originalKey(deps.storage.root, document.s3_path);
+  // The original must sit in the record's own company folder: a record naming another company's
+  // file would hand that company's text to this one.
+  if (!key.startsWith(`${originalsPrefix}/${document.company_id}/`)) {
+    throw new TributaryError(
+      'PATH_REFUSED',
+      `document ${document.document_id}: s3_path ${JSON.stringify(document.s3_path)} is not in company ${document.company_id}'s folder`,
+      { details: { document_id: document.document_id } },
+    );
+  }
   let bytes: Uint8Array;
   try {
     bytes = await deps.storage.get(key);
@@ -91,8 +115,9 @@ export async function processDocument(document: RawDocument, deps: DocprocDeps):
   } catch (error) {
     if (isTributaryError(error) && error.domain !== 'user') throw error;
     const reason = error instanceof Error ? error.message : String(error);
+    // The code is kept (PAYLOAD_TOO_LARGE for a document over its budget) for the DLQ header.
     throw new TributaryError(
-      'DECODE_FAILED',
+      isTributaryError(error) ? error.code : 'DECODE_FAILED',
       `document ${document.document_id} (${filename}) could not be parsed: ${reason}`,
       {
         cause: error,

@@ -5,11 +5,20 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { createSentimentModel } from '../../ml/index.js';
-import type { PipelineDefinition, PipelineServices } from '../types.js';
+import {
+  createEmbedder,
+  createSentimentModel,
+  indexSink,
+  llmConfigOf,
+  RetrievalIndex,
+  retrievalIndexDir,
+} from '../../ml/index.js';
+import { registerAskRoute } from '../../serve/index.js';
+import { pipelineSetting } from '../settings.js';
+import type { PipelineDefinition, PipelineServices, PipelineSetting } from '../types.js';
 import { writeDemoReviews } from './demo.js';
 import { refreshGold, reviewGoldJob } from './gold.js';
-import { rawTopic, reviewIngestJob } from './jobs.js';
+import { rawTopic, reviewIngestJob, tables as reviewTables, type ScoredReview } from './jobs.js';
 import { reviewsModule } from './routes.js';
 
 export const pipelineName = 'reviews';
@@ -17,12 +26,40 @@ export const pipelineName = 'reviews';
 /** Partitions of `reviews.raw`, keyed by product (the ingest job scales out to this many tasks). */
 export const rawTopicPartitions = 4;
 
-/**
- * The spool directory: `REVIEWS_SPOOL_DIR` (or `run reviews --spool-dir`), else
- * `<dataDir>/spool/reviews`.
- */
+export const spoolDirSetting: PipelineSetting = {
+  env: 'REVIEWS_SPOOL_DIR',
+  flag: '--spool-dir <dir>',
+  description: 'spool directory of review files (default <dataDir>/spool/reviews)',
+};
+
+/** The spool directory: `REVIEWS_SPOOL_DIR` (or `run reviews --spool-dir`), else `<dataDir>/spool/reviews`. */
 export function reviewsSpoolDir(services: Pick<PipelineServices, 'config'>, env = process.env): string {
-  return env.REVIEWS_SPOOL_DIR || path.join(services.config.dataDir, 'spool', 'reviews');
+  return pipelineSetting(spoolDirSetting, env) ?? path.join(services.config.dataDir, 'spool', 'reviews');
+}
+
+/**
+ * The reviews' retrieval index: review-sized passages (long reviews split), filterable by product
+ * and rating; citations carry review id, product, rating and the passage.
+ */
+const indexes = new WeakMap<PipelineServices, RetrievalIndex>();
+function reviewIndex(services: PipelineServices): RetrievalIndex {
+  let index = indexes.get(services);
+  if (index === undefined) {
+    index = new RetrievalIndex({
+      dir: retrievalIndexDir(services.config.dataDir, pipelineName),
+      embedder: createEmbedder(services.config),
+      schema: {
+        // A long review is split: a citation names its passage and the review it comes from.
+        citationId: 'passage_id',
+        citationFields: ['review_id', 'product_id', 'rating', 'sentiment_score'],
+        noMatchAnswer: 'There are no reviews of product {product_id}.',
+      },
+      chunk: { maxChars: 1200 },
+      llm: llmConfigOf(services.config),
+    });
+    indexes.set(services, index);
+  }
+  return index;
 }
 
 /** Spool source options: every layout in one directory, bad lines forwarded to quarantine. */
@@ -45,12 +82,66 @@ export const reviewsPipeline: PipelineDefinition = {
   async jobs(services) {
     await services.log.ensureTopic(rawTopic, { partitions: rawTopicPartitions });
     const sentiment = createSentimentModel(services.config.sentimentModel);
+    const index = reviewIndex(services);
+    const toIndex = indexSink(
+      index,
+      (r: ScoredReview) => ({
+        id: r.review_id,
+        text: r.title === null ? r.text : `${r.title}. ${r.text}`,
+        metadata: {
+          review_id: r.review_id,
+          product_id: r.product_id,
+          ...(r.rating === null ? {} : { rating: r.rating }),
+          sentiment_score: Math.round(r.sentiment_score * 1000) / 1000,
+        },
+      }),
+      'index:reviews',
+    );
     return {
-      stream: [reviewIngestJob({ log: services.log, lake: services.lake, sentiment })],
+      stream: [
+        reviewIngestJob({ log: services.log, lake: services.lake, sentiment, acceptedSinks: [toIndex] }),
+      ],
       batch: [reviewGoldJob(services.lake)],
+      close: () => index.save(),
     };
   },
-  serve: (services) => reviewsModule(services),
+  serve: (services) => {
+    const module = reviewsModule(services);
+    return {
+      ...module,
+      routes(api) {
+        module.routes?.(api);
+        registerAskRoute(api, { pipeline: pipelineName, index: reviewIndex(services), what: 'reviews' });
+      },
+    };
+  },
+  settings: [spoolDirSetting],
+  sources: (services) => [
+    { name: 'spool', kind: 'spool', options: reviewsSpoolOptions(reviewsSpoolDir(services)) },
+  ],
+  async report(services) {
+    const count = async (table: string) =>
+      (await services.lake.table(table).snapshot()) === null
+        ? 0
+        : Number((await services.query(`SELECT count(*) AS n FROM ${table}`))[0]?.n ?? 0);
+    const [raw, accepted, quarantined, duplicates] = await Promise.all([
+      count(reviewTables.bronze),
+      count(reviewTables.silver),
+      count(reviewTables.quarantine),
+      count(reviewTables.duplicates),
+    ]);
+    const dir = reviewsSpoolDir(services);
+    const names = existsSync(dir) ? await readdir(dir) : [];
+    const failedDir = path.join(dir, 'failed');
+    const refused = existsSync(failedDir)
+      ? (await readdir(failedDir)).filter((n) => !n.endsWith('.reason')).length
+      : 0;
+    const done = names.filter((n) => n.endsWith('.COMPLETED')).length;
+    return [
+      `files: ${done} done, ${refused} refused`,
+      `records: ${raw} in = ${accepted} accepted + ${quarantined} quarantined + ${duplicates} duplicates${raw === accepted + quarantined + duplicates ? '' : ' (DOES NOT RECONCILE)'}`,
+    ];
+  },
   async seedDemo(services, progress) {
     const dir = reviewsSpoolDir(services);
     // Only into an empty (or missing) spool directory: a user's own files are never mixed with demo data.

@@ -52,13 +52,13 @@ const page: DashboardPage = {
     },
     {
       id: 'rating-vs-sentiment',
-      title: 'Stars vs text sentiment',
+      title: 'Stars vs text: share of reviews whose text reads negative',
       kind: 'bar',
       route: '/api/reviews/rating-vs-sentiment',
       rowsField: 'rows',
       x: 'rating',
-      y: 'avg_sentiment',
-      format: 'number',
+      y: 'negative_share',
+      format: 'percent',
     },
   ],
   tables: [
@@ -114,6 +114,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       api.route({
         method: 'get',
         path: '/api/reviews/summary',
+        cache: { tables: [tables.silver, tables.quarantine, tables.duplicates] },
         summary: 'Accepted, quarantined and duplicate review counts and the average sentiment',
         tags: ['reviews'],
         scope: 'read',
@@ -143,6 +144,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       api.route({
         method: 'get',
         path: '/api/reviews/products',
+        cache: { tables: [tables.productSentiment] },
         summary: 'Products with review count, average stars and text sentiment (gold.product_sentiment)',
         tags: ['reviews'],
         scope: 'read',
@@ -168,6 +170,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       api.route({
         method: 'get',
         path: '/api/reviews/products/:productId/reviews',
+        cache: { tables: [tables.silver] },
         summary: "One product's reviews with their sentiment, newest first (silver.product_reviews)",
         tags: ['reviews'],
         scope: 'read',
@@ -196,6 +199,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       api.route({
         method: 'get',
         path: '/api/reviews/daily',
+        cache: { tables: [tables.sentimentDaily] },
         summary: 'Reviews and average sentiment per review date (gold.sentiment_daily)',
         tags: ['reviews'],
         scope: 'read',
@@ -211,6 +215,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       api.route({
         method: 'get',
         path: '/api/reviews/rating-vs-sentiment',
+        cache: { tables: [tables.ratingVsSentiment] },
         summary: 'Average text sentiment per star rating (gold.rating_vs_sentiment)',
         tags: ['reviews'],
         scope: 'read',
@@ -226,6 +231,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
       api.route({
         method: 'get',
         path: '/api/reviews/quarantine',
+        cache: { tables: [tables.quarantine] },
         summary: 'Quarantined lines per reason code (silver.reviews_quarantine)',
         tags: ['reviews'],
         scope: 'read',

@@ -278,3 +278,41 @@ export function toCsv(records: readonly RawEvent[]): string {
 export function toNdjson(records: readonly RawEvent[]): string {
   return records.map((r) => JSON.stringify(r)).join('\n') + '\n';
 }
+
+const liveShows = [
+  ['show-001', 'The Lighthouse Keepers', 'series', 2400],
+  ['show-011', 'Midnight Express Train', 'movie', 6600],
+  ['show-019', 'Oceans Unseen', 'documentary', 3000],
+  ['show-004', 'Orbit Station', 'series', 1800],
+] as const;
+
+/**
+ * Fresh events stamped at the time given (a live tail for demos): plays and stops of a few
+ * popular shows by a pool of users, ids `<prefix>-<n>`.
+ */
+export function liveEvents(prefix: string, seed: number): (nowMs: number) => RawEvent {
+  const random = seededRandom(seed);
+  let sequence = 0;
+  return (nowMs) => {
+    const [showId, title, type, duration] = liveShows[Math.floor(random() * liveShows.length)];
+    const watched = Math.floor(random() * 300);
+    return {
+      event_id: `${prefix}-${sequence++}`,
+      user_id: `user-${String(1 + Math.floor(random() * 500)).padStart(5, '0')}`,
+      show_id: showId,
+      show_title: title,
+      show_type: type,
+      season: type === 'series' ? 1 : null,
+      episode: type === 'series' ? 1 + Math.floor(random() * 8) : null,
+      event_type: random() < 0.5 ? 'play' : 'stop',
+      event_ts: new Date(nowMs).toISOString(),
+      watch_seconds: watched,
+      position_seconds: Math.min(duration, watched),
+      duration_seconds: duration,
+      device: deviceWeights[Math.floor(random() * deviceWeights.length)][0],
+      country: countries[Math.floor(random() * countries.length)].code,
+      rating: null,
+      session_id: null,
+    };
+  };
+}

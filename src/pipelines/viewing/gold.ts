@@ -88,7 +88,7 @@ export const goldQueries: readonly { table: string; sql: string }[] = [
     table: tables.anomalies,
     // A show-day is anomalous when its watch hours lie more than 3 sample standard deviations from
     // the mean of the show's 7 previous days (days without viewing count as 0 hours); a show needs
-    // 7 previous days inside the data and a non-zero deviation to be judged.
+    // 7 previous days inside the data and a non-zero deviation to be judged, and the day must be over.
     sql: `WITH daily AS (
             SELECT show_id, event_date, sum(watch_seconds) / 3600.0 AS watch_hours FROM ${events} GROUP BY 1, 2
           ),
@@ -114,7 +114,9 @@ export const goldQueries: readonly { table: string; sql: string }[] = [
           FROM judged j
           LEFT JOIN (SELECT show_id, arg_max(show_title, event_ts) AS show_title FROM ${events} GROUP BY 1) t USING (show_id)
           WHERE j.trailing_days = 7 AND j.trailing_stddev > 0
-            AND abs(j.watch_hours - j.trailing_mean) > 3 * j.trailing_stddev`,
+            AND abs(j.watch_hours - j.trailing_mean) > 3 * j.trailing_stddev
+            -- Today (UTC) is still being watched: judged once it is over.
+            AND j.event_date < current_date`,
   },
   {
     table: tables.alsoWatched,

@@ -6,10 +6,18 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { counter, gauge } from '../../core/index.js';
-import type { PipelineDefinition, PipelineServices } from '../types.js';
-import { generateViewing, toCsv, toNdjson } from './generate.js';
+import { pipelineSetting } from '../settings.js';
+import type { PipelineDefinition, PipelineServices, PipelineSetting } from '../types.js';
+import { generateViewing, liveEvents, toCsv, toNdjson } from './generate.js';
 import { viewingGoldJob } from './gold.js';
-import { topics, viewingLiveJob, viewingValidateJob, type RoutedEvent } from './jobs.js';
+import {
+  sourceHeader,
+  tables,
+  topics,
+  viewingLiveJob,
+  viewingValidateJob,
+  type RoutedEvent,
+} from './jobs.js';
 import { LiveBoard, viewingModule } from './routes.js';
 
 export const pipelineName = 'viewing';
@@ -89,6 +97,16 @@ async function spoolGenerated(
   return files.map(([name]) => name);
 }
 
+export const partnerApiSetting: PipelineSetting = {
+  env: 'VIEWING_API_URL',
+  flag: '--viewing-api-url <url>',
+  description:
+    'partner API of viewing events, cursor-paged (GET …?cursor=); `tributary simulate viewing-api` serves one',
+};
+
+/** Live demo events per second under `tributary up` (a trickle, so the live tiles move). */
+export const demoEventsPerSecond = 5;
+
 export const viewingPipeline: PipelineDefinition = {
   name: pipelineName,
   title: 'Viewing',
@@ -111,6 +129,69 @@ export const viewingPipeline: PipelineDefinition = {
       ],
       batch: [viewingGoldJob(services.lake)],
     };
+  },
+  settings: [partnerApiSetting],
+  sources: (services) => {
+    const partner = pipelineSetting(partnerApiSetting);
+    return [
+      { name: 'spool', kind: 'spool', options: viewingSpoolOptions(viewingSpoolDir(services)) },
+      ...(partner === undefined
+        ? []
+        : [
+            {
+              name: 'partner-api',
+              kind: 'http' as const,
+              options: {
+                url: partner,
+                topic: topics.events,
+                recordsPath: 'events',
+                keyField: 'user_id',
+                pagination: { type: 'cursor' as const, nextCursorPath: 'next_cursor' },
+                incremental: { field: 'seq', param: 'after' },
+                pollIntervalMs: 5_000,
+                allowPrivateNetworks: true,
+              },
+            },
+          ]),
+      {
+        // Demo traffic: a trickle of fresh events so the live tiles move (nothing to drain).
+        name: 'live-demo',
+        kind: 'custom' as const,
+        async run(context) {
+          const next = liveEvents(`demo-${Date.now()}`, Date.now() % 1_000_000);
+          let records = 0;
+          while (!context.signal.aborted) {
+            const batch = Array.from({ length: demoEventsPerSecond }, () => next(context.clock.now()));
+            await services.log.append(
+              batch.map((event) => ({
+                topic: topics.events,
+                key: String(event.user_id),
+                value: JSON.stringify(event),
+                headers: { [sourceHeader]: 'demo' },
+              })),
+            );
+            records += batch.length;
+            context.report({ records, position: String(batch[batch.length - 1].event_ts) });
+            await context.clock.sleep(1000, context.signal).catch(() => undefined);
+          }
+        },
+      },
+    ];
+  },
+  async report(services) {
+    const count = async (table: string) =>
+      (await services.lake.table(table).snapshot()) === null
+        ? 0
+        : Number((await services.query(`SELECT count(*) AS n FROM ${table}`))[0]?.n ?? 0);
+    const [valid, quarantined, duplicates] = await Promise.all([
+      count(tables.bronze),
+      count(tables.quarantine),
+      count(tables.duplicates),
+    ]);
+    const total = valid + quarantined + duplicates;
+    return [
+      `records: ${total} in = ${valid} valid + ${quarantined} quarantined + ${duplicates} duplicates; quality score ${total === 0 ? '-' : (valid / total).toFixed(4)}`,
+    ];
   },
   serve: (services) =>
     viewingModule({ query: services.query, lake: services.lake, log: services.log, live: boardOf(services) }),

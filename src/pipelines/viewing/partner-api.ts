@@ -1,13 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { seededRandom } from '../../core/index.js';
-import { generateViewing, type RawEvent } from './generate.js';
+import { generateViewing, liveEvents, type RawEvent } from './generate.js';
 
 /**
  * `tributary simulate viewing-api`: a partner's viewing-events API for demos and tests, cursor
  * paged as such APIs are: `GET /events?cursor=<c>&limit=<n>` answers
  * `{ "events": [...], "next_cursor": "<c'>" }`, oldest first; `next_cursor` is null when the caller
- * has everything there is right now (poll again later with the last cursor). It starts with a
+ * has everything there is right now. Every event carries `seq`, its position; a later poll asks
+ * for what came after with `?after=<highest seq seen>`. It starts with a
  * generated history (bad records and repeats included) and, with `liveEventsPerSecond`, keeps
  * appending fresh events stamped now. With a `token`, requests need `Authorization: Bearer <token>`.
  */
@@ -29,13 +29,6 @@ export interface PartnerApi {
   close(): Promise<void>;
 }
 
-const showsLive = [
-  ['show-001', 'The Lighthouse Keepers', 'series', 2400],
-  ['show-011', 'Midnight Express Train', 'movie', 6600],
-  ['show-019', 'Oceans Unseen', 'documentary', 3000],
-  ['show-004', 'Orbit Station', 'series', 1800],
-] as const;
-
 export async function startPartnerApi(options: PartnerApiOptions = {}): Promise<PartnerApi> {
   const seed = options.seed ?? 3;
   const events: RawEvent[] = generateViewing({
@@ -44,35 +37,14 @@ export async function startPartnerApi(options: PartnerApiOptions = {}): Promise<
     seed,
   }).records;
   const pageMax = options.pageSizeMax ?? 1000;
-  const random = seededRandom(seed + 1);
-  let liveSequence = 0;
+  const live = liveEvents(`live-${seed}`, seed + 1);
   const timer =
     options.liveEventsPerSecond === undefined || options.liveEventsPerSecond <= 0
       ? undefined
       : setInterval(() => {
-          for (let i = 0; i < options.liveEventsPerSecond!; i++) {
-            const [showId, title, type, duration] = showsLive[Math.floor(random() * showsLive.length)];
-            const watched = Math.floor(random() * 300);
-            events.push({
-              event_id: `live-${seed}-${liveSequence++}`,
-              user_id: `user-${String(1 + Math.floor(random() * 500)).padStart(5, '0')}`,
-              show_id: showId,
-              show_title: title,
-              show_type: type,
-              season: type === 'series' ? 1 : null,
-              episode: type === 'series' ? 1 + Math.floor(random() * 8) : null,
-              event_type: random() < 0.5 ? 'play' : 'stop',
-              event_ts: new Date().toISOString(),
-              watch_seconds: watched,
-              position_seconds: Math.min(duration, watched),
-              duration_seconds: duration,
-              device: (['tv', 'mobile', 'web', 'tablet', 'console'] as const)[Math.floor(random() * 5)],
-              country: (['US', 'GB', 'DE', 'BR', 'IN'] as const)[Math.floor(random() * 5)],
-              rating: null,
-              session_id: null,
-            });
-          }
+          for (let i = 0; i < options.liveEventsPerSecond!; i++) events.push(live(Date.now()));
         }, 1000);
+
   timer?.unref();
 
   const send = (response: ServerResponse, status: number, body: unknown) => {

@@ -118,6 +118,30 @@ export const page: DashboardPage = {
       format: 'number',
     },
   ],
+  filters: [
+    {
+      id: 'dates',
+      label: 'Event date',
+      kind: 'dateRange',
+      params: { from: 'from', to: 'to' },
+      appliesTo: ['top', 'daily'],
+    },
+    {
+      id: 'show_type',
+      label: 'Show type',
+      kind: 'select',
+      options: [...showTypes],
+      appliesTo: ['top', 'daily'],
+    },
+    {
+      id: 'country',
+      label: 'Country',
+      kind: 'select',
+      options: { route: '/api/viewing/countries', field: 'country' },
+      appliesTo: ['top'],
+    },
+    { id: 'device', label: 'Device', kind: 'select', options: [...devices], appliesTo: ['top'] },
+  ],
   tables: [
     {
       id: 'anomalies',
@@ -187,6 +211,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       api.route({
         method: 'get',
         path: '/api/viewing/shows/top',
+        cache: { tables: [tables.bronze] },
         summary: 'Shows ranked by watch hours within the filters (date range, show type, country, device)',
         tags: ['viewing'],
         scope: 'read',
@@ -211,6 +236,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       api.route({
         method: 'get',
         path: '/api/viewing/shows/:showId',
+        cache: { tables: [tables.showEngagement, tables.bronze, tables.alsoWatched] },
         summary: "One show's engagement, its daily series and the shows its viewers also watched",
         tags: ['viewing'],
         scope: 'read',
@@ -246,6 +272,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       api.route({
         method: 'get',
         path: '/api/viewing/users/:userId',
+        cache: { tables: [tables.userActivity] },
         summary: "One user's sessions, watch hours, shows watched, favourite show type and last seen",
         tags: ['viewing'],
         scope: 'read',
@@ -265,6 +292,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       api.route({
         method: 'get',
         path: '/api/viewing/daily',
+        cache: { tables: [tables.dailyEngagement] },
         summary: 'Active users, watch hours and plays per day (all show types, or one)',
         tags: ['viewing'],
         scope: 'read',
@@ -286,6 +314,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       api.route({
         method: 'get',
         path: '/api/viewing/devices',
+        cache: { tables: [tables.deviceMix] },
         summary: 'Users and watch hours per device (gold.device_mix)',
         tags: ['viewing'],
         scope: 'read',
@@ -299,7 +328,20 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       });
       api.route({
         method: 'get',
+        path: '/api/viewing/countries',
+        cache: { tables: [tables.bronze] },
+        summary: 'Countries with valid events (the dashboard country filter)',
+        tags: ['viewing'],
+        scope: 'read',
+        responses: rowsResponse,
+        handler: async () => ({
+          rows: await rowsOf(tables.bronze, `SELECT DISTINCT country FROM ${tables.bronze} ORDER BY country`),
+        }),
+      });
+      api.route({
+        method: 'get',
         path: '/api/viewing/anomalies',
+        cache: { tables: [tables.anomalies] },
         summary: 'Show-days whose watch hours lie more than 3 standard deviations from the trailing 7 days',
         tags: ['viewing'],
         scope: 'read',
@@ -326,6 +368,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
       api.route({
         method: 'get',
         path: '/api/viewing/quality',
+        cache: { tables: [tables.bronze, tables.quarantine, tables.duplicates] },
         summary:
           'Events in = valid + quarantined + duplicates, quarantine reasons, and the quality score valid / in',
         tags: ['viewing'],

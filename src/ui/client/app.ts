@@ -1,6 +1,6 @@
 /**
  * The dashboard: a platform page and one page per pipeline (described by the pipeline's
- * `DashboardPage`, served in /api/pipelines). Hash routing: `#/` and `#/p/<page id>`.
+ * `DashboardPage`, served in /api/pipelines) and the topic view. Hash routing: `#/`, `#/p/<page id>`, `#/topics[/<topic>]`.
  */
 import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
@@ -10,6 +10,7 @@ import { filterBar, filteredRoute, pageHash, parseHash } from './filters.js';
 import { drawLineage, type GraphData } from './graph.js';
 import { h, pick } from './dom.js';
 import { formatAge, formatBytes, formatCell, formatValue } from './format.js';
+import { renderTopics } from './topics.js';
 
 interface Job {
   name: string;
@@ -503,26 +504,43 @@ async function renderPipelinePage(
       });
     }
   }
+  // One piece that cannot load (a table not written yet, a route that fails) shows its own note;
+  // the rest of the page renders. A refused key still ends the page (the login form).
+  const piece = (selector: string, load: Promise<void>) =>
+    load.catch((error: unknown) => {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      document
+        .querySelector(selector)
+        ?.replaceChildren(h('p', { class: 'muted unavailable' }, `Not available: ${message}`));
+    });
   await Promise.all([
-    ...page.tiles.map((t) => loadTile(t, routeOf)),
-    ...page.charts.map((c) => loadChart(c, generation, routeOf)),
+    ...page.tiles.map((t) => piece(`#tile-${CSS.escape(t.id)} .tile-value`, loadTile(t, routeOf))),
+    ...page.charts.map((c) =>
+      piece(`#chart-${CSS.escape(c.id)} .chart-slot`, loadChart(c, generation, routeOf)),
+    ),
     ...(page.graphs ?? []).map(async (g) => {
       const graph = await apiGet<GraphData>(g.route);
       if (generation === renderGeneration) putChart(g.id, drawLineage(graph, g.title));
     }),
-    ...(page.tables ?? []).map(async (t) => {
-      const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(
-        routeOf(t.route, t.id),
-      );
-      if (generation !== renderGeneration) return;
-      const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
-      document.getElementById(`table-${t.id}`)?.replaceChildren(
-        table(
-          columns,
-          body.rows.map((r) => columns.map((c) => formatCell(r[c]))),
-        ),
-      );
-    }),
+    ...(page.tables ?? []).map((t) =>
+      piece(
+        `#table-${CSS.escape(t.id)}`,
+        (async () => {
+          const body = await apiGet<{ rows: Record<string, unknown>[]; columns?: { name: string }[] }>(
+            routeOf(t.route, t.id),
+          );
+          if (generation !== renderGeneration) return;
+          const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
+          document.getElementById(`table-${t.id}`)?.replaceChildren(
+            table(
+              columns,
+              body.rows.map((r) => columns.map((c) => formatCell(r[c]))),
+            ),
+          );
+        })(),
+      ),
+    ),
   ]);
 }
 
@@ -533,6 +551,7 @@ function renderNav(current: string): void {
     h('a', { href, class: id === current ? 'active' : undefined, 'data-page': id }, label);
   nav.replaceChildren(
     link('#/', 'Platform', 'platform'),
+    link('#/topics', 'Topics', 'topics'),
     ...pipelines
       .filter((p) => p.page)
       .map((p) => link(`#/p/${encodeURIComponent(p.page!.id)}`, p.title, p.page!.id)),
@@ -543,10 +562,16 @@ async function route(): Promise<void> {
   renderGeneration += 1;
   const generation = renderGeneration;
   live.clear();
-  const { pageId, params } = parseHash(window.location.hash);
+  const topicMatch = /^#\/topics(?:\/(.+))?$/.exec(window.location.hash);
+  const parsed = parseHash(window.location.hash);
+  const pageId = topicMatch ? 'topics' : parsed.pageId;
+  const params = parsed.params;
   renderNav(pageId);
   try {
-    if (pageId === 'platform') {
+    if (topicMatch) {
+      const topic = topicMatch[1] === undefined ? null : decodeURIComponent(topicMatch[1]);
+      await renderTopics(main, topic, () => generation === renderGeneration);
+    } else if (pageId === 'platform') {
       await renderPlatform(generation);
     } else {
       const page = pipelines.find((p) => p.page?.id === pageId)?.page;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import { loadConfig } from '../../../src/core/index.js';
+import { loadConfig, type ConfigKey } from '../../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
 import { createMemoryLog, type LogRecord, type MemoryLog } from '../../../src/log/index.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
@@ -96,15 +96,16 @@ export interface Platform {
 
 /**
  * The platform as `tributary up` wires it, on a temp data dir: memory log, real lake (Parquet via
- * DuckDB), real key store, the serving layer's app with the documents module, on a real port.
+ * DuckDB), real key store, the serving layer's app with the documents module, on a real port;
+ * `overrides` are configuration keys (document budgets, …).
  */
-export async function startPlatform(): Promise<Platform> {
+export async function startPlatform(overrides: Partial<Record<ConfigKey, unknown>> = {}): Promise<Platform> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'documents-platform-'));
   const config = loadConfig({
     env: {},
     cwd: dir,
     dotenv: false,
-    overrides: { dataDir: path.join(dir, 'data'), embeddingModel: 'hashed:128' },
+    overrides: { dataDir: path.join(dir, 'data'), embeddingModel: 'hashed:128', ...overrides },
   });
   const log = createMemoryLog();
   const lake = await openLake({ storage: new LocalStorage(path.join(config.dataDir, 'lake')) });
