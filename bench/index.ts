@@ -4,6 +4,7 @@ import { documentsBenchmarks } from './documents.js';
 import { kafkaBenchmarks } from './kafka.js';
 import { lakeBenchmarks } from './lake.js';
 import { lakeSinkBenchmarks } from './lake-sink.js';
+import { latencyBenchmarks } from './latency.js';
 import { lineageBenchmarks } from './lineage.js';
 import { logBenchmarks } from './log.js';
 import { mlBenchmarks } from './ml.js';
@@ -18,6 +19,7 @@ import { streamBenchmarks } from './stream.js';
 /** The one list of benchmarks; each layer adds its module's entries. */
 export const benchmarks: Benchmark[] = [
   ...logBenchmarks,
+  ...latencyBenchmarks,
   ...kafkaBenchmarks,
   ...lakeBenchmarks,
   ...lakeSinkBenchmarks,

@@ -40,7 +40,7 @@ export const configSchema = z
       .min(0)
       .max(1000)
       .default(2)
-      .describe('Group-commit window in ms'),
+      .describe('Group-commit window in ms: longest wait under load (an idle log commits at once)'),
     logRetentionMs: z.coerce
       .number()
       .int()

@@ -50,6 +50,19 @@ const post = (url: string, body: BodyInit, contentType: string, headers: Record<
   fetch(url, { method: 'POST', body, headers: { 'content-type': contentType, ...headers } });
 
 describe('HTTP ingest endpoint', () => {
+  it('keeps each JSON array element as posted: big integers and decimals are not rounded', async () => {
+    const { url, log } = await start();
+    const res = await post(
+      url,
+      '[ {"id": 12345678901234567890, "price": 1.50},\n  "é" ]',
+      'application/json',
+    );
+    expect(res.status).toBe(200);
+    expect(await values(log)).toEqual(['{"id": 12345678901234567890, "price": 1.50}', '"é"']);
+    expect((await post(url, '[{"a": 1}, ]', 'application/json')).status).toBe(400);
+    expect(await values(log)).toHaveLength(2);
+  });
+
   it('accepts JSON arrays, {records}, NDJSON, text and multipart files (csv, gz)', async () => {
     const { url, log } = await start();
     let res = await post(url, JSON.stringify([{ a: 1 }, 'x']), 'application/json');

@@ -14,6 +14,7 @@ import {
 import { offsetRanges, type Log, type PartitionOffsetRange, type ProducerRecord } from '../../log/index.js';
 import { decodeBytes, formatFromName } from '../formats/decode.js';
 import { IdempotencyStore } from './idempotency.js';
+import { jsonArrayElements, startsAsJsonArray } from './json-array.js';
 
 const requestsCounter = counter('tributary_ingest_requests_total', 'HTTP ingest requests by status', [
   'status',
@@ -201,10 +202,16 @@ async function parseRecords(
       add({ topic, value: record.value }, `${name} line ${record.line}`);
   };
   if (mediaType === 'application/json') {
-    const parsed = parseJsonBounded(Buffer.from(bytes).toString('utf8'), 'request body');
-    if (Array.isArray(parsed)) {
-      parsed.forEach((element, i) => add({ topic, value: JSON.stringify(element) }, `record ${i}`));
-    } else if (
+    if (startsAsJsonArray(bytes)) {
+      // Checked and sliced without building objects: each element's own bytes are its value.
+      jsonArrayElements(bytes).forEach((element, i) => add({ topic, value: element }, `record ${i}`));
+      return records;
+    }
+    const parsed = parseJsonBounded(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+      'request body',
+    );
+    if (
       parsed !== null &&
       typeof parsed === 'object' &&
       Array.isArray((parsed as { records?: unknown }).records)

@@ -51,7 +51,11 @@ export interface EmbeddedLogOptions {
    * (survives a process crash, not a power loss).
    */
   fsync?: FsyncPolicy;
-  /** Group-commit window in ms for `fsync: group`. */
+  /**
+   * Longest wait in ms for `fsync: group` before appended records are committed. The commit is
+   * adaptive: with no fsync running the records are committed at once (in the same event-loop turn's
+   * batch); while an fsync runs, records wait for it to end (sharing the next one), or this long at most.
+   */
   groupCommitMs?: number;
   /** Size at which a segment is closed and a new one started. */
   segmentBytes?: number;
@@ -252,6 +256,10 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   #waiters: Waiter[] = [];
   #drainWaiters: (() => void)[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
+  /** A commit asked for the next event-loop turn (appends of the current turn join it). */
+  #flushImmediate: NodeJS.Immediate | undefined;
+  /** Sync stages queued or running (their fsync not yet done): the log is under load. */
+  #syncsInFlight = 0;
   /** The write stage in progress, if any. */
   #writing: Promise<void> | undefined;
   /** Completes when the last queued sync stage has been published and acknowledged. */
@@ -528,18 +536,41 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     return results;
   }
 
+  /**
+   * Adaptive group commit (like PostgreSQL's commit_delay/commit_siblings or Kafka's linger.ms=0):
+   * when no fsync is running, the pending records are written and synced in the next event-loop
+   * turn, so an idle log never waits for the window. While an fsync runs, appends gather and are
+   * written when it ends (#afterSync), or after `groupCommitMs` at the latest, sharing one fsync.
+   */
   #scheduleFlush(): void {
-    if (this.#writing !== undefined || this.#flushTimer !== undefined) return;
-    if (this.#fsync === 'group' && this.#groupCommitMs > 0) {
+    if (this.#writing !== undefined || this.#flushTimer !== undefined || this.#flushImmediate !== undefined)
+      return;
+    if (this.#fsync === 'group' && this.#groupCommitMs > 0 && this.#syncsInFlight > 0) {
       this.#flushTimer = setTimeout(() => {
         this.#flushTimer = undefined;
         void this.#flushNow();
       }, this.#groupCommitMs);
-    } else {
-      this.#flushTimer = setTimeout(() => {
-        this.#flushTimer = undefined;
-        void this.#flushNow();
-      }, 0);
+      return;
+    }
+    this.#flushImmediate = setImmediate(() => {
+      this.#flushImmediate = undefined;
+      void this.#flushNow();
+    });
+  }
+
+  #cancelScheduledFlush(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#flushImmediate !== undefined) clearImmediate(this.#flushImmediate);
+    this.#flushImmediate = undefined;
+  }
+
+  /** An fsync ended: records that gathered while it ran are committed now rather than after the window. */
+  #afterSync(): void {
+    this.#syncsInFlight--;
+    if (this.#writing === undefined && this.#pending.size > 0) {
+      this.#cancelScheduledFlush();
+      void this.#flushNow();
     }
   }
 
@@ -583,6 +614,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       () => undefined,
     );
     this.#writing = stage;
+    this.#syncsInFlight++;
     const synced = this.#syncTail.then(async () => {
       try {
         const marks = await write;
@@ -603,6 +635,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         const drained = this.#drainWaiters;
         this.#drainWaiters = [];
         for (const d of drained) d();
+        this.#afterSync();
       }
     });
     this.#syncTail = synced;
@@ -610,8 +643,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       this.#writing = undefined;
       // Appends that arrived during this stage have already waited: write them at once.
       if (this.#pending.size > 0) {
-        if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
-        this.#flushTimer = undefined;
+        this.#cancelScheduledFlush();
         void this.#flushNow();
       }
     });
@@ -619,10 +651,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   }
 
   async flush(): Promise<void> {
-    if (this.#flushTimer !== undefined) {
-      clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-    }
+    this.#cancelScheduledFlush();
     while (this.#writing !== undefined || this.#pending.size > 0 || this.#waiters.length > 0) {
       await (this.#writing ?? this.#flushNow());
     }
@@ -725,7 +754,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     if (!this.#failure) await this.flush();
     this.#closed = true;
     if (this.#retentionTimer !== undefined) clearInterval(this.#retentionTimer);
-    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#cancelScheduledFlush();
     await Promise.all([...this.#groupWrites.values()].map((p) => p.catch(() => undefined)));
     for (const topic of this.#topics.values()) for (const p of topic.partitions) await p.close();
     this.signals.notifyAll();

@@ -14,9 +14,17 @@ import {
   type DecodeCursor,
 } from './format.js';
 
-const read = promisify(fs.read);
+/** Looked up on each call like fdatasync below, so a test can see whether a fetch read the file. */
+const read = (fd: number, buf: Buffer, offset: number, length: number, position: number) =>
+  new Promise<{ bytesRead: number }>((resolve, reject) =>
+    fs.read(fd, buf, offset, length, position, (error, bytesRead) =>
+      error ? reject(error) : resolve({ bytesRead }),
+    ),
+  );
 const writev = promisify(fs.writev);
-const fdatasync = promisify(fs.fdatasync);
+/** Looked up on each call (not bound at load), so a test can watch the syncs through `fs.fdatasync`. */
+const fdatasync = (fd: number) =>
+  new Promise<void>((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 const close = promisify(fs.close);
 const logger = childLogger('log.embedded');
 
@@ -95,6 +103,9 @@ interface Chunk {
   verifiedEnd: number;
   /** Where earlier fetches stopped inside a batch, so the next fetch from there need not walk to it. */
   readonly resumePoints: ResumePoint[];
+  /** For a chunk of batches the writer just wrote (see ReadCache.wrote): the offsets it holds. */
+  readonly baseOffset?: number;
+  readonly endOffset?: number;
 }
 
 interface ResumePoint {
@@ -129,7 +140,15 @@ interface CacheEntry {
   chunk: Chunk | undefined;
   ahead: Promise<Chunk | undefined> | undefined;
   aheadStart: number;
+  /** The last few write groups, newest last (see ReadCache.wrote). */
+  written: Chunk[];
 }
+
+/**
+ * Write groups kept per followed segment: the next group is often written (pipelined) before the
+ * reader has fetched the one before it, so the newest alone would be missed.
+ */
+const writtenChunksMax = 4;
 
 /**
  * Recently read chunks, one entry per segment (a consumer's next fetch usually starts where its
@@ -141,7 +160,7 @@ class ReadCache {
 
   entry(segment: Segment): CacheEntry {
     let entry = this.#entries.get(segment);
-    if (entry === undefined) entry = { chunk: undefined, ahead: undefined, aheadStart: -1 };
+    if (entry === undefined) entry = { chunk: undefined, ahead: undefined, aheadStart: -1, written: [] };
     else this.#entries.delete(segment);
     this.#entries.set(segment, entry);
     if (this.#entries.size > this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
@@ -153,6 +172,7 @@ class ReadCache {
     const entry = this.#entries.get(segment);
     if (entry === undefined) return undefined;
     if (entry.chunk !== undefined && holdsBatchAt(entry.chunk, position, limit)) return entry.chunk;
+    for (const chunk of entry.written) if (chunk.start === position) return chunk;
     const ahead = entry.ahead;
     if (ahead === undefined || position < entry.aheadStart) return undefined;
     const chunk = await ahead;
@@ -173,6 +193,36 @@ class ReadCache {
 
   forget(segment: Segment): void {
     this.#entries.delete(segment);
+  }
+
+  /**
+   * The writer appended `group` at file position `position` of `segment`. When a reader follows that
+   * segment (it has an entry), these bytes are kept for it, so a tailing fetch finds them in memory
+   * once they are published instead of reading them back through the thread pool. They are the
+   * batches just encoded, so they count as checked. Readers still see only published offsets.
+   */
+  wrote(segment: Segment, position: number, group: Buffer[], groupBytes: number): void {
+    const entry = this.#entries.get(segment);
+    if (entry === undefined) return;
+    const last = group[group.length - 1];
+    entry.written.push({
+      start: position,
+      buf: group.length === 1 ? group[0] : Buffer.concat(group, groupBytes),
+      verifiedStart: position,
+      verifiedEnd: position + groupBytes,
+      resumePoints: [],
+      baseOffset: group[0].readDoubleLE(16),
+      endOffset: last.readDoubleLE(16) + last.readUInt32LE(40),
+    });
+    if (entry.written.length > writtenChunksMax) entry.written.shift();
+  }
+
+  /** The written chunk of `segment` that holds `offset`, when a fetch from there can start in one. */
+  tail(segment: Segment, offset: number): Chunk | undefined {
+    const written = this.#entries.get(segment)?.written;
+    if (written === undefined) return undefined;
+    for (const chunk of written) if (chunk.baseOffset! <= offset && offset < chunk.endOffset!) return chunk;
+    return undefined;
   }
 }
 
@@ -480,6 +530,7 @@ export class PartitionStore {
       position += n;
       if (written < groupBytes) pending = remainder(group, written);
     }
+    readCache.wrote(segment, segment.size, group, groupBytes);
     let at = segment.size;
     for (const batch of group) {
       segment.track(at, {
@@ -578,6 +629,9 @@ export class PartitionStore {
     progress: ReadProgress,
   ): Promise<void> {
     let position = segment.positionFor(progress.next);
+    // A caught-up reader starts in the batches just written (the sparse index may point before them).
+    const tail = readCache.tail(segment, progress.next);
+    if (tail !== undefined && tail.start > position) position = tail.start;
     const limit = segment.visibleSize;
     const chunkBytes = Math.max(
       fetchChunkBytesMin,

@@ -22,8 +22,6 @@ import {
   decodePollResult,
   decodeRecordGroups,
   emptyPayload,
-  encodeFrame,
-  encodeFrameHeader,
   encodeJson,
   encodeProducerRecords,
   frameBytesMax,
@@ -39,6 +37,7 @@ import {
   type FetchBody,
   type Frame,
   type HelloBody,
+  writeFrame,
 } from './protocol.js';
 
 export interface RemoteLogOptions {
@@ -222,14 +221,7 @@ class RemoteLogImpl implements RemoteLog {
 
   send(requestId: number, type: MessageType, payload: Uint8Array): void {
     if (this.#socket.destroyed) return;
-    if (payload.length < 16 * 1024) {
-      this.#socket.write(encodeFrame(requestId, type, payload));
-      return;
-    }
-    this.#socket.cork();
-    this.#socket.write(encodeFrameHeader(requestId, type, payload.length));
-    this.#socket.write(payload);
-    this.#socket.uncork();
+    writeFrame(this.#socket, requestId, type, payload);
   }
 
   /** Ends the connection with `error`: every pending and later request fails with it. */

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { errorCodes, TributaryError, type ErrorCode } from '../../core/index.js';
 import { toBytesOrNull, toHeaderBytes } from '../records.js';
 import type { AppendResult, Bytes, LogRecord, ProducerRecord } from '../types.js';
@@ -101,6 +102,26 @@ export function encodeFrameHeader(requestId: number, type: MessageType, payloadB
   header.writeUInt32LE(requestId, 4);
   header.writeUInt8(type, 8);
   return header;
+}
+
+/**
+ * Payloads up to this size are copied behind their header and written as one buffer; larger ones go
+ * out as header + payload in one corked write (no copy). Kept small: a copied payload above 4 KiB is
+ * a fresh ArrayBuffer (outside Node's buffer pool), and at a log server's frame rates those
+ * allocations alone drove a full (mark-compact) GC several times a second, the served path's tail.
+ */
+export const frameCopyBytesMax = 1024;
+
+/** Writes one frame to `socket` (see frameCopyBytesMax); both ends of the log protocol send this way. */
+export function writeFrame(socket: Socket, requestId: number, type: MessageType, payload: Uint8Array): void {
+  if (payload.length <= frameCopyBytesMax) {
+    socket.write(encodeFrame(requestId, type, payload));
+    return;
+  }
+  socket.cork();
+  socket.write(encodeFrameHeader(requestId, type, payload.length));
+  socket.write(payload);
+  socket.uncork();
 }
 
 /** One whole frame (header and payload in one buffer). */

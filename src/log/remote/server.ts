@@ -10,8 +10,6 @@ import {
   decodeProducerRecords,
   encodeAppendResults,
   encodeError,
-  encodeFrame,
-  encodeFrameHeader,
   encodeJson,
   encodePollResult,
   encodeRecordGroups,
@@ -31,6 +29,7 @@ import {
   type FetchBody,
   type Frame,
   type HelloBody,
+  writeFrame,
 } from './protocol.js';
 
 const logger = childLogger('log.server');
@@ -205,15 +204,7 @@ class ServerConnection {
 
   send(requestId: number, type: MessageType, payload: Uint8Array): void {
     if (this.#socket.destroyed || !this.#socket.writable) return;
-    if (payload.length < 16 * 1024) {
-      this.#socket.write(encodeFrame(requestId, type, payload));
-      return;
-    }
-    // Large answers go out without copying the payload behind a header.
-    this.#socket.cork();
-    this.#socket.write(encodeFrameHeader(requestId, type, payload.length));
-    this.#socket.write(payload);
-    this.#socket.uncork();
+    writeFrame(this.#socket, requestId, type, payload);
   }
 
   #onData(chunk: Buffer): void {

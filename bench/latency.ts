@@ -1,0 +1,378 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Hono } from 'hono';
+import { createIngestRoutes } from '../src/connectors/index.js';
+import {
+  connectRemoteLog,
+  openEmbeddedLog,
+  readLogServerInfo,
+  serveLog,
+  type Log,
+  type ProducerRecord,
+} from '../src/log/index.js';
+import { createApp, KeyStore, startServer, topicsModule } from '../src/serve/index.js';
+import type { Benchmark, BenchContext, BenchResult } from './types.js';
+
+/**
+ * Produce → consume latency and the served write paths (issue 18):
+ * - log.latency_p50_ms / log.latency_p99_ms: records appended at 20,000 rec/s (200 B, fsync=group)
+ *   and read by a long-polling consumer of the same embedded log; latency = consume time − append
+ *   call time. Baseline: the durable floor, one 4 KiB write + fdatasync on the same disk.
+ * - log.remote_latency_p99_ms: the same through a log server (producer and consumer are clients on
+ *   TCP; server and clients in this process), with the embedded p99 measured in the same run.
+ * - ingest.http_batch: records/s of 100-record POSTs to /api/ingest/topics/{t}/records (API key,
+ *   limits, validation, durable ack) vs log.append of the same batches, in alternating rounds; the
+ *   admin write path POST /api/topics/{t}/records is measured alongside (topics_api_ratio).
+ */
+
+const ratePerSecond = 20_000;
+const valueBytes = 200;
+const latencySeconds = Number(process.env.TRIBUTARY_BENCH_LATENCY_SECONDS ?? 10);
+const warmupSeconds = 1;
+const groupCommitMs = 2;
+
+interface LatencyFigures {
+  p50: number;
+  p99: number;
+  max: number;
+  samples: number;
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/**
+ * Appends `ratePerSecond` records/s to `producer` (one append per timer tick carrying the records
+ * due, each stamped with the append call's time) and consumes them through `consumer` with
+ * long-poll fetches; returns the latency percentiles after the warm-up.
+ */
+async function produceConsume(producer: Log, consumer: Log, topic: string): Promise<LatencyFigures> {
+  await producer.createTopic(topic, { partitions: 1, retentionMs: -1 });
+  const total = Math.round(ratePerSecond * (latencySeconds + warmupSeconds));
+  const warmup = ratePerSecond * warmupSeconds;
+  const latencies = new Float64Array(total);
+  let consumed = 0;
+  let failure: Error | undefined;
+  const consume = (async () => {
+    let offset = 0;
+    while (consumed < total && failure === undefined) {
+      const records = await consumer.fetch(topic, 0, offset, { waitMs: 500, maxRecords: 10_000 });
+      const now = performance.now();
+      for (const record of records) {
+        const value = record.value!;
+        latencies[consumed++] = now - Buffer.from(value.buffer, value.byteOffset, 8).readDoubleLE(0);
+      }
+      if (records.length > 0) offset = records[records.length - 1].offset + 1;
+    }
+  })();
+  const started = performance.now();
+  let sent = 0;
+  const appends: Promise<unknown>[] = [];
+  while (sent < total && failure === undefined) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * ratePerSecond));
+    if (due > sent) {
+      const stamp = performance.now();
+      const records: ProducerRecord[] = [];
+      for (; sent < due; sent++) {
+        const value = Buffer.allocUnsafe(valueBytes);
+        value.fill(0x61, 8);
+        value.writeDoubleLE(stamp, 0);
+        records.push({ topic, partition: 0, value });
+      }
+      appends.push(
+        producer.append(records).catch((error: unknown) => {
+          failure = error instanceof Error ? error : new Error(String(error));
+        }),
+      );
+      if (appends.length > 256) await Promise.all(appends.splice(0, 128));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await Promise.all(appends);
+  await consume;
+  if (failure !== undefined) throw failure;
+  const measured = latencies.subarray(warmup, consumed).sort();
+  return {
+    p50: percentile(measured, 0.5),
+    p99: percentile(measured, 0.99),
+    max: measured[measured.length - 1],
+    samples: measured.length,
+  };
+}
+
+async function embeddedLatency(dir: string): Promise<LatencyFigures> {
+  const log = await openEmbeddedLog({ dir, fsync: 'group', groupCommitMs, retentionCheckMs: 0 });
+  try {
+    return await produceConsume(log, log, 'latency');
+  } finally {
+    await log.close();
+  }
+}
+
+async function servedLatency(dir: string): Promise<LatencyFigures> {
+  const log = await openEmbeddedLog({ dir, fsync: 'group', groupCommitMs, retentionCheckMs: 0 });
+  const server = await serveLog(log, { dir });
+  const info = readLogServerInfo(dir);
+  if (info === null) throw new Error(`the log server wrote no server.json in ${dir}`);
+  const producer = await connectRemoteLog({ host: info.host, port: info.port, token: info.token });
+  const consumer = await connectRemoteLog({ host: info.host, port: info.port, token: info.token });
+  try {
+    return await produceConsume(producer, consumer, 'latency');
+  } finally {
+    await producer.close();
+    await consumer.close();
+    await server.close();
+    await log.close();
+  }
+}
+
+/** The durable floor: 4 KiB written and fdatasync'ed, one at a time, on the bench's disk. */
+function fsyncFloor(dir: string): LatencyFigures {
+  const file = path.join(dir, 'floor.bin');
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(4096, 0x61);
+  const samples = new Float64Array(1000);
+  for (let i = 0; i < samples.length; i++) {
+    const started = performance.now();
+    fs.writeSync(fd, chunk);
+    fs.fdatasyncSync(fd);
+    samples[i] = performance.now() - started;
+  }
+  fs.closeSync(fd);
+  fs.rmSync(file);
+  samples.sort();
+  return {
+    p50: percentile(samples, 0.5),
+    p99: percentile(samples, 0.99),
+    max: samples[samples.length - 1],
+    samples: samples.length,
+  };
+}
+
+/** log.latency_p50_ms and log.latency_p99_ms come from one measurement (the first of them to run). */
+let embeddedRun: Promise<{ ours: LatencyFigures; floor: LatencyFigures }> | undefined;
+
+function embeddedOnce(context: BenchContext): Promise<{ ours: LatencyFigures; floor: LatencyFigures }> {
+  embeddedRun ??= (async () => {
+    const floor = fsyncFloor(context.dir);
+    const ours = await embeddedLatency(path.join(context.dir, 'log'));
+    context.progress(
+      `embedded: p50 ${ours.p50.toFixed(3)} ms, p99 ${ours.p99.toFixed(3)} ms, max ${ours.max.toFixed(1)} ms over ${ours.samples} records; write+fdatasync floor p50 ${floor.p50.toFixed(3)} ms, p99 ${floor.p99.toFixed(3)} ms`,
+    );
+    return { ours, floor };
+  })();
+  return embeddedRun;
+}
+
+const latencyDescription = `produce → consume, ${ratePerSecond.toLocaleString('en-US')} rec/s of ${valueBytes} B for ${latencySeconds} s, embedded log, fsync=group (window ${groupCommitMs} ms)`;
+
+const p50Bench: Benchmark = {
+  name: 'log.latency_p50_ms',
+  description: latencyDescription,
+  async run(context): Promise<BenchResult> {
+    const { ours, floor } = await embeddedOnce(context);
+    return {
+      value: ours.p50,
+      unit: 'ms',
+      baseline: floor.p50,
+      baseline_name: 'one 4 KiB write + fdatasync (durable floor), p50',
+      ratio: ours.p50 / floor.p50,
+      goal: '<= 0.8 ms',
+      p99_ms: ours.p99,
+      max_ms: ours.max,
+    };
+  },
+};
+
+const p99Bench: Benchmark = {
+  name: 'log.latency_p99_ms',
+  description: latencyDescription,
+  async run(context): Promise<BenchResult> {
+    const { ours, floor } = await embeddedOnce(context);
+    return {
+      value: ours.p99,
+      unit: 'ms',
+      baseline: floor.p99,
+      baseline_name: 'one 4 KiB write + fdatasync (durable floor), p99',
+      ratio: ours.p99 / floor.p99,
+      p50_ms: ours.p50,
+      max_ms: ours.max,
+    };
+  },
+};
+
+const remoteBench: Benchmark = {
+  name: 'log.remote_latency_p99_ms',
+  description: `${latencyDescription}, through the log server (TCP on 127.0.0.1) vs embedded in the same run`,
+  async run(context): Promise<BenchResult> {
+    const embedded = await embeddedLatency(path.join(context.dir, 'embedded'));
+    const served = await servedLatency(path.join(context.dir, 'served'));
+    context.progress(
+      `embedded p50 ${embedded.p50.toFixed(3)} p99 ${embedded.p99.toFixed(3)} ms; served p50 ${served.p50.toFixed(3)} p99 ${served.p99.toFixed(3)} max ${served.max.toFixed(1)} ms`,
+    );
+    return {
+      value: served.p99,
+      unit: 'ms',
+      baseline: embedded.p99,
+      baseline_name: 'embedded p99, same run',
+      ratio: served.p99 / embedded.p99,
+      goal: 'ratio <= 2',
+      p50_ms: served.p50,
+      embedded_p50_ms: embedded.p50,
+      max_ms: served.max,
+    };
+  },
+};
+
+// ---- HTTP ingest ---------------------------------------------------------------------------------
+
+/** The part of autocannon's programmatic API used here (the package ships no types). */
+interface AutocannonResult {
+  requests: { total: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+type Autocannon = (options: {
+  url: string;
+  method: 'POST';
+  body: string;
+  headers: Record<string, string>;
+  connections: number;
+  duration: number;
+  workers?: number;
+}) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+const recordsPerRequest = 100;
+const requestsInFlight = 16;
+const ingestRounds = 3;
+const ingestRoundSeconds = Number(process.env.TRIBUTARY_BENCH_INGEST_ROUND_SECONDS ?? 3);
+
+/** 100 order-like JSON objects of about 200 bytes each, as a client would post them. */
+function ingestBatch(): unknown[] {
+  return Array.from({ length: recordsPerRequest }, (_, i) => ({
+    orderId: `order-${100_000 + i}`,
+    customer: `customer-${i % 37}`,
+    items: [
+      { sku: `sku-${i % 11}`, quantity: (i % 4) + 1, price: 19.5 },
+      { sku: `sku-${(i + 5) % 11}`, quantity: 1, price: 7.25 },
+    ],
+    total: 46.25,
+    placedAt: '2026-11-22T10:15:00.000Z',
+  }));
+}
+
+/** Appends the same batches directly for `seconds` with as many calls in flight; records/s. */
+async function directAppendRate(log: Log, topic: string, batch: unknown[], seconds: number): Promise<number> {
+  const deadline = performance.now() + seconds * 1000;
+  let records = 0;
+  // What the route hands to the log: one record per element, its JSON text as the value.
+  const producerRecords = batch.map((element): ProducerRecord => ({ topic, value: JSON.stringify(element) }));
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      await log.append(producerRecords);
+      records += producerRecords.length;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: requestsInFlight }, worker));
+  return records / ((performance.now() - started) / 1000);
+}
+
+const ingestBench: Benchmark = {
+  name: 'ingest.http_batch',
+  description: `POST /api/ingest/topics/{t}/records with ${recordsPerRequest} JSON records per request, ${requestsInFlight} connections (API key, limits, durable ack) vs log.append of the same batches`,
+  async run(context): Promise<BenchResult> {
+    const log = await openEmbeddedLog({
+      dir: path.join(context.dir, 'log'),
+      fsync: 'group',
+      groupCommitMs,
+      retentionCheckMs: 0,
+    });
+    const keys = KeyStore.open(path.join(context.dir, 'keys.json'));
+    const { key } = await keys.create({ scopes: ['ingest'], name: 'bench' });
+    const admin = (await keys.create({ scopes: ['admin'], name: 'bench-admin' })).key;
+    const api = createApp({
+      keys,
+      ui: false,
+      statusTickMs: 0,
+      rateLimit: { ratePerSecond: 1e9, burst: 1e9 },
+      ingest: { app: createIngestRoutes({ log, topicsAllowed: ['http', 'direct'] }) },
+      pipelines: [topicsModule(log)],
+    });
+    const root = new Hono();
+    root.route('/', api.app);
+    const server = await startServer(root, { port: 0 });
+    const batch = ingestBatch();
+    const body = JSON.stringify(batch);
+    const request = {
+      url: `${server.url}/api/ingest/topics/http/records`,
+      method: 'POST' as const,
+      body,
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      connections: requestsInFlight,
+      workers: 1,
+    };
+    // The same records through the admin topics API: {"records": [{"value": "<element JSON>"}]}.
+    const topicsRequest = {
+      ...request,
+      url: `${server.url}/api/topics/admin/records`,
+      body: JSON.stringify({ records: batch.map((element) => ({ value: JSON.stringify(element) })) }),
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    };
+    try {
+      await log.createTopic('direct', { partitions: 1, retentionMs: -1 });
+      const warm = await fetch(request.url, { method: 'POST', body, headers: request.headers });
+      if (!warm.ok) throw new Error(`warm-up ingest failed: ${warm.status} ${await warm.text()}`);
+      // Untimed warm-up of both paths, then alternating rounds (the machine is shared).
+      await autocannon({ ...request, duration: 1 });
+      await autocannon({ ...topicsRequest, duration: 1 });
+      await directAppendRate(log, 'direct', batch, 1);
+      let httpRecords = 0;
+      let topicsRecords = 0;
+      let directRate = 0;
+      for (let round = 0; round < ingestRounds; round++) {
+        const http = await autocannon({ ...request, duration: ingestRoundSeconds });
+        if (http.non2xx + http.errors + http.timeouts > 0)
+          throw new Error(
+            `ingest round had ${http.non2xx} non-2xx, ${http.errors} errors, ${http.timeouts} timeouts`,
+          );
+        httpRecords += http.requests.total * recordsPerRequest;
+        const topics = await autocannon({ ...topicsRequest, duration: ingestRoundSeconds });
+        if (topics.non2xx + topics.errors + topics.timeouts > 0)
+          throw new Error(`topics API round had ${topics.non2xx} non-2xx, ${topics.errors} errors`);
+        topicsRecords += topics.requests.total * recordsPerRequest;
+        const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds);
+        directRate += direct / ingestRounds;
+        context.progress(
+          `round ${round + 1}: HTTP ingest ${Math.round((http.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, /api/topics ${Math.round((topics.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, direct ${Math.round(direct)} rec/s`,
+        );
+      }
+      const httpRate = httpRecords / (ingestRounds * ingestRoundSeconds);
+      const topicsRate = topicsRecords / (ingestRounds * ingestRoundSeconds);
+      const appended = (await log.describeTopic('http')).partitions.reduce((n, p) => n + p.endOffset, 0);
+      if (appended < httpRecords)
+        throw new Error(`HTTP ingest acked ${httpRecords} records, the log holds ${appended}`);
+      return {
+        value: httpRate,
+        unit: 'records/s',
+        baseline: directRate,
+        baseline_name: 'log.append of the same 100-record batches, same run',
+        ratio: httpRate / directRate,
+        goal: 'ratio >= 0.7',
+        request_bytes: body.length,
+        topics_api_records_per_s: topicsRate,
+        topics_api_ratio: topicsRate / directRate,
+      };
+    } finally {
+      await api.close();
+      await server.close(500);
+      await log.close();
+    }
+  },
+};
+
+export const latencyBenchmarks: Benchmark[] = [p50Bench, p99Bench, remoteBench, ingestBench];
