@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
-import { loadConfig, setLogLevel, type ConfigKey, type TributaryConfig } from '../core/index.js';
+import {
+  loadConfig,
+  setLogLevel,
+  TributaryError,
+  type ConfigKey,
+  type TributaryConfig,
+} from '../core/index.js';
 
 /** Global flags every command accepts; they override config file and environment. */
 export interface GlobalOptions {
@@ -50,4 +56,33 @@ export function commandGroup(program: Command, name: string, description: string
     program.commands.find((command) => command.name() === name) ??
     program.command(name).description(description)
   );
+}
+
+/**
+ * A numeric option's value, checked: a USAGE error names the flag, the range and what was given.
+ * @example numberOption('--users', '200', { min: 1, integer: true })
+ */
+export function numberOption(
+  flag: string,
+  text: string,
+  range: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const { min = -Infinity, max = Infinity, integer = false } = range;
+  const value = Number(text);
+  if (
+    text.trim() === '' ||
+    !Number.isFinite(value) ||
+    value < min ||
+    value > max ||
+    (integer && !Number.isInteger(value))
+  ) {
+    const bounds = [min > -Infinity ? `≥ ${min}` : '', max < Infinity ? `≤ ${max}` : '']
+      .filter(Boolean)
+      .join(' and ');
+    throw new TributaryError(
+      'USAGE',
+      `${flag} must be ${integer ? 'a whole number' : 'a number'}${bounds ? ` ${bounds}` : ''}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
 }

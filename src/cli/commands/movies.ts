@@ -1,15 +1,6 @@
 import type { Command } from 'commander';
-import { TributaryError } from '../../core/index.js';
 import { startTmdbSimulator } from '../../pipelines/movies/index.js';
-import { commandGroup, type CliContext } from '../context.js';
-
-function numberOption(flag: string, text: string, min: number, max: number): number {
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
-    throw new TributaryError('USAGE', `${flag} must be a number ${min}..${max}, got ${JSON.stringify(text)}`);
-  }
-  return value;
-}
+import { commandGroup, numberOption, type CliContext } from '../context.js';
 
 /** The movies pipeline's command: `simulate tmdb`. */
 export function registerMoviesCommands(program: Command, _context: CliContext): void {
@@ -36,12 +27,12 @@ export function registerMoviesCommands(program: Command, _context: CliContext): 
         key: string;
       }) => {
         const simulator = await startTmdbSimulator({
-          port: numberOption('--port', options.port, 0, 65535),
+          port: numberOption('--port', options.port, { min: 0, max: 65535 }),
           host: options.host,
-          rate: numberOption('--rate', options.rate, 1, 10_000),
-          errorRate: numberOption('--error-rate', options.errorRate, 0, 1),
-          movies: numberOption('--movies', options.movies, 1, 10_000),
-          seed: numberOption('--seed', options.seed, 0, 2 ** 31),
+          rate: numberOption('--rate', options.rate, { min: 1, max: 10_000 }),
+          errorRate: numberOption('--error-rate', options.errorRate, { min: 0, max: 1 }),
+          movies: numberOption('--movies', options.movies, { min: 1, max: 10_000 }),
+          seed: numberOption('--seed', options.seed, { min: 0, max: 2 ** 31 }),
           apiKey: options.key,
         });
         process.stdout.write(

@@ -8,7 +8,7 @@ import {
   parseRate,
   simulateSales,
 } from '../../pipelines/northwind/index.js';
-import { commandGroup, type CliContext } from '../context.js';
+import { commandGroup, numberOption, type CliContext } from '../context.js';
 import { callPlatform, runningPlatform, type RunningPlatform } from '../remote.js';
 
 /**
@@ -57,13 +57,6 @@ async function forwardingLog(platform: RunningPlatform, onError: () => void) {
   };
 }
 
-function positiveInteger(flag: string, text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1)
-    throw new TributaryError('USAGE', `${flag} must be a positive integer, got ${JSON.stringify(text)}`);
-  return value;
-}
-
 /**
  * `tributary generate northwind --scale N [--pg-url url] [--seed n]` and
  * `tributary simulate sales --rate 1000/s [--duration 10s | --count n]`.
@@ -80,8 +73,8 @@ export function registerNorthwindCommands(program: Command, context: CliContext)
     .action(async (options: { scale: string; pgUrl?: string; seed: string }) => {
       const config = context.config();
       await openDataDir(config.dataDir);
-      const scale = positiveInteger('--scale', options.scale);
-      const seed = positiveInteger('--seed', options.seed);
+      const scale = numberOption('--scale', options.scale, { min: 1, integer: true });
+      const seed = numberOption('--seed', options.seed, { min: 1, integer: true });
       let lastReport = 0;
       const report = await generateNorthwindDatabase({
         dataDir: config.dataDir,
@@ -136,12 +129,14 @@ export function registerNorthwindCommands(program: Command, context: CliContext)
       try {
         const report = await simulateSales(log, {
           ratePerSecond,
-          seed: positiveInteger('--seed', options.seed),
+          seed: numberOption('--seed', options.seed, { min: 1, integer: true }),
           signal: controller.signal,
           // Order ids continue past what is already in the topic, so reruns do not reuse them.
           firstOrderId: await firstOrderId(),
           ...(options.duration === undefined ? {} : { durationMs: parseDurationMs(options.duration) }),
-          ...(options.count === undefined ? {} : { count: positiveInteger('--count', options.count) }),
+          ...(options.count === undefined
+            ? {}
+            : { count: numberOption('--count', options.count, { min: 1, integer: true }) }),
           progress: (sent, elapsedMs) =>
             process.stderr.write(`simulate sales: ${sent} events in ${(elapsedMs / 1000).toFixed(1)} s\n`),
         });

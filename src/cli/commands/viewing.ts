@@ -13,14 +13,7 @@ import {
   viewingSpoolDir,
   viewingTopics,
 } from '../../pipelines/viewing/index.js';
-import { commandGroup, type CliContext } from '../context.js';
-
-function wholeNumber(flag: string, text: string, min: number): number {
-  if (!/^\d+$/.test(text) || Number(text) < min) {
-    throw new TributaryError('USAGE', `${flag} must be a whole number ≥ ${min}, got ${JSON.stringify(text)}`);
-  }
-  return Number(text);
-}
+import { commandGroup, numberOption, type CliContext } from '../context.js';
 
 /** Records appended to the log per batch by `ingest viewing`. */
 const ingestBatchRecords = 5000;
@@ -46,9 +39,9 @@ export function registerViewingCommands(program: Command, context: CliContext): 
       const config = context.config();
       const dir = options.out ?? viewingSpoolDir({ config });
       const set = generateViewing({
-        users: wholeNumber('--users', options.users, 1),
-        days: wholeNumber('--days', options.days, 1),
-        seed: wholeNumber('--seed', options.seed, 0),
+        users: numberOption('--users', options.users, { min: 1, integer: true }),
+        days: numberOption('--days', options.days, { min: 1, integer: true }),
+        seed: numberOption('--seed', options.seed, { min: 0, integer: true }),
       });
       await mkdir(dir, { recursive: true });
       const half = Math.ceil(set.records.length / 2);
@@ -134,10 +127,10 @@ export function registerViewingCommands(program: Command, context: CliContext): 
     .action(
       async (options: { port: string; host: string; seed: string; liveRate: string; token?: string }) => {
         const api = await startPartnerApi({
-          port: wholeNumber('--port', options.port, 0),
+          port: numberOption('--port', options.port, { min: 0, integer: true }),
           host: options.host,
-          seed: wholeNumber('--seed', options.seed, 0),
-          liveEventsPerSecond: wholeNumber('--live-rate', options.liveRate, 0),
+          seed: numberOption('--seed', options.seed, { min: 0, integer: true }),
+          liveEventsPerSecond: numberOption('--live-rate', options.liveRate, { min: 0, integer: true }),
           ...(options.token === undefined ? {} : { token: options.token }),
         });
         process.stdout.write(
