@@ -1,15 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, seededRandom } from '../../../src/core/index.js';
+import { loadConfig } from '../../../src/core/index.js';
 import { openLakeFromConfig } from '../../../src/lake/index.js';
 import { reviewTables as tables, writeDemoReviews } from '../../../src/pipelines/reviews/index.js';
-import { checkpointDir } from '../../../src/stream/index.js';
 import { openSqlEngine } from '../../../src/sql/index.js';
 import { skipWithout } from '../../fixtures/prerequisite.js';
+import { killRunAfterCheckpoint, runEnv, runOnce } from '../kill-run.js';
 
 /**
  * kill -9 of `tributary run reviews` (unbounded: spool source and ingest job) while it is taking
@@ -17,23 +16,7 @@ import { skipWithout } from '../../fixtures/prerequisite.js';
  * an uninterrupted run gives — nothing lost (the spool's durable position and the job's
  * checkpoints), nothing twice (deterministic record ids, two-phase lake commits, seen-id state).
  */
-const bin = path.resolve('bin/tributary.js');
 const built = path.resolve('dist/src/cli/main.js');
-
-function env(dataDir: string, spool: string): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRIBUTARY_')));
-  return { ...base, TRIBUTARY_DATA_DIR: dataDir, TRIBUTARY_LOG_LEVEL: 'error', REVIEWS_SPOOL_DIR: spool };
-}
-
-function runOnce(dataDir: string, spool: string): string {
-  const result = spawnSync(process.execPath, [bin, 'run', 'reviews', '--once'], {
-    env: env(dataDir, spool),
-    encoding: 'utf8',
-    timeout: 180_000,
-  });
-  if (result.status !== 0) throw new Error(`run reviews --once exited ${result.status}: ${result.stderr}`);
-  return result.stdout;
-}
 
 async function tablesOf(dataDir: string) {
   const config = loadConfig({ env: {}, dotenv: false, overrides: { dataDir } });
@@ -74,33 +57,21 @@ describe.skipIf(skipWithout(existsSync(built), `the build is missing (${built});
 
       const straight = path.join(dir, 'straight');
       await cp(files, path.join(straight, 'spool'), { recursive: true });
-      runOnce(straight, path.join(straight, 'spool'));
+      runOnce('reviews', runEnv(straight, { REVIEWS_SPOOL_DIR: path.join(straight, 'spool') }));
       const expected = await tablesOf(straight);
       expect(expected.silver).toHaveLength(demo.reviews - demo.duplicates);
 
       const crashed = path.join(dir, 'crashed');
       const spool = path.join(crashed, 'spool');
       await cp(files, spool, { recursive: true });
-      const child = spawn(process.execPath, [bin, 'run', 'reviews'], {
-        env: env(crashed, spool),
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
-      // Killed once the ingest job has taken its first checkpoint, at a seeded moment after it.
-      const current = path.join(checkpointDir(crashed, 'reviews.ingest'), 'CURRENT');
-      const deadline = Date.now() + 60_000;
-      while (!existsSync(current)) {
-        if (Date.now() > deadline || child.exitCode !== null)
-          throw new Error(`run reviews never checkpointed: ${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.floor(seededRandom(11)() * 300)));
-      child.kill('SIGKILL');
-      expect(await exited).toBe('SIGKILL');
+      await killRunAfterCheckpoint(
+        'reviews',
+        'reviews.ingest',
+        runEnv(crashed, { REVIEWS_SPOOL_DIR: spool }),
+        11,
+      );
 
-      const report = runOnce(crashed, spool);
+      const report = runOnce('reviews', runEnv(crashed, { REVIEWS_SPOOL_DIR: spool }));
       // The kill landed mid-ingest: the restart still had records to take in or to process.
       const restarted = /stream reviews\.ingest: finished; in (\d+)/.exec(report);
       expect(Number(restarted?.[1] ?? 0), report).toBeGreaterThan(0);
