@@ -12,6 +12,7 @@ import { moviesBenchmarks } from './movies.js';
 import { northwindBenchmarks } from './northwind.js';
 import { qualityBenchmarks } from './quality.js';
 import { reviewsBenchmarks } from './reviews.js';
+import { viewingBenchmarks } from './viewing.js';
 import { schemaBenchmarks } from './schemas.js';
 import { serveBenchmarks } from './serve.js';
 import { streamBenchmarks } from './stream.js';
@@ -32,6 +33,7 @@ export const benchmarks: Benchmark[] = [
   ...documentsBenchmarks,
   ...lineageBenchmarks,
   ...reviewsBenchmarks,
+  ...viewingBenchmarks,
   ...moviesBenchmarks,
   ...schemaBenchmarks,
 ];

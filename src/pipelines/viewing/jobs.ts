@@ -207,6 +207,9 @@ export function viewingValidateJob(deps: ViewingJobDeps): StreamJob {
             ...sinkOptions,
             pathFormat: null,
             partitionBy: ['event_date', 'show_type', bucketColumn('user_bucket', 'user_id', userBuckets)],
+            // Weeks of history span days × 4 show types × 16 buckets partitions at once; fewer
+            // open buffers would roll the same partitions again and again into small files.
+            openPartitionsMax: 4096,
             row: (r) => bronzeRow(r.event, r.source),
           },
         ),
