@@ -168,7 +168,8 @@ function generator(
       rating,
       title: `${product.name}: ${tone === 'good' ? pick(['works great', 'love it', 'very good', 'recommended']) : pick(['not worth it', 'disappointed', 'returned it', 'avoid'])}`,
       text: `${sentences.join(' ')}`,
-      tsMs: dayStart - day * 86_400_000 + Math.floor(random() * 86_400) * 1000,
+      // Whole days before the end time's day: no review is dated in the future.
+      tsMs: dayStart - (day + 1) * 86_400_000 + Math.floor(random() * 86_400) * 1000,
     };
   };
 }

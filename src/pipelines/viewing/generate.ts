@@ -204,6 +204,11 @@ export function generateViewing(options: GenerateViewingOptions = {}): Generated
     }
   }
 
+  // Late-evening sessions of the last day can run past `endMs`: those events have not happened yet.
+  let kept = 0;
+  for (const event of valid) if (Date.parse(String(event.event_ts)) <= endMs) valid[kept++] = event;
+  valid.length = kept;
+
   // Bad records, each built from a valid event with one fault; every one is checked again in tests.
   const perReason = valid.length === 0 ? 0 : (options.badPerReason ?? 3);
   const quarantined: Partial<Record<QuarantineReason, number>> = {};

@@ -102,4 +102,14 @@ describe('viewing event validation', () => {
     expect(valid).toBe(set.valid.length + set.duplicates);
     expect(Object.keys(set.quarantined)).toHaveLength(14);
   });
+
+  it('the generator never emits events after its end time (late sessions of the last day are cut)', () => {
+    const endMs = Date.UTC(2026, 11, 3, 0, 30);
+    const set = generateViewing({ users: 80, days: 3, seed: 4, endMs, badPerReason: 0, duplicates: 0 });
+    expect(set.valid.length).toBeGreaterThan(0);
+    for (const event of set.valid) {
+      expect(Date.parse(String(event.event_ts))).toBeLessThanOrEqual(endMs);
+      expect(validateEvent(event, endMs).ok).toBe(true);
+    }
+  });
 });
