@@ -5,10 +5,7 @@ import { popularityTiers, ratingTiers } from './clean.js';
 import type { ExtractionStats } from './extract.js';
 import { tables } from './jobs.js';
 import type { MoviesServingStore } from './serving.js';
-
-const rowsResponse = {
-  200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
-};
+import { rowsResponse } from '../tables.js';
 
 const popularityTierNames = popularityTiers.map((t) => t.tier) as [string, ...string[]];
 const ratingTierNames: [string, ...string[]] = ['unrated', ...ratingTiers.map((t) => t.tier)];

@@ -67,6 +67,7 @@ import {
   silverRules,
   withIngestionDate,
 } from './sql.js';
+import { rowsResponse } from '../tables.js';
 
 export const pipelineName = 'northwind';
 export const combinedTable = 'gold.revenue_by_country_combined';
@@ -260,10 +261,6 @@ export function northwindStreamJobs(
     liveWindowsJob(services.log, lake.table(liveWindowsTable)),
   ];
 }
-
-const rowsResponse = {
-  200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
-};
 
 const isoDate = z.iso.date().describe('YYYY-MM-DD');
 /** The dashboard filters of the sales charts (query parameters). */

@@ -16,6 +16,7 @@ import {
 } from '../../ml/index.js';
 import { registerAskRoute } from '../../serve/index.js';
 import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
+import { tableRowCount } from '../tables.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { writeDemoReviews } from './demo.js';
 import { refreshGold, reviewGoldJob } from './gold.js';
@@ -125,10 +126,7 @@ export const reviewsPipeline: PipelineDefinition = {
     { name: 'spool', kind: 'spool', options: reviewsSpoolOptions(reviewsSpoolDir(services)) },
   ],
   async report(services) {
-    const count = async (table: string) =>
-      (await services.lake.table(table).snapshot()) === null
-        ? 0
-        : Number((await services.query(`SELECT count(*) AS n FROM ${table}`))[0]?.n ?? 0);
+    const count = (table: string) => tableRowCount(services, table);
     const [raw, accepted, quarantined, duplicates] = await Promise.all([
       count(reviewTables.bronze),
       count(reviewTables.silver),

@@ -2,11 +2,8 @@ import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
 import type { DashboardPage, PipelineModule } from '../../serve/index.js';
 import type { PipelineServices } from '../types.js';
+import { rowsResponse, rowsWhenPresent } from '../tables.js';
 import { tables } from './jobs.js';
-
-const rowsResponse = {
-  200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
-};
 
 const page: DashboardPage = {
   id: 'reviews',
@@ -83,20 +80,6 @@ const page: DashboardPage = {
   ],
 };
 
-/**
- * Reads a table that exists once the pipeline has seen its first review; before that the answer
- * is empty, not an error (a fresh platform shows an empty page that fills as files arrive).
- */
-async function rowsOf(
-  services: Pick<PipelineServices, 'query' | 'lake'>,
-  table: string,
-  sql: string,
-  params: unknown[] = [],
-): Promise<Record<string, unknown>[]> {
-  if ((await services.lake.table(table).snapshot()) === null) return [];
-  return services.query(sql, params);
-}
-
 const limitQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
   offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
@@ -121,13 +104,13 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         responses: rowsResponse,
         handler: async () => {
           const [silver, quarantined, duplicates] = await Promise.all([
-            rowsOf(
+            rowsWhenPresent(
               services,
               tables.silver,
               `SELECT count(*) AS accepted, avg(sentiment_score) AS avg_sentiment FROM ${tables.silver}`,
             ),
-            rowsOf(services, tables.quarantine, `SELECT count(*) AS n FROM ${tables.quarantine}`),
-            rowsOf(services, tables.duplicates, `SELECT count(*) AS n FROM ${tables.duplicates}`),
+            rowsWhenPresent(services, tables.quarantine, `SELECT count(*) AS n FROM ${tables.quarantine}`),
+            rowsWhenPresent(services, tables.duplicates, `SELECT count(*) AS n FROM ${tables.duplicates}`),
           ]);
           return {
             rows: [
@@ -158,7 +141,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
                 ? 'avg_sentiment ASC, product_id'
                 : 'reviews DESC, product_id';
           return {
-            rows: await rowsOf(
+            rows: await rowsWhenPresent(
               services,
               tables.productSentiment,
               `SELECT * FROM ${tables.productSentiment} ORDER BY ${order} LIMIT $1 OFFSET $2`,
@@ -178,7 +161,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         query: limitQuery,
         responses: rowsResponse,
         handler: async ({ params, query }) => {
-          const rows = await rowsOf(
+          const rows = await rowsWhenPresent(
             services,
             tables.silver,
             `SELECT review_id, product_id, user_id, rating, title, text, review_ts, sentiment_score,
@@ -205,7 +188,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         scope: 'read',
         responses: rowsResponse,
         handler: async () => ({
-          rows: await rowsOf(
+          rows: await rowsWhenPresent(
             services,
             tables.sentimentDaily,
             `SELECT CAST(date AS VARCHAR) AS date, reviews, avg_sentiment FROM ${tables.sentimentDaily} ORDER BY date`,
@@ -221,7 +204,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         scope: 'read',
         responses: rowsResponse,
         handler: async () => ({
-          rows: await rowsOf(
+          rows: await rowsWhenPresent(
             services,
             tables.ratingVsSentiment,
             `SELECT * FROM ${tables.ratingVsSentiment} ORDER BY rating`,
@@ -237,7 +220,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         scope: 'read',
         responses: rowsResponse,
         handler: async () => ({
-          rows: await rowsOf(
+          rows: await rowsWhenPresent(
             services,
             tables.quarantine,
             `SELECT split_part(reason, ':', 1) AS reason, count(*) AS lines, count(DISTINCT source_file) AS files

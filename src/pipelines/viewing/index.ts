@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { counter, gauge } from '../../core/index.js';
 import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
+import { tableRowCount } from '../tables.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
 import { generateViewing, liveEvents, toCsv, toNdjson } from './generate.js';
 import { viewingGoldJob } from './gold.js';
@@ -183,10 +184,7 @@ export const viewingPipeline: PipelineDefinition = {
     ];
   },
   async report(services) {
-    const count = async (table: string) =>
-      (await services.lake.table(table).snapshot()) === null
-        ? 0
-        : Number((await services.query(`SELECT count(*) AS n FROM ${table}`))[0]?.n ?? 0);
+    const count = (table: string) => tableRowCount(services, table);
     const [valid, quarantined, duplicates] = await Promise.all([
       count(tables.bronze),
       count(tables.quarantine),

@@ -4,12 +4,9 @@ import { decodeBytes } from '../../connectors/index.js';
 import type { Log } from '../../log/index.js';
 import type { DashboardPage, PipelineModule } from '../../serve/index.js';
 import type { PipelineServices } from '../types.js';
+import { rowsResponse, rowsWhenPresent, tableRowCount } from '../tables.js';
 import { sourceHeader, tables, topics, type LiveWindow } from './jobs.js';
 import { devices, showTypes } from './validate.js';
-
-const rowsResponse = {
-  200: { description: 'rows', schema: z.object({ rows: z.array(z.record(z.string(), z.unknown())) }) },
-};
 
 const date = z
   .string()
@@ -198,8 +195,8 @@ export interface ViewingRoutesDeps extends Pick<PipelineServices, 'query' | 'lak
 
 /** API routes under /api/viewing (read scope; the event stream endpoint needs ingest) and the page. */
 export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
-  const rowsOf = async (table: string, sql: string, params: unknown[] = []) =>
-    (await deps.lake.table(table).snapshot()) === null ? [] : deps.query(sql, params);
+  const rowsOf = (table: string, sql: string, params: unknown[] = []) =>
+    rowsWhenPresent(deps, table, sql, params);
   const limit = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(20) });
   return {
     name: 'viewing',
@@ -375,8 +372,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         scope: 'read',
         responses: { 200: { description: 'reconciliation and score' } },
         handler: async () => {
-          const count = async (table: string) =>
-            Number((await rowsOf(table, `SELECT count(*) AS n FROM ${table}`))[0]?.n ?? 0);
+          const count = (table: string) => tableRowCount(deps, table);
           const [valid, quarantined, duplicates] = await Promise.all([
             count(tables.bronze),
             count(tables.quarantine),
