@@ -10,6 +10,7 @@ import {
 } from '../ml/index.js';
 import type { AuthInfo } from './keys.js';
 import type { ApiRouter } from './router.js';
+import type { AskFunction } from './types.js';
 
 const valueSchema = z.union([z.string().max(1000), z.number()]);
 
@@ -124,5 +125,38 @@ export function registerAskRoute(api: ApiRouter, options: AskRouteOptions): void
       },
     },
     handler: async ({ body, auth }) => askWithinTenant(options.index, auth, body, options.pipeline),
+  });
+}
+
+/**
+ * `POST /api/ask` over the platform's `AskFunction` (the documents pipeline's answers): the
+ * company is the key's tenant for tenant-bound keys, else the body's `company`.
+ */
+export function registerPlatformAskRoute(api: ApiRouter, ask: AskFunction): void {
+  api.route({
+    method: 'post',
+    path: '/api/ask',
+    summary: 'Ask a question over ingested documents (retrieval-augmented answer with sources)',
+    tags: ['ml'],
+    scope: 'read',
+    body: z.object({
+      question: z.string().min(1).max(2000),
+      company: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
+        .optional()
+        .describe('Whose documents to search; fixed to the key’s tenant for tenant-bound keys'),
+      topK: z.number().int().min(1).max(50).optional(),
+    }),
+    responses: { 200: { description: 'answer with sources' } },
+    handler: async ({ body, auth }) => {
+      const company = auth?.tenant ?? body.company;
+      if (company === undefined)
+        throw new TributaryError(
+          'INVALID_ARGUMENT',
+          'body.company is required for keys not bound to a tenant',
+        );
+      return ask(body.question, { company, ...(body.topK ? { topK: body.topK } : {}) });
+    },
   });
 }
