@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { Hono } from 'hono';
-import { mkdir } from 'node:fs/promises';
-import { createApp, KeyStore, ParquetTableProvider, startServer } from '../src/serve/index.js';
+import { LocalStorage, openLake, type Lake } from '../src/lake/index.js';
+import { createApp, createLakeTableProvider, KeyStore, startServer } from '../src/serve/index.js';
+import { openSqlEngine } from '../src/sql/index.js';
 import type { Benchmark } from './types.js';
 
 /** The part of autocannon's programmatic API used here (the package ships no types). */
@@ -28,19 +28,18 @@ const durationSeconds = 10;
 /** Alternating hello/gold rounds; p99 is the median of the rounds' p99s (max also reported). */
 const rounds = 5;
 
-async function writeGoldTable(root: string): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  for (const company of ['acme', 'globex']) {
-    const file = path.join(root, 'gold', 'sales_by_minute', `company=${company}`, 'part-0.parquet');
-    await mkdir(path.dirname(file), { recursive: true });
-    await connection.run(
-      `COPY (SELECT TIMESTAMP '2026-11-22 00:00:00' + INTERVAL (i) MINUTE AS window_start, (i % 17 + 1)::BIGINT AS orders, round((i % 17 + 1) * 19.5, 2)::DOUBLE AS revenue
-             FROM range(1440) t(i)) TO '${file}' (FORMAT parquet)`,
-    );
-  }
-  connection.closeSync();
-  instance.closeSync();
+/** gold.sales_by_minute, one day of minutes per company, committed through the lake like a batch job's. */
+async function writeGoldTable(lake: Lake): Promise<void> {
+  await lake.table('gold', 'sales_by_minute').writeQuery(
+    ['acme', 'globex']
+      .map(
+        (company) =>
+          `SELECT '${company}' AS company, TIMESTAMP '2026-11-22 00:00:00' + INTERVAL (i) MINUTE AS window_start, (i % 17 + 1)::BIGINT AS orders, round((i % 17 + 1) * 19.5, 2)::DOUBLE AS revenue
+           FROM range(1440) t(i)`,
+      )
+      .join(' UNION ALL '),
+    { partitionBy: ['company'] },
+  );
 }
 
 /**
@@ -55,10 +54,13 @@ export const serveBenchmarks: Benchmark[] = [
     async run(context) {
       const { dir } = context;
       const progress = (message: string) => context.progress(message);
-      await writeGoldTable(path.join(dir, 'lake'));
+      // The provider `tributary up` serves: manifests for descriptions, the read-only SQL engine for rows.
+      const lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
+      await writeGoldTable(lake);
+      const sql = await openSqlEngine(lake);
       const keys = KeyStore.open(path.join(dir, 'keys.json'));
       const { key } = await keys.create({ scopes: ['read'], name: 'bench' });
-      const tables = new ParquetTableProvider({ root: path.join(dir, 'lake') });
+      const tables = createLakeTableProvider({ lake, sql });
       const api = createApp({
         keys,
         tables,
@@ -131,7 +133,8 @@ export const serveBenchmarks: Benchmark[] = [
       } finally {
         await api.close();
         await server.close(500);
-        tables.close();
+        sql.close();
+        await lake.close();
       }
     },
   },

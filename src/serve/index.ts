@@ -79,7 +79,6 @@ export { createEventBus, SseTokens, visibleTo } from './events.js';
 export { ReadCache, type ResponseCache, type ReadCacheOptions } from './cache.js';
 export { RedisReadCache, type RedisReadCacheOptions } from './redis-cache.js';
 export { cacheGroup, type RouteCacheSpec } from './route-cache.js';
-export { ParquetTableProvider, buildReadSql, type ParquetTableProviderOptions } from './parquet-tables.js';
 export { parseTableQuery, tableQueryLimits } from './table-query.js';
 export { createLakeTableProvider, lakeTableInfos, type LakeTableProviderOptions } from './lake-tables.js';
 export { qualityTile, qualityTable, qualityResultsRoute } from './quality-page.js';

@@ -2,8 +2,71 @@ import { describeSnapshot, type Lake } from '../lake/index.js';
 import type { SqlEngine } from '../sql/index.js';
 import { TributaryError } from '../core/index.js';
 import { quoteIdentifier } from '../lake/index.js';
-import { buildReadSql } from './parquet-tables.js';
-import type { LakeLayer, TableInfo, TablePage, TableProvider, TableQuery, TableRef } from './types.js';
+import type {
+  LakeLayer,
+  RowFilter,
+  TableInfo,
+  TablePage,
+  TableProvider,
+  TableQuery,
+  TableRef,
+} from './types.js';
+
+const typePattern = /^[A-Z0-9_(), ]{1,64}$/;
+
+const sqlOperators: Record<RowFilter['op'], string> = {
+  eq: '=',
+  ne: '<>',
+  lt: '<',
+  lte: '<=',
+  gt: '>',
+  gte: '>=',
+  like: 'LIKE',
+  in: 'IN',
+};
+
+/**
+ * Builds the read SQL for a table query. Identifiers are quoted and were checked against the
+ * table's real columns by the caller; every value is a bound parameter cast to the column's type.
+ */
+export function buildReadSql(
+  source: string,
+  table: TableInfo,
+  query: TableQuery,
+): { sql: string; countSql: string; values: (string | number)[] } {
+  const values: (string | number)[] = [];
+  const typeOf = (column: string): string => {
+    const type = table.columns.find((c) => c.name === column)?.type;
+    if (type === undefined || !typePattern.test(type))
+      throw new TributaryError('INVALID_ARGUMENT', `column ${column} cannot be filtered`);
+    return type;
+  };
+  const bind = (value: string, type: string) => {
+    values.push(value);
+    return `CAST($${values.length} AS ${type})`;
+  };
+  const where = query.filters.map((filter) => {
+    const type = typeOf(filter.column);
+    const column = quoteIdentifier(filter.column);
+    if (filter.op === 'in') {
+      const list = (Array.isArray(filter.value) ? filter.value : [filter.value]).map((v) => bind(v, type));
+      return `${column} IN (${list.join(', ')})`;
+    }
+    const value = Array.isArray(filter.value) ? (filter.value[0] ?? '') : filter.value;
+    return `${column} ${sqlOperators[filter.op]} ${bind(value, type)}`;
+  });
+  const whereSql = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
+  const columns = query.columns.length > 0 ? query.columns.map(quoteIdentifier).join(', ') : '*';
+  const order =
+    query.sort.length > 0
+      ? ` ORDER BY ${query.sort.map((s) => `${quoteIdentifier(s.column)} ${s.direction === 'desc' ? 'DESC' : 'ASC'} NULLS LAST`).join(', ')}`
+      : '';
+  const countSql = `SELECT count(*) AS n FROM ${source}${whereSql}`;
+  const filterValues = [...values];
+  values.push(query.limit, query.offset);
+  const sql = `SELECT ${columns} FROM ${source}${whereSql}${order} LIMIT $${filterValues.length + 1} OFFSET $${filterValues.length + 2}`;
+  return { sql, countSql, values };
+}
 
 export interface LakeTableProviderOptions {
   lake: Lake;

@@ -81,7 +81,8 @@ describe('tables', () => {
     const { status, body } = await getJson(`${f.url}/api/tables`, f.keys.read);
     expect(status).toBe(200);
     const names = body.tables.map((t: { layer: string; name: string }) => `${t.layer}.${t.name}`);
-    expect(names).toEqual(['silver.orders', 'gold.platform_totals', 'gold.sales_by_minute']);
+    // The lake lists its tables by qualified name.
+    expect(names).toEqual(['gold.platform_totals', 'gold.sales_by_minute', 'silver.orders']);
     const sales = body.tables.find((t: { name: string }) => t.name === 'sales_by_minute');
     expect(sales.partitions.map((p: { path: string }) => p.path)).toEqual(['company=acme', 'company=globex']);
     expect(sales.sizeBytes).toBeGreaterThan(0);
@@ -151,7 +152,7 @@ describe('tables', () => {
     const second = await fetch(url, { headers: { authorization: `Bearer ${f.keys.read}` } });
     expect(second.headers.get('x-cache')).toBe('hit');
     expect(await second.json()).toEqual(await first.json());
-    f.provider.notifyCommit({ layer: 'gold', name: 'platform_totals' });
+    await f.recommit('platform_totals');
     const third = await fetch(url, { headers: { authorization: `Bearer ${f.keys.read}` } });
     expect(third.headers.get('x-cache')).toBe('miss');
     await third.text();
@@ -166,7 +167,7 @@ describe('tables', () => {
 describe('tenants', () => {
   it('tenant keys see only their rows, partitions and tables', async () => {
     const list = await getJson(`${f.url}/api/tables`, f.keys.acme);
-    expect(list.body.tables.map((t: { name: string }) => t.name)).toEqual(['orders', 'sales_by_minute']);
+    expect(list.body.tables.map((t: { name: string }) => t.name)).toEqual(['sales_by_minute', 'orders']);
     for (const table of list.body.tables)
       expect(table.partitions.map((p: { path: string }) => p.path)).toEqual(['company=acme']);
     const rows = await getJson(`${f.url}/api/tables/gold/sales_by_minute?limit=1000`, f.keys.acme);

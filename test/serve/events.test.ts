@@ -135,7 +135,7 @@ describe('live events', () => {
     });
     const events = sseReader(response);
     await events.until(isReady);
-    f.provider.notifyCommit({ layer: 'gold', name: 'sales_by_minute' });
+    await f.recommit('sales_by_minute');
     const { messages } = await events.until((m) => m.some((e) => e.event === 'lake.commit'));
     await events.cancel();
     expect(JSON.parse(messages.find((m) => m.event === 'lake.commit')!.data)).toEqual({

@@ -1,13 +1,14 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
+import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { z } from 'zod';
 import {
   createApp,
   createEventBus,
   KeyStore,
-  ParquetTableProvider,
+  createLakeTableProvider,
   startServer,
   type AppOptions,
   type PipelineModule,
@@ -16,42 +17,67 @@ import {
   type TributaryApp,
 } from '../../src/serve/index.js';
 
-/**
- * A real lake on disk for API tests: Parquet files written by DuckDB in hive layout.
- *   gold/sales_by_minute/company={acme,globex}/part-0.parquet  (tenant table)
- *   gold/platform_totals/part-0.parquet                       (platform table, no tenant column)
- *   silver/orders/company={acme,globex}/part-0.parquet
- */
-export async function writeLake(root: string, minutes = 30): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  const copy = async (relative: string, select: string) => {
-    const file = path.join(root, relative);
-    await mkdir(path.dirname(file), { recursive: true });
-    await connection.run(`COPY (${select}) TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`);
+/** The SELECT behind each fixture table, so a test can commit it again (same rows, a real commit). */
+function fixtureTables(
+  minutes: number,
+): Record<string, { layer: 'silver' | 'gold'; partitionBy: string[]; select: string }> {
+  const perCompany = (select: (company: string, factor: number) => string) =>
+    (
+      [
+        ['acme', 3],
+        ['globex', 5],
+      ] as const
+    )
+      .map(([company, factor]) => select(company, factor))
+      .join(' UNION ALL ');
+  return {
+    sales_by_minute: {
+      layer: 'gold',
+      partitionBy: ['company'],
+      select: perCompany(
+        (company, factor) =>
+          `SELECT '${company}' AS company, TIMESTAMP '2026-11-22 10:00:00' + INTERVAL (i) MINUTE AS window_start, (i * ${factor} % 17 + 1)::BIGINT AS orders,
+                  round((i * ${factor} % 17 + 1) * 19.5, 2)::DOUBLE AS revenue, 'Product ' || (i % 4) AS top_product
+           FROM range(${minutes}) t(i)`,
+      ),
+    },
+    orders: {
+      layer: 'silver',
+      partitionBy: ['company'],
+      select: perCompany(
+        (company) =>
+          `SELECT '${company}' AS company, i::BIGINT AS order_id, (i * 7 % 100)::DOUBLE AS amount, CASE WHEN i % 3 = 0 THEN 'shipped' ELSE 'open' END AS status
+           FROM range(50) t(i)`,
+      ),
+    },
+    platform_totals: {
+      layer: 'gold',
+      partitionBy: [],
+      select: `SELECT DATE '2026-11-01' + INTERVAL (i) DAY AS day, (1000 + i * 37)::BIGINT AS events FROM range(20) t(i)`,
+    },
   };
-  for (const [company, factor] of [
-    ['acme', 3],
-    ['globex', 5],
-  ] as const) {
-    await copy(
-      `gold/sales_by_minute/company=${company}/part-0.parquet`,
-      `SELECT TIMESTAMP '2026-11-22 10:00:00' + INTERVAL (i) MINUTE AS window_start, (i * ${factor} % 17 + 1)::BIGINT AS orders,
-              round((i * ${factor} % 17 + 1) * 19.5, 2)::DOUBLE AS revenue, 'Product ' || (i % 4) AS top_product
-       FROM range(${minutes}) t(i)`,
-    );
-    await copy(
-      `silver/orders/company=${company}/part-0.parquet`,
-      `SELECT i::BIGINT AS order_id, (i * 7 % 100)::DOUBLE AS amount, CASE WHEN i % 3 = 0 THEN 'shipped' ELSE 'open' END AS status
-       FROM range(50) t(i)`,
-    );
+}
+
+/**
+ * A real lake for API tests, written through the lake's commit protocol (manifests, Hive
+ * partitions), served by the provider `tributary up` runs (`createLakeTableProvider`):
+ *   gold.sales_by_minute  partitioned by company={acme,globex} (tenant table)
+ *   gold.platform_totals  unpartitioned, no tenant column (platform table)
+ *   silver.orders         partitioned by company={acme,globex}
+ */
+export async function writeLake(lake: Lake, minutes = 30): Promise<void> {
+  for (const [name, table] of Object.entries(fixtureTables(minutes))) {
+    await lake.table(table.layer, name).writeQuery(table.select, { partitionBy: table.partitionBy });
   }
-  await copy(
-    'gold/platform_totals/part-0.parquet',
-    `SELECT DATE '2026-11-01' + INTERVAL (i) DAY AS day, (1000 + i * 37)::BIGINT AS events FROM range(20) t(i)`,
-  );
-  connection.closeSync();
-  instance.closeSync();
+}
+
+/** Commits a fixture table again with the same rows: a real commit, nothing else changes. */
+export async function recommit(lake: Lake, name: string, minutes = 30): Promise<void> {
+  const table = fixtureTables(minutes)[name];
+  if (!table) throw new Error(`no fixture table ${name}`);
+  await lake
+    .table(table.layer, name)
+    .writeQuery(table.select, { partitionBy: table.partitionBy, mode: 'overwrite' });
 }
 
 export const sampleStatus = (nowMs: number): PlatformStatus => ({
@@ -209,7 +235,10 @@ export interface Fixture {
   url: string;
   keys: { admin: string; read: string; ingest: string; acme: string; globex: string; revoked: string };
   store: KeyStore;
-  provider: ParquetTableProvider;
+  lake: Lake;
+  sql: SqlEngine;
+  /** Commits a fixture table again (same rows): cached reads of it go stale, `lake.commit` is published. */
+  recommit(name: string): Promise<void>;
   api: TributaryApp;
   server: RunningServer;
   close(): Promise<void>;
@@ -217,7 +246,9 @@ export interface Fixture {
 
 export async function startFixture(overrides: Partial<AppOptions> = {}): Promise<Fixture> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-serve-'));
-  await writeLake(path.join(dir, 'lake'));
+  const lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
+  await writeLake(lake);
+  const sql = await openSqlEngine(lake, { refreshIntervalMs: 0 });
   const store = KeyStore.open(path.join(dir, 'keys.json'), { reloadMs: 0 });
   const keys = {
     admin: (await store.create({ scopes: ['admin'], name: 'admin' })).key,
@@ -230,10 +261,9 @@ export async function startFixture(overrides: Partial<AppOptions> = {}): Promise
   const revoked = await store.create({ scopes: ['admin'], name: 'old' });
   await store.revoke(revoked.record.id);
   keys.revoked = revoked.key;
-  const provider = new ParquetTableProvider({ root: path.join(dir, 'lake') });
   const api = createApp({
     keys: store,
-    tables: provider,
+    tables: createLakeTableProvider({ lake, sql }),
     status: { getStatus: () => Promise.resolve(sampleStatus(Date.now())) },
     events: createEventBus(),
     pipelines: [salesPipeline],
@@ -248,13 +278,16 @@ export async function startFixture(overrides: Partial<AppOptions> = {}): Promise
     url: server.url,
     keys,
     store,
-    provider,
+    lake,
+    sql,
+    recommit: (name) => recommit(lake, name),
     api,
     server,
     async close() {
       await api.close();
       await server.close(200);
-      provider.close();
+      sql.close();
+      await lake.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

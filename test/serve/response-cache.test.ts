@@ -85,8 +85,29 @@ async function counter(backend: string, result: string): Promise<number> {
   return metric?.values.find((v) => v.labels.backend === backend && v.labels.result === result)?.value ?? 0;
 }
 
+/**
+ * The API invalidates Redis in the background when a table commits; this one lets a test wait
+ * for those invalidations instead of sleeping.
+ */
+class ObservedRedisCache extends RedisReadCache {
+  readonly #pending = new Set<Promise<void>>();
+
+  override invalidate(table: string): Promise<void> {
+    const done = super.invalidate(table);
+    this.#pending.add(done);
+    void done.finally(() => this.#pending.delete(done));
+    return done;
+  }
+
+  /** Resolves when every invalidation started so far has reached Redis. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#pending]);
+  }
+}
+
 describe('cacheable routes (RouteDefinition.cache) over Redis', () => {
   let f: Fixture;
+  let cache: ObservedRedisCache;
   let calls = 0;
   const module: PipelineModule = {
     name: 'cached',
@@ -108,10 +129,8 @@ describe('cacheable routes (RouteDefinition.cache) over Redis', () => {
   };
 
   beforeAll(async () => {
-    f = await startFixture({
-      pipelines: [module],
-      responseCache: new RedisReadCache(redisUrl, { prefix: uniquePrefix() }),
-    });
+    cache = new ObservedRedisCache(redisUrl, { prefix: uniquePrefix() });
+    f = await startFixture({ pipelines: [module], responseCache: cache });
   });
   afterAll(async () => f?.close());
 
@@ -133,16 +152,16 @@ describe('cacheable routes (RouteDefinition.cache) over Redis', () => {
     });
     expect((await getJson(`${f.url}/api/cached/totals?q=2`, f.keys.read)).body.calls).toBe(3);
     // A commit to the table behind the route: the next read is computed again.
-    f.provider.notifyCommit({ layer: 'gold', name: 'sales_by_minute' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await f.recommit('sales_by_minute');
+    await cache.settled();
     const third = await getJson(`${f.url}/api/cached/totals?q=1`, f.keys.read);
     expect(third.headers.get('x-cache')).toBe('miss');
     expect(third.body.calls).toBe(4);
     expect((await counter('redis', 'hit')) - hits).toBe(1);
     expect((await counter('redis', 'miss')) - misses).toBe(4);
     // A commit to another table leaves the entry alone.
-    f.provider.notifyCommit({ layer: 'gold', name: 'platform_totals' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await f.recommit('platform_totals');
+    await cache.settled();
     expect((await getJson(`${f.url}/api/cached/totals?q=1`, f.keys.read)).headers.get('x-cache')).toBe('hit');
   });
 
@@ -154,8 +173,8 @@ describe('cacheable routes (RouteDefinition.cache) over Redis', () => {
     const second = await getJson(route, f.keys.read);
     expect(second.headers.get('x-cache')).toBe('hit');
     expect(second.body).toEqual(first.body);
-    f.provider.notifyCommit({ layer: 'gold', name: 'platform_totals' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await f.recommit('platform_totals');
+    await cache.settled();
     expect((await getJson(route, f.keys.read)).headers.get('x-cache')).toBe('miss');
   });
 

@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ParquetTableProvider } from '../../src/serve/index.js';
-import { toJsonValue } from '../../src/sql/index.js';
+import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
+import { createLakeTableProvider } from '../../src/serve/index.js';
+import { openSqlEngine, toJsonValue, type SqlEngine } from '../../src/sql/index.js';
 
 /**
  * The table route and `/api/query` turn DuckDB values into JSON with one converter (the SQL
@@ -12,40 +12,36 @@ import { toJsonValue } from '../../src/sql/index.js';
  */
 describe('table rows as JSON', () => {
   let dir: string;
+  let lake: Lake;
+  let sql: SqlEngine;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'table-values-'));
-    const tableDir = path.join(dir, 'silver', 'dated');
-    await mkdir(tableDir, { recursive: true });
-    const instance = await DuckDBInstance.create(':memory:');
-    const duck = await instance.connect();
-    await duck.run(
-      `COPY (SELECT DATE '2026-11-22' AS day, CAST('NaN' AS DOUBLE) AS ratio, CAST('inf' AS DOUBLE) AS big, 7::BIGINT AS n)
-       TO '${path.join(tableDir, 'part-0.parquet')}' (FORMAT parquet)`,
-    );
-    duck.closeSync();
-    instance.closeSync();
+    lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
+    await lake
+      .table('silver', 'dated')
+      .writeQuery(
+        `SELECT DATE '2026-11-22' AS day, CAST('NaN' AS DOUBLE) AS ratio, CAST('inf' AS DOUBLE) AS big, 7::BIGINT AS n`,
+      );
+    sql = await openSqlEngine(lake, { refreshIntervalMs: 0 });
   });
   afterAll(async () => {
+    sql?.close();
+    await lake?.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('ParquetTableProvider answers DATE and NaN as the SQL layer does', async () => {
-    const provider = new ParquetTableProvider({ root: dir });
-    try {
-      const page = await provider.readRows({
-        layer: 'silver',
-        name: 'dated',
-        columns: [],
-        filters: [],
-        sort: [],
-        limit: 10,
-        offset: 0,
-      });
-      expect(page.rows).toEqual([{ day: '2026-11-22', ratio: 'NaN', big: 'Infinity', n: 7 }]);
-      expect(page.rows[0]?.ratio).toBe(toJsonValue(Number.NaN));
-    } finally {
-      provider.close();
-    }
+  it('the lake table provider answers DATE and NaN as the SQL layer does', async () => {
+    const page = await createLakeTableProvider({ lake, sql }).readRows({
+      layer: 'silver',
+      name: 'dated',
+      columns: [],
+      filters: [],
+      sort: [],
+      limit: 10,
+      offset: 0,
+    });
+    expect(page.rows).toEqual([{ day: '2026-11-22', ratio: 'NaN', big: 'Infinity', n: 7 }]);
+    expect(page.rows[0]?.ratio).toBe(toJsonValue(Number.NaN));
   });
 });

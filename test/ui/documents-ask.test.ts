@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/index.js';
@@ -14,7 +13,8 @@ import type { PipelineServices } from '../../src/pipelines/types.js';
 import {
   createApp,
   KeyStore,
-  ParquetTableProvider,
+  createLakeTableProvider,
+  type TableProvider,
   startServer,
   type RunningServer,
   type TributaryApp,
@@ -61,26 +61,25 @@ let dir: string;
 let log: MemoryLog;
 let lake: Lake;
 let sql: SqlEngine;
-let tables: ParquetTableProvider;
+let tables: TableProvider;
 let api: TributaryApp;
 let server: RunningServer;
 let context: BrowserContext;
 let keys: { admin: string; acme: string };
 
-/** A gold daily_chunk_count table (the page's "Daily chunk report") in hive layout. */
-async function writeDailyChunks(root: string): Promise<void> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  for (const company of ['acme', 'globex']) {
-    const file = path.join(root, 'gold', 'daily_chunk_count', `company_id=${company}`, 'part-0.parquet');
-    await mkdir(path.dirname(file), { recursive: true });
-    await connection.run(
-      `COPY (SELECT DATE '2026-11-22' AS date, 'doc-${company}-refunds' AS document_id, 3::BIGINT AS total_chunks)
-       TO '${file.replace(/'/g, "''")}' (FORMAT parquet)`,
+/** A gold daily_chunk_count table (the page's "Daily chunk report"), partitioned by company. */
+async function writeDailyChunks(lake: Lake): Promise<void> {
+  await lake
+    .table('gold', 'daily_chunk_count')
+    .writeQuery(
+      ['acme', 'globex']
+        .map(
+          (company) =>
+            `SELECT '${company}' AS company_id, DATE '2026-11-22' AS date, 'doc-${company}-refunds' AS document_id, 3::BIGINT AS total_chunks`,
+        )
+        .join(' UNION ALL '),
+      { partitionBy: ['company_id'] },
     );
-  }
-  connection.closeSync();
-  instance.closeSync();
 }
 
 beforeAll(async () => {
@@ -118,11 +117,8 @@ beforeAll(async () => {
     query: (text, params) => sql.query(text, params),
     publish: () => undefined,
   };
-  await writeDailyChunks(path.join(dir, 'served'));
-  tables = new ParquetTableProvider({
-    root: path.join(dir, 'served'),
-    tenantColumns: { 'gold.daily_chunk_count': 'company_id' },
-  });
+  await writeDailyChunks(lake);
+  tables = createLakeTableProvider({ lake, sql, tenantColumns: { 'gold.daily_chunk_count': 'company_id' } });
   const store = KeyStore.open(path.join(dir, 'keys.json'));
   keys = {
     admin: (await store.create({ scopes: ['admin'], name: 'admin' })).key,
@@ -146,7 +142,6 @@ afterAll(async () => {
   await context?.close();
   await api?.close();
   await server?.close(200);
-  tables?.close();
   sql?.close();
   await lake?.close();
   await log?.close();
