@@ -3,7 +3,7 @@
  * (`ingest documents` uploads through the upload route, `simulate sales` through the topics API);
  * log commands use the log server through `openLog`.
  */
-import { errorCodes, parseRetryAfter, retry, TributaryError, type ErrorCode } from '../core/index.js';
+import { errorCodes, parseRetryAfter, retry, TributaryError, type ErrorCode, limits } from '../core/index.js';
 import { readLocalAdminKey, readUpState } from '../serve/index.js';
 
 export interface RunningPlatform {
@@ -15,10 +15,6 @@ export interface RunningPlatform {
 
 const healthTimeoutMs = 2000;
 const requestTimeoutMs = 60_000;
-/** Attempts for answers that say "retry" (429 rate limit, 503 backpressure) before giving up. */
-const attemptsMax = 8;
-/** Longest Retry-After waited for; a platform asking for more is reported at once. */
-const retryAfterMaxMs = 10_000;
 
 /**
  * The platform `tributary up` runs on `dataDir`, or null when none does: `up.json` exists, its pid
@@ -131,10 +127,10 @@ export async function callPlatform<T>(
       throw failure;
     },
     {
-      attemptsMax,
+      attemptsMax: limits.cliRemoteAttemptsMax,
       baseMs: 100,
-      maxMs: retryAfterMaxMs,
-      retryAfterMaxMs,
+      maxMs: limits.cliRetryAfterMsMax,
+      retryAfterMaxMs: limits.cliRetryAfterMsMax,
       retryable: (error) => error instanceof TributaryError && busy.has(error),
     },
   );

@@ -1,6 +1,8 @@
 /**
- * Every queue, batch and retry loop has a bound, and the bounds live here so they can be read
- * (and reviewed) together. Units are last in the name.
+ * Every queue, cache, frame, batch and retry loop of the platform has a bound, and the bounds live
+ * here so they can be read (and reviewed) together; a pipeline's own bounds live in its folder's
+ * `limits.ts`. `test/maintainability/limits.test.ts` keeps new `…Max` constants from appearing
+ * elsewhere. Units are last in the name.
  */
 export const limits = {
   /** Largest single record value accepted by the log. */
@@ -66,4 +68,92 @@ export const limits = {
   jsonDepthMax: 64,
   /** Bytes a gzip/compressed ingest body or file part may inflate to before it is refused. */
   ingestInflatedBytesMax: 64 * 1024 * 1024,
+  // ---- log: embedded segments, log server protocol, Kafka backend and listener
+  /** Largest batch accepted when scanning a segment (a larger length means a corrupt header). */
+  logBatchBytesMax: 1024 * 1024 * 1024,
+  /** Resume points (offset → file position) a segment reader remembers for consumers' next fetches. */
+  logReadResumePointsMax: 8,
+  /**
+   * Write groups kept per followed segment: the next group is often written (pipelined) before the
+   * reader has fetched the one before it, so the newest alone would be missed.
+   */
+  logFollowedWriteGroupsMax: 4,
+  /** Segments whose last read chunk the read cache keeps. */
+  logReadCacheSegmentsMax: 16,
+  /**
+   * Largest log server frame either side accepts once authenticated. Fetch answers stay near
+   * `fetchBytesMax` (one record may exceed it); a larger append is refused by the client with
+   * PAYLOAD_TOO_LARGE before anything is sent.
+   */
+  logServerFrameBytesMax: 256 * 1024 * 1024,
+  /** Largest log server frame accepted before HELLO succeeded. */
+  logServerHelloFrameBytesMax: 64 * 1024,
+  /**
+   * Log server payloads up to this size are copied behind their header and written as one buffer;
+   * larger ones go out as header + payload in one corked write. Kept small: a copied payload above
+   * 4 KiB is a fresh ArrayBuffer (outside Node's buffer pool), and at a log server's frame rates
+   * those allocations alone drove full GCs several times a second.
+   */
+  logServerFrameCopyBytesMax: 1024,
+  /** Kafka backend: timestamps in one produced batch stay within 2^31 ms (about 25 days) of its first. */
+  kafkaBatchTimestampDeltaMsMax: 2 ** 31,
+  /** Kafka listener: topic ids remembered for Fetch v13+ (a memo, cleared when full). */
+  kafkaTopicIdsMax: 10_000,
+  /** Kafka listener: one batch's decompressed records, so a small compressed bomb cannot take the heap. */
+  kafkaDecompressedBatchBytesMax: 64 * 1024 * 1024,
+  /** Kafka listener: remembered producers; the least recently used go first. */
+  kafkaProducersMax: 10_000,
+  /** Kafka listener: bytes a client may send before it authenticated (Kafka: sasl.server.max.receive.size). */
+  kafkaUnauthenticatedFrameBytesMax: 512 * 1024,
+
+  // ---- lake and stream
+  /** Optimistic commit retries of one lake commit against concurrent writers. */
+  lakeCommitAttemptsMax: 100,
+  /** Commit ids a lake manifest remembers, so that a retried commit is recognised. */
+  lakeRecentCommitIdsMax: 1000,
+  /** Event-time minutes whose time partition a lake sink keeps formatted (a week's worth). */
+  lakeSinkTimeMinutesCachedMax: 7 * 24 * 60,
+  /**
+   * Remembered ids of outputs written after the last checkpoint (replay dedup). The set is kept for
+   * the life of the run: with idle partitions, a window fired before the crash may only fire again
+   * late in the replay, so there is no safe earlier point to forget it.
+   */
+  sinkDedupIdsMax: 1_000_000,
+  /** Data-quality rules: length of a `matches` pattern and of a SQL predicate. */
+  qualityPatternLengthMax: 1000,
+  qualityPredicateLengthMax: 4000,
+
+  // ---- connectors and ML
+  /** Redirects an HTTP source follows (each hop checked against the network guard). */
+  httpRedirectsMax: 5,
+  /** How much of the start of a file type sniffing looks at. */
+  fileSniffBytesMax: 1024,
+  /** wasm32 memories end at 4 GiB (65,536 pages of 64 KiB): the HNSW vector store's ceiling. */
+  hnswMemoryPagesMax: 65_536,
+
+  // ---- serve
+  /** Verified API keys remembered (a memo, so clearing it only costs a few hashes). */
+  apiVerifiedKeysMax: 10_000,
+  /** Table descriptions the table routes remember until the table's next commit. */
+  apiTableDescriptionsMax: 10_000,
+  /** Keys the in-memory rate limiter keeps; beyond it the least recently used key is forgotten. */
+  rateLimitMemoryKeysMax: 100_000,
+  /** Bytes of a refused request body read away before answering; past it the connection is closed. */
+  httpUnreadBodyDrainBytesMax: 64 * 1024 * 1024,
+  /** Events queued for one slow SSE client; older ones are dropped first. */
+  sseQueueEventsMax: 1000,
+  /** Records one topics API append or fetch request carries (the CLI splits larger batches). */
+  topicRecordsPerRequestMax: 10_000,
+
+  // ---- cli
+  /** CLI remote calls: attempts for answers that say "retry" (429, 503) before giving up. */
+  cliRemoteAttemptsMax: 8,
+  /** CLI remote calls: longest Retry-After waited for; a platform asking for more is reported at once. */
+  cliRetryAfterMsMax: 10_000,
+  /**
+   * `topics produce`: bounds of one append call. Calls are issued back to back (each keeps
+   * per-partition order), so these only keep one request well under the log server's frame limit.
+   */
+  produceBatchRecordsMax: 10_000,
+  produceBatchBytesMax: 16 * 1024 * 1024,
 } as const;

@@ -29,7 +29,6 @@ export {
   manifestPath,
   manifestFormat,
   manifestFormatVersion,
-  recentCommitIdsMax,
   type Manifest,
   type ManifestFile,
   type ManifestOperation,

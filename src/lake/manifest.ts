@@ -3,8 +3,6 @@ import type { TableSchema } from './schema.js';
 
 export const manifestFormat = 'tributary.lake.manifest';
 export const manifestFormatVersion = 1;
-/** How many commit ids a manifest remembers, so that a retried commit is recognised. */
-export const recentCommitIdsMax = 1000;
 
 /** A committed data file; `path` is relative to the table directory. */
 export interface ManifestFile {
@@ -29,7 +27,7 @@ export interface Manifest {
   partitionColumns: string[];
   schema: TableSchema;
   files: ManifestFile[];
-  /** Ids of the latest commits, oldest first, at most `recentCommitIdsMax`. */
+  /** Ids of the latest commits, oldest first, at most `limits.lakeRecentCommitIdsMax`. */
   recentCommitIds: string[];
 }
 

@@ -2,13 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import nodePath from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { TributaryError, type Clock } from '../core/index.js';
+import { TributaryError, type Clock, limits } from '../core/index.js';
 import {
   decodeManifest,
   encodeManifest,
   manifestPath,
   parseManifestPath,
-  recentCommitIdsMax,
   type Manifest,
   type ManifestFile,
   type ManifestOperation,
@@ -150,7 +149,6 @@ export interface TableContext {
 }
 
 const tableNamePattern = /^[a-z_][a-z0-9_]{0,127}$/;
-const commitAttemptsMax = 100;
 const markerName = '_SUCCESS';
 const catalogPrefix = '_catalog/';
 
@@ -480,7 +478,7 @@ export class LakeTable {
     const stopTimer = lakeMetrics.commitSeconds.startTimer({ table: this.qualifiedName });
     const storage = this.#context.storage;
 
-    for (let attempt = 0; attempt < commitAttemptsMax; attempt++) {
+    for (let attempt = 0; attempt < limits.lakeCommitAttemptsMax; attempt++) {
       const current = await this.snapshot();
       if (current?.recentCommitIds.includes(commitId)) {
         lakeMetrics.commitsDeduplicated.inc({ table: this.qualifiedName });
@@ -579,7 +577,9 @@ export class LakeTable {
         partitionColumns,
         schema: schema ?? [],
         files,
-        recentCommitIds: [...(current?.recentCommitIds ?? []), commitId].slice(-recentCommitIdsMax),
+        recentCommitIds: [...(current?.recentCommitIds ?? []), commitId].slice(
+          -limits.lakeRecentCommitIdsMax,
+        ),
       };
       const published = await storage.putIfAbsent(
         `${this.directory}/${manifestPath(manifest.version)}`,
@@ -614,7 +614,7 @@ export class LakeTable {
     stopTimer();
     throw new TributaryError(
       'CONFLICT',
-      `table ${this.qualifiedName}: gave up after ${commitAttemptsMax} attempts lost to concurrent commits`,
+      `table ${this.qualifiedName}: gave up after ${limits.lakeCommitAttemptsMax} attempts lost to concurrent commits`,
       { retryAfterMs: 100 },
     );
   }

@@ -106,7 +106,7 @@ export {
 } from './up.js';
 export { lakeService, type LakeService } from './lake-service.js';
 export { formatStatus, fetchStatus } from './status-text.js';
-export { registerTopicRoutes, topicsModule, topicRecordsPerRequestMax } from './topic-routes.js';
+export { registerTopicRoutes, topicsModule } from './topic-routes.js';
 export {
   registerAskRoute,
   askWithinTenant,

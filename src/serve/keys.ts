@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { TributaryError, writeFileAtomic } from '../core/index.js';
+import { TributaryError, writeFileAtomic, limits } from '../core/index.js';
 import { scramCredential, type ScramCredential } from '../log/index.js';
 
 export const apiScopes = ['read', 'ingest', 'admin'] as const;
@@ -37,8 +37,6 @@ export interface ApiKeyRecord {
   scramSha256?: { saltB64: string; iterations: number; storedKeyB64: string; serverKeyB64: string };
 }
 
-/** Bound on remembered verified keys (a memo, so clearing it only costs a few hashes). */
-const verifiedKeysMax = 10_000;
 const tenantPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const keyPattern = /^trb_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
@@ -272,7 +270,7 @@ export class KeyStore {
       scopes: record.scopes,
       tenant: record.tenant ?? undefined,
     };
-    if (this.#verified.size >= verifiedKeysMax) this.#verified.clear();
+    if (this.#verified.size >= limits.apiVerifiedKeysMax) this.#verified.clear();
     this.#verified.set(presented, auth);
     return auth;
   }

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { systemClock, Throttle, TributaryError, type Clock } from '../core/index.js';
+import { systemClock, Throttle, TributaryError, type Clock, limits } from '../core/index.js';
 
 export interface RateLimitDecision {
   allowed: boolean;
@@ -19,9 +19,6 @@ export interface RateLimitOptions {
   ratePerSecond: number;
   burst: number;
 }
-
-/** Largest number of keys kept in memory; beyond it the least recently used key is forgotten. */
-const memoryBucketsMax = 100_000;
 
 /**
  * Per-key limits in this process, one core `Throttle` (token bucket) per key. Keys are kept in
@@ -52,7 +49,7 @@ export class MemoryRateLimiter implements RateLimiter {
       // Move to the most recently used end (Map keeps insertion order).
       this.#buckets.delete(key);
     } else {
-      if (this.#buckets.size >= memoryBucketsMax) this.#evict();
+      if (this.#buckets.size >= limits.rateLimitMemoryKeysMax) this.#evict();
       bucket = new Throttle(
         { ratePerSecond: this.#options.ratePerSecond, burst: this.#options.burst },
         this.#clock,

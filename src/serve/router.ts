@@ -1,7 +1,7 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError, parseJsonBounded } from '../core/index.js';
+import { TributaryError, parseJsonBounded, limits } from '../core/index.js';
 import { errorBody } from './http-errors.js';
 import type { ResponseCache } from './cache.js';
 import type { ApiScope, AuthInfo } from './keys.js';
@@ -123,15 +123,12 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
     if (Number.isFinite(declared) && declared > maxBytes) {
       // Answered before the body is read: read it away first (up to a bound), so the client,
       // still sending, gets the 413 instead of a connection reset.
-      await discardBody(c.req.raw, unreadBodyDrainBytesMax);
+      await discardBody(c.req.raw, limits.httpUnreadBodyDrainBytesMax);
       return tooLarge(c);
     }
     return limit(c, next);
   };
 }
-
-/** Bytes of a refused body read away before answering; past it the connection is closed. */
-const unreadBodyDrainBytesMax = 64 * 1024 * 1024;
 
 async function discardBody(request: Request, bytesMax: number): Promise<void> {
   if (request.body === null || request.bodyUsed) return;
@@ -277,7 +274,7 @@ export class ApiRouter {
  */
 async function drainUnreadBody(c: Context): Promise<void> {
   // Within the route's body limit (the limit middleware wraps the stream), so this is bounded.
-  await discardBody(c.req.raw, unreadBodyDrainBytesMax);
+  await discardBody(c.req.raw, limits.httpUnreadBodyDrainBytesMax);
 }
 
 /** The cache spec of a GET route (other methods are never cached). */

@@ -1,14 +1,11 @@
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { counter, type Clock } from '../core/index.js';
+import { counter, type Clock, limits } from '../core/index.js';
 import { visibleTo, type SseTokens } from './events.js';
 import type { ApiRouter } from './router.js';
 import type { EventBus, LiveEvent, StatusProvider } from './types.js';
 
 const sseClients = counter('tributary_api_sse_connections_total', 'SSE connections opened');
-
-/** Bound on events queued for one slow SSE client; older ones are dropped first. */
-const sseQueueMax = 1000;
 
 export interface EventRoutesOptions {
   events: EventBus;
@@ -82,7 +79,7 @@ export class LiveStreams {
             let wake: (() => void) | undefined;
             const unsubscribe = events.subscribe((event) => {
               if (!visibleTo(event.tenant, auth!.tenant) || !wanted(event.type)) return;
-              if (queue.length >= sseQueueMax) queue.shift();
+              if (queue.length >= limits.sseQueueEventsMax) queue.shift();
               queue.push(event);
               wake?.();
             });

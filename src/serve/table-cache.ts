@@ -1,4 +1,4 @@
-import { counter } from '../core/index.js';
+import { counter, limits } from '../core/index.js';
 import type { ReadCache, ResponseCache } from './cache.js';
 import { groupsOfTable } from './route-cache.js';
 import { cacheSpecOf, type ApiRouter } from './router.js';
@@ -46,9 +46,6 @@ export function invalidateOnCommit(options: CommitInvalidationOptions): () => vo
   });
 }
 
-/** Bound on remembered table descriptions; past it the memory starts over. */
-const descriptionsMax = 10_000;
-
 /**
  * Table descriptions only change on commits, so with commit notifications they are kept until
  * the table's next commit (same generation as the read cache); without, they are read each time.
@@ -71,7 +68,7 @@ export class TableDescriptions {
     if (hit && hit.generation === generation) return hit.info;
     const info = await this.#tables.describeTable(layer, name);
     if (info && this.#cache.generation(tableKey) === generation) {
-      if (this.#descriptions.size >= descriptionsMax) this.#descriptions.clear();
+      if (this.#descriptions.size >= limits.apiTableDescriptionsMax) this.#descriptions.clear();
       this.#descriptions.set(tableKey, { generation, info });
     }
     return info;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TributaryError } from '../core/index.js';
+import { TributaryError, limits } from '../core/index.js';
 import { AvroSerde, offsetRanges, type Log, type ProducerRecord, type SchemaRegistry } from '../log/index.js';
 import type { AuthInfo } from './keys.js';
 import type { ApiRouter } from './router.js';
@@ -11,9 +11,6 @@ const topicParam = z
   .string()
   .regex(/^[A-Za-z0-9._-]{1,249}$/)
   .describe('Topic name');
-
-/** Most records one append or fetch request carries (the CLI splits larger batches). */
-export const topicRecordsPerRequestMax = 10_000;
 
 /** Topics belong to no tenant, so a key bound to one may not use these routes even with admin scope. */
 function requirePlatformKey(auth: AuthInfo | undefined): void {
@@ -92,7 +89,7 @@ export function registerTopicRoutes(api: ApiRouter, log: Log, schemaRegistry?: S
         .number()
         .int()
         .min(1)
-        .max(topicRecordsPerRequestMax)
+        .max(limits.topicRecordsPerRequestMax)
         .default(1000)
         .describe('Most records returned'),
     }),
@@ -158,7 +155,7 @@ export function registerTopicRoutes(api: ApiRouter, log: Log, schemaRegistry?: S
             timestamp: z.number().int().min(0).optional(),
           }),
         )
-        .max(topicRecordsPerRequestMax),
+        .max(limits.topicRecordsPerRequestMax),
     }),
     responses: { 200: { description: 'appended (durable)' } },
     handler: async ({ params, body, auth }) => {

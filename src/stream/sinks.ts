@@ -32,14 +32,6 @@ import { RowPartitioner, type LakePartitionColumn } from './lake-partitions.js';
 import type { Key, Sink, SinkContext } from './types.js';
 
 /**
- * Upper bound on remembered ids of outputs written after the last checkpoint (replay dedup). The
- * set is kept for the life of the run: with idle partitions, a window fired before the crash may
- * only fire again late in the replay, so there is no safe earlier point to forget it; it holds at
- * most one checkpoint interval of outputs.
- */
-export const dedupIdsMax = 1_000_000;
-
-/**
  * Adds to `into` the `tributary-id` of every record `topic` got after the end offsets `since`
  * (partition → offset): what a run that died wrote after its last checkpoint or intent. A partition
  * missing from `since` did not exist then, so all of it is newer.
@@ -58,7 +50,8 @@ export async function readIdsSince(
       if (records.length === 0) break;
       for (const record of records) {
         const id = record.headers['tributary-id'];
-        if (id !== undefined && into.size < dedupIdsMax) into.add(Buffer.from(id).toString('utf8'));
+        if (id !== undefined && into.size < limits.sinkDedupIdsMax)
+          into.add(Buffer.from(id).toString('utf8'));
       }
       offset = records[records.length - 1].offset + 1;
     }
@@ -387,9 +380,6 @@ const partitionsEvicted = counter(
   ['job', 'table'],
 );
 
-/** Event-time minutes whose time partition a lake sink keeps formatted (a week's worth). */
-const timeMinutesCachedMax = 7 * 24 * 60;
-
 /** Partition part of a file name: readable, and short enough for the lake's file-name limit. */
 function fileTag(path: string): string {
   const plain = path.replace(/[^A-Za-z0-9]+/g, '_');
@@ -538,7 +528,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
           lastMinute = minute;
           let time = minutes.get(minute);
           if (time === undefined) {
-            if (minutes.size >= timeMinutesCachedMax) minutes.clear();
+            if (minutes.size >= limits.lakeSinkTimeMinutesCachedMax) minutes.clear();
             const values = formatTimePartition(pathFormat, timestampMs);
             time = { values, path: encodePartitionPath(values) };
             minutes.set(minute, time);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, limits } from '../../core/index.js';
 import {
   AvroSerde,
   openLog,
@@ -205,13 +205,6 @@ async function withLog<T>(context: CliContext, run: (log: Log) => Promise<T>): P
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-/**
- * Bounds of one `append` call of `produce`. Calls are issued back to back (each keeps per-partition
- * order), so these only keep one request well under the log server's frame limit.
- */
-const produceBatchRecordsMax = 10_000;
-const produceBatchBytesMax = 16 * 1024 * 1024;
-
 function recordBytes(record: ProducerRecord): number {
   const size = (field: ProducerRecord['key']) =>
     field === null || field === undefined
@@ -232,7 +225,7 @@ async function produce(log: Log, topic: string, records: ProducerRecord[]): Prom
     const size = recordBytes(record);
     if (
       batch.length > 0 &&
-      (batch.length >= produceBatchRecordsMax || batchBytes + size > produceBatchBytesMax)
+      (batch.length >= limits.produceBatchRecordsMax || batchBytes + size > limits.produceBatchBytesMax)
     ) {
       appends.push(log.append(batch));
       batch = [];

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, limits } from '../../core/index.js';
 
 /**
  * Outbound-request policy (SSRF guard). A configured URL may only reach:
@@ -225,7 +225,7 @@ export async function guardedFetch(
   options: GuardedFetchOptions,
 ): Promise<Response> {
   const doFetch = options.fetch ?? fetch;
-  const redirectsMax = options.redirectsMax ?? 5;
+  const redirectsMax = options.redirectsMax ?? limits.httpRedirectsMax;
   let url = new URL(input);
   let requestInit: RequestInit = { ...init, redirect: 'manual' };
   for (let hop = 0; ; hop++) {

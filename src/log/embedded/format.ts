@@ -1,5 +1,5 @@
 import { crc32 } from 'node:zlib';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, limits } from '../../core/index.js';
 import { noHeaders } from '../records.js';
 import type { Bytes, LogRecord } from '../types.js';
 
@@ -44,8 +44,6 @@ import type { Bytes, LogRecord } from '../types.js';
 export const batchMagic = 0x31425254;
 export const batchFormatVersion = 1;
 export const batchHeaderBytes = 44;
-/** Upper bound accepted for one batch when scanning (larger values mean a corrupt header). */
-export const batchBytesMax = 1024 * 1024 * 1024;
 
 /** A record ready for encoding (bytes resolved, partition chosen). */
 export interface EncodableRecord {
@@ -89,8 +87,11 @@ export function encodeBatch(records: readonly EncodableRecord[], baseOffset: num
     }
     size += recordBytes;
   }
-  if (size > batchBytesMax)
-    throw new TributaryError('PAYLOAD_TOO_LARGE', `batch of ${size} bytes exceeds ${batchBytesMax}`);
+  if (size > limits.logBatchBytesMax)
+    throw new TributaryError(
+      'PAYLOAD_TOO_LARGE',
+      `batch of ${size} bytes exceeds ${limits.logBatchBytesMax}`,
+    );
   const buf = Buffer.allocUnsafe(size);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.length);
   let minTimestamp = Infinity;
@@ -169,7 +170,7 @@ export function checkBatch(buf: Buffer, pos: number, verifyCrc: boolean, headerO
   if (magic !== batchMagic)
     return { ok: false, reason: `bad magic 0x${magic.toString(16)}`, incomplete: false };
   const batchBytes = buf.readUInt32LE(pos + 4);
-  if (batchBytes < batchHeaderBytes || batchBytes > batchBytesMax) {
+  if (batchBytes < batchHeaderBytes || batchBytes > limits.logBatchBytesMax) {
     return { ok: false, reason: `impossible batch length ${batchBytes}`, incomplete: false };
   }
   const version = buf.readUInt8(pos + 12);

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { childLogger, TributaryError } from '../../core/index.js';
+import { childLogger, TributaryError, limits } from '../../core/index.js';
 import type { LogRecord } from '../types.js';
 import {
-  batchBytesMax,
   batchHeaderBytes,
   checkBatch,
   decodeBatchInto,
@@ -116,8 +115,6 @@ interface ResumePoint {
   batchPosition: number;
 }
 
-const resumePointsMax = 8;
-
 function newChunk(start: number, buf: Buffer): Chunk {
   return { start, buf, verifiedStart: start, verifiedEnd: start, resumePoints: [] };
 }
@@ -128,7 +125,11 @@ function holdsBatchAt(chunk: Chunk, position: number, limit: number): boolean {
   if (at < 0 || at + batchHeaderBytes > chunk.buf.length) return false;
   const batchBytes = chunk.buf.readUInt32LE(at + 4);
   // A length that cannot fit the visible data is left for checkBatch to report.
-  return at + batchBytes <= chunk.buf.length || position + batchBytes > limit || batchBytes > batchBytesMax;
+  return (
+    at + batchBytes <= chunk.buf.length ||
+    position + batchBytes > limit ||
+    batchBytes > limits.logBatchBytesMax
+  );
 }
 
 /**
@@ -145,25 +146,19 @@ interface CacheEntry {
 }
 
 /**
- * Write groups kept per followed segment: the next group is often written (pipelined) before the
- * reader has fetched the one before it, so the newest alone would be missed.
- */
-const writtenChunksMax = 4;
-
-/**
  * Recently read chunks, one entry per segment (a consumer's next fetch usually starts where its
  * previous one stopped, inside the chunk already read). Bounded by entry count.
  */
 class ReadCache {
   readonly #entries = new Map<Segment, CacheEntry>();
-  readonly #entriesMax = 16;
 
   entry(segment: Segment): CacheEntry {
     let entry = this.#entries.get(segment);
     if (entry === undefined) entry = { chunk: undefined, ahead: undefined, aheadStart: -1, written: [] };
     else this.#entries.delete(segment);
     this.#entries.set(segment, entry);
-    if (this.#entries.size > this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+    if (this.#entries.size > limits.logReadCacheSegmentsMax)
+      this.#entries.delete(this.#entries.keys().next().value!);
     return entry;
   }
 
@@ -214,7 +209,7 @@ class ReadCache {
       baseOffset: group[0].readDoubleLE(16),
       endOffset: last.readDoubleLE(16) + last.readUInt32LE(40),
     });
-    if (entry.written.length > writtenChunksMax) entry.written.shift();
+    if (entry.written.length > limits.logFollowedWriteGroupsMax) entry.written.shift();
   }
 
   /** The written chunk of `segment` that holds `offset`, when a fetch from there can start in one. */
@@ -247,7 +242,7 @@ function rememberResumePoint(chunk: Chunk, point: ResumePoint): void {
   const points = chunk.resumePoints;
   if (points.some((p) => p.offset === point.offset && p.batchPosition === point.batchPosition)) return;
   points.push(point);
-  if (points.length > resumePointsMax) points.shift();
+  if (points.length > limits.logReadResumePointsMax) points.shift();
 }
 
 /** Reads `chunkBytes` at `position` (no further than `limit`), or more when the first batch is larger. */
@@ -260,7 +255,7 @@ async function readChunk(
   let buf = await readExactly(segment.fd!, Math.min(limit - position, chunkBytes), position);
   if (buf.length >= batchHeaderBytes) {
     const batchBytes = buf.readUInt32LE(4);
-    if (batchBytes > buf.length && position + batchBytes <= limit && batchBytes <= batchBytesMax)
+    if (batchBytes > buf.length && position + batchBytes <= limit && batchBytes <= limits.logBatchBytesMax)
       buf = await readExactly(segment.fd!, batchBytes, position);
   }
   return newChunk(position, buf);
@@ -418,7 +413,11 @@ export class PartitionStore {
         at = 0;
         if (active && chunk.length >= batchHeaderBytes) {
           const batchBytes = chunk.readUInt32LE(4);
-          if (batchBytes > chunk.length && position + batchBytes <= fileSize && batchBytes <= batchBytesMax) {
+          if (
+            batchBytes > chunk.length &&
+            position + batchBytes <= fileSize &&
+            batchBytes <= limits.logBatchBytesMax
+          ) {
             chunk = await readExactly(fd, batchBytes, position);
           }
         }

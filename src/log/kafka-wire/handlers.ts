@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { childLogger, TributaryError } from '../../core/index.js';
+import { childLogger, TributaryError, limits } from '../../core/index.js';
 import type { Log, LogRecord, ProducerRecord, TopicDescription } from '../types.js';
 import type { KafkaPrincipal } from './auth.js';
 import { errorCodeOf, errorCodes } from './errors.js';
@@ -55,7 +55,7 @@ export function topicId(name: string): string {
   let id = topicIds.get(name);
   if (id === undefined) {
     // Fetch v13+ maps ids to names on every request: remember them (a memo, bounded).
-    if (topicIds.size >= topicIdsMax) topicIds.clear();
+    if (topicIds.size >= limits.kafkaTopicIdsMax) topicIds.clear();
     id = createHash('sha256').update(`tributary-topic:${name}`).digest('hex').slice(0, 32);
     topicIds.set(name, id);
   }
@@ -63,7 +63,6 @@ export function topicId(name: string): string {
 }
 
 const topicIds = new Map<string, string>();
-const topicIdsMax = 10_000;
 
 async function describeOrNull(log: Log, topic: string): Promise<TopicDescription | null> {
   try {

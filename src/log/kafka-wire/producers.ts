@@ -1,4 +1,5 @@
 import { errorCodes } from './errors.js';
+import { limits } from '../../core/index.js';
 
 /**
  * Idempotent producers (KIP-98): each batch of a producer id carries its epoch and the sequence
@@ -38,8 +39,6 @@ export type SequenceCheck =
 
 /** Producer ids unused this long are forgotten (Kafka: transactional.id.expiration.ms, 7 days). */
 const producerIdleMs = 7 * 24 * 3600_000;
-/** Bound on remembered producers; the least recently used go first. */
-const producersMax = 10_000;
 
 export class ProducerStates {
   readonly #producers = new Map<number, ProducerState>();
@@ -71,7 +70,7 @@ export class ProducerStates {
     this.#producers.set(id, state);
     const now = Date.now();
     for (const [oldId, old] of this.#producers) {
-      if (this.#producers.size <= producersMax && now - old.lastUsedMs < producerIdleMs) break;
+      if (this.#producers.size <= limits.kafkaProducersMax && now - old.lastUsedMs < producerIdleMs) break;
       this.#producers.delete(oldId);
     }
   }

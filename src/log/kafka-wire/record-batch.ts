@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, limits } from '../../core/index.js';
 import type { LogRecord } from '../types.js';
 import { KafkaReader } from './schema.js';
 
@@ -81,8 +81,6 @@ export function crc32c(input: Uint8Array, start = 0, end = input.length): number
 
 export const batchHeaderBytes = 61;
 const compressionNames = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
-/** Bound on one batch's decompressed records, so a small compressed bomb cannot take the heap. */
-export const decompressedBatchBytesMax = 64 * 1024 * 1024;
 
 export interface KafkaHeader {
   key: string;
@@ -121,22 +119,22 @@ function unsnappy(data: Buffer): Buffer {
     for (let at = 16; at < data.length;) {
       const size = data.readInt32BE(at);
       const block = Buffer.from(
-        snappy.uncompress(data.subarray(at + 4, at + 4 + size), decompressedBatchBytesMax),
+        snappy.uncompress(data.subarray(at + 4, at + 4 + size), limits.kafkaDecompressedBatchBytesMax),
       );
       total += block.length;
-      if (total > decompressedBatchBytesMax) throw bomb();
+      if (total > limits.kafkaDecompressedBatchBytesMax) throw bomb();
       blocks.push(block);
       at += 4 + size;
     }
     return Buffer.concat(blocks);
   }
-  return Buffer.from(snappy.uncompress(data, decompressedBatchBytesMax));
+  return Buffer.from(snappy.uncompress(data, limits.kafkaDecompressedBatchBytesMax));
 }
 
 function bomb(): TributaryError {
   return new TributaryError(
     'PAYLOAD_TOO_LARGE',
-    `a Kafka record batch decompresses to more than ${decompressedBatchBytesMax} bytes`,
+    `a Kafka record batch decompresses to more than ${limits.kafkaDecompressedBatchBytesMax} bytes`,
   );
 }
 
@@ -144,7 +142,7 @@ function decompress(codec: number, data: Buffer): Buffer {
   let out: Buffer;
   switch (codec) {
     case 1:
-      out = gunzipSync(data, { maxOutputLength: decompressedBatchBytesMax });
+      out = gunzipSync(data, { maxOutputLength: limits.kafkaDecompressedBatchBytesMax });
       break;
     case 2:
       out = unsnappy(data);
@@ -158,7 +156,7 @@ function decompress(codec: number, data: Buffer): Buffer {
     default:
       throw new TributaryError('CORRUPT_DATA', `Kafka record batch has unknown compression codec ${codec}`);
   }
-  if (out.length > decompressedBatchBytesMax) throw bomb();
+  if (out.length > limits.kafkaDecompressedBatchBytesMax) throw bomb();
   return out;
 }
 

@@ -213,9 +213,6 @@ export async function serveKafka(log: Log, options: KafkaListenerOptions): Promi
   };
 }
 
-/** Bytes a client may send before it authenticated (Kafka: sasl.server.max.receive.size, 512 KiB). */
-const unauthenticatedFrameBytesMax = 512 * 1024;
-
 /**
  * One client connection. Frames are `int32 size · request header · body`; requests are decoded
  * and their handlers started in arrival order, and answers are written in the same order (Kafka
@@ -274,7 +271,9 @@ class KafkaConnection {
         if (this.#pending[0].length < 4) this.#pending = [Buffer.concat(this.#pending)];
         const size = this.#pending[0].readInt32BE(0);
         const max =
-          this.#session.principal === undefined ? unauthenticatedFrameBytesMax : limits.kafkaRequestBytesMax;
+          this.#session.principal === undefined
+            ? limits.kafkaUnauthenticatedFrameBytesMax
+            : limits.kafkaRequestBytesMax;
         if (size < 0 || size > max) {
           logger.warn(
             { peer: this.#session.clientHost, size, max },

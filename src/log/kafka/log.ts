@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Admin, Consumer as KafkaClientConsumer, Producer, type ClusterMetadata } from '@platformatic/kafka';
-import { childLogger, toTributaryError, TributaryError } from '../../core/index.js';
+import { childLogger, toTributaryError, TributaryError, limits } from '../../core/index.js';
 import { Partitioner } from '../partitioner.js';
 import {
   normalizeRecord,
@@ -78,9 +78,6 @@ interface TopicMetadata {
   leaders: number[];
 }
 
-/** 2^31 ms (about 25 days): see `timestampSafeChunks`. */
-const timestampDeltaMax = 2 ** 31;
-
 /**
  * Splits records (in order) so that no record's timestamp is 2^31 ms or more after the first
  * record of its partition in the same send. @platformatic/kafka 1.35 zig-zag-encodes the int64
@@ -95,7 +92,7 @@ function timestampSafeChunks(records: NormalizedRecord[]): NormalizedRecord[][] 
   for (const record of records) {
     const key = `${record.topic}\u0000${record.partition}`;
     const first = firsts.get(key);
-    if (first !== undefined && record.timestamp - first >= timestampDeltaMax) {
+    if (first !== undefined && record.timestamp - first >= limits.kafkaBatchTimestampDeltaMsMax) {
       chunks.push(current);
       current = [];
       firsts = new Map();

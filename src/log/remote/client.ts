@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { toTributaryError, TributaryError } from '../../core/index.js';
+import { limits, toTributaryError, TributaryError } from '../../core/index.js';
 import { notAssigned, resolveFetchOptions, validateOffset } from '../records.js';
 import type {
   AppendResult,
@@ -24,7 +24,6 @@ import {
   emptyPayload,
   encodeJson,
   encodeProducerRecords,
-  frameBytesMax,
   FrameReader,
   MessageType,
   protocolVersion,
@@ -140,7 +139,7 @@ class RemoteLogImpl implements RemoteLog {
   readonly kind = 'remote' as const;
   readonly address: string;
   readonly #socket: net.Socket;
-  readonly #reader = new FrameReader(frameBytesMax);
+  readonly #reader = new FrameReader(limits.logServerFrameBytesMax);
   readonly #pending = new Map<number, PendingRequest>();
   readonly #consumers = new Map<number, RemoteConsumer>();
   readonly #heartbeat: NodeJS.Timeout;
@@ -300,10 +299,10 @@ class RemoteLogImpl implements RemoteLog {
   async append(records: ProducerRecord[]): Promise<AppendResult[]> {
     this.assertUsable();
     const payload = encodeProducerRecords(records);
-    if (payload.length + 5 > frameBytesMax) {
+    if (payload.length + 5 > limits.logServerFrameBytesMax) {
       throw new TributaryError(
         'PAYLOAD_TOO_LARGE',
-        `append of ${records.length} records is ${payload.length} bytes on the wire; the log server takes up to ${frameBytesMax - 5}: append in smaller batches`,
+        `append of ${records.length} records is ${payload.length} bytes on the wire; the log server takes up to ${limits.logServerFrameBytesMax - 5}: append in smaller batches`,
       );
     }
     const frame = await this.request(MessageType.APPEND, payload);

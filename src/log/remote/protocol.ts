@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { errorCodes, TributaryError, type ErrorCode } from '../../core/index.js';
+import { errorCodes, TributaryError, type ErrorCode, limits } from '../../core/index.js';
 import { toBytesOrNull, toHeaderBytes } from '../records.js';
 import type { AppendResult, Bytes, LogRecord, ProducerRecord } from '../types.js';
 
@@ -18,7 +18,7 @@ import type { AppendResult, Bytes, LogRecord, ProducerRecord } from '../types.js
  *
  * The first frame of a connection is HELLO `{"protocolVersion":1,"token":"..."}`; anything else,
  * or a wrong token, is answered with ERROR UNAUTHENTICATED and the connection is closed. Until
- * then a frame may be at most `helloFrameBytesMax` bytes, so nobody can make the server buffer a
+ * then a frame may be at most `limits.logServerHelloFrameBytesMax` bytes, so nobody can make the server buffer a
  * large frame without the token.
  *
  * Requests are answered as they complete, out of order: a long-polling FETCH or POLL never holds
@@ -36,14 +36,6 @@ import type { AppendResult, Bytes, LogRecord, ProducerRecord } from '../types.js
  */
 export const protocolVersion = 1;
 export const frameHeaderBytes = 9;
-/**
- * Largest frame either side accepts once authenticated. Fetch answers stay near
- * `limits.fetchBytesMax` (8 MiB, one record may exceed it); a larger append is refused by the
- * client with PAYLOAD_TOO_LARGE before anything is sent.
- */
-export const frameBytesMax = 256 * 1024 * 1024;
-/** Largest frame accepted before HELLO succeeded. */
-export const helloFrameBytesMax = 64 * 1024;
 
 export const MessageType = {
   // client → server; answered unless marked one-way
@@ -104,17 +96,9 @@ export function encodeFrameHeader(requestId: number, type: MessageType, payloadB
   return header;
 }
 
-/**
- * Payloads up to this size are copied behind their header and written as one buffer; larger ones go
- * out as header + payload in one corked write (no copy). Kept small: a copied payload above 4 KiB is
- * a fresh ArrayBuffer (outside Node's buffer pool), and at a log server's frame rates those
- * allocations alone drove a full (mark-compact) GC several times a second, the served path's tail.
- */
-export const frameCopyBytesMax = 1024;
-
-/** Writes one frame to `socket` (see frameCopyBytesMax); both ends of the log protocol send this way. */
+/** Writes one frame to `socket` (see limits.logServerFrameCopyBytesMax); both ends of the log protocol send this way. */
 export function writeFrame(socket: Socket, requestId: number, type: MessageType, payload: Uint8Array): void {
-  if (payload.length <= frameCopyBytesMax) {
+  if (payload.length <= limits.logServerFrameCopyBytesMax) {
     socket.write(encodeFrame(requestId, type, payload));
     return;
   }

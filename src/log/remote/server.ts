@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
-import { childLogger, toTributaryError, TributaryError } from '../../core/index.js';
+import { childLogger, limits, toTributaryError, TributaryError } from '../../core/index.js';
 import { startOffsets } from '../records.js';
 import type { Consumer, Log, StartPosition, TopicPartition, TopicPartitionOffset } from '../types.js';
 import { removeServerInfo, writeServerInfo } from './info.js';
@@ -14,9 +14,7 @@ import {
   encodePollResult,
   encodeRecordGroups,
   errorFromWire,
-  frameBytesMax,
   FrameReader,
-  helloFrameBytesMax,
   MessageType,
   protocolVersion,
   type AssignmentAck,
@@ -176,7 +174,7 @@ class ServerConnection {
   readonly closed: Promise<void>;
   readonly #socket: net.Socket;
   readonly #context: ServerContext;
-  readonly #reader = new FrameReader(helloFrameBytesMax);
+  readonly #reader = new FrameReader(limits.logServerHelloFrameBytesMax);
   readonly #members = new Map<number, ServerMember>();
   readonly #inflight = new Map<number, AbortController>();
   #authenticated = false;
@@ -309,7 +307,7 @@ class ServerConnection {
       return;
     }
     this.#authenticated = true;
-    this.#reader.maxFrameBytes = frameBytesMax;
+    this.#reader.maxFrameBytes = limits.logServerFrameBytesMax;
     this.send(frame.requestId, MessageType.OK, encodeJson({ protocolVersion, pid: process.pid }));
   }
 

@@ -1,4 +1,4 @@
-import { seededRandom, TributaryError } from '../../core/index.js';
+import { seededRandom, TributaryError, limits } from '../../core/index.js';
 import { simdDot, type DotFunction } from './simd.js';
 
 /**
@@ -42,8 +42,6 @@ export function dotAt(data: Float32Array, offset: number, query: Float32Array, d
 const pageBytes = 65_536;
 /** Bytes reserved at the start of a store's memory for query vectors (2 × 16,384 floats). */
 const scratchBytes = 2 * pageBytes * 2;
-/** wasm32 memories end at 4 GiB. */
-const memoryPagesMax = 65_536;
 
 /**
  * Vectors in one WebAssembly memory so the SIMD kernel can read them in place:
@@ -70,12 +68,12 @@ export class VectorStore {
     this.dim = dim;
     this.#rowBytes = dim * 4;
     const pages = Math.ceil((scratchBytes + Math.max(1, capacity) * this.#rowBytes) / pageBytes);
-    if (pages > memoryPagesMax)
+    if (pages > limits.hnswMemoryPagesMax)
       throw new TributaryError(
         'INVALID_ARGUMENT',
         `${capacity} vectors of ${dim} dimensions exceed the 4 GiB vector store`,
       );
-    this.#memory = new WebAssembly.Memory({ initial: pages, maximum: memoryPagesMax });
+    this.#memory = new WebAssembly.Memory({ initial: pages, maximum: limits.hnswMemoryPagesMax });
     this.#dot = simdDot(this.#memory);
     this.data = this.#view();
   }
@@ -97,7 +95,7 @@ export class VectorStore {
     const have = this.#memory.buffer.byteLength;
     if (needBytes <= have) return;
     const target = Math.min(
-      memoryPagesMax,
+      limits.hnswMemoryPagesMax,
       Math.max(Math.ceil(needBytes / pageBytes), (have / pageBytes) * 2),
     );
     if (target * pageBytes < needBytes)

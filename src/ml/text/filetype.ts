@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { limits } from '../../core/index.js';
 
 /**
  * The one map of document types the platform reads: extraction picks its parser from it, the
@@ -81,8 +82,6 @@ export function documentTypeOfKind(kind: DocumentKind): DocumentType {
 
 const pdfMagic = [0x25, 0x50, 0x44, 0x46, 0x2d]; // %PDF-
 const zipMagic = [0x50, 0x4b, 0x03, 0x04]; // PK\3\4
-/** How much of the start of a file the sniffing looks at. */
-const sniffBytesMax = 1024;
 const htmlStarts = ['<!doctype html', '<html', '<head', '<body', '<!--', '<meta', '<title', '<div'];
 
 function startsWithBytes(bytes: Uint8Array, magic: readonly number[]): boolean {
@@ -102,7 +101,7 @@ function isUtf8Text(bytes: Uint8Array): boolean {
 
 function looksLikeHtml(bytes: Uint8Array): boolean {
   const head = new TextDecoder('utf-8')
-    .decode(bytes.subarray(0, sniffBytesMax))
+    .decode(bytes.subarray(0, limits.fileSniffBytesMax))
     .replace(/^\uFEFF/, '')
     .trimStart()
     .toLowerCase();

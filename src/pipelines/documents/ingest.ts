@@ -4,6 +4,7 @@ import type { Log } from '../../log/index.js';
 import type { Storage } from '../../lake/index.js';
 import { contentTypeOfKind, detectDocumentKind, safeFileName, type DocumentKind } from './filetype.js';
 import { defaultTopicPartitions, encodePayload, isCompanyId, topics, type RawDocument } from './payloads.js';
+import { documentLimits } from './limits.js';
 
 const logger = childLogger('pipelines.documents.ingest');
 const uploadsTotal = counter(
@@ -14,8 +15,6 @@ const uploadsTotal = counter(
 
 /** Prefix of stored originals in the lake storage backend. */
 export const originalsPrefix = 'originals/documents';
-/** Largest metadata object (JSON text) an upload may carry; it travels as a record header. */
-export const metadataBytesMax = 16 * 1024;
 /** PDF, TXT, Markdown, HTML and DOCX: what the ML layer's extraction reads. */
 export const defaultAcceptedKinds: readonly DocumentKind[] = ['pdf', 'txt', 'md', 'html', 'docx'];
 
@@ -129,10 +128,10 @@ export async function ingestDocument(deps: IngestDeps, request: IngestRequest): 
   let metadataText: string | undefined;
   if (request.metadata !== undefined) {
     metadataText = JSON.stringify(request.metadata);
-    if (Buffer.byteLength(metadataText) > metadataBytesMax) {
+    if (Buffer.byteLength(metadataText) > documentLimits.metadataBytesMax) {
       throw new TributaryError(
         'PAYLOAD_TOO_LARGE',
-        `metadata of ${JSON.stringify(request.filename)} is larger than ${metadataBytesMax} bytes`,
+        `metadata of ${JSON.stringify(request.filename)} is larger than ${documentLimits.metadataBytesMax} bytes`,
         {
           details: { field: 'metadata' },
         },

@@ -7,6 +7,7 @@ import { handleError, type ApiRouter } from '../../serve/index.js';
 import { ingestDocument, type IngestDeps } from './ingest.js';
 import { companyIdPattern, isCompanyId } from './payloads.js';
 import { chunksPerMinute, documentCounters, uploadsPerMinute } from './stats.js';
+import { documentLimits } from './limits.js';
 
 /** Who is calling, as the serving layer's auth resolved it from the API key (its `AuthInfo` fits). */
 export interface CallerIdentity {
@@ -165,9 +166,6 @@ export async function handleAsk(
   return ask(parsed.data.question, parsed.data.company_id);
 }
 
-/** Framing slack of a multipart body over the file itself (boundaries, part headers, fields). */
-const multipartFramingBytesMax = 64 * 1024;
-
 /**
  * The documents routes as a standalone Hono app (seed-compatible paths `POST /upload` and
  * `POST /ask`), for embedding in another server; `resolveCaller` supplies the authenticated key.
@@ -183,7 +181,7 @@ export function createDocumentRoutes(options: DocumentRoutesOptions, resolveCall
   app.post(
     '/upload',
     bodyLimit({
-      maxSize: limit + multipartFramingBytesMax,
+      maxSize: limit + documentLimits.multipartFramingBytesMax,
       onError: () => {
         throw new TributaryError('PAYLOAD_TOO_LARGE', `upload is larger than ${limit} bytes`);
       },
@@ -227,7 +225,7 @@ export function registerDocumentRoutes(
     tags: ['documents'],
     scope: 'ingest',
     // The file limit plus multipart framing, instead of the platform's smaller JSON body limit.
-    bodyLimitBytes: uploadLimit(options) + multipartFramingBytesMax,
+    bodyLimitBytes: uploadLimit(options) + documentLimits.multipartFramingBytesMax,
     responses: {
       201: { description: 'stored and queued', schema: z.object({ document_id: z.string() }) },
       413: { description: 'file too large' },

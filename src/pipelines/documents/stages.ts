@@ -3,6 +3,7 @@ import type { Storage } from '../../lake/index.js';
 import type { DocumentExtractor } from '../../ml/index.js';
 import { originalKey, originalsPrefix } from './ingest.js';
 import type { ChunkRecord, EmbeddingRecord, RawDocument } from './payloads.js';
+import { documentLimits } from './limits.js';
 
 const chunksTotal = counter('tributary_documents_chunks_total', 'Chunks produced by the docproc stage', [
   'company_id',
@@ -155,7 +156,7 @@ export class MicroBatcher<I, O> {
   #pending: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
   #scheduled = false;
 
-  constructor(run: (items: I[]) => Promise<O[]>, batchSizeMax = 64) {
+  constructor(run: (items: I[]) => Promise<O[]>, batchSizeMax: number = documentLimits.embedBatchSizeMax) {
     this.#run = run;
     this.#batchSizeMax = batchSizeMax;
   }
@@ -226,7 +227,7 @@ export interface EmbeddedChunk {
 export function createEmbeddingStage(
   deps: EmbeddingDeps,
 ): (chunk: ChunkRecord, timestampMs: number) => Promise<EmbeddedChunk> {
-  const batchSizeMax = deps.batchSizeMax ?? 64;
+  const batchSizeMax = deps.batchSizeMax ?? documentLimits.embedBatchSizeMax;
   const filenames = new Map<string, string>();
   const filenameFor = async (chunk: ChunkRecord): Promise<string> => {
     const cached = filenames.get(chunk.document_id);

@@ -8,13 +8,11 @@ import {
   windowStartOf,
   type WindowCount,
 } from './payloads.js';
+import { documentLimits } from './limits.js';
 
 /** Name of the analytics stream job; its late side output is the topic `<job>.late`. */
 export const analyticsJobName = 'documents.analytics';
 export const analyticsLateTopic = `${analyticsJobName}.late`;
-
-/** Records a dashboard read scans at most, per partition (the newest ones in the time range). */
-const scanRecordsMax = 20_000;
 
 async function recordsSince(
   log: Pick<Log, 'listTopics' | 'describeTopic' | 'offsetForTimestamp' | 'fetch'>,
@@ -27,7 +25,7 @@ async function recordsSince(
   for (const partition of description.partitions) {
     let offset = Math.max(
       await log.offsetForTimestamp(topic, partition.partition, sinceMs),
-      partition.endOffset - scanRecordsMax,
+      partition.endOffset - documentLimits.statsScanRecordsMax,
       partition.startOffset,
     );
     while (offset < partition.endOffset) {

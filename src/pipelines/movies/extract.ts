@@ -1,6 +1,7 @@
 import type { Log, ProducerRecord } from '../../log/index.js';
 import type { TmdbClient, TmdbRequestStats } from './client.js';
 import type { ValueEncoder } from './schemas.js';
+import { moviesLimits } from './limits.js';
 
 /** The extractor's topics, each keyed by the TMDB id of its record (a review's own id). */
 export const topics = {
@@ -13,9 +14,6 @@ export type MoviesTopic = (typeof topics)[keyof typeof topics];
 
 /** Billed cast members whose person record is fetched (TMDB's `order` 0..4), besides the directors. */
 export const billedCastFetched = 5;
-
-/** TMDB stops /movie/popular at page 500. */
-export const popularPagesMax = 500;
 
 export interface ExtractionStats extends TmdbRequestStats {
   pages: number;
@@ -75,7 +73,7 @@ export async function extractTmdb(options: ExtractOptions): Promise<ExtractionSt
 
   const movieIds: number[] = [];
   const seenMovies = new Set<number>();
-  for (let page = 1; page <= Math.min(options.pages, popularPagesMax); page++) {
+  for (let page = 1; page <= Math.min(options.pages, moviesLimits.popularPagesMax); page++) {
     const body = (await client.get('/movie/popular', { page }, signal)) as Page | null;
     if (body === null) break;
     stats.pages++;

@@ -29,7 +29,7 @@
  * ]);
  */
 import { z } from 'zod';
-import { TributaryError } from '../../core/index.js';
+import { TributaryError, limits } from '../../core/index.js';
 import { quoteIdentifier, quoteLiteral } from '../../lake/index.js';
 
 export const qualityActions = ['flag', 'quarantine', 'fail'] as const;
@@ -43,8 +43,6 @@ export const qualityColumns = {
 } as const;
 
 const ruleNamePattern = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;
-const patternLengthMax = 1000;
-const predicateLengthMax = 4000;
 /** Characters of a value shown in a quarantine reason. */
 const reasonValueChars = 100;
 
@@ -101,7 +99,7 @@ const ruleSchema = z.discriminatedUnion('expect', [
       expect: z.literal('regex'),
       column: columnName,
       /** RE2 syntax, matched anywhere in the value (anchor with ^…$ for a full match). */
-      pattern: z.string().min(1).max(patternLengthMax),
+      pattern: z.string().min(1).max(limits.qualityPatternLengthMax),
       nullable,
     })
     .strict(),
@@ -134,7 +132,7 @@ const ruleSchema = z.discriminatedUnion('expect', [
       ...base,
       expect: z.literal('sql'),
       /** A boolean SQL expression over the row's columns (DuckDB); the row fails when it is not true. */
-      predicate: z.string().min(1).max(predicateLengthMax),
+      predicate: z.string().min(1).max(limits.qualityPredicateLengthMax),
     })
     .strict(),
 ]);

@@ -1,0 +1,7 @@
+/**
+ * The movies pipeline's own bounds (the platform's are in `src/core/limits.ts`). Units last.
+ */
+export const moviesLimits = {
+  /** TMDB stops /movie/popular at page 500. */
+  popularPagesMax: 500,
+} as const;
