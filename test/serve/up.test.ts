@@ -169,5 +169,8 @@ describe('tributary up (compiled CLI)', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(0);
     expect(output).toContain('Stopped.');
-  });
+    // Every step above waits for an event (a printed line, an exit). This is only the safety net:
+    // a fresh data dir seeds five pipelines' demo data, which takes over a minute on a loaded
+    // machine, past the default 60 s test timeout.
+  }, 240_000);
 });
