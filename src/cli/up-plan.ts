@@ -34,7 +34,7 @@ import {
   type UpContext,
   type UpService,
 } from '../serve/index.js';
-import { serveLog, type KafkaListener, type LogServer } from '../log/index.js';
+import { serveLog, type EmbeddedLog, type KafkaListener, type LogServer } from '../log/index.js';
 import {
   BatchDag,
   batchHistoryFile,
@@ -314,7 +314,16 @@ export function createUpPlan(
           tenantAware: false,
         },
         ask: documentsAsk(services),
-        readiness: [{ name: 'log', check: async () => void (await eventLog.listTopics()) }],
+        readiness: [
+          {
+            name: 'log',
+            // Not ready while the embedded log refuses writes (full disk, I/O error).
+            check: async () => {
+              if (eventLog.kind === 'embedded') (eventLog as EmbeddedLog).assertWritable();
+              await eventLog.listTopics();
+            },
+          },
+        ],
       };
     },
   };

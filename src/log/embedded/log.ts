@@ -6,6 +6,8 @@ import {
   type Clock,
   counter,
   fsyncDirectory,
+  isNoSpaceError,
+  noSpaceError,
   gauge,
   histogram,
   limits,
@@ -66,6 +68,8 @@ export interface EmbeddedLogOptions {
   retentionCheckMs?: number;
   /** Encoded bytes waiting for the writer before `append` waits (back-pressure). */
   pendingBytesMax?: number;
+  /** After a failed write, how often the disk is probed before appends are accepted again. */
+  writeProbeMs?: number;
   clock?: Clock;
 }
 
@@ -77,6 +81,11 @@ export interface EmbeddedLog extends Log {
   enforceRetention(): Promise<void>;
   /** Writes and syncs everything appended so far. */
   flush(): Promise<void>;
+  /**
+   * Throws the reason appends are refused right now (STORAGE_FULL when the disk is full,
+   * UNAVAILABLE after an I/O error), or nothing when the log accepts writes. Readiness checks this.
+   */
+  assertWritable(): void;
 }
 
 /**
@@ -265,7 +274,13 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   /** Completes when the last queued sync stage has been published and acknowledged. */
   #syncTail: Promise<void> = Promise.resolve();
   #retentionTimer: NodeJS.Timeout | undefined;
-  #failure: TributaryError | undefined;
+  /**
+   * Set when a write stage failed (disk full, I/O error): appends are refused with it while the
+   * unpublished writes are rolled back and the disk is probed; cleared once a probe write succeeds.
+   */
+  #writeFault: TributaryError | undefined;
+  #recovery: Promise<void> | undefined;
+  readonly #writeProbeMs: number;
   #closed = false;
 
   constructor(dir: string, options: EmbeddedLogOptions) {
@@ -278,6 +293,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     this.#defaultRetentionBytes = options.retentionBytes ?? -1;
     this.#pendingBytesMax = options.pendingBytesMax ?? limits.logPendingBytesMax;
     this.#clock = options.clock ?? systemClock;
+    this.#writeProbeMs = options.writeProbeMs ?? limits.logWriteProbeMs;
     const retentionCheckMs = options.retentionCheckMs ?? 60_000;
     if (retentionCheckMs > 0) {
       this.#retentionTimer = setInterval(() => {
@@ -369,7 +385,11 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
 
   assertOpen(): void {
     if (this.#closed) throw new TributaryError('CLOSED', `the embedded log ${this.dir} is closed`);
-    if (this.#failure) throw this.#failure;
+  }
+
+  assertWritable(): void {
+    this.assertOpen();
+    if (this.#writeFault) throw this.#writeFault;
   }
 
   // ---- topics ------------------------------------------------------------------------------------
@@ -413,10 +433,16 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     const finalDir = path.join(topicsDir, name);
     // Build the topic under a hidden name, then publish it with one rename.
     const temp = path.join(topicsDir, `.creating-${name}-${randomBytes(4).toString('hex')}`);
-    fs.mkdirSync(temp);
-    for (let p = 0; p < config.partitions; p++) PartitionStore.create(path.join(temp, String(p)));
-    await writeFileAtomic(path.join(temp, layout.topicFile), `${JSON.stringify(meta, null, 2)}\n`);
-    for (let p = 0; p < config.partitions; p++) await fsyncDirectory(path.join(temp, String(p)));
+    try {
+      fs.mkdirSync(temp);
+      for (let p = 0; p < config.partitions; p++) PartitionStore.create(path.join(temp, String(p)));
+      await writeFileAtomic(path.join(temp, layout.topicFile), `${JSON.stringify(meta, null, 2)}\n`);
+      for (let p = 0; p < config.partitions; p++) await fsyncDirectory(path.join(temp, String(p)));
+    } catch (error) {
+      // Never published: remove it now rather than at the next open (a full disk needs the room).
+      fs.rmSync(temp, { recursive: true, force: true });
+      throw noSpaceError(error, `creating topic ${name}`);
+    }
     if (this.#topics.has(name)) {
       fs.rmSync(temp, { recursive: true, force: true });
       if (options?.ifNotExists) return;
@@ -476,7 +502,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   // ---- append ------------------------------------------------------------------------------------
 
   async append(records: ProducerRecord[]): Promise<AppendResult[]> {
-    this.assertOpen();
+    this.assertWritable();
     if (records.length === 0) return [];
     const nowMs = this.#clock.now();
     this.#partitioner.beginBatch();
@@ -496,7 +522,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     // Back-pressure: wait while the writer is behind (one oversized call may still go alone).
     while (this.#pendingBytes > 0 && this.#pendingBytes + estimate > this.#pendingBytesMax) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
-      this.assertOpen();
+      this.assertWritable();
     }
     // Offsets are assigned now, synchronously, so they follow the order of append calls.
     const byPartition = new Map<PartitionStore, { records: NormalizedRecord[]; indexes: number[] }>();
@@ -582,6 +608,10 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
    */
   #flushNow(): Promise<void> {
     if (this.#writing !== undefined) return this.#writing;
+    if (this.#writeFault) {
+      this.#dropPending(this.#writeFault);
+      return this.#syncTail;
+    }
     if (this.#pending.size === 0 && this.#waiters.length === 0) return this.#syncTail;
     const pending = this.#pending;
     const waiters = this.#waiters;
@@ -590,16 +620,6 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     let bytes = 0;
     for (const p of pending.values()) for (const b of p.batches) bytes += b.length;
     const started = process.hrtime.bigint();
-    const fail = (error: unknown) => {
-      // A failed write leaves the file state unknown: stop accepting appends; reopening recovers.
-      this.#failure ??= new TributaryError('IO', `embedded log write failed: ${(error as Error).message}`, {
-        cause: error,
-      });
-      logger.error(
-        { err: error },
-        'embedded log write failed; the log refuses further appends until reopened',
-      );
-    };
     const write = (async () => {
       // Partitions are separate files: write them in parallel on libuv's thread pool.
       return Promise.all(
@@ -618,7 +638,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     const synced = this.#syncTail.then(async () => {
       try {
         const marks = await write;
-        if (this.#failure) throw this.#failure;
+        if (this.#writeFault) throw this.#writeFault;
         if (this.#fsync !== 'never') await Promise.all(marks.map(([store]) => store.sync()));
         for (const [store, mark] of marks) {
           store.publish(mark);
@@ -627,8 +647,8 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         fsyncSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         for (const w of waiters) w.resolve();
       } catch (error) {
-        fail(error);
-        for (const w of waiters) w.reject(this.#failure!);
+        this.#faulted(error);
+        for (const w of waiters) w.reject(this.#writeFault ?? toTributaryError(error, 'IO'));
       } finally {
         this.#pendingBytes -= bytes;
         pendingBytesGauge.set(this.#pendingBytes);
@@ -648,6 +668,94 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       }
     });
     return stage;
+  }
+
+  /** Rejects the appends that were queued but not yet written (their offsets are never published). */
+  #dropPending(error: TributaryError): void {
+    const pending = this.#pending;
+    const waiters = this.#waiters;
+    this.#pending = new Map();
+    this.#waiters = [];
+    for (const p of pending.values()) for (const b of p.batches) this.#pendingBytes -= b.length;
+    pendingBytesGauge.set(this.#pendingBytes);
+    for (const w of waiters) w.reject(error);
+    const drained = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const d of drained) d();
+  }
+
+  /**
+   * A write stage failed. Nothing of it was acknowledged. The log stays open for reads and refuses
+   * appends (STORAGE_FULL on a full disk, UNAVAILABLE on another I/O error) until #recover has
+   * rolled the partitions back to what was published and a probe write succeeds.
+   */
+  #faulted(error: unknown): void {
+    if (this.#writeFault !== undefined || this.#closed) return;
+    this.#writeFault = isNoSpaceError(error)
+      ? new TributaryError(
+          'STORAGE_FULL',
+          'the log refused the write: no space left on the data directory\'s disk. Nothing was acknowledged; writes resume by themselves once space is freed.',
+          { cause: error, retryAfterMs: this.#writeProbeMs },
+        )
+      : new TributaryError(
+          'UNAVAILABLE',
+          'the log refused the write: the disk reported an I/O error. Nothing was acknowledged; writes resume once a probe write to the disk succeeds.',
+          { cause: error, retryAfterMs: this.#writeProbeMs },
+        );
+    logger.error(
+      { err: error, code: this.#writeFault.code },
+      'embedded log write failed; appends are refused until the disk accepts writes again',
+    );
+    this.#recovery = this.#recover();
+  }
+
+  async #recover(): Promise<void> {
+    // Every stage queued before the fault settles first (each rejects its appends).
+    while (this.#writing !== undefined) await this.#writing;
+    await this.#syncTail;
+    this.#dropPending(this.#writeFault!);
+    let rolledBack = false;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, this.#writeProbeMs).unref());
+      if (this.#closed) return;
+      try {
+        if (!rolledBack) {
+          for (const topic of this.#topics.values()) {
+            for (let p = 0; p < topic.partitions.length; p++) {
+              const store = topic.partitions[p];
+              // Offsets are assigned at append: any not published belong to failed writes.
+              if (store.nextOffset !== store.endOffset)
+                await store.rollBackUnpublished((reopened) => (topic.partitions[p] = reopened));
+            }
+          }
+          rolledBack = true;
+        }
+        await this.#probeWrite();
+      } catch (error) {
+        logger.debug({ err: error }, 'log disk probe failed; appends stay refused');
+        continue;
+      }
+      logger.info({ after: this.#writeFault?.code }, 'the log disk accepts writes again; appends resume');
+      this.#writeFault = undefined;
+      this.#recovery = undefined;
+      return;
+    }
+  }
+
+  /** Writes, syncs and removes `limits.logWriteProbeBytes` next to the topics: can the disk take a write? */
+  async #probeWrite(): Promise<void> {
+    const file = path.join(this.dir, '.write-probe');
+    try {
+      const handle = await fs.promises.open(file, 'w');
+      try {
+        await handle.writeFile(Buffer.alloc(limits.logWriteProbeBytes));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await fs.promises.rm(file, { force: true });
+    }
   }
 
   async flush(): Promise<void> {
@@ -751,8 +859,9 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.groups.membership.closeAll();
-    if (!this.#failure) await this.flush();
+    await this.flush();
     this.#closed = true;
+    await this.#recovery;
     if (this.#retentionTimer !== undefined) clearInterval(this.#retentionTimer);
     this.#cancelScheduledFlush();
     await Promise.all([...this.#groupWrites.values()].map((p) => p.catch(() => undefined)));

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { childLogger, TributaryError } from '../../core/index.js';
+import { childLogger, fsyncDirectory, TributaryError } from '../../core/index.js';
 import type { LogRecord } from '../types.js';
 import {
   batchBytesMax,
@@ -482,6 +482,40 @@ export class PartitionStore {
     );
     fs.ftruncateSync(fd, position);
     fs.fdatasyncSync(fd);
+  }
+
+  /**
+   * After a failed write stage (disk full, I/O error on fsync): removes every byte readers were never
+   * shown, so the files hold exactly the published records again, and returns the partition opened
+   * afresh from them. Unpublished batches were never acknowledged, so dropping them loses nothing
+   * acknowledged. `install` puts the new store in this one's place (synchronously, before this
+   * store is retired: its files close once the reads in flight on them end). Shrinking a file
+   * frees space, so this works on a full disk too.
+   */
+  async rollBackUnpublished(install: (reopened: PartitionStore) => void): Promise<void> {
+    while (this.#readsAhead.size > 0) await Promise.all([...this.#readsAhead]);
+    let removed = false;
+    // Segments rolled during the failed stage hold nothing published: remove them (not the first).
+    while (this.#segments.length > 1 && this.#active().visibleSize === 0) {
+      const segment = this.#segments.pop()!;
+      segment.deleted = true;
+      fs.rmSync(segment.file, { force: true });
+      if (segment.readers === 0) this.#closeSegment(segment);
+      removed = true;
+    }
+    for (const segment of this.#segments) {
+      // A write cut short (ENOSPC mid-writev) leaves bytes past `size` too: compare with the file.
+      if (fs.fstatSync(segment.fd!).size === segment.visibleSize) continue;
+      fs.ftruncateSync(segment.fd!, segment.visibleSize);
+      fs.fdatasyncSync(segment.fd!);
+    }
+    if (removed) await fsyncDirectory(this.dir);
+    install(await PartitionStore.open(this.topic, this.partition, this.dir, this.#segmentBytes));
+    // Reads that started on this store see only published bytes, which are still there.
+    for (const segment of this.#segments) {
+      segment.deleted = true;
+      if (segment.readers === 0) this.#closeSegment(segment);
+    }
   }
 
   get startOffset(): number {
