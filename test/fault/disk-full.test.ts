@@ -213,14 +213,13 @@ describe('an I/O error on fsync', () => {
       await log.append([{ topic: 'events', key: 'a', value: 'acked-1' }]);
       // The next segment fsync fails as a dying disk reports it (Linux: EIO, pages dropped).
       let failures = 1;
-      const spy = vi.spyOn(fs, 'fdatasync').mockImplementation(((
-        fd: number,
-        callback: (error: Error | null) => void,
-      ) => {
-        if (failures-- > 0)
-          return callback(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
-        return original(fd, callback);
-      }) as typeof fs.fdatasync);
+      const spy = vi
+        .spyOn(fs, 'fdatasync')
+        .mockImplementation((fd: number, callback: (error: Error | null) => void) => {
+          if (failures-- > 0)
+            return callback(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+          return original(fd, callback);
+        });
       const refused = await log
         .append([{ topic: 'events', key: 'b', value: 'refused' }])
         .catch((error: unknown) => error);

@@ -694,7 +694,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     this.#writeFault = isNoSpaceError(error)
       ? new TributaryError(
           'STORAGE_FULL',
-          'the log refused the write: no space left on the data directory\'s disk. Nothing was acknowledged; writes resume by themselves once space is freed.',
+          "the log refused the write: no space left on the data directory's disk. Nothing was acknowledged; writes resume by themselves once space is freed.",
           { cause: error, retryAfterMs: this.#writeProbeMs },
         )
       : new TributaryError(
