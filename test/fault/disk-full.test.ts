@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createIngestRoutes } from '../../src/connectors/index.js';
-import { isTributaryError, writeFileAtomic } from '../../src/core/index.js';
+import { dataDirPaths, isTributaryError, writeFileAtomic } from '../../src/core/index.js';
+import { openEmbeddedNorthwind } from '../../src/pipelines/northwind/source.js';
 import { LocalStorage, openLake } from '../../src/lake/index.js';
 import { openEmbeddedLog, type EmbeddedLog, type LogRecord } from '../../src/log/index.js';
 import { createApp, KeyStore, type TributaryApp } from '../../src/serve/index.js';
@@ -248,6 +249,23 @@ describe('an I/O error on fsync', () => {
       vi.restoreAllMocks();
       await log.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(skip)('seeding on a 20 MiB disk', () => {
+  it('reports the real cause (no space), not another process, and leaves no half-created database', async () => {
+    const disk = mountSmallDisk(20);
+    try {
+      const error = await openEmbeddedNorthwind(disk.dir).catch((e: unknown) => e);
+      expect(isTributaryError(error, 'STORAGE_FULL'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(
+        /no space left on its disk \(\d+ MiB free; a new database needs about 64 MiB\)/,
+      );
+      expect((error as Error).message).not.toMatch(/another tributary process/);
+      expect(fs.existsSync(dataDirPaths(disk.dir).pglite)).toBe(false);
+    } finally {
+      disk.unmount();
     }
   });
 });
