@@ -7,6 +7,7 @@ import {
   counter,
   fsyncDirectory,
   isNoSpaceError,
+  isTributaryError,
   noSpaceError,
   gauge,
   histogram,
@@ -102,7 +103,7 @@ export interface EmbeddedLog extends Log {
  * topic. The sparse offset and time indexes live in memory and are rebuilt on open from batch
  * headers (sealed segments) and a checksummed scan (the active segment).
  */
-const layout = {
+export const logLayout = {
   formatFile: 'LOG_FORMAT',
   lockFile: 'LOCK',
   topics: 'topics',
@@ -192,7 +193,7 @@ export async function openEmbeddedLog(options: EmbeddedLogOptions): Promise<Embe
 }
 
 function checkFormat(dir: string): void {
-  const file = path.join(dir, layout.formatFile);
+  const file = path.join(dir, logLayout.formatFile);
   if (!fs.existsSync(file)) {
     fs.writeFileSync(file, `tributary-log ${logFormatVersion}\n`);
     return;
@@ -207,9 +208,10 @@ function checkFormat(dir: string): void {
   }
 }
 
-function takeLock(dir: string): void {
+/** Takes the log directory's LOCK for this process (also used by `repairPartition`). */
+export function takeLock(dir: string): void {
   if (openDirs.has(dir)) throw new TributaryError('CONFLICT', `log ${dir} is already open in this process`);
-  const lockFile = path.join(dir, layout.lockFile);
+  const lockFile = path.join(dir, logLayout.lockFile);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
@@ -231,9 +233,9 @@ function takeLock(dir: string): void {
   throw new TributaryError('CONFLICT', `could not take the lock ${lockFile}`);
 }
 
-function releaseLock(dir: string): void {
+export function releaseLock(dir: string): void {
   openDirs.delete(dir);
-  fs.rmSync(path.join(dir, layout.lockFile), { force: true });
+  fs.rmSync(path.join(dir, logLayout.lockFile), { force: true });
 }
 
 /** Group names become file names: keep them readable but safe. */
@@ -306,8 +308,8 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   }
 
   async load(): Promise<void> {
-    const topicsDir = path.join(this.dir, layout.topics);
-    const groupsDir = path.join(this.dir, layout.groups);
+    const topicsDir = path.join(this.dir, logLayout.topics);
+    const groupsDir = path.join(this.dir, logLayout.groups);
     fs.mkdirSync(topicsDir, { recursive: true });
     fs.mkdirSync(groupsDir, { recursive: true });
     for (const name of fs.readdirSync(topicsDir).sort()) {
@@ -317,7 +319,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         fs.rmSync(topicDir, { recursive: true, force: true });
         continue;
       }
-      const metaFile = path.join(topicDir, layout.topicFile);
+      const metaFile = path.join(topicDir, logLayout.topicFile);
       let meta: TopicMeta;
       try {
         meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as TopicMeta;
@@ -341,9 +343,19 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       // Registered before its partitions open, so a failed open closes the ones that did open.
       this.#topics.set(name, { meta, dir: topicDir, partitions });
       for (let p = 0; p < meta.partitions; p++) {
-        partitions.push(
-          await PartitionStore.open(name, p, path.join(topicDir, String(p)), this.#segmentBytes),
-        );
+        const dir = path.join(topicDir, String(p));
+        try {
+          partitions.push(await PartitionStore.open(name, p, dir, this.#segmentBytes));
+        } catch (error) {
+          if (!isTributaryError(error, 'CORRUPT_DATA')) throw error;
+          // One damaged partition must not stop the platform: fence it, open everything else.
+          const fenced = PartitionStore.fenced(name, p, dir, error);
+          partitions.push(fenced);
+          logger.error(
+            { err: error, topic: name, partition: p },
+            'log partition fenced: its data is damaged; its reads and writes are refused until it is repaired',
+          );
+        }
       }
     }
     for (const file of fs.readdirSync(groupsDir)) {
@@ -429,14 +441,14 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       retentionBytes: config.retentionBytes ?? this.#defaultRetentionBytes,
       createdAtMs: this.#clock.now(),
     };
-    const topicsDir = path.join(this.dir, layout.topics);
+    const topicsDir = path.join(this.dir, logLayout.topics);
     const finalDir = path.join(topicsDir, name);
     // Build the topic under a hidden name, then publish it with one rename.
     const temp = path.join(topicsDir, `.creating-${name}-${randomBytes(4).toString('hex')}`);
     try {
       fs.mkdirSync(temp);
       for (let p = 0; p < config.partitions; p++) PartitionStore.create(path.join(temp, String(p)));
-      await writeFileAtomic(path.join(temp, layout.topicFile), `${JSON.stringify(meta, null, 2)}\n`);
+      await writeFileAtomic(path.join(temp, logLayout.topicFile), `${JSON.stringify(meta, null, 2)}\n`);
       for (let p = 0; p < config.partitions; p++) await fsyncDirectory(path.join(temp, String(p)));
     } catch (error) {
       // Never published: remove it now rather than at the next open (a full disk needs the room).
@@ -467,9 +479,13 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     await this.flush();
     this.#topics.delete(name);
     for (const p of topic.partitions) await p.close();
-    const trash = path.join(this.dir, layout.topics, `.deleting-${name}-${randomBytes(4).toString('hex')}`);
+    const trash = path.join(
+      this.dir,
+      logLayout.topics,
+      `.deleting-${name}-${randomBytes(4).toString('hex')}`,
+    );
     fs.renameSync(topic.dir, trash);
-    await fsyncDirectory(path.join(this.dir, layout.topics));
+    await fsyncDirectory(path.join(this.dir, logLayout.topics));
     fs.rmSync(trash, { recursive: true, force: true });
     for (const group of this.groups.dropTopic(name)) await this.#persistGroup(group);
   }
@@ -494,6 +510,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
           startOffset: p.startOffset,
           endOffset: p.endOffset,
           sizeBytes: p.sizeBytes,
+          ...(p.fence === undefined ? {} : { fenced: p.fence.message }),
         })),
       };
     });
@@ -517,6 +534,8 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         this.#partitioner.partition(record.topic, key, count),
       );
       normalized[i] = n;
+      const fence = topic.partitions[n.partition].fence;
+      if (fence) throw fence;
       estimate += recordPayloadBytes(n) + 32;
     }
     // Back-pressure: wait while the writer is behind (one oversized call may still go alone).
@@ -780,6 +799,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     const deadline = resolved.waitMs > 0 ? Date.now() + resolved.waitMs : 0;
     for (;;) {
       const store = this.#partition(topic, partition);
+      if (store.fence) throw store.fence;
       if (offset < store.endOffset) {
         const records = await store.read(offset, resolved.maxRecords, resolved.maxBytes);
         if (records.length > 0) return records;
@@ -830,7 +850,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       .then(async () => {
         const offsets = this.groups.snapshot(group);
         const body = JSON.stringify({ formatVersion: logFormatVersion, group, offsets });
-        await writeFileAtomic(path.join(this.dir, layout.groups, groupFileName(group)), `${body}\n`);
+        await writeFileAtomic(path.join(this.dir, logLayout.groups, groupFileName(group)), `${body}\n`);
       });
     this.#groupWrites.set(group, next);
     return next;

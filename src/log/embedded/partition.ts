@@ -299,8 +299,28 @@ function lastBelow(values: number[], value: number): number {
 function corrupt(file: string, position: number, reason: string): TributaryError {
   return new TributaryError(
     'CORRUPT_DATA',
-    `log segment ${file} is corrupt at byte ${position}: ${reason}. Records after this point cannot be read; restore the file from a backup or delete the segment to accept the loss.`,
-    { details: { file, position } },
+    `log segment ${file} is corrupt at byte ${position}: ${reason}. Records after this point cannot be read; restore the file from a backup, or inspect and truncate it with \`tributary topics repair\`.`,
+    { details: { file, position, reason } },
+  );
+}
+
+/**
+ * The error a fenced partition answers with: CORRUPT_DATA whose message an API client may be shown
+ * (topic, partition, segment file name and position; the absolute path stays in `cause`).
+ */
+function fenceError(topic: string, partition: number, damage: TributaryError): TributaryError {
+  const file = typeof damage.details.file === 'string' ? path.basename(damage.details.file) : undefined;
+  const where =
+    file === undefined
+      ? ''
+      : ` (segment ${file}${typeof damage.details.position === 'number' ? ` at byte ${damage.details.position}` : ''}${typeof damage.details.reason === 'string' ? `: ${damage.details.reason}` : ''})`;
+  return new TributaryError(
+    'CORRUPT_DATA',
+    `topic ${topic} partition ${partition} is fenced: its log data is damaged${where}. Its reads and writes are refused until an operator runs \`tributary topics inspect ${topic} --partition ${partition}\` and repairs it; the other partitions work.`,
+    {
+      cause: damage,
+      details: { topic, partition, clientMessage: true, ...(file === undefined ? {} : { segment: file }) },
+    },
   );
 }
 
@@ -336,6 +356,14 @@ export class PartitionStore {
   /** Offset after the last durable record; readers see [startOffset, endOffset). */
   endOffset = 0;
   #dirDirty = false;
+  /**
+   * Set when this partition's files were found damaged at open: its reads and writes are refused
+   * with this error while every other partition works, until an operator repairs it (`tributary
+   * topics repair`). Its message names topic, partition and segment, no paths. (Damage inside a
+   * sealed segment's batches is found by the read that verifies them: that read fails with
+   * CORRUPT_DATA, and the records before and after the damaged batch stay readable.)
+   */
+  fence: TributaryError | undefined;
   /** Reads ahead in flight (see #readAhead). */
   readonly #readsAhead = new Set<Promise<void>>();
 
@@ -350,6 +378,16 @@ export class PartitionStore {
   static create(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, segmentFileName(0)), '');
+  }
+
+  /**
+   * A partition that could not be opened because its files are damaged (`damage`, CORRUPT_DATA):
+   * it holds no segments, shows no offsets, and refuses reads and writes with the fence error.
+   */
+  static fenced(topic: string, partition: number, dir: string, damage: TributaryError): PartitionStore {
+    const store = new PartitionStore(topic, partition, dir, 0);
+    store.fence = fenceError(topic, partition, damage);
+    return store;
   }
 
   /**
@@ -519,7 +557,7 @@ export class PartitionStore {
   }
 
   get startOffset(): number {
-    return this.#segments[0].baseOffset;
+    return this.#segments[0]?.baseOffset ?? 0;
   }
 
   get sizeBytes(): number {
@@ -537,6 +575,7 @@ export class PartitionStore {
    * it would exceed the segment size. Only the flusher calls this, one call at a time.
    */
   async write(batches: Buffer[]): Promise<void> {
+    if (this.fence) throw this.fence;
     let group: Buffer[] = [];
     let groupBytes = 0;
     let active = this.#active();
@@ -629,6 +668,11 @@ export class PartitionStore {
    * removed it), stopping after about `maxBytes` of keys and values.
    */
   async read(offset: number, maxRecords: number, maxBytes: number): Promise<LogRecord[]> {
+    if (this.fence) throw this.fence;
+    return this.#read(offset, maxRecords, maxBytes);
+  }
+
+  async #read(offset: number, maxRecords: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.startOffset);
     const to = this.endOffset;
@@ -796,6 +840,7 @@ export class PartitionStore {
 
   /** First offset whose timestamp is >= `timestamp`, or the end offset. */
   async offsetForTimestamp(timestamp: number): Promise<number> {
+    if (this.fence) throw this.fence;
     for (const segment of [...this.#segments]) {
       if (segment.deleted || segment.maxTimestamp < timestamp || segment.visibleSize === 0) continue;
       segment.readers++;
