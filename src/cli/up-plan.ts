@@ -30,11 +30,12 @@ import {
   topicsModule,
   type JobStatus,
   type StatusProvider,
+  type FencedPartitionStatus,
   type UpAppOptions,
   type UpContext,
   type UpService,
 } from '../serve/index.js';
-import { serveLog, type KafkaListener, type LogServer } from '../log/index.js';
+import { serveLog, type EmbeddedLog, type KafkaListener, type Log, type LogServer } from '../log/index.js';
 import {
   BatchDag,
   batchHistoryFile,
@@ -68,10 +69,22 @@ interface Supervision {
  * Adds what the supervisor knows to the stream layer's status: restarts, the error of a job that
  * is waiting to restart (or never got going), failing batch schedules, and every declared source.
  */
-function supervisedStatus(inner: StatusProvider, supervision: Supervision): StatusProvider {
+/** Partitions of `log` fenced because their data is damaged (see `PartitionInfo.fenced`). */
+async function fencedPartitions(log: Log): Promise<FencedPartitionStatus[]> {
+  const fenced: FencedPartitionStatus[] = [];
+  for (const topic of await log.listTopics()) {
+    const description = await log.describeTopic(topic).catch(() => null);
+    for (const p of description?.partitions ?? [])
+      if (p.fenced !== undefined) fenced.push({ topic, partition: p.partition, reason: p.fenced });
+  }
+  return fenced;
+}
+
+function supervisedStatus(inner: StatusProvider, supervision: Supervision, log: Log): StatusProvider {
   return {
     async getStatus() {
       const status = await inner.getStatus();
+      const fenced = await fencedPartitions(log);
       const listed = new Set(status.jobs.map((j) => j.name));
       const jobs: JobStatus[] = status.jobs.map((job) => {
         const supervised = supervision.jobs.get(job.name)?.supervised.status();
@@ -109,7 +122,12 @@ function supervisedStatus(inner: StatusProvider, supervision: Supervision): Stat
           });
       }
       const sources = supervision.sources.flatMap((runner) => runner.status());
-      return { ...status, jobs, ...(sources.length > 0 ? { sources } : {}) };
+      return {
+        ...status,
+        jobs,
+        ...(sources.length > 0 ? { sources } : {}),
+        ...(fenced.length > 0 ? { fencedPartitions: fenced } : {}),
+      };
     },
   };
 }
@@ -293,6 +311,7 @@ export function createUpPlan(
               })),
           }),
           supervision,
+          eventLog,
         ),
         pipelines: [
           ...pipelines.map((d) => d.serve(services)),
@@ -314,7 +333,16 @@ export function createUpPlan(
           tenantAware: false,
         },
         ask: documentsAsk(services),
-        readiness: [{ name: 'log', check: async () => void (await eventLog.listTopics()) }],
+        readiness: [
+          {
+            name: 'log',
+            // Not ready while the embedded log refuses writes (full disk, I/O error).
+            check: async () => {
+              if (eventLog.kind === 'embedded') (eventLog as EmbeddedLog).assertWritable();
+              await eventLog.listTopics();
+            },
+          },
+        ],
       };
     },
   };

@@ -26,6 +26,8 @@ export const errorCodes = [
   'CLOSED',
   'BACKPRESSURE',
   'TIMEOUT',
+  // the file system has no room left (disk full, quota): refused, retried once space is freed
+  'STORAGE_FULL',
   // security
   'UNAUTHENTICATED',
   'FORBIDDEN',
@@ -66,6 +68,7 @@ const defaultDomain: Partial<Record<ErrorCode, ErrorDomain>> = {
   BACKPRESSURE: 'external',
   INTERNAL: 'internal',
   CORRUPT_DATA: 'internal',
+  STORAGE_FULL: 'external',
 };
 
 /**

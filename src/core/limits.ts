@@ -13,6 +13,13 @@ export const limits = {
   logSegmentBytes: 128 * 1024 * 1024,
   /** Default group-commit window for `fsync: group`. */
   logGroupCommitMs: 2,
+  /**
+   * After a failed log write (disk full, I/O error on fsync) the log refuses appends and probes the
+   * disk this often by writing (and removing) this many bytes; it accepts appends again once the
+   * probe succeeds.
+   */
+  logWriteProbeMs: 1000,
+  logWriteProbeBytes: 1024 * 1024,
   /** Largest batch a consumer fetch returns. */
   fetchRecordsMax: 10_000,
   fetchBytesMax: 8 * 1024 * 1024,

@@ -200,12 +200,26 @@ export class Lake {
     return `CREATE OR REPLACE VIEW ${target} AS SELECT * FROM read_parquet([${paths.map(quoteLiteral).join(', ')}], ${options.join(', ')})`;
   }
 
-  /** Creates schemas bronze/silver/gold and one view per committed table on `connection`. */
+  /**
+   * Creates schemas bronze/silver/gold and one view per committed table on `connection`. Schemas and
+   * views live in the catalog its instance shares with every other connection, and DuckDB's catalog
+   * is transactional: two connections creating `bronze` (or replacing one view) at the same moment
+   * fail one of them with "Catalog write-write conflict". So this DDL runs one statement list at a
+   * time (the queue below); the queries that read the views still run in parallel.
+   */
   async prepareViews(connection: DuckDBConnection, snapshots?: Manifest[]): Promise<void> {
-    for (const layer of layers) await connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(layer)}`);
+    const statements = layers.map((layer) => `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(layer)}`);
     for (const manifest of snapshots ?? (await this.snapshots()))
-      await connection.run(await this.viewSql(manifest));
+      statements.push(await this.viewSql(manifest));
+    const run = this.#catalogChanges.then(async () => {
+      for (const statement of statements) await connection.run(statement);
+    });
+    this.#catalogChanges = run.catch(() => undefined);
+    await run;
   }
+
+  /** The catalog DDL of `prepareViews` in progress (see there). */
+  #catalogChanges: Promise<void> = Promise.resolve();
 
   /**
    * Like `prepareViews`, limited to the lake tables `sql` names, so a batch query over one table does

@@ -14,7 +14,7 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { TributaryError } from '../core/index.js';
+import { isNoSpaceError, noSpaceError, TributaryError } from '../core/index.js';
 import { decodePartitionPath, encodePartitionPath } from './partition.js';
 import {
   canonicalType,
@@ -290,6 +290,9 @@ export class ParquetWriter {
         `COPY (${select}) TO ${quoteLiteral(target)} (${options.join(', ')})`,
       );
     } catch (error) {
+      // Nothing of a failed COPY is kept (on a full disk its partial files hold the space).
+      await rm(outDir, { recursive: true, force: true });
+      if (isNoSpaceError(error)) throw noSpaceError(error, 'writing Parquet files to the lake');
       throw new TributaryError(
         'IO',
         `DuckDB could not write Parquet to ${outDir}: ${(error as Error).message}`,

@@ -15,9 +15,13 @@ export {
 } from './remote/index.js';
 export {
   openEmbeddedLog,
+  inspectPartition,
+  repairPartition,
   type EmbeddedLog,
   type EmbeddedLogOptions,
   type FsyncPolicy,
+  type PartitionInspection,
+  type SegmentInspection,
 } from './embedded/index.js';
 export { createMemoryLog, type MemoryLog, type MemoryLogOptions } from './memory.js';
 export { murmur2, toPositive, partitionForKey, Partitioner } from './partitioner.js';

@@ -52,6 +52,11 @@ export interface PartitionInfo {
   /** Offset the next appended record will get (= high watermark). */
   endOffset: number;
   sizeBytes: number;
+  /**
+   * Set when the partition's stored data is damaged (embedded log): why its reads and writes are
+   * refused until an operator repairs it (`tributary topics inspect|repair`).
+   */
+  fenced?: string;
 }
 
 export interface TopicDescription {

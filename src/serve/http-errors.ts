@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { childLogger, isTributaryError, type ErrorCode } from '../core/index.js';
+import { childLogger, isTributaryError, type ErrorCode, type TributaryError } from '../core/index.js';
 
 const log = childLogger('serve');
 
@@ -34,6 +34,11 @@ export const httpStatusByCode: Partial<Record<ErrorCode, ContentfulStatusCode>> 
   CLOSED: 503,
   MODEL_MISSING: 503,
   TIMEOUT: 504,
+  // The disk of the data dir is full: nothing was written or acknowledged (RFC 4918 §11.5).
+  STORAGE_FULL: 507,
+  // Damaged stored data (a fenced log partition): unavailable until an operator repairs it. Its
+  // messages name the topic, partition and segment file, never an absolute path.
+  CORRUPT_DATA: 503,
 };
 
 export interface ErrorBody {
@@ -44,6 +49,17 @@ export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
 
+/**
+ * CORRUPT_DATA messages name the damaged file by its absolute path, for the operator reading the
+ * server log; the API shows such a message only when it was written for clients
+ * (`details.clientMessage`, e.g. a fenced log partition naming topic, partition and segment).
+ */
+function publicMessage(error: TributaryError): string {
+  if (error.code === 'CORRUPT_DATA' && error.details.clientMessage !== true)
+    return 'stored data needed for this request is damaged; the server log names the file, which an operator must repair or restore';
+  return error.message;
+}
+
 export function handleError(error: unknown, c: Context): Response {
   if (isTributaryError(error)) {
     const status = httpStatusByCode[error.code];
@@ -51,7 +67,7 @@ export function handleError(error: unknown, c: Context): Response {
       if (error.retryAfterMs !== undefined)
         c.header('Retry-After', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
       if (status >= 500) log.warn({ err: error, path: c.req.path }, 'dependency error');
-      return c.json(errorBody(error.code, error.message), status);
+      return c.json(errorBody(error.code, publicMessage(error)), status);
     }
   }
   if (error instanceof HTTPException && error.status < 500) {

@@ -17,6 +17,7 @@ export type {
   PipelineModule,
   PipelineStatus,
   PlatformStatus,
+  FencedPartitionStatus,
   ReadinessCheck,
   RowFilter,
   RowSort,

@@ -29,6 +29,9 @@ const statusSchema = z.object({
   pipelines: z.array(z.record(z.string(), z.unknown())),
   jobs: z.array(z.record(z.string(), z.unknown())),
   sources: z.array(z.record(z.string(), z.unknown())).optional(),
+  fencedPartitions: z
+    .array(z.object({ topic: z.string(), partition: z.number(), reason: z.string() }))
+    .optional(),
 });
 
 /** What a key sees of the platform's status: everything, or its tenant's pipelines and jobs. */

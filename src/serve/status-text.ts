@@ -88,6 +88,14 @@ export function formatStatus(status: PlatformStatus, tables: TableInfo[] = [], n
       ])}`,
     );
   }
+  const fenced = status.fencedPartitions ?? [];
+  if (fenced.length > 0) {
+    parts.push(
+      `Fenced log partitions (damaged data; reads and writes refused)\n${fenced
+        .map((f) => `  ${f.topic}/${f.partition}: ${f.reason}`)
+        .join('\n')}`,
+    );
+  }
   const failed = [
     ...status.jobs.filter((j) => j.error).map((j) => `  ${j.name}: ${j.error}`),
     ...sources

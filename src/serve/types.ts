@@ -160,6 +160,14 @@ export interface PlatformStatus {
   jobs: JobStatus[];
   /** Long-running sources the pipelines declare (state, records/s, last error, position). */
   sources?: SourceStatus[];
+  /** Log partitions fenced because their data is damaged (reads and writes refused until repaired). */
+  fencedPartitions?: FencedPartitionStatus[];
+}
+
+export interface FencedPartitionStatus {
+  topic: string;
+  partition: number;
+  reason: string;
 }
 
 export interface StatusProvider {

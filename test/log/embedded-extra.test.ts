@@ -119,7 +119,7 @@ describe('embedded log specifics', () => {
     await reopened.close();
   });
 
-  it('a sealed segment cut short is CORRUPT_DATA at open (only the active segment may have a torn tail)', async () => {
+  it('a sealed segment cut short fences its partition at open (only the active segment may have a torn tail)', async () => {
     const dir = freshDir();
     const log = await openEmbeddedLog({ dir, segmentBytes: 1024, retentionCheckMs: 0 });
     await log.createTopic('s', { partitions: 1 });
@@ -128,13 +128,21 @@ describe('embedded log specifics', () => {
     const partitionDir = path.join(dir, 'topics', 's', '0');
     const first = path.join(partitionDir, fs.readdirSync(partitionDir).sort()[0]);
     fs.truncateSync(first, fs.statSync(first).size - 10);
-    const error = await openEmbeddedLog({ dir, segmentBytes: 1024 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(isTributaryError(error, 'CORRUPT_DATA')).toBe(true);
-    expect((error as Error).message).toContain(first);
-    // A refused open releases its lock.
+    // The log opens (one damaged partition does not stop the platform); the partition is fenced.
+    const reopened = await openEmbeddedLog({ dir, segmentBytes: 1024 });
+    try {
+      expect((await reopened.describeTopic('s')).partitions[0].fenced).toMatch(
+        /topic s partition 0 is fenced: its log data is damaged \(segment 0{20}\.log at byte \d+: batch of \d+ bytes runs past the end/,
+      );
+      const error = await reopened.fetch('s', 0, 0).catch((e: unknown) => e);
+      expect(isTributaryError(error, 'CORRUPT_DATA')).toBe(true);
+      // The damage with its full path is the cause (for the server log).
+      expect(((error as Error).cause as Error).message).toContain(first);
+      const write = await reopened.append([{ topic: 's', value: 'x' }]).catch((e: unknown) => e);
+      expect(isTributaryError(write, 'CORRUPT_DATA')).toBe(true);
+    } finally {
+      await reopened.close();
+    }
     expect(fs.existsSync(path.join(dir, 'LOCK'))).toBe(false);
   });
 

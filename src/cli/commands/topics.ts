@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { TributaryError, limits } from '../../core/index.js';
+import { dataDirPaths, TributaryError, limits } from '../../core/index.js';
 import {
   AvroSerde,
+  inspectPartition,
+  repairPartition,
   openLog,
   openSchemaRegistry,
   type Log,
@@ -194,6 +196,27 @@ function positiveInt(name: string) {
  * server when `tributary up` or `tributary log serve` runs (the process holding the lock), else the
  * directory opened here; the command does the same either way.
  */
+/** The embedded log directory of the data dir (inspect and repair work on its files directly). */
+function embeddedLogDir(context: CliContext): string {
+  const config = context.config();
+  if (config.log.startsWith('tributary://') || config.log.startsWith('kafka://')) {
+    throw new TributaryError(
+      'USAGE',
+      `topics inspect/repair work on the embedded log's files; log = ${config.log} is not embedded`,
+    );
+  }
+  return dataDirPaths(config.dataDir).log;
+}
+
+function nonNegativeInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new TributaryError('USAGE', `${flag} must be a whole number >= 0, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
 async function withLog<T>(context: CliContext, run: (log: Log) => Promise<T>): Promise<T> {
   const log = await openLog(context.config(), { retentionCheckMs: 0 });
   try {
@@ -362,6 +385,58 @@ export function registerTopicsCommands(program: Command, context: CliContext): v
         out(JSON.stringify(await log.describeTopic(topic), null, 2));
       }),
     );
+
+  topics
+    .command('inspect <topic>')
+    .description(
+      'verify every batch of one partition of the embedded log (checksums, offsets) and print the first damage and what a repair would drop, as JSON; needs the log stopped (not under `tributary up`)',
+    )
+    .requiredOption('--partition <n>', 'the partition to inspect', nonNegativeInt('--partition'))
+    .action(async (topic: string, opts: { partition: number }) => {
+      const report = await inspectPartition(embeddedLogDir(context), topic, opts.partition);
+      out(JSON.stringify(report, null, 2));
+      if (report.damaged) process.exitCode = 1;
+    });
+
+  topics
+    .command('repair <topic>')
+    .description(
+      'truncate a damaged partition of the embedded log after its last intact batch (the rest of the damaged segment and every later segment are deleted); without --truncate-after-last-good it only prints what it would drop',
+    )
+    .requiredOption('--partition <n>', 'the partition to repair', nonNegativeInt('--partition'))
+    .option('--truncate-after-last-good', 'do it: drop everything after the last intact batch')
+    .action(async (topic: string, opts: { partition: number; truncateAfterLastGood?: boolean }) => {
+      const logDir = embeddedLogDir(context);
+      const report = await (opts.truncateAfterLastGood
+        ? repairPartition(logDir, topic, opts.partition)
+        : inspectPartition(logDir, topic, opts.partition));
+      if (!report.damaged) {
+        out(
+          `${topic} partition ${opts.partition} is intact (ends at offset ${report.lastGoodEndOffset}); nothing to repair`,
+        );
+        return;
+      }
+      const { drop } = report;
+      const damage = report.segments.find((s) => s.damage !== undefined)!;
+      const end = report.segments[report.segments.length - 1];
+      const what =
+        `${drop.bytes} bytes after offset ${report.lastGoodEndOffset}` +
+        ` (damage in ${damage.file} at byte ${damage.damage!.position}: ${damage.damage!.reason}` +
+        `; the partition's files ran to at least offset ${Math.max(end.goodEndOffset, end.baseOffset)})` +
+        (drop.segmentsTruncated.length > 0 ? `; truncates ${drop.segmentsTruncated.join(', ')}` : '') +
+        (drop.segmentsDeleted.length > 0 ? `; deletes ${drop.segmentsDeleted.join(', ')}` : '');
+      if (opts.truncateAfterLastGood) {
+        out(
+          `repaired ${topic} partition ${opts.partition}: dropped ${what}. It now ends at offset ${report.lastGoodEndOffset}.`,
+        );
+        return;
+      }
+      out(`would drop ${what}.`);
+      out(
+        'nothing was changed; run again with --truncate-after-last-good to drop it (restore from a backup instead to keep it)',
+      );
+      process.exitCode = 1;
+    });
 
   topics
     .command('produce <topic>')

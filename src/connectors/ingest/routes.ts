@@ -98,20 +98,22 @@ function errorResponse(error: TributaryError): {
         ? 415
         : error.code === 'RATE_LIMITED'
           ? 429
-          : error.code === 'BACKPRESSURE' ||
-              error.code === 'UNAVAILABLE' ||
-              error.code === 'CLOSED' ||
-              error.code === 'TIMEOUT'
-            ? 503
-            : error.code === 'FORBIDDEN'
-              ? 403
-              : error.code === 'CONFLICT'
-                ? 409
-                : error.code === 'VALIDATION_FAILED' && error.details.status === 422
-                  ? 422
-                  : error.domain === 'user'
-                    ? 400
-                    : 500;
+          : error.code === 'STORAGE_FULL'
+            ? 507
+            : error.code === 'BACKPRESSURE' ||
+                error.code === 'UNAVAILABLE' ||
+                error.code === 'CLOSED' ||
+                error.code === 'TIMEOUT'
+              ? 503
+              : error.code === 'FORBIDDEN'
+                ? 403
+                : error.code === 'CONFLICT'
+                  ? 409
+                  : error.code === 'VALIDATION_FAILED' && error.details.status === 422
+                    ? 422
+                    : error.domain === 'user'
+                      ? 400
+                      : 500;
   const body =
     status === 500 ? { error: { code: 'INTERNAL', message: 'internal error' } } : { error: error.toJSON() };
   const retryAfterS =
@@ -291,7 +293,8 @@ async function parseRecords(
  *
  * Answers 2xx only after `log.append` resolved (the records are durable). 413 body/record/count
  * limits, 415 Content-Type, 403 topic not allowed, 429 too many requests in flight, 503 when the
- * log pushes back or is unavailable (with Retry-After), 409/422 for Idempotency-Key misuse.
+ * log pushes back or is unavailable (with Retry-After), 507 when the log's disk is full (nothing
+ * acknowledged; retry once space is freed), 409/422 for Idempotency-Key misuse.
  *
  * @example
  * app.route('/ingest', createIngestRoutes({ log, topicsAllowed: ['events'] }));

@@ -15,7 +15,13 @@ import {
 } from 'node:fs/promises';
 import nodePath from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fsyncDirectory, resolveInside, TributaryError } from '../../core/index.js';
+import {
+  fsyncDirectory,
+  isNoSpaceError,
+  noSpaceError,
+  resolveInside,
+  TributaryError,
+} from '../../core/index.js';
 import type { LakeStorage, StorageObjectInfo } from '../types.js';
 import { checkStoragePath, checkStoragePrefix, compareKeys, tempNamePattern } from './paths.js';
 
@@ -226,6 +232,7 @@ async function fsyncFile(file: string): Promise<void> {
 
 function ioError(operation: string, target: string, error: unknown): TributaryError {
   if (error instanceof TributaryError) return error;
+  if (isNoSpaceError(error)) return noSpaceError(error, `the lake's ${operation}`) as TributaryError;
   return new TributaryError(
     'IO',
     `lake storage could not ${operation} ${target}: ${(error as Error).message}`,

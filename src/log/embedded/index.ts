@@ -1,6 +1,12 @@
 // The embedded, durable log backend (segment files under the data dir).
 export { openEmbeddedLog, type EmbeddedLog, type EmbeddedLogOptions, type FsyncPolicy } from './log.js';
 export {
+  inspectPartition,
+  repairPartition,
+  type PartitionInspection,
+  type SegmentInspection,
+} from './repair.js';
+export {
   encodeBatch,
   checkBatch,
   decodeBatchInto,

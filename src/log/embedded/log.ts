@@ -6,6 +6,9 @@ import {
   type Clock,
   counter,
   fsyncDirectory,
+  isNoSpaceError,
+  isTributaryError,
+  noSpaceError,
   gauge,
   histogram,
   limits,
@@ -66,6 +69,8 @@ export interface EmbeddedLogOptions {
   retentionCheckMs?: number;
   /** Encoded bytes waiting for the writer before `append` waits (back-pressure). */
   pendingBytesMax?: number;
+  /** After a failed write, how often the disk is probed before appends are accepted again. */
+  writeProbeMs?: number;
   clock?: Clock;
 }
 
@@ -77,6 +82,11 @@ export interface EmbeddedLog extends Log {
   enforceRetention(): Promise<void>;
   /** Writes and syncs everything appended so far. */
   flush(): Promise<void>;
+  /**
+   * Throws the reason appends are refused right now (STORAGE_FULL when the disk is full,
+   * UNAVAILABLE after an I/O error), or nothing when the log accepts writes. Readiness checks this.
+   */
+  assertWritable(): void;
 }
 
 /**
@@ -93,7 +103,7 @@ export interface EmbeddedLog extends Log {
  * topic. The sparse offset and time indexes live in memory and are rebuilt on open from batch
  * headers (sealed segments) and a checksummed scan (the active segment).
  */
-const layout = {
+export const logLayout = {
   formatFile: 'LOG_FORMAT',
   lockFile: 'LOCK',
   topics: 'topics',
@@ -183,7 +193,7 @@ export async function openEmbeddedLog(options: EmbeddedLogOptions): Promise<Embe
 }
 
 function checkFormat(dir: string): void {
-  const file = path.join(dir, layout.formatFile);
+  const file = path.join(dir, logLayout.formatFile);
   if (!fs.existsSync(file)) {
     fs.writeFileSync(file, `tributary-log ${logFormatVersion}\n`);
     return;
@@ -198,9 +208,10 @@ function checkFormat(dir: string): void {
   }
 }
 
-function takeLock(dir: string): void {
+/** Takes the log directory's LOCK for this process (also used by `repairPartition`). */
+export function takeLock(dir: string): void {
   if (openDirs.has(dir)) throw new TributaryError('CONFLICT', `log ${dir} is already open in this process`);
-  const lockFile = path.join(dir, layout.lockFile);
+  const lockFile = path.join(dir, logLayout.lockFile);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx' });
@@ -222,9 +233,9 @@ function takeLock(dir: string): void {
   throw new TributaryError('CONFLICT', `could not take the lock ${lockFile}`);
 }
 
-function releaseLock(dir: string): void {
+export function releaseLock(dir: string): void {
   openDirs.delete(dir);
-  fs.rmSync(path.join(dir, layout.lockFile), { force: true });
+  fs.rmSync(path.join(dir, logLayout.lockFile), { force: true });
 }
 
 /** Group names become file names: keep them readable but safe. */
@@ -265,7 +276,13 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   /** Completes when the last queued sync stage has been published and acknowledged. */
   #syncTail: Promise<void> = Promise.resolve();
   #retentionTimer: NodeJS.Timeout | undefined;
-  #failure: TributaryError | undefined;
+  /**
+   * Set when a write stage failed (disk full, I/O error): appends are refused with it while the
+   * unpublished writes are rolled back and the disk is probed; cleared once a probe write succeeds.
+   */
+  #writeFault: TributaryError | undefined;
+  #recovery: Promise<void> | undefined;
+  readonly #writeProbeMs: number;
   #closed = false;
 
   constructor(dir: string, options: EmbeddedLogOptions) {
@@ -278,6 +295,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     this.#defaultRetentionBytes = options.retentionBytes ?? -1;
     this.#pendingBytesMax = options.pendingBytesMax ?? limits.logPendingBytesMax;
     this.#clock = options.clock ?? systemClock;
+    this.#writeProbeMs = options.writeProbeMs ?? limits.logWriteProbeMs;
     const retentionCheckMs = options.retentionCheckMs ?? 60_000;
     if (retentionCheckMs > 0) {
       this.#retentionTimer = setInterval(() => {
@@ -290,8 +308,8 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   }
 
   async load(): Promise<void> {
-    const topicsDir = path.join(this.dir, layout.topics);
-    const groupsDir = path.join(this.dir, layout.groups);
+    const topicsDir = path.join(this.dir, logLayout.topics);
+    const groupsDir = path.join(this.dir, logLayout.groups);
     fs.mkdirSync(topicsDir, { recursive: true });
     fs.mkdirSync(groupsDir, { recursive: true });
     for (const name of fs.readdirSync(topicsDir).sort()) {
@@ -301,7 +319,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         fs.rmSync(topicDir, { recursive: true, force: true });
         continue;
       }
-      const metaFile = path.join(topicDir, layout.topicFile);
+      const metaFile = path.join(topicDir, logLayout.topicFile);
       let meta: TopicMeta;
       try {
         meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as TopicMeta;
@@ -325,9 +343,19 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       // Registered before its partitions open, so a failed open closes the ones that did open.
       this.#topics.set(name, { meta, dir: topicDir, partitions });
       for (let p = 0; p < meta.partitions; p++) {
-        partitions.push(
-          await PartitionStore.open(name, p, path.join(topicDir, String(p)), this.#segmentBytes),
-        );
+        const dir = path.join(topicDir, String(p));
+        try {
+          partitions.push(await PartitionStore.open(name, p, dir, this.#segmentBytes));
+        } catch (error) {
+          if (!isTributaryError(error, 'CORRUPT_DATA')) throw error;
+          // One damaged partition must not stop the platform: fence it, open everything else.
+          const fenced = PartitionStore.fenced(name, p, dir, error);
+          partitions.push(fenced);
+          logger.error(
+            { err: error, topic: name, partition: p },
+            'log partition fenced: its data is damaged; its reads and writes are refused until it is repaired',
+          );
+        }
       }
     }
     for (const file of fs.readdirSync(groupsDir)) {
@@ -369,7 +397,11 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
 
   assertOpen(): void {
     if (this.#closed) throw new TributaryError('CLOSED', `the embedded log ${this.dir} is closed`);
-    if (this.#failure) throw this.#failure;
+  }
+
+  assertWritable(): void {
+    this.assertOpen();
+    if (this.#writeFault) throw this.#writeFault;
   }
 
   // ---- topics ------------------------------------------------------------------------------------
@@ -409,14 +441,20 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       retentionBytes: config.retentionBytes ?? this.#defaultRetentionBytes,
       createdAtMs: this.#clock.now(),
     };
-    const topicsDir = path.join(this.dir, layout.topics);
+    const topicsDir = path.join(this.dir, logLayout.topics);
     const finalDir = path.join(topicsDir, name);
     // Build the topic under a hidden name, then publish it with one rename.
     const temp = path.join(topicsDir, `.creating-${name}-${randomBytes(4).toString('hex')}`);
-    fs.mkdirSync(temp);
-    for (let p = 0; p < config.partitions; p++) PartitionStore.create(path.join(temp, String(p)));
-    await writeFileAtomic(path.join(temp, layout.topicFile), `${JSON.stringify(meta, null, 2)}\n`);
-    for (let p = 0; p < config.partitions; p++) await fsyncDirectory(path.join(temp, String(p)));
+    try {
+      fs.mkdirSync(temp);
+      for (let p = 0; p < config.partitions; p++) PartitionStore.create(path.join(temp, String(p)));
+      await writeFileAtomic(path.join(temp, logLayout.topicFile), `${JSON.stringify(meta, null, 2)}\n`);
+      for (let p = 0; p < config.partitions; p++) await fsyncDirectory(path.join(temp, String(p)));
+    } catch (error) {
+      // Never published: remove it now rather than at the next open (a full disk needs the room).
+      fs.rmSync(temp, { recursive: true, force: true });
+      throw noSpaceError(error, `creating topic ${name}`);
+    }
     if (this.#topics.has(name)) {
       fs.rmSync(temp, { recursive: true, force: true });
       if (options?.ifNotExists) return;
@@ -441,9 +479,13 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     await this.flush();
     this.#topics.delete(name);
     for (const p of topic.partitions) await p.close();
-    const trash = path.join(this.dir, layout.topics, `.deleting-${name}-${randomBytes(4).toString('hex')}`);
+    const trash = path.join(
+      this.dir,
+      logLayout.topics,
+      `.deleting-${name}-${randomBytes(4).toString('hex')}`,
+    );
     fs.renameSync(topic.dir, trash);
-    await fsyncDirectory(path.join(this.dir, layout.topics));
+    await fsyncDirectory(path.join(this.dir, logLayout.topics));
     fs.rmSync(trash, { recursive: true, force: true });
     for (const group of this.groups.dropTopic(name)) await this.#persistGroup(group);
   }
@@ -468,6 +510,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
           startOffset: p.startOffset,
           endOffset: p.endOffset,
           sizeBytes: p.sizeBytes,
+          ...(p.fence === undefined ? {} : { fenced: p.fence.message }),
         })),
       };
     });
@@ -476,7 +519,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   // ---- append ------------------------------------------------------------------------------------
 
   async append(records: ProducerRecord[]): Promise<AppendResult[]> {
-    this.assertOpen();
+    this.assertWritable();
     if (records.length === 0) return [];
     const nowMs = this.#clock.now();
     this.#partitioner.beginBatch();
@@ -491,12 +534,14 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         this.#partitioner.partition(record.topic, key, count),
       );
       normalized[i] = n;
+      const fence = topic.partitions[n.partition].fence;
+      if (fence) throw fence;
       estimate += recordPayloadBytes(n) + 32;
     }
     // Back-pressure: wait while the writer is behind (one oversized call may still go alone).
     while (this.#pendingBytes > 0 && this.#pendingBytes + estimate > this.#pendingBytesMax) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
-      this.assertOpen();
+      this.assertWritable();
     }
     // Offsets are assigned now, synchronously, so they follow the order of append calls.
     const byPartition = new Map<PartitionStore, { records: NormalizedRecord[]; indexes: number[] }>();
@@ -582,6 +627,10 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
    */
   #flushNow(): Promise<void> {
     if (this.#writing !== undefined) return this.#writing;
+    if (this.#writeFault) {
+      this.#dropPending(this.#writeFault);
+      return this.#syncTail;
+    }
     if (this.#pending.size === 0 && this.#waiters.length === 0) return this.#syncTail;
     const pending = this.#pending;
     const waiters = this.#waiters;
@@ -590,16 +639,6 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     let bytes = 0;
     for (const p of pending.values()) for (const b of p.batches) bytes += b.length;
     const started = process.hrtime.bigint();
-    const fail = (error: unknown) => {
-      // A failed write leaves the file state unknown: stop accepting appends; reopening recovers.
-      this.#failure ??= new TributaryError('IO', `embedded log write failed: ${(error as Error).message}`, {
-        cause: error,
-      });
-      logger.error(
-        { err: error },
-        'embedded log write failed; the log refuses further appends until reopened',
-      );
-    };
     const write = (async () => {
       // Partitions are separate files: write them in parallel on libuv's thread pool.
       return Promise.all(
@@ -618,7 +657,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     const synced = this.#syncTail.then(async () => {
       try {
         const marks = await write;
-        if (this.#failure) throw this.#failure;
+        if (this.#writeFault) throw this.#writeFault;
         if (this.#fsync !== 'never') await Promise.all(marks.map(([store]) => store.sync()));
         for (const [store, mark] of marks) {
           store.publish(mark);
@@ -627,8 +666,8 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
         fsyncSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         for (const w of waiters) w.resolve();
       } catch (error) {
-        fail(error);
-        for (const w of waiters) w.reject(this.#failure!);
+        this.#faulted(error);
+        for (const w of waiters) w.reject(this.#writeFault ?? toTributaryError(error, 'IO'));
       } finally {
         this.#pendingBytes -= bytes;
         pendingBytesGauge.set(this.#pendingBytes);
@@ -648,6 +687,94 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       }
     });
     return stage;
+  }
+
+  /** Rejects the appends that were queued but not yet written (their offsets are never published). */
+  #dropPending(error: TributaryError): void {
+    const pending = this.#pending;
+    const waiters = this.#waiters;
+    this.#pending = new Map();
+    this.#waiters = [];
+    for (const p of pending.values()) for (const b of p.batches) this.#pendingBytes -= b.length;
+    pendingBytesGauge.set(this.#pendingBytes);
+    for (const w of waiters) w.reject(error);
+    const drained = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const d of drained) d();
+  }
+
+  /**
+   * A write stage failed. Nothing of it was acknowledged. The log stays open for reads and refuses
+   * appends (STORAGE_FULL on a full disk, UNAVAILABLE on another I/O error) until #recover has
+   * rolled the partitions back to what was published and a probe write succeeds.
+   */
+  #faulted(error: unknown): void {
+    if (this.#writeFault !== undefined || this.#closed) return;
+    this.#writeFault = isNoSpaceError(error)
+      ? new TributaryError(
+          'STORAGE_FULL',
+          "the log refused the write: no space left on the data directory's disk. Nothing was acknowledged; writes resume by themselves once space is freed.",
+          { cause: error, retryAfterMs: this.#writeProbeMs },
+        )
+      : new TributaryError(
+          'UNAVAILABLE',
+          'the log refused the write: the disk reported an I/O error. Nothing was acknowledged; writes resume once a probe write to the disk succeeds.',
+          { cause: error, retryAfterMs: this.#writeProbeMs },
+        );
+    logger.error(
+      { err: error, code: this.#writeFault.code },
+      'embedded log write failed; appends are refused until the disk accepts writes again',
+    );
+    this.#recovery = this.#recover();
+  }
+
+  async #recover(): Promise<void> {
+    // Every stage queued before the fault settles first (each rejects its appends).
+    while (this.#writing !== undefined) await this.#writing;
+    await this.#syncTail;
+    this.#dropPending(this.#writeFault!);
+    let rolledBack = false;
+    for (let attempt = 0; !this.#closed; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, this.#writeProbeMs).unref());
+      if (this.#closed) return;
+      try {
+        if (!rolledBack) {
+          for (const topic of this.#topics.values()) {
+            for (let p = 0; p < topic.partitions.length; p++) {
+              const store = topic.partitions[p];
+              // Offsets are assigned at append: any not published belong to failed writes.
+              if (store.nextOffset !== store.endOffset)
+                await store.rollBackUnpublished((reopened) => (topic.partitions[p] = reopened));
+            }
+          }
+          rolledBack = true;
+        }
+        await this.#probeWrite();
+      } catch (error) {
+        logger.debug({ err: error }, 'log disk probe failed; appends stay refused');
+        continue;
+      }
+      logger.info({ after: this.#writeFault?.code }, 'the log disk accepts writes again; appends resume');
+      this.#writeFault = undefined;
+      this.#recovery = undefined;
+      return;
+    }
+  }
+
+  /** Writes, syncs and removes `limits.logWriteProbeBytes` next to the topics: can the disk take a write? */
+  async #probeWrite(): Promise<void> {
+    const file = path.join(this.dir, '.write-probe');
+    try {
+      const handle = await fs.promises.open(file, 'w');
+      try {
+        await handle.writeFile(Buffer.alloc(limits.logWriteProbeBytes));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await fs.promises.rm(file, { force: true });
+    }
   }
 
   async flush(): Promise<void> {
@@ -672,6 +799,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     const deadline = resolved.waitMs > 0 ? Date.now() + resolved.waitMs : 0;
     for (;;) {
       const store = this.#partition(topic, partition);
+      if (store.fence) throw store.fence;
       if (offset < store.endOffset) {
         const records = await store.read(offset, resolved.maxRecords, resolved.maxBytes);
         if (records.length > 0) return records;
@@ -722,7 +850,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       .then(async () => {
         const offsets = this.groups.snapshot(group);
         const body = JSON.stringify({ formatVersion: logFormatVersion, group, offsets });
-        await writeFileAtomic(path.join(this.dir, layout.groups, groupFileName(group)), `${body}\n`);
+        await writeFileAtomic(path.join(this.dir, logLayout.groups, groupFileName(group)), `${body}\n`);
       });
     this.#groupWrites.set(group, next);
     return next;
@@ -751,8 +879,9 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.groups.membership.closeAll();
-    if (!this.#failure) await this.flush();
+    await this.flush();
     this.#closed = true;
+    await this.#recovery;
     if (this.#retentionTimer !== undefined) clearInterval(this.#retentionTimer);
     this.#cancelScheduledFlush();
     await Promise.all([...this.#groupWrites.values()].map((p) => p.catch(() => undefined)));

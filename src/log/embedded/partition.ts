@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { childLogger, TributaryError, limits } from '../../core/index.js';
+import { childLogger, fsyncDirectory, TributaryError, limits } from '../../core/index.js';
 import type { LogRecord } from '../types.js';
 import {
   batchHeaderBytes,
@@ -294,8 +294,28 @@ function lastBelow(values: number[], value: number): number {
 function corrupt(file: string, position: number, reason: string): TributaryError {
   return new TributaryError(
     'CORRUPT_DATA',
-    `log segment ${file} is corrupt at byte ${position}: ${reason}. Records after this point cannot be read; restore the file from a backup or delete the segment to accept the loss.`,
-    { details: { file, position } },
+    `log segment ${file} is corrupt at byte ${position}: ${reason}. Records after this point cannot be read; restore the file from a backup, or inspect and truncate it with \`tributary topics repair\`.`,
+    { details: { file, position, reason } },
+  );
+}
+
+/**
+ * The error a fenced partition answers with: CORRUPT_DATA whose message an API client may be shown
+ * (topic, partition, segment file name and position; the absolute path stays in `cause`).
+ */
+function fenceError(topic: string, partition: number, damage: TributaryError): TributaryError {
+  const file = typeof damage.details.file === 'string' ? path.basename(damage.details.file) : undefined;
+  const where =
+    file === undefined
+      ? ''
+      : ` (segment ${file}${typeof damage.details.position === 'number' ? ` at byte ${damage.details.position}` : ''}${typeof damage.details.reason === 'string' ? `: ${damage.details.reason}` : ''})`;
+  return new TributaryError(
+    'CORRUPT_DATA',
+    `topic ${topic} partition ${partition} is fenced: its log data is damaged${where}. Its reads and writes are refused until an operator runs \`tributary topics inspect ${topic} --partition ${partition}\` and repairs it; the other partitions work.`,
+    {
+      cause: damage,
+      details: { topic, partition, clientMessage: true, ...(file === undefined ? {} : { segment: file }) },
+    },
   );
 }
 
@@ -331,6 +351,14 @@ export class PartitionStore {
   /** Offset after the last durable record; readers see [startOffset, endOffset). */
   endOffset = 0;
   #dirDirty = false;
+  /**
+   * Set when this partition's files were found damaged at open: its reads and writes are refused
+   * with this error while every other partition works, until an operator repairs it (`tributary
+   * topics repair`). Its message names topic, partition and segment, no paths. (Damage inside a
+   * sealed segment's batches is found by the read that verifies them: that read fails with
+   * CORRUPT_DATA, and the records before and after the damaged batch stay readable.)
+   */
+  fence: TributaryError | undefined;
   /** Reads ahead in flight (see #readAhead). */
   readonly #readsAhead = new Set<Promise<void>>();
 
@@ -345,6 +373,16 @@ export class PartitionStore {
   static create(dir: string): void {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, segmentFileName(0)), '');
+  }
+
+  /**
+   * A partition that could not be opened because its files are damaged (`damage`, CORRUPT_DATA):
+   * it holds no segments, shows no offsets, and refuses reads and writes with the fence error.
+   */
+  static fenced(topic: string, partition: number, dir: string, damage: TributaryError): PartitionStore {
+    const store = new PartitionStore(topic, partition, dir, 0);
+    store.fence = fenceError(topic, partition, damage);
+    return store;
   }
 
   /**
@@ -483,8 +521,42 @@ export class PartitionStore {
     fs.fdatasyncSync(fd);
   }
 
+  /**
+   * After a failed write stage (disk full, I/O error on fsync): removes every byte readers were never
+   * shown, so the files hold exactly the published records again, and returns the partition opened
+   * afresh from them. Unpublished batches were never acknowledged, so dropping them loses nothing
+   * acknowledged. `install` puts the new store in this one's place (synchronously, before this
+   * store is retired: its files close once the reads in flight on them end). Shrinking a file
+   * frees space, so this works on a full disk too.
+   */
+  async rollBackUnpublished(install: (reopened: PartitionStore) => void): Promise<void> {
+    while (this.#readsAhead.size > 0) await Promise.all([...this.#readsAhead]);
+    let removed = false;
+    // Segments rolled during the failed stage hold nothing published: remove them (not the first).
+    while (this.#segments.length > 1 && this.#active().visibleSize === 0) {
+      const segment = this.#segments.pop()!;
+      segment.deleted = true;
+      fs.rmSync(segment.file, { force: true });
+      if (segment.readers === 0) this.#closeSegment(segment);
+      removed = true;
+    }
+    for (const segment of this.#segments) {
+      // A write cut short (ENOSPC mid-writev) leaves bytes past `size` too: compare with the file.
+      if (fs.fstatSync(segment.fd!).size === segment.visibleSize) continue;
+      fs.ftruncateSync(segment.fd!, segment.visibleSize);
+      fs.fdatasyncSync(segment.fd!);
+    }
+    if (removed) await fsyncDirectory(this.dir);
+    install(await PartitionStore.open(this.topic, this.partition, this.dir, this.#segmentBytes));
+    // Reads that started on this store see only published bytes, which are still there.
+    for (const segment of this.#segments) {
+      segment.deleted = true;
+      if (segment.readers === 0) this.#closeSegment(segment);
+    }
+  }
+
   get startOffset(): number {
-    return this.#segments[0].baseOffset;
+    return this.#segments[0]?.baseOffset ?? 0;
   }
 
   get sizeBytes(): number {
@@ -502,6 +574,7 @@ export class PartitionStore {
    * it would exceed the segment size. Only the flusher calls this, one call at a time.
    */
   async write(batches: Buffer[]): Promise<void> {
+    if (this.fence) throw this.fence;
     let group: Buffer[] = [];
     let groupBytes = 0;
     let active = this.#active();
@@ -594,6 +667,11 @@ export class PartitionStore {
    * removed it), stopping after about `maxBytes` of keys and values.
    */
   async read(offset: number, maxRecords: number, maxBytes: number): Promise<LogRecord[]> {
+    if (this.fence) throw this.fence;
+    return this.#read(offset, maxRecords, maxBytes);
+  }
+
+  async #read(offset: number, maxRecords: number, maxBytes: number): Promise<LogRecord[]> {
     const out: LogRecord[] = [];
     let from = Math.max(offset, this.startOffset);
     const to = this.endOffset;
@@ -761,6 +839,7 @@ export class PartitionStore {
 
   /** First offset whose timestamp is >= `timestamp`, or the end offset. */
   async offsetForTimestamp(timestamp: number): Promise<number> {
+    if (this.fence) throw this.fence;
     for (const segment of [...this.#segments]) {
       if (segment.deleted || segment.maxTimestamp < timestamp || segment.visibleSize === 0) continue;
       segment.readers++;

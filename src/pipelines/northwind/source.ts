@@ -1,7 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { dataDirPaths, TributaryError, type TributaryConfig } from '../../core/index.js';
+import { dataDirPaths, isNoSpaceError, TributaryError, type TributaryConfig } from '../../core/index.js';
 import { pgliteReader, postgresReader, type PostgresTableReader } from './extract.js';
 import { loadNorthwind, pgliteTarget, postgresTarget, type LoadReport } from './load.js';
 
@@ -29,18 +30,64 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Free bytes a fresh PGlite database needs: initdb writes about 40 MiB before any data. */
+const pgliteCreateBytesMin = 64 * 1024 * 1024;
+
+/**
+ * PGlite runs PostgreSQL in WebAssembly: its file errors are Emscripten's `ErrnoError` objects
+ * (not Error instances, no message), where ENOSPC is errno 51; PostgreSQL's own errors say
+ * "No space left on device".
+ */
+function pgliteNoSpace(error: unknown): boolean {
+  if (isNoSpaceError(error)) return true;
+  const errno = error as { name?: unknown; errno?: unknown } | null;
+  return errno !== null && typeof errno === 'object' && errno.name === 'ErrnoError' && errno.errno === 51;
+}
+
+/** Bytes free on the file system holding `dir` (or its nearest existing parent). */
+function freeBytesAt(dir: string): number | undefined {
+  for (let at = dir; ; at = path.dirname(at)) {
+    try {
+      const stats = statfsSync(at);
+      return stats.bavail * stats.bsize;
+    } catch {
+      if (path.dirname(at) === at) return undefined;
+    }
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  const errno = (error as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' ? `file system error (Emscripten errno ${errno})` : String(error);
+}
+
 /** Opens the embedded PGlite database of a data dir (created when missing). */
 export async function openEmbeddedNorthwind(dataDir: string): Promise<PGlite> {
   const dir = dataDirPaths(dataDir).pglite;
+  const created = !existsSync(dir);
   try {
     return await PGlite.create(dir);
   } catch (error) {
+    const freeBytes = freeBytesAt(dir);
+    const mib = (bytes: number) => `${Math.floor(bytes / (1024 * 1024))} MiB`;
+    if (pgliteNoSpace(error) || (created && freeBytes !== undefined && freeBytes < pgliteCreateBytesMin)) {
+      // A database that initdb could not finish is never opened later as if it were whole.
+      if (created) rmSync(dir, { recursive: true, force: true });
+      const room =
+        freeBytes === undefined
+          ? ''
+          : ` (${mib(freeBytes)} free${created ? `; a new database needs about ${mib(pgliteCreateBytesMin)}` : ''})`;
+      throw new TributaryError(
+        'STORAGE_FULL',
+        `cannot ${created ? 'create' : 'open'} the embedded PostgreSQL (PGlite) at ${dir}: no space left on its disk${room}. Free space or point --data-dir at a larger disk.`,
+        { cause: error },
+      );
+    }
     throw new TributaryError(
       'IO',
-      `cannot open the embedded PostgreSQL (PGlite) at ${dir}: ${(error as Error).message}; is another tributary process using it?`,
-      {
-        cause: error,
-      },
+      `cannot open the embedded PostgreSQL (PGlite) at ${dir}: ${describeError(error)}; is another tributary process using it?`,
+      { cause: error },
     );
   }
 }
