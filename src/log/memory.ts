@@ -159,9 +159,7 @@ class MemoryLogImpl extends LocalGroupLog implements MemoryLog {
         const normalized = records.map((record, index) => {
           const topic = this.#topic(record.topic);
           const count = topic.partitions.length;
-          return normalizeRecord(record, index, count, nowMs, (key) =>
-            this.#partitioner.partition(record.topic, key, count),
-          );
+          return normalizeRecord(record, index, count, nowMs, this.#partitioner);
         });
         const results: AppendResult[] = [];
         const touched = new Set<MemoryTopic>();

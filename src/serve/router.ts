@@ -119,15 +119,33 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
   const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
-    const declared = Number(c.req.header('content-length') ?? 'NaN');
+    const declared = Number(nodeHeader(c, 'content-length') ?? 'NaN');
     if (Number.isFinite(declared) && declared > maxBytes) {
       // Answered before the body is read: read it away first (up to a bound), so the client,
       // still sending, gets the 413 instead of a connection reset.
       await discardBody(c.req.raw, limits.httpUnreadBodyDrainBytesMax);
       return tooLarge(c);
     }
+    // A declared length within the limit is all Node's HTTP parser delivers, so only chunked
+    // bodies need counting. Deciding that from Node's own headers (as Hono's bodyLimit does from
+    // the WHATWG ones) leaves the body unread, and routes that read Node's stream directly (HTTP
+    // ingest) never pay for building a WHATWG Request.
+    if (Number.isFinite(declared) && nodeHeader(c, 'transfer-encoding') === undefined) return next();
     return limit(c, next);
   };
+}
+
+/** Node's raw request under @hono/node-server (`c.env.incoming`); absent in other runtimes. */
+interface NodeBindings {
+  incoming?: { headers: Record<string, string | string[] | undefined> };
+}
+
+/** A request header read from Node's request when there is one (no WHATWG Headers built). */
+function nodeHeader(c: Context, name: string): string | undefined {
+  const incoming = (c.env as NodeBindings | undefined)?.incoming;
+  if (!incoming) return c.req.header(name);
+  const value = incoming.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 async function discardBody(request: Request, bytesMax: number): Promise<void> {

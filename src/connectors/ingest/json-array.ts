@@ -14,32 +14,37 @@ import { limits, TributaryError } from '../../core/index.js';
  * @example
  * jsonArrayElements(Buffer.from('[{"a": 1}, "x"]')).map(String) // ['{"a": 1}', '"x"']
  */
-export function jsonArrayElements(bytes: Uint8Array, depthMax: number = limits.jsonDepthMax): Uint8Array[] {
-  if (!isUtf8(bytes)) throw invalid(bytes, -1, 'it is not valid UTF-8');
+export function jsonArrayElements(input: Uint8Array, depthMax: number = limits.jsonDepthMax): Uint8Array[] {
+  if (!isUtf8(input)) throw invalid(input, -1, 'it is not valid UTF-8');
+  // A plain Uint8Array view: the scan's byte loads stay monomorphic (indexing a Buffer, a subclass,
+  // is slower), and the elements are plain views too (no Buffer object per element).
+  const bytes = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+  const base = input.byteOffset;
   const elements: Uint8Array[] = [];
   const n = bytes.length;
-  let i = skipSpace(bytes, 0);
-  if (bytes[i] !== 0x5b /* [ */) throw invalid(bytes, i, "expected '['");
-  i = skipSpace(bytes, i + 1);
-  if (bytes[i] !== 0x5d /* ] */) {
+  let i = skipSpace(bytes, 0, n);
+  if (i >= n || bytes[i] !== 0x5b /* [ */) throw invalid(bytes, i, "expected '['");
+  i = skipSpace(bytes, i + 1, n);
+  if (i >= n || bytes[i] !== 0x5d /* ] */) {
     for (;;) {
       const start = i;
-      i = skipValue(bytes, i, depthMax);
-      elements.push(bytes.subarray(start, i));
-      i = skipSpace(bytes, i);
-      if (bytes[i] === 0x2c /* , */) i = skipSpace(bytes, i + 1);
-      else if (bytes[i] === 0x5d) break;
+      i = skipValue(bytes, i, n, depthMax);
+      elements.push(new Uint8Array(bytes.buffer, base + start, i - start));
+      i = skipSpace(bytes, i, n);
+      const c = i < n ? bytes[i] : -1;
+      if (c === 0x2c /* , */) i = skipSpace(bytes, i + 1, n);
+      else if (c === 0x5d) break;
       else throw invalid(bytes, i, "expected ',' or ']'");
     }
   }
-  i = skipSpace(bytes, i + 1);
+  i = skipSpace(bytes, i + 1, n);
   if (i !== n) throw invalid(bytes, i, 'unexpected data after the array');
   return elements;
 }
 
 /** True when the first byte that is not whitespace is '[' (the body is meant as a JSON array). */
 export function startsAsJsonArray(bytes: Uint8Array): boolean {
-  return bytes[skipSpace(bytes, 0)] === 0x5b;
+  return bytes[skipSpace(bytes, 0, bytes.length)] === 0x5b;
 }
 
 function invalid(bytes: Uint8Array, at: number, reason: string): TributaryError {
@@ -49,90 +54,97 @@ function invalid(bytes: Uint8Array, at: number, reason: string): TributaryError 
   });
 }
 
-function isSpace(c: number | undefined): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
+// Every read below is bounds-checked against `n`: a load past the end of a typed array returns
+// undefined, which makes V8 fall back to a slower generic load for the whole loop.
 
-function isDigit(c: number | undefined): boolean {
-  return c !== undefined && c >= 0x30 && c <= 0x39;
-}
-
-function skipSpace(b: Uint8Array, i: number): number {
-  while (isSpace(b[i])) i++;
+function skipSpace(b: Uint8Array, i: number, n: number): number {
+  while (i < n) {
+    const c = b[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
   return i;
 }
+
+function isDigitAt(b: Uint8Array, i: number, n: number): boolean {
+  if (i >= n) return false;
+  const c = b[i];
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** The closing byte ('}' or ']') of each open container of the element being scanned; grows as needed. */
+let closers = new Uint8Array(64);
 
 /**
  * Checks one JSON value at `i` (nested containers without recursion), an element of the outer array
  * (so its containers start at depth 2); returns the index after it.
  */
-function skipValue(b: Uint8Array, i: number, depthMax: number): number {
-  /** The closing byte of each open container: '}' or ']'. */
-  const open: number[] = [];
+function skipValue(b: Uint8Array, i: number, n: number, depthMax: number): number {
+  let depth = 0;
   for (;;) {
+    if (i >= n) throw invalid(b, i, 'expected a value');
     const c = b[i];
     let complete = true;
-    if ((c === 0x7b || c === 0x5b) && open.length + 2 > depthMax) {
-      throw new TributaryError(
-        'INVALID_ARGUMENT',
-        `request body nests arrays/objects more than ${depthMax} levels deep (jsonDepthMax)`,
-        { details: { limit: 'jsonDepthMax', max: depthMax } },
-      );
-    }
-    if (c === 0x7b /* { */) {
-      i = skipSpace(b, i + 1);
-      if (b[i] === 0x7d) i++;
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (depth + 2 > depthMax) {
+        throw new TributaryError(
+          'INVALID_ARGUMENT',
+          `request body nests arrays/objects more than ${depthMax} levels deep (jsonDepthMax)`,
+          { details: { limit: 'jsonDepthMax', max: depthMax } },
+        );
+      }
+      const close = c + 2; // '}' or ']'
+      i = skipSpace(b, i + 1, n);
+      if (i < n && b[i] === close) i++;
       else {
-        open.push(0x7d);
-        i = skipKey(b, i);
+        if (depth === closers.length) {
+          const grown = new Uint8Array(closers.length * 2);
+          grown.set(closers);
+          closers = grown;
+        }
+        closers[depth++] = close;
+        if (c === 0x7b) i = skipKey(b, i, n);
         complete = false;
       }
-    } else if (c === 0x5b /* [ */) {
-      i = skipSpace(b, i + 1);
-      if (b[i] === 0x5d) i++;
-      else {
-        open.push(0x5d);
-        complete = false;
-      }
-    } else if (c === 0x22 /* " */) i = skipString(b, i);
-    else if (c === 0x2d /* - */ || isDigit(c)) i = skipNumber(b, i);
-    else if (c === 0x74 /* t */) i = skipLiteral(b, i, 'true');
-    else if (c === 0x66 /* f */) i = skipLiteral(b, i, 'false');
-    else if (c === 0x6e /* n */) i = skipLiteral(b, i, 'null');
+    } else if (c === 0x22 /* " */) i = skipString(b, i, n);
+    else if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) i = skipNumber(b, i, n);
+    else if (c === 0x74 /* t */) i = skipLiteral(b, i, n, 'true');
+    else if (c === 0x66 /* f */) i = skipLiteral(b, i, n, 'false');
+    else if (c === 0x6e /* n */) i = skipLiteral(b, i, n, 'null');
     else throw invalid(b, i, 'expected a value');
     if (!complete) continue;
     // A value ended: close the containers it completes, then go on to the next value, if any.
     for (;;) {
-      if (open.length === 0) return i;
-      i = skipSpace(b, i);
-      const close = open[open.length - 1];
-      if (b[i] === 0x2c /* , */) {
-        i = skipSpace(b, i + 1);
-        if (close === 0x7d) i = skipKey(b, i);
+      if (depth === 0) return i;
+      i = skipSpace(b, i, n);
+      const close = closers[depth - 1];
+      const next = i < n ? b[i] : -1;
+      if (next === 0x2c /* , */) {
+        i = skipSpace(b, i + 1, n);
+        if (close === 0x7d) i = skipKey(b, i, n);
         break;
       }
-      if (b[i] !== close) throw invalid(b, i, close === 0x7d ? "expected ',' or '}'" : "expected ',' or ']'");
-      open.pop();
+      if (next !== close) throw invalid(b, i, close === 0x7d ? "expected ',' or '}'" : "expected ',' or ']'");
+      depth--;
       i++;
     }
   }
 }
 
 /** An object key and its colon; returns the index of the value. */
-function skipKey(b: Uint8Array, i: number): number {
-  if (b[i] !== 0x22) throw invalid(b, i, 'expected a string key');
-  i = skipSpace(b, skipString(b, i));
-  if (b[i] !== 0x3a /* : */) throw invalid(b, i, "expected ':'");
-  return skipSpace(b, i + 1);
+function skipKey(b: Uint8Array, i: number, n: number): number {
+  if (i >= n || b[i] !== 0x22) throw invalid(b, i, 'expected a string key');
+  i = skipSpace(b, skipString(b, i, n), n);
+  if (i >= n || b[i] !== 0x3a /* : */) throw invalid(b, i, "expected ':'");
+  return skipSpace(b, i + 1, n);
 }
 
-function skipString(b: Uint8Array, i: number): number {
-  const n = b.length;
+function skipString(b: Uint8Array, i: number, n: number): number {
   for (i++; i < n;) {
     const c = b[i];
     if (c === 0x22) return i + 1;
     if (c === 0x5c /* \ */) {
-      const e = b[i + 1];
+      const e = i + 1 < n ? b[i + 1] : -1;
       if (
         e === 0x22 ||
         e === 0x5c ||
@@ -145,7 +157,7 @@ function skipString(b: Uint8Array, i: number): number {
       )
         i += 2;
       else if (e === 0x75 /* u */) {
-        for (let k = 2; k < 6; k++) if (!isHex(b[i + k])) throw invalid(b, i, 'bad \\u escape');
+        for (let k = 2; k < 6; k++) if (i + k >= n || !isHex(b[i + k])) throw invalid(b, i, 'bad \\u escape');
         i += 6;
       } else throw invalid(b, i, 'bad escape in a string');
     } else if (c < 0x20) throw invalid(b, i, 'control character in a string');
@@ -154,32 +166,31 @@ function skipString(b: Uint8Array, i: number): number {
   throw invalid(b, n, 'unterminated string');
 }
 
-function isHex(c: number | undefined): boolean {
-  return (
-    c !== undefined && ((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66))
-  );
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
-function skipNumber(b: Uint8Array, i: number): number {
+function skipNumber(b: Uint8Array, i: number, n: number): number {
   if (b[i] === 0x2d) i++;
-  if (b[i] === 0x30) i++;
-  else if (isDigit(b[i])) while (isDigit(b[i])) i++;
+  if (i < n && b[i] === 0x30) i++;
+  else if (isDigitAt(b, i, n)) while (isDigitAt(b, i, n)) i++;
   else throw invalid(b, i, 'bad number');
-  if (b[i] === 0x2e /* . */) {
+  if (i < n && b[i] === 0x2e /* . */) {
     i++;
-    if (!isDigit(b[i])) throw invalid(b, i, 'bad number');
-    while (isDigit(b[i])) i++;
+    if (!isDigitAt(b, i, n)) throw invalid(b, i, 'bad number');
+    while (isDigitAt(b, i, n)) i++;
   }
-  if (b[i] === 0x65 || b[i] === 0x45 /* e E */) {
+  if (i < n && (b[i] === 0x65 || b[i] === 0x45) /* e E */) {
     i++;
-    if (b[i] === 0x2b || b[i] === 0x2d) i++;
-    if (!isDigit(b[i])) throw invalid(b, i, 'bad number');
-    while (isDigit(b[i])) i++;
+    if (i < n && (b[i] === 0x2b || b[i] === 0x2d)) i++;
+    if (!isDigitAt(b, i, n)) throw invalid(b, i, 'bad number');
+    while (isDigitAt(b, i, n)) i++;
   }
   return i;
 }
 
-function skipLiteral(b: Uint8Array, i: number, word: string): number {
+function skipLiteral(b: Uint8Array, i: number, n: number, word: string): number {
+  if (i + word.length > n) throw invalid(b, i, `expected ${word}`);
   for (let k = 0; k < word.length; k++)
     if (b[i + k] !== word.charCodeAt(k)) throw invalid(b, i, `expected ${word}`);
   return i + word.length;

@@ -530,9 +530,7 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
       const record = records[i];
       const topic = this.#topic(record.topic);
       const count = topic.partitions.length;
-      const n = normalizeRecord(record, i, count, nowMs, (key) =>
-        this.#partitioner.partition(record.topic, key, count),
-      );
+      const n = normalizeRecord(record, i, count, nowMs, this.#partitioner);
       normalized[i] = n;
       const fence = topic.partitions[n.partition].fence;
       if (fence) throw fence;

@@ -225,7 +225,7 @@ async function appendPartition(
 ): Promise<void> {
   let batches: DecodedBatch[];
   try {
-    batches = p.records === null ? [] : decodeBatches(p.records);
+    batches = p.records === null ? [] : decodeBatches(p.records, topic, p.index);
   } catch (error) {
     response.errorCode = errorCodeOf(error);
     response.errorMessage = (error as Error).message;
@@ -239,11 +239,8 @@ async function appendPartition(
       response.errorMessage = 'transactional batches are not supported';
       return;
     }
-    const records: ProducerRecord[] = batch.records.map((r) => {
-      const headers: Record<string, Uint8Array> = {};
-      for (const h of r.headers) headers[h.key] = h.value ?? new Uint8Array(0);
-      return { topic, partition: p.index, key: r.key, value: r.value, headers, timestamp: r.timestamp };
-    });
+    // Decoded straight into producer records of this topic and partition (see ProducedRecord).
+    const records: ProducerRecord[] = batch.records;
     if (batch.producerId >= 0) {
       const check = state.producers.check(
         batch.producerId,

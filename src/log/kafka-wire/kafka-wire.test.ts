@@ -10,7 +10,7 @@ import { ScramServer, scramCredential, type KafkaAuthenticator } from './auth.js
 import { errorCodes } from './errors.js';
 import { messageSchemas } from './messages.js';
 import { ProducerStates } from './producers.js';
-import { crc32c, decodeBatches, encodeBatch } from './record-batch.js';
+import { crc32c, crc32cPortable, decodeBatches, encodeBatch } from './record-batch.js';
 import { compileMessage, KafkaReader, KafkaWriter } from './schema.js';
 import { serveKafka, servedApiVersions } from './server.js';
 
@@ -27,6 +27,21 @@ describe('CRC-32C', () => {
       for (let k = 0; k < 8; k++) bytewise = bytewise & 1 ? 0x82f63b78 ^ (bytewise >>> 1) : bytewise >>> 1;
     }
     expect(crc32c(data)).toBe((bytewise ^ 0xffffffff) >>> 0);
+    expect(crc32cPortable(data)).toBe((bytewise ^ 0xffffffff) >>> 0);
+  });
+
+  it('sums a range of a larger buffer the same way, native and portable', () => {
+    const data = Buffer.from(Array.from({ length: 4099 }, (_, i) => (i * 131 + 7) & 0xff));
+    for (const [start, end] of [
+      [0, data.length],
+      [21, 4000],
+      [3, 3],
+      [17, 18],
+    ]) {
+      const expected = crc32cPortable(Buffer.from(data.subarray(start, end)));
+      expect(crc32c(data, start, end)).toBe(expected);
+      expect(crc32cPortable(data, start, end)).toBe(expected);
+    }
   });
 });
 
@@ -117,21 +132,18 @@ describe('record batch v2', () => {
   ];
 
   it('encodes stored records and decodes them back (offset gaps, nulls, headers, CRC-32C)', () => {
-    const [batch] = decodeBatches(encodeBatch(records));
+    const [batch] = decodeBatches(encodeBatch(records), 'into', 3);
     expect(batch.baseOffset).toBe(10);
     expect(batch.lastOffsetDelta).toBe(2);
-    expect(
-      batch.records.map((r) => [
-        r.offsetDelta,
-        r.timestamp,
-        r.key?.toString() ?? null,
-        r.value?.toString() ?? null,
-      ]),
-    ).toEqual([
-      [0, 1_700_000_000_000, 'k', 'v1'],
-      [2, 1_700_000_000_005, null, null],
-    ]);
-    expect(batch.records[0].headers).toEqual([{ key: 'h', value: Buffer.from('x') }]);
+    const text = (bytes: Uint8Array | null) => (bytes === null ? null : Buffer.from(bytes).toString());
+    expect(batch.records.map((r) => [r.topic, r.partition, r.timestamp, text(r.key), text(r.value)])).toEqual(
+      [
+        ['into', 3, 1_700_000_000_000, 'k', 'v1'],
+        ['into', 3, 1_700_000_000_005, null, null],
+      ],
+    );
+    expect(text(batch.records[0].headers!.h)).toBe('x');
+    expect(batch.records[1].headers).toBeUndefined();
   });
 
   it('refuses a flipped byte (CRC-32C) and decodes a gzip-compressed batch', () => {
@@ -146,7 +158,9 @@ describe('record batch v2', () => {
     header.writeInt16BE(1, 21);
     const gz = Buffer.concat([header, compressed]);
     gz.writeUInt32BE(crc32c(gz, 21), 17);
-    expect(decodeBatches(gz)[0].records.map((r) => r.value?.toString() ?? null)).toEqual(['v1', null]);
+    expect(
+      decodeBatches(gz)[0].records.map((r) => (r.value === null ? null : Buffer.from(r.value).toString())),
+    ).toEqual(['v1', null]);
   });
 });
 

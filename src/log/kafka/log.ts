@@ -353,9 +353,7 @@ class KafkaLog implements Log {
     this.#partitioner.beginBatch();
     const normalized: NormalizedRecord[] = records.map((record, i) => {
       const count = counts.get(record.topic)!;
-      return normalizeRecord(record, i, count, nowMs, (key) =>
-        this.#partitioner.partition(record.topic, key, count),
-      );
+      return normalizeRecord(record, i, count, nowMs, this.#partitioner);
     });
     const results: AppendResult[] = [];
     for (const chunk of timestampSafeChunks(normalized)) results.push(...(await this.#send(chunk)));
