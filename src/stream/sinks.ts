@@ -265,6 +265,14 @@ export interface StagedFile {
   rows: number;
 }
 
+/** The rows of one partition for `TwoPhaseTable.stageMany`. */
+export interface StageGroup {
+  rows: Record<string, unknown>[];
+  partition: PartitionValues;
+  /** Partition columns the rows do not carry, with their value for every row of the group. */
+  constants: Record<string, unknown>;
+}
+
 /**
  * What the lake sink needs from a lake table: stage files, then commit them atomically under an id
  * (a commit id already applied is a no-op). The lake layer's tables implement it; the pipelines
@@ -281,6 +289,13 @@ export interface TwoPhaseTable {
     rows: Record<string, unknown>[],
     options: { partition: PartitionValues; fileName: string },
   ): Promise<StagedFile>;
+  /**
+   * Stages the rows of several partitions in one write, one file per partition (optional; without
+   * it the sink stages buffer by buffer with `stage`). A group's rows lack the partition columns
+   * `constants` gives (time partitions, computed and missing columns), which hold for all of them.
+   * `fileName` is unique per call; every file of the call is named after it.
+   */
+  stageMany?(groups: StageGroup[], options: { fileName: string }): Promise<StagedFile[]>;
   commit(options: { commitId: string; add: StagedFile[] }): Promise<void>;
   /** Merges small files of the given partitions (optional; the lake's atomic compaction). */
   compact?(partitions: PartitionValues[]): Promise<void>;
@@ -307,6 +322,13 @@ export interface LakeSinkOptions<T> {
    * buffer into a file first. Default `limits.lakeSinkOpenPartitionsMax` (256).
    */
   openPartitionsMax?: number;
+  /**
+   * Rows held in open buffers at most, all partitions together: reaching it rolls every open
+   * buffer at the next flush, in one write (memory stays bounded however many partitions are
+   * open, and the files are as large as that memory allows). Default
+   * `limits.lakeSinkBufferedRowsMax`.
+   */
+  bufferedRowsMax?: number;
   /** Roll a partition's file after this many rows (`flush.size`). Default 10,000. */
   flushSize?: number;
   /** Roll when a buffer spans this much event time (`rotate.interval.ms`). Default 10 minutes. */
@@ -420,6 +442,13 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       `lake sink ${table.name}: openPartitionsMax must be a positive integer, got ${openMax}`,
     );
   }
+  const bufferedRowsMax = options.bufferedRowsMax ?? limits.lakeSinkBufferedRowsMax;
+  if (!Number.isInteger(bufferedRowsMax) || bufferedRowsMax < 1) {
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      `lake sink ${table.name}: bufferedRowsMax must be a positive integer, got ${bufferedRowsMax}`,
+    );
+  }
   const toRow = options.row ?? ((v: T) => v as unknown as Record<string, unknown>);
   const compactAfterFiles = options.compactAfterFiles ?? 10;
   /**
@@ -437,6 +466,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   /** Open buffers, least recently written first (a write moves its buffer to the end). */
   const buffers = new Map<string, LakeBuffer>();
   let lastBuffer: LakeBuffer | null = null;
+  /** Rows in `buffers` (detached buffers waiting in `ready` are not counted). */
+  let bufferedRows = 0;
   let seq = 0;
   let evicted = 0;
   let pending: StagedFile[] = [];
@@ -468,34 +499,57 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     const oldest = buffers.values().next().value;
     if (oldest === undefined) return;
     buffers.delete(oldest.path);
+    bufferedRows -= oldest.rows.length;
     if (lastBuffer === oldest) lastBuffer = null;
     ready.push(oldest);
     evicted++;
     partitionsEvicted.inc({ job: context?.jobName ?? '', table: table.name });
   }
 
+  /** Partition columns a buffer's rows get when it rolls: its time partitions, computed and missing columns. */
+  function constantsOf(buffer: LakeBuffer): Record<string, unknown> {
+    const constants: Record<string, unknown> = {};
+    for (const column of timeColumns) constants[column] = buffer.partition[column];
+    return Object.assign(constants, buffer.added);
+  }
+
+  /** Stages one buffer as one file (tables without `stageMany`). */
   async function roll(buffer: LakeBuffer): Promise<void> {
-    if (buffers.get(buffer.path) === buffer) buffers.delete(buffer.path);
-    if (lastBuffer === buffer) lastBuffer = null;
     if (buffer.rows.length === 0) return;
     seq++;
     // Deterministic: the same input replayed from the same checkpoint rolls the same files.
     const fileName = `${prefix()}-${fileTag(buffer.path)}-${String(seq).padStart(6, '0')}.parquet`;
     let rows = buffer.rows;
-    if (timeColumns.length > 0 || columns !== null) {
-      const extra: Record<string, unknown> = {};
-      for (const column of timeColumns) extra[column] = buffer.partition[column];
-      Object.assign(extra, buffer.added);
-      if (Object.keys(extra).length > 0) rows = rows.map((row) => ({ ...row, ...extra }));
-    }
+    const constants = constantsOf(buffer);
+    if (Object.keys(constants).length > 0) rows = rows.map((row) => ({ ...row, ...constants }));
     pending.push(await table.stage(rows, { partition: buffer.partition, fileName }));
   }
 
+  /**
+   * Rolls the detached buffers and those marked to roll: with `stageMany`, all of them in one
+   * write (one DuckDB statement, one batch of fsyncs) whatever the number of partitions.
+   */
   async function rollMarked(): Promise<void> {
-    const full = ready;
+    const rolling = ready;
     ready = [];
-    for (const buffer of full) await roll(buffer);
-    for (const buffer of [...buffers.values()]) if (buffer.roll) await roll(buffer);
+    for (const buffer of [...buffers.values()]) {
+      if (!buffer.roll) continue;
+      buffers.delete(buffer.path);
+      bufferedRows -= buffer.rows.length;
+      if (lastBuffer === buffer) lastBuffer = null;
+      rolling.push(buffer);
+    }
+    const nonEmpty = rolling.filter((b) => b.rows.length > 0);
+    if (nonEmpty.length === 0) return;
+    if (table.stageMany === undefined) {
+      for (const buffer of nonEmpty) await roll(buffer);
+      return;
+    }
+    seq++;
+    // Deterministic: the same input replayed from the same checkpoint rolls the same files.
+    const fileName = `${prefix()}-${String(seq).padStart(6, '0')}`;
+    const groups = nonEmpty.map((b) => ({ rows: b.rows, partition: b.partition, constants: constantsOf(b) }));
+    pending.push(...(await table.stageMany(groups, { fileName })));
   }
 
   return {
@@ -510,6 +564,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       seq =
         typeof restored.seq === 'number' ? restored.seq : Math.max(0, ...Object.values(restored.seq ?? {}));
       for (const [path, partition, rows, firstTs, added] of restored.buffers) {
+        bufferedRows += rows.length;
         buffers.set(path, {
           path,
           partition,
@@ -573,12 +628,20 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       }
       lastBuffer = buffer;
       buffer.rows.push(row);
+      bufferedRows++;
       buffer.lastWriteMs = context!.bounded ? 0 : context!.now();
       if (buffer.rows.length >= flushSize || Math.abs(timestampMs - buffer.firstTs) >= rotateMs) {
         // Detach now so the file has exactly these rows; the next row starts a new buffer.
         buffers.delete(path);
+        bufferedRows -= buffer.rows.length;
         lastBuffer = null;
         ready.push(buffer);
+      } else if (bufferedRows >= bufferedRowsMax) {
+        // Memory bound: every open buffer rolls at the next flush, together.
+        for (const open of buffers.values()) ready.push(open);
+        buffers.clear();
+        bufferedRows = 0;
+        lastBuffer = null;
       }
     },
     async flush() {
