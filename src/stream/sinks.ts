@@ -29,6 +29,7 @@ import {
   type SchemaRegistry,
 } from '../log/index.js';
 import { RowPartitioner, type LakePartitionColumn } from './lake-partitions.js';
+import { LakeSpill, type SpillRef } from './lake-spill.js';
 import type { Key, Sink, SinkContext } from './types.js';
 
 /**
@@ -373,6 +374,10 @@ export function formatTimePartition(pathFormat: string, ts: number): Record<stri
 interface LakeBuffer {
   /** Encoded Hive partition path: the buffer's identity. */
   path: string;
+  /** Names the buffer's lines in the spill file (lake-spill.ts). */
+  id: number;
+  /** Rows of `rows` already in the spill file. */
+  spilled: number;
   partition: PartitionValues;
   rows: Record<string, unknown>[];
   /** Computed and missing partition columns, the same for every row: added when the file rolls. */
@@ -383,16 +388,23 @@ interface LakeBuffer {
 }
 
 /*
- * The lake sink's part of a checkpoint (JSON): `buffers` are the not-yet-rolled partitions in
- * least-recently-written-first order, `[path, partition, rows, firstTs, added]` (`added`: the
- * computed and missing partition columns the rows get when rolled; absent in checkpoints written
- * before column partitions); `seq` is the number of
- * files rolled so far (file names continue from it; checkpoints written before column partitions
- * hold a per-path record instead, whose largest value is taken); `pending` the staged files the
- * checkpoint commits.
+ * The lake sink's part of a checkpoint (JSON): `spill` describes the not-yet-rolled partitions of
+ * a job with a checkpoint directory: the spill file holding their rows (lake-spill.ts: `file`,
+ * `bytes`), `buffers` in least-recently-written-first order as `[path, partition, firstTs, added,
+ * id, rows]` (`added`: the computed and missing partition columns the rows get when rolled; `id`:
+ * the buffer's lines in the spill file; `rows`: how many) and `nextId`, the next buffer id. Without
+ * a checkpoint directory, and in checkpoints written before the spill file, `buffers` holds them
+ * with their rows inline instead, `[path, partition, rows, firstTs, added]` (`added` absent before
+ * column partitions). `seq` is the number of rolls so far (file names continue from it;
+ * checkpoints written before column partitions hold a per-path record instead, whose largest
+ * value is taken); `pending` the staged files the checkpoint commits.
  */
 interface LakeSinkState {
   buffers: [string, PartitionValues, Record<string, unknown>[], number, Record<string, unknown>?][];
+  spill?: SpillRef & {
+    buffers: [string, PartitionValues, number, Record<string, unknown>, number, number][];
+    nextId: number;
+  };
   seq: number | Record<string, number>;
   pending: StagedFile[];
 }
@@ -468,6 +480,9 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   let lastBuffer: LakeBuffer | null = null;
   /** Rows in `buffers` (detached buffers waiting in `ready` are not counted). */
   let bufferedRows = 0;
+  let nextBufferId = 0;
+  /** Rows of open buffers kept across checkpoints; null without a checkpoint directory. */
+  let spill: LakeSpill | null = null;
   let seq = 0;
   let evicted = 0;
   let pending: StagedFile[] = [];
@@ -557,16 +572,31 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     get evicted() {
       return evicted;
     },
-    open(ctx) {
+    async open(ctx) {
       context = ctx;
-      const restored = ctx.restored as LakeSinkState | undefined;
-      if (restored === undefined || restored === null) return Promise.resolve();
+      spill = ctx.stateDir === undefined || ctx.stateDir === null ? null : new LakeSpill(ctx.stateDir, ctx.sinkIndex);
+      const restored = ctx.restored as LakeSinkState | undefined | null;
+      if (restored === undefined || restored === null) {
+        // A run that died before its first checkpoint may have left spill files: none counts.
+        await spill?.collect(null);
+        return;
+      }
       seq =
         typeof restored.seq === 'number' ? restored.seq : Math.max(0, ...Object.values(restored.seq ?? {}));
-      for (const [path, partition, rows, firstTs, added] of restored.buffers) {
+      const open = (
+        path: string,
+        partition: PartitionValues,
+        rows: Record<string, unknown>[],
+        firstTs: number,
+        added: Record<string, unknown> | undefined,
+        id: number,
+        spilled: number,
+      ) => {
         bufferedRows += rows.length;
         buffers.set(path, {
           path,
+          id,
+          spilled,
           partition,
           rows,
           added: added ?? {},
@@ -574,9 +604,21 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
           lastWriteMs: ctx.now(),
           roll: false,
         });
+      };
+      if (restored.spill !== undefined) {
+        const entries = restored.spill.buffers;
+        const rows = await spill!.restore(restored.spill, new Map(entries.map((e) => [e[4], e[5]])));
+        for (const [path, partition, firstTs, added, id] of entries) {
+          const own = rows.get(id)!;
+          open(path, partition, own, firstTs, added, id, own.length);
+        }
+        nextBufferId = restored.spill.nextId;
+      } else {
+        await spill?.collect(null);
+        for (const [path, partition, rows, firstTs, added] of restored.buffers)
+          open(path, partition, rows, firstTs, added, nextBufferId++, 0);
       }
       while (buffers.size > openMax) evictLeastRecent();
-      return Promise.resolve();
     },
     write(value, timestampMs) {
       const row = toRow(value);
@@ -613,6 +655,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
         if (buffers.size >= openMax) evictLeastRecent();
         buffer = {
           path,
+          id: nextBufferId++,
+          spilled: 0,
           partition: columns === null ? timeValues : { ...timeValues, ...columnValues },
           rows: [],
           added: columns === null ? {} : { ...columns.added },
@@ -657,15 +701,32 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     },
     async preCommit(): Promise<LakeSinkState> {
       await rollMarked();
-      const state: LakeSinkState = {
-        buffers: [...buffers.values()].map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]),
-        seq,
-        pending,
-      };
+      const open = [...buffers.values()];
+      const staged = pending;
       pending = [];
-      return state;
+      if (spill === null)
+        return { buffers: open.map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]), seq, pending: staged };
+      // Only the rows that came since the last checkpoint are written (once each), not every
+      // buffered row at every checkpoint.
+      const ref = await spill.write(open);
+      return {
+        buffers: [],
+        ...(ref === null
+          ? {}
+          : {
+              spill: {
+                ...ref,
+                buffers: open.map((b) => [b.path, b.partition, b.firstTs, b.added, b.id, b.rows.length]),
+                nextId: nextBufferId,
+              },
+            }),
+        seq,
+        pending: staged,
+      };
     },
     async commit(checkpointId, state) {
+      // The checkpoint is durable: spill generations it does not name are garbage.
+      await spill?.collect((state as LakeSinkState | null)?.spill ?? null);
       const files = (state as LakeSinkState | null)?.pending ?? [];
       if (files.length === 0) return;
       await table.commit({
