@@ -304,7 +304,7 @@ export class LakeTable {
    * once (each is durable on its own; none is visible before a manifest names it).
    */
   async #publish(written: WrittenFile[], outDir: string, committed?: Manifest | null): Promise<StagedFile[]> {
-    const staged: StagedFile[] = new Array(written.length);
+    const staged = new Array<StagedFile>(written.length);
     const existing = new Map((committed?.files ?? []).map((f) => [f.path, f]));
     try {
       await forEachConcurrently(written, limits.lakePublishConcurrency, async (file, i) => {
@@ -313,7 +313,12 @@ export class LakeTable {
         if (already) {
           // A deterministic name restaged after its commit landed: committed files are immutable,
           // so keep the committed object (the commit id check then recognises the retry).
-          staged[i] = { path: relative, partition: already.partition, rows: already.rows, bytes: already.bytes };
+          staged[i] = {
+            path: relative,
+            partition: already.partition,
+            rows: already.rows,
+            bytes: already.bytes,
+          };
           return;
         }
         await this.#context.storage.moveFile(`${this.directory}/${relative}`, file.localFile);

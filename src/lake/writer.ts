@@ -184,10 +184,10 @@ function appendGroups(
   const total = groups.reduce((n, g) => n + g.rows.length, 0);
   let groupIndex = 0;
   let offset = 0;
-  for (let done = 0; done < total; ) {
+  for (let done = 0; done < total;) {
     const size = Math.min(chunkRows, total - done);
     const vectors = names.map(() => new Array<DuckDBValue>(size));
-    for (let filled = 0; filled < size; ) {
+    for (let filled = 0; filled < size;) {
       const group = groups[groupIndex];
       const n = Math.min(group.rows.length - offset, size - filled);
       const rows = group.rows;

@@ -73,7 +73,10 @@ export class LakeSpill {
     const rows = new Map<number, Record<string, unknown>[]>();
     const keep = ref === null ? null : this.#generationOf(ref.file);
     if (ref !== null && keep === null)
-      throw new TributaryError('CORRUPT_DATA', `lake sink spill file name ${JSON.stringify(ref.file)} is not one of its own`);
+      throw new TributaryError(
+        'CORRUPT_DATA',
+        `lake sink spill file name ${JSON.stringify(ref.file)} is not one of its own`,
+      );
     await this.collect(ref);
     if (ref === null || keep === null) return rows;
     const file = path.join(this.#dir, ref.file);
@@ -81,9 +84,13 @@ export class LakeSpill {
     try {
       data = await readFile(file);
     } catch (error) {
-      throw new TributaryError('CORRUPT_DATA', `lake sink spill file ${file} named by the checkpoint is missing`, {
-        cause: error,
-      });
+      throw new TributaryError(
+        'CORRUPT_DATA',
+        `lake sink spill file ${file} named by the checkpoint is missing`,
+        {
+          cause: error,
+        },
+      );
     }
     if (data.length < ref.bytes)
       throw new TributaryError(
@@ -93,14 +100,18 @@ export class LakeSpill {
     if (data.length > ref.bytes) await truncate(file, ref.bytes);
     for (const id of wanted.keys()) rows.set(id, []);
     let lines = 0;
-    for (let start = 0; start < ref.bytes; ) {
+    for (let start = 0; start < ref.bytes;) {
       let end = data.indexOf(0x0a, start);
       if (end < 0 || end >= ref.bytes) end = ref.bytes;
       const tab = data.indexOf(0x09, start);
       if (tab < 0 || tab > end)
-        throw new TributaryError('CORRUPT_DATA', `lake sink spill file ${file}: line at byte ${start} has no buffer id`);
+        throw new TributaryError(
+          'CORRUPT_DATA',
+          `lake sink spill file ${file}: line at byte ${start} has no buffer id`,
+        );
       const target = rows.get(Number(data.toString('latin1', start, tab)));
-      if (target !== undefined) target.push(JSON.parse(data.toString('utf8', tab + 1, end)) as Record<string, unknown>);
+      if (target !== undefined)
+        target.push(JSON.parse(data.toString('utf8', tab + 1, end)) as Record<string, unknown>);
       lines++;
       start = end + 1;
     }

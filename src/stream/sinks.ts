@@ -574,7 +574,10 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     },
     async open(ctx) {
       context = ctx;
-      spill = ctx.stateDir === undefined || ctx.stateDir === null ? null : new LakeSpill(ctx.stateDir, ctx.sinkIndex);
+      spill =
+        ctx.stateDir === undefined || ctx.stateDir === null
+          ? null
+          : new LakeSpill(ctx.stateDir, ctx.sinkIndex);
       const restored = ctx.restored as LakeSinkState | undefined | null;
       if (restored === undefined || restored === null) {
         // A run that died before its first checkpoint may have left spill files: none counts.
@@ -705,7 +708,11 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       const staged = pending;
       pending = [];
       if (spill === null)
-        return { buffers: open.map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]), seq, pending: staged };
+        return {
+          buffers: open.map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]),
+          seq,
+          pending: staged,
+        };
       // Only the rows that came since the last checkpoint are written (once each), not every
       // buffered row at every checkpoint.
       const ref = await spill.write(open);

@@ -48,7 +48,9 @@ describe('lake sink spill file', () => {
     expect((await stat(path.join(dir, second.file))).size).toBe(second.bytes);
 
     // A row count the file cannot give is refused, not half-restored.
-    await expect(new LakeSpill(dir, 0).restore(second, new Map([[1, 6]]))).rejects.toThrow(/buffer 1 has 5 rows/);
+    await expect(new LakeSpill(dir, 0).restore(second, new Map([[1, 6]]))).rejects.toThrow(
+      /buffer 1 has 5 rows/,
+    );
   });
 
   it('rewrites the live rows into a new generation when dead lines dominate, and collects the old one after the checkpoint', async () => {
