@@ -32,6 +32,17 @@ export const limits = {
    * recently written one (a high-cardinality column cannot exhaust memory or checkpoint size).
    */
   lakeSinkOpenPartitionsMax: 256,
+  /**
+   * Rows a stream lake sink holds in its open buffers, all partitions together, before it rolls
+   * them all (one write). Rows are JS objects of a few hundred bytes: this keeps a sink's memory
+   * (and its part of a checkpoint) in the low hundreds of megabytes.
+   */
+  lakeSinkBufferedRowsMax: 500_000,
+  /**
+   * Files a lake commit publishes (fsync + rename + directory fsync) or marks at once: overlapping
+   * fsyncs share the file system's journal commits, one at a time each costs a disk flush.
+   */
+  lakePublishConcurrency: 32,
   /** Escaped length of one partition value (a path segment; file systems cap names at 255 bytes). */
   lakePartitionValueBytesMax: 200,
   /** Request bodies on the HTTP API. */

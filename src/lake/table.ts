@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import nodePath from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { TributaryError, type Clock, limits } from '../core/index.js';
+import { limits, TributaryError, type Clock } from '../core/index.js';
+import { forEachConcurrently } from './concurrency.js';
 import {
   decodeManifest,
   encodeManifest,
@@ -21,7 +22,7 @@ import {
 } from './partition.js';
 import { canonicalType, mergeSchema, quoteLiteral, type TableSchema } from './schema.js';
 import type { LakeStorage } from './types.js';
-import type { ParquetWriter, WrittenFile } from './writer.js';
+import type { ParquetWriter, RowGroup, WrittenFile } from './writer.js';
 
 export const layers = ['bronze', 'silver', 'gold'] as const;
 export type Layer = (typeof layers)[number];
@@ -194,6 +195,29 @@ export function addBronzeColumns(
   return rows.map((row) => ({ ...row, _ingestion_timestamp: timestamp, _source: source }));
 }
 
+/** The bronze metadata columns as constants of every group (no row is copied). */
+function bronzeGroups(groups: readonly RowGroup[], source: string, ingestedAtMs: number): RowGroup[] {
+  const bronze = { _ingestion_timestamp: new Date(ingestedAtMs), _source: source };
+  return groups.map((g) => ({ rows: g.rows, constants: { ...g.constants, ...bronze } }));
+}
+
+/** First non-null value of `name` in the groups (a group's constant, else its rows), or null. */
+function firstValue(groups: readonly RowGroup[], name: string): unknown {
+  for (const group of groups) {
+    if (group.rows.length === 0) continue;
+    if (group.constants !== undefined && name in group.constants) {
+      const value = group.constants[name];
+      if (value !== null && value !== undefined) return value;
+      continue;
+    }
+    for (const row of group.rows) {
+      const value = row[name];
+      if (value !== null && value !== undefined) return value;
+    }
+  }
+  return null;
+}
+
 /**
  * One lake table: stage files, commit them atomically, read snapshots. Obtain it from
  * `lake.table(layer, name)`.
@@ -273,31 +297,34 @@ export class LakeTable {
     return columns;
   }
 
-  /** Publishes files DuckDB wrote into the scratch directory under the table directory. */
+  /**
+   * Publishes files DuckDB wrote into the scratch directory under the table directory, several at
+   * once (each is durable on its own; none is visible before a manifest names it).
+   */
   async #publish(written: WrittenFile[], outDir: string, committed?: Manifest | null): Promise<StagedFile[]> {
-    const staged: StagedFile[] = [];
+    const staged = new Array<StagedFile>(written.length);
     const existing = new Map((committed?.files ?? []).map((f) => [f.path, f]));
     try {
-      for (const file of written) {
+      await forEachConcurrently(written, limits.lakePublishConcurrency, async (file, i) => {
         const relative = file.partition === '' ? file.fileName : `${file.partition}/${file.fileName}`;
         const already = existing.get(relative);
         if (already) {
           // A deterministic name restaged after its commit landed: committed files are immutable,
           // so keep the committed object (the commit id check then recognises the retry).
-          staged.push({
+          staged[i] = {
             path: relative,
             partition: already.partition,
             rows: already.rows,
             bytes: already.bytes,
-          });
-          continue;
+          };
+          return;
         }
         await this.#context.storage.moveFile(`${this.directory}/${relative}`, file.localFile);
-        staged.push({ path: relative, partition: file.partition, rows: file.rows, bytes: file.bytes });
+        staged[i] = { path: relative, partition: file.partition, rows: file.rows, bytes: file.bytes };
         lakeMetrics.filesWritten.inc({ table: this.qualifiedName });
         lakeMetrics.bytesWritten.inc({ table: this.qualifiedName }, file.bytes);
         lakeMetrics.rowsWritten.inc({ table: this.qualifiedName }, file.rows);
-      }
+      });
     } finally {
       await rm(outDir, { recursive: true, force: true });
     }
@@ -309,14 +336,24 @@ export class LakeTable {
    * `commit({ add: pending })`. Bronze tables get `_ingestion_timestamp` and `_source`.
    */
   async stage(rows: readonly Record<string, unknown>[], options: StageOptions = {}): Promise<PendingFiles> {
+    return this.stageGroups([{ rows }], options);
+  }
+
+  /**
+   * `stage` for rows that come in groups sharing some column values (a stream sink's partitions):
+   * each group's `constants` fill those columns for all its rows without copying a row. All
+   * groups are written by one DuckDB statement (one file per partition) and published together.
+   */
+  async stageGroups(groups: readonly RowGroup[], options: StageOptions = {}): Promise<PendingFiles> {
     const current = await this.snapshot();
     const base = options.replaceTable ? null : current;
     const partitionColumns = this.#partitionColumns(options.partitionBy, base);
     const input =
       this.layer === 'bronze'
-        ? addBronzeColumns(rows, options.source ?? 'unspecified', this.#context.clock.now())
-        : rows;
-    if (input.length === 0) return { table: this.qualifiedName, partitionColumns, schema: [], files: [] };
+        ? bronzeGroups(groups, options.source ?? 'unspecified', this.#context.clock.now())
+        : groups;
+    if (!input.some((g) => g.rows.length > 0))
+      return { table: this.qualifiedName, partitionColumns, schema: [], files: [] };
     const schema = this.#inferColumns(input, base?.schema ?? [], options.types ?? {}, partitionColumns);
     for (const column of partitionColumns) {
       if (!schema.some((c) => c.name === column)) {
@@ -387,20 +424,23 @@ export class LakeTable {
   }
 
   #inferColumns(
-    rows: readonly Record<string, unknown>[],
+    groups: readonly RowGroup[],
     existing: TableSchema,
     declared: Record<string, string>,
     partitionColumns: string[],
   ): TableSchema {
     const names: string[] = [];
     const seen = new Set<string>();
-    for (const row of rows) {
-      for (const key in row) {
-        if (!seen.has(key)) {
-          seen.add(key);
-          names.push(key);
-        }
+    const see = (key: string) => {
+      if (!seen.has(key)) {
+        seen.add(key);
+        names.push(key);
       }
+    };
+    for (const group of groups) {
+      if (group.rows.length === 0) continue;
+      for (const row of group.rows) for (const key in row) see(key);
+      if (group.constants !== undefined) for (const key in group.constants) see(key);
     }
     const existingTypes = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
     return names.map((name) => {
@@ -411,15 +451,7 @@ export class LakeTable {
       // A column still "NULL" (only NULL partitions so far) takes the type of its first value.
       if (known && canonicalType(known.type) !== '"NULL"') return { name, type: known.type };
       if (declared[name] !== undefined) return { name, type: canonicalType(declared[name]) };
-      let sample: unknown = null;
-      for (const row of rows) {
-        const value = row[name];
-        if (value !== null && value !== undefined) {
-          sample = value;
-          break;
-        }
-      }
-      return { name, type: inferType(sample, partitionColumns.includes(name)) };
+      return { name, type: inferType(firstValue(groups, name), partitionColumns.includes(name)) };
     });
   }
 
@@ -592,8 +624,10 @@ export class LakeTable {
       this.#cached = manifest;
       const touched = new Set([...added.map((f) => f.partition), ...(replaced === 'all' ? [] : replaced)]);
       const livePartitions = new Set(files.map((f) => f.partition));
-      await Promise.all(
-        [...touched].filter((p) => livePartitions.has(p)).map((p) => this.#writeMarker(p, manifest)),
+      await forEachConcurrently(
+        [...touched].filter((p) => livePartitions.has(p)),
+        limits.lakePublishConcurrency,
+        (p) => this.#writeMarker(p, manifest),
       );
       stopTimer();
       lakeMetrics.commits.inc({ table: this.qualifiedName, operation: request.operation });

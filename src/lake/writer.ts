@@ -9,6 +9,7 @@ import {
   jsToDuckDBValue,
   timestampTZValue,
   timestampValue,
+  type DuckDBAppender,
   type DuckDBConnection,
   type DuckDBInstance,
   type DuckDBType,
@@ -35,6 +36,8 @@ export interface WrittenFile {
   bytes: number;
 }
 
+/** Partition files one COPY keeps open (each holds a row-group buffer until it is closed). */
+const partitionFilesOpenMax = 8192;
 /** Rows per DuckDB data chunk (DuckDB's vector size). */
 const chunkRows = 2048;
 const millisPerDay = 86_400_000;
@@ -147,6 +150,83 @@ function converterFor(table: string, column: ColumnSchema, duckType: DuckDBType)
 }
 
 /**
+ * Rows to write, and columns whose value is the same for every one of them (a partition's
+ * columns, bronze metadata): those are filled from `constants` without a per-row copy, and take
+ * precedence over a row's own value.
+ */
+export interface RowGroup {
+  rows: readonly Record<string, unknown>[];
+  constants?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Fills the Appender chunk by chunk (DuckDB's vector size), column by column, across group
+ * boundaries: a chunk holds the tails and heads of several small partitions rather than one
+ * short chunk per partition.
+ */
+function appendGroups(
+  appender: DuckDBAppender,
+  table: string,
+  groups: readonly RowGroup[],
+  columns: TableSchema,
+  types: DuckDBType[],
+): void {
+  const converters = columns.map((c, i) => converterFor(table, c, types[i]));
+  const names = columns.map((c) => c.name);
+  // JS values that DuckDB takes as they are for the column's type skip the converter call.
+  const passthrough = columns.map((c) => passthroughTypeOf[canonicalType(c.type)]);
+  const toDuck = (c: number, value: unknown, rowIndex: number): DuckDBValue =>
+    value === null || value === undefined
+      ? null
+      : typeof value === passthrough[c]
+        ? (value as DuckDBValue)
+        : converters[c](value, rowIndex);
+  const total = groups.reduce((n, g) => n + g.rows.length, 0);
+  let groupIndex = 0;
+  let offset = 0;
+  for (let done = 0; done < total;) {
+    const size = Math.min(chunkRows, total - done);
+    const vectors = names.map(() => new Array<DuckDBValue>(size));
+    for (let filled = 0; filled < size;) {
+      const group = groups[groupIndex];
+      const n = Math.min(group.rows.length - offset, size - filled);
+      const rows = group.rows;
+      const constants = group.constants;
+      for (let c = 0; c < names.length; c++) {
+        const name = names[c];
+        const vector = vectors[c];
+        if (constants !== undefined && name in constants) {
+          const value = toDuck(c, constants[name], done + filled);
+          vector.fill(value, filled, filled + n);
+          continue;
+        }
+        const direct = passthrough[c];
+        const convert = converters[c];
+        for (let r = 0; r < n; r++) {
+          const value = rows[offset + r][name];
+          vector[filled + r] =
+            value === null || value === undefined
+              ? null
+              : typeof value === direct
+                ? (value as DuckDBValue)
+                : convert(value, done + filled + r);
+        }
+      }
+      filled += n;
+      offset += n;
+      if (offset === group.rows.length) {
+        groupIndex++;
+        offset = 0;
+      }
+    }
+    const chunk = DuckDBDataChunk.create(types, size);
+    chunk.setColumns(vectors);
+    appender.appendDataChunk(chunk);
+    done += size;
+  }
+}
+
+/**
  * Writes Parquet (zstd) files with DuckDB: JS rows through the Appender into a temporary table,
  * or any SELECT, then one `COPY … TO` (with `PARTITION_BY` for Hive partitions) that reports each
  * file's row count and size (`RETURN_STATS`).
@@ -167,10 +247,14 @@ export class ParquetWriter {
     }
   }
 
-  /** Writes `rows` with the given column types into `outDir` (created; must be fresh). */
+  /**
+   * Writes the rows of `groups` with the given column types into `outDir` (created; must be
+   * fresh): one Appender pass and one COPY, so the rows of many partitions become one file per
+   * partition in a single DuckDB statement.
+   */
   async writeRows(
     table: string,
-    rows: readonly Record<string, unknown>[],
+    groups: readonly RowGroup[],
     columns: TableSchema,
     partitionBy: readonly string[],
     outDir: string,
@@ -190,33 +274,7 @@ export class ParquetWriter {
         const appender = await connection.createAppender(temp, 'main', 'temp');
         try {
           const types = columns.map((_, i) => appender.columnType(i));
-          const converters = columns.map((c, i) => converterFor(table, c, types[i]));
-          const names = columns.map((c) => c.name);
-          // JS values that DuckDB takes as they are for the column's type skip the converter call.
-          const passthrough = columns.map((c) => passthroughTypeOf[canonicalType(c.type)]);
-          for (let start = 0; start < rows.length; start += chunkRows) {
-            const end = Math.min(rows.length, start + chunkRows);
-            const vectors: DuckDBValue[][] = [];
-            for (let c = 0; c < names.length; c++) {
-              const name = names[c];
-              const convert = converters[c];
-              const direct = passthrough[c];
-              const vector = new Array<DuckDBValue>(end - start);
-              for (let r = start; r < end; r++) {
-                const value = rows[r][name];
-                vector[r - start] =
-                  value === null || value === undefined
-                    ? null
-                    : typeof value === direct
-                      ? (value as DuckDBValue)
-                      : convert(value, r);
-              }
-              vectors.push(vector);
-            }
-            const chunk = DuckDBDataChunk.create(types, end - start);
-            chunk.setColumns(vectors);
-            appender.appendDataChunk(chunk);
-          }
+          appendGroups(appender, table, groups, columns, types);
           appender.flushSync();
         } finally {
           appender.closeSync();
@@ -276,6 +334,12 @@ export class ParquetWriter {
     await rm(outDir, { recursive: true, force: true });
     await mkdir(outDir, { recursive: true });
     const partitioned = partitionBy.length > 0;
+    if (partitioned) {
+      // DuckDB keeps 100 partition files open by default and starts a second file for a partition
+      // it had to close; a stream sink writes hundreds of partitions in one statement and wants one
+      // file each (the temp table holds each partition's rows together).
+      await connection.run(`SET partitioned_write_max_open_files = ${partitionFilesOpenMax}`);
+    }
     const target = partitioned ? outDir : nodePath.join(outDir, `${stem}-0.parquet`);
     const options = ['FORMAT parquet', 'COMPRESSION zstd', 'RETURN_STATS true'];
     if (partitioned) {

@@ -33,7 +33,11 @@ import { qualityColumns, qualityRules, type QualityRule } from './quality/rules.
 import type { StagedFile, TwoPhaseTable } from './sinks.js';
 
 export interface LakeStagedFile extends StagedFile {
-  pending: PendingFiles;
+  /**
+   * What to commit. Files staged together by `stageMany` share one: the first of them carries it
+   * (with every file of the write), the others none.
+   */
+  pending?: PendingFiles;
   /** Quarantined rows staged for `<table>_quarantine` (quality rules only). */
   quarantine?: PendingFiles;
   quality?: QualityReport;
@@ -97,7 +101,7 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
     });
   }
 
-  return {
+  const target: TwoPhaseTable = {
     name: table.qualifiedName,
     async stage(rows, { partition, fileName }): Promise<LakeStagedFile> {
       // The partition as the table wrote it (typed values are rendered by DuckDB), so compaction
@@ -145,12 +149,42 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
         quality: checked.report,
       };
     },
+    async stageMany(groups, { fileName }): Promise<LakeStagedFile[]> {
+      if (groups.length === 0) return [];
+      if (quality !== undefined) {
+        // Rules are checked per partition's rows, as `stage` does.
+        const staged: LakeStagedFile[] = [];
+        for (let i = 0; i < groups.length; i++) {
+          const { rows, partition, constants } = groups[i];
+          const full = Object.keys(constants).length === 0 ? rows : rows.map((r) => ({ ...r, ...constants }));
+          staged.push(await target.stage(full, { partition, fileName: `${fileName}-${i}` }));
+        }
+        return staged;
+      }
+      const columns = Object.keys(groups[0].partition);
+      const pending = await table.stageGroups(
+        groups.map((g) => ({ rows: g.rows, constants: g.constants })),
+        {
+          partitionBy: columns,
+          fileName,
+          ...(options.source === undefined ? {} : { source: options.source }),
+          ...(Object.keys(types).length === 0 ? {} : { types }),
+        },
+      );
+      return pending.files.map((file, i) => ({
+        path: file.path,
+        // The partition as the table wrote it (typed values rendered by DuckDB).
+        partition: decodePartitionPath(file.partition, columns),
+        rows: file.rows,
+        ...(i === 0 ? { pending } : {}),
+      }));
+    },
     async commit({ commitId, add }) {
       const files = add as LakeStagedFile[];
       const quarantined = files.flatMap((f) => (f.quarantine === undefined ? [] : [f.quarantine]));
       if (quarantine !== null && quarantined.length > 0)
         await quarantine.commit({ commitId: `${commitId}:quarantine`, add: quarantined });
-      await table.commit({ commitId, add: files.map((file) => file.pending) });
+      await table.commit({ commitId, add: files.flatMap((file) => (file.pending ? [file.pending] : [])) });
       if (quality !== undefined) {
         const reports = files.flatMap((f) => (f.quality === undefined ? [] : [f.quality]));
         await recordQualityResults(quality.lake, reports, `${commitId}:quality`);
@@ -160,4 +194,5 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
       for (const partition of partitions) await table.compact({ partition });
     },
   };
+  return target;
 }

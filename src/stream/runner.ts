@@ -421,6 +421,7 @@ class JobRun implements JobHandle {
         epoch,
         log,
         taskId: this.#options.task?.id ?? null,
+        stateDir: dir,
       });
     }
     // Side outputs carry deterministic ids too: drop the replay's repeats the same way.

@@ -29,6 +29,7 @@ import {
   type SchemaRegistry,
 } from '../log/index.js';
 import { RowPartitioner, type LakePartitionColumn } from './lake-partitions.js';
+import { LakeSpill, type SpillRef } from './lake-spill.js';
 import type { Key, Sink, SinkContext } from './types.js';
 
 /**
@@ -258,6 +259,14 @@ export interface StagedFile {
   rows: number;
 }
 
+/** The rows of one partition for `TwoPhaseTable.stageMany`. */
+export interface StageGroup {
+  rows: Record<string, unknown>[];
+  partition: PartitionValues;
+  /** Partition columns the rows do not carry, with their value for every row of the group. */
+  constants: Record<string, unknown>;
+}
+
 /**
  * What the lake sink needs from a lake table: stage files, then commit them atomically under an id
  * (a commit id already applied is a no-op). The lake layer's tables implement it; the pipelines
@@ -274,6 +283,13 @@ export interface TwoPhaseTable {
     rows: Record<string, unknown>[],
     options: { partition: PartitionValues; fileName: string },
   ): Promise<StagedFile>;
+  /**
+   * Stages the rows of several partitions in one write, one file per partition (optional; without
+   * it the sink stages buffer by buffer with `stage`). A group's rows lack the partition columns
+   * `constants` gives (time partitions, computed and missing columns), which hold for all of them.
+   * `fileName` is unique per call; every file of the call is named after it.
+   */
+  stageMany?(groups: StageGroup[], options: { fileName: string }): Promise<StagedFile[]>;
   commit(options: { commitId: string; add: StagedFile[] }): Promise<void>;
   /** Merges small files of the given partitions (optional; the lake's atomic compaction). */
   compact?(partitions: PartitionValues[]): Promise<void>;
@@ -300,6 +316,13 @@ export interface LakeSinkOptions<T> {
    * buffer into a file first. Default `limits.lakeSinkOpenPartitionsMax` (256).
    */
   openPartitionsMax?: number;
+  /**
+   * Rows held in open buffers at most, all partitions together: reaching it rolls every open
+   * buffer at the next flush, in one write (memory stays bounded however many partitions are
+   * open, and the files are as large as that memory allows). Default
+   * `limits.lakeSinkBufferedRowsMax`.
+   */
+  bufferedRowsMax?: number;
   /** Roll a partition's file after this many rows (`flush.size`). Default 10,000. */
   flushSize?: number;
   /** Roll when a buffer spans this much event time (`rotate.interval.ms`). Default 10 minutes. */
@@ -344,6 +367,10 @@ export function formatTimePartition(pathFormat: string, ts: number): Record<stri
 interface LakeBuffer {
   /** Encoded Hive partition path: the buffer's identity. */
   path: string;
+  /** Names the buffer's lines in the spill file (lake-spill.ts). */
+  id: number;
+  /** Rows of `rows` already in the spill file. */
+  spilled: number;
   partition: PartitionValues;
   rows: Record<string, unknown>[];
   /** Computed and missing partition columns, the same for every row: added when the file rolls. */
@@ -354,16 +381,23 @@ interface LakeBuffer {
 }
 
 /*
- * The lake sink's part of a checkpoint (JSON): `buffers` are the not-yet-rolled partitions in
- * least-recently-written-first order, `[path, partition, rows, firstTs, added]` (`added`: the
- * computed and missing partition columns the rows get when rolled; absent in checkpoints written
- * before column partitions); `seq` is the number of
- * files rolled so far (file names continue from it; checkpoints written before column partitions
- * hold a per-path record instead, whose largest value is taken); `pending` the staged files the
- * checkpoint commits.
+ * The lake sink's part of a checkpoint (JSON): `spill` describes the not-yet-rolled partitions of
+ * a job with a checkpoint directory: the spill file holding their rows (lake-spill.ts: `file`,
+ * `bytes`), `buffers` in least-recently-written-first order as `[path, partition, firstTs, added,
+ * id, rows]` (`added`: the computed and missing partition columns the rows get when rolled; `id`:
+ * the buffer's lines in the spill file; `rows`: how many) and `nextId`, the next buffer id. Without
+ * a checkpoint directory, and in checkpoints written before the spill file, `buffers` holds them
+ * with their rows inline instead, `[path, partition, rows, firstTs, added]` (`added` absent before
+ * column partitions). `seq` is the number of rolls so far (file names continue from it;
+ * checkpoints written before column partitions hold a per-path record instead, whose largest
+ * value is taken); `pending` the staged files the checkpoint commits.
  */
 interface LakeSinkState {
   buffers: [string, PartitionValues, Record<string, unknown>[], number, Record<string, unknown>?][];
+  spill?: SpillRef & {
+    buffers: [string, PartitionValues, number, Record<string, unknown>, number, number][];
+    nextId: number;
+  };
   seq: number | Record<string, number>;
   pending: StagedFile[];
 }
@@ -410,6 +444,13 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       `lake sink ${table.name}: openPartitionsMax must be a positive integer, got ${openMax}`,
     );
   }
+  const bufferedRowsMax = options.bufferedRowsMax ?? limits.lakeSinkBufferedRowsMax;
+  if (!Number.isInteger(bufferedRowsMax) || bufferedRowsMax < 1) {
+    throw new TributaryError(
+      'INVALID_ARGUMENT',
+      `lake sink ${table.name}: bufferedRowsMax must be a positive integer, got ${bufferedRowsMax}`,
+    );
+  }
   const toRow = options.row ?? ((v: T) => v as unknown as Record<string, unknown>);
   const compactAfterFiles = options.compactAfterFiles ?? 10;
   /**
@@ -427,6 +468,11 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   /** Open buffers, least recently written first (a write moves its buffer to the end). */
   const buffers = new Map<string, LakeBuffer>();
   let lastBuffer: LakeBuffer | null = null;
+  /** Rows in `buffers` (detached buffers waiting in `ready` are not counted). */
+  let bufferedRows = 0;
+  let nextBufferId = 0;
+  /** Rows of open buffers kept across checkpoints; null without a checkpoint directory. */
+  let spill: LakeSpill | null = null;
   let seq = 0;
   let evicted = 0;
   let pending: StagedFile[] = [];
@@ -458,34 +504,57 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     const oldest = buffers.values().next().value;
     if (oldest === undefined) return;
     buffers.delete(oldest.path);
+    bufferedRows -= oldest.rows.length;
     if (lastBuffer === oldest) lastBuffer = null;
     ready.push(oldest);
     evicted++;
     partitionsEvicted.inc({ job: context?.jobName ?? '', table: table.name });
   }
 
+  /** Partition columns a buffer's rows get when it rolls: its time partitions, computed and missing columns. */
+  function constantsOf(buffer: LakeBuffer): Record<string, unknown> {
+    const constants: Record<string, unknown> = {};
+    for (const column of timeColumns) constants[column] = buffer.partition[column];
+    return Object.assign(constants, buffer.added);
+  }
+
+  /** Stages one buffer as one file (tables without `stageMany`). */
   async function roll(buffer: LakeBuffer): Promise<void> {
-    if (buffers.get(buffer.path) === buffer) buffers.delete(buffer.path);
-    if (lastBuffer === buffer) lastBuffer = null;
     if (buffer.rows.length === 0) return;
     seq++;
     // Deterministic: the same input replayed from the same checkpoint rolls the same files.
     const fileName = `${prefix()}-${fileTag(buffer.path)}-${String(seq).padStart(6, '0')}.parquet`;
     let rows = buffer.rows;
-    if (timeColumns.length > 0 || columns !== null) {
-      const extra: Record<string, unknown> = {};
-      for (const column of timeColumns) extra[column] = buffer.partition[column];
-      Object.assign(extra, buffer.added);
-      if (Object.keys(extra).length > 0) rows = rows.map((row) => ({ ...row, ...extra }));
-    }
+    const constants = constantsOf(buffer);
+    if (Object.keys(constants).length > 0) rows = rows.map((row) => ({ ...row, ...constants }));
     pending.push(await table.stage(rows, { partition: buffer.partition, fileName }));
   }
 
+  /**
+   * Rolls the detached buffers and those marked to roll: with `stageMany`, all of them in one
+   * write (one DuckDB statement, one batch of fsyncs) whatever the number of partitions.
+   */
   async function rollMarked(): Promise<void> {
-    const full = ready;
+    const rolling = ready;
     ready = [];
-    for (const buffer of full) await roll(buffer);
-    for (const buffer of [...buffers.values()]) if (buffer.roll) await roll(buffer);
+    for (const buffer of [...buffers.values()]) {
+      if (!buffer.roll) continue;
+      buffers.delete(buffer.path);
+      bufferedRows -= buffer.rows.length;
+      if (lastBuffer === buffer) lastBuffer = null;
+      rolling.push(buffer);
+    }
+    const nonEmpty = rolling.filter((b) => b.rows.length > 0);
+    if (nonEmpty.length === 0) return;
+    if (table.stageMany === undefined) {
+      for (const buffer of nonEmpty) await roll(buffer);
+      return;
+    }
+    seq++;
+    // Deterministic: the same input replayed from the same checkpoint rolls the same files.
+    const fileName = `${prefix()}-${String(seq).padStart(6, '0')}`;
+    const groups = nonEmpty.map((b) => ({ rows: b.rows, partition: b.partition, constants: constantsOf(b) }));
+    pending.push(...(await table.stageMany(groups, { fileName })));
   }
 
   return {
@@ -493,15 +562,34 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     get evicted() {
       return evicted;
     },
-    open(ctx) {
+    async open(ctx) {
       context = ctx;
-      const restored = ctx.restored as LakeSinkState | undefined;
-      if (restored === undefined || restored === null) return Promise.resolve();
+      spill =
+        ctx.stateDir === undefined || ctx.stateDir === null
+          ? null
+          : new LakeSpill(ctx.stateDir, ctx.sinkIndex);
+      const restored = ctx.restored as LakeSinkState | undefined | null;
+      if (restored === undefined || restored === null) {
+        // A run that died before its first checkpoint may have left spill files: none counts.
+        await spill?.collect(null);
+        return;
+      }
       seq =
         typeof restored.seq === 'number' ? restored.seq : Math.max(0, ...Object.values(restored.seq ?? {}));
-      for (const [path, partition, rows, firstTs, added] of restored.buffers) {
+      const open = (
+        path: string,
+        partition: PartitionValues,
+        rows: Record<string, unknown>[],
+        firstTs: number,
+        added: Record<string, unknown> | undefined,
+        id: number,
+        spilled: number,
+      ) => {
+        bufferedRows += rows.length;
         buffers.set(path, {
           path,
+          id,
+          spilled,
           partition,
           rows,
           added: added ?? {},
@@ -509,9 +597,21 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
           lastWriteMs: ctx.now(),
           roll: false,
         });
+      };
+      if (restored.spill !== undefined) {
+        const entries = restored.spill.buffers;
+        const rows = await spill!.restore(restored.spill, new Map(entries.map((e) => [e[4], e[5]])));
+        for (const [path, partition, firstTs, added, id] of entries) {
+          const own = rows.get(id)!;
+          open(path, partition, own, firstTs, added, id, own.length);
+        }
+        nextBufferId = restored.spill.nextId;
+      } else {
+        await spill?.collect(null);
+        for (const [path, partition, rows, firstTs, added] of restored.buffers)
+          open(path, partition, rows, firstTs, added, nextBufferId++, 0);
       }
       while (buffers.size > openMax) evictLeastRecent();
-      return Promise.resolve();
     },
     write(value, timestampMs) {
       const row = toRow(value);
@@ -548,6 +648,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
         if (buffers.size >= openMax) evictLeastRecent();
         buffer = {
           path,
+          id: nextBufferId++,
+          spilled: 0,
           partition: columns === null ? timeValues : { ...timeValues, ...columnValues },
           rows: [],
           added: columns === null ? {} : { ...columns.added },
@@ -563,12 +665,20 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       }
       lastBuffer = buffer;
       buffer.rows.push(row);
+      bufferedRows++;
       buffer.lastWriteMs = context!.bounded ? 0 : context!.now();
       if (buffer.rows.length >= flushSize || Math.abs(timestampMs - buffer.firstTs) >= rotateMs) {
         // Detach now so the file has exactly these rows; the next row starts a new buffer.
         buffers.delete(path);
+        bufferedRows -= buffer.rows.length;
         lastBuffer = null;
         ready.push(buffer);
+      } else if (bufferedRows >= bufferedRowsMax) {
+        // Memory bound: every open buffer rolls at the next flush, together.
+        for (const open of buffers.values()) ready.push(open);
+        buffers.clear();
+        bufferedRows = 0;
+        lastBuffer = null;
       }
     },
     async flush() {
@@ -584,15 +694,36 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     },
     async preCommit(): Promise<LakeSinkState> {
       await rollMarked();
-      const state: LakeSinkState = {
-        buffers: [...buffers.values()].map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]),
-        seq,
-        pending,
-      };
+      const open = [...buffers.values()];
+      const staged = pending;
       pending = [];
-      return state;
+      if (spill === null)
+        return {
+          buffers: open.map((b) => [b.path, b.partition, b.rows, b.firstTs, b.added]),
+          seq,
+          pending: staged,
+        };
+      // Only the rows that came since the last checkpoint are written (once each), not every
+      // buffered row at every checkpoint.
+      const ref = await spill.write(open);
+      return {
+        buffers: [],
+        ...(ref === null
+          ? {}
+          : {
+              spill: {
+                ...ref,
+                buffers: open.map((b) => [b.path, b.partition, b.firstTs, b.added, b.id, b.rows.length]),
+                nextId: nextBufferId,
+              },
+            }),
+        seq,
+        pending: staged,
+      };
     },
     async commit(checkpointId, state) {
+      // The checkpoint is durable: spill generations it does not name are garbage.
+      await spill?.collect((state as LakeSinkState | null)?.spill ?? null);
       const files = (state as LakeSinkState | null)?.pending ?? [];
       if (files.length === 0) return;
       await table.commit({

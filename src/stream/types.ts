@@ -90,6 +90,11 @@ export interface SinkContext {
    * tasks writing the same table never collide.
    */
   readonly taskId?: string | null;
+  /**
+   * The job's (or task's) checkpoint directory, where a sink may keep files its checkpoint state
+   * names (the lake sink's spill file); null without a data dir.
+   */
+  readonly stateDir?: string | null;
 }
 
 /**

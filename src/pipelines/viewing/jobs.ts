@@ -129,9 +129,12 @@ export function classify(incoming: IncomingEvent): Classified {
   };
 }
 
-/** Bronze row: the valid event with its time as a TIMESTAMP and where it came from. */
+/**
+ * Bronze row: the valid event and where it came from. `event_ts` stays epoch ms: the column is a
+ * TIMESTAMP (`bronzeTypes`), which the lake writer fills from milliseconds without a Date per row.
+ */
 export function bronzeRow(event: ViewingEvent, source: string): Record<string, unknown> {
-  return { ...event, event_ts: new Date(event.event_ts), source };
+  return { ...event, source };
 }
 
 export const bronzeTypes: Record<string, string> = {
