@@ -167,7 +167,7 @@ export function moviesGoldJob(deps: {
       tables.reviewVersions,
       tables.trendingVersions,
     ],
-    outputs: [tables.movies, ...derivedQueries(() => '').map((q) => q.table)],
+    outputs: [tables.movies, ...derivedQueries(() => '').map((q) => q.table), tables.servingRuns],
     schedule: '17 * * * *',
     partitionFor: () => null,
     onInputCommit: { debounceMs: 2_000 },

@@ -253,8 +253,16 @@ export const moviesPipeline: PipelineDefinition = {
         moviesGoldJob({
           lake: services.lake,
           query: services.query,
-          afterRefresh: async () => {
-            await (await storeOf(services)).publish(services.query, Date.now());
+          afterRefresh: async (runId) => {
+            const publishedAtMs = Date.now();
+            const rows = await (await storeOf(services)).publish(services.query, publishedAtMs);
+            // Committed after the publish: the API's cached answers (keyed on this table) are
+            // dropped only once the serving store holds the new gold.
+            await services.lake
+              .table(moviesTables.servingRuns)
+              .overwrite([{ run_id: runId, published_at: new Date(publishedAtMs), rows }], {
+                commitId: `${runId}:serving`,
+              });
           },
         }),
       ],

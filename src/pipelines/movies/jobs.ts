@@ -38,6 +38,8 @@ export const tables = {
   trending: 'gold.trending',
   genreStats: 'gold.genre_stats',
   personFilmography: 'gold.person_filmography',
+  /** One row per publish of the serving store (run id, time, rows): the API's cache key. */
+  servingRuns: 'gold.movies_serving_runs',
 } as const;
 
 /** A record of one of the five topics as the cleaner sees it. */
