@@ -8,6 +8,7 @@ export type {
   CheckpointStatus,
   ColumnInfo,
   DashboardPage,
+  DetailSpec,
   EventBus,
   FilterOperator,
   IngestMount,

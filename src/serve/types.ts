@@ -5,10 +5,10 @@
  */
 import type { Hono } from 'hono';
 import type { SourceStatus } from '../connectors/index.js';
-import type { DashboardPage } from '../ui/page-types.js';
+import type { DashboardPage, DetailSpec } from '../ui/page-types.js';
 import type { ApiRouter } from './router.js';
 
-export type { DashboardPage };
+export type { DashboardPage, DetailSpec };
 
 /** Lake layers the generic table routes expose. Bronze is raw input and never served. */
 export const servedLayers = ['silver', 'gold'] as const;

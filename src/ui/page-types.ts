@@ -79,18 +79,52 @@ export interface GraphSpec {
  * @example { id: 'country', label: 'Country', kind: 'select',
  *   options: { route: '/api/northwind/top-countries?limit=1000', field: 'country' }, appliesTo: ['categories'] }
  * @example { id: 'ordered', label: 'Order date', kind: 'dateRange', params: { from: 'from', to: 'to' } }
+ * @example { id: 'year', label: 'Release year', kind: 'numberRange', params: { from: 'year_from', to: 'year_to' }, min: 1900, max: 2100 }
  */
 export interface FilterSpec {
   /** Unique on the page; for a select also the query parameter name. */
   id: string;
   label: string;
-  kind: 'select' | 'dateRange';
+  /** `numberRange`: two number inputs (e.g. release years), bounded by `min` / `max`. */
+  kind: 'select' | 'dateRange' | 'numberRange';
   /** select: a static list, or the distinct values of `field` in the rows (`rowsField`, default `rows`) of a GET route. */
   options?: string[] | { route: string; rowsField?: string; field: string };
-  /** dateRange: query parameters of the first and last day, YYYY-MM-DD (default `from` and `to`). */
+  /**
+   * dateRange / numberRange: query parameters of the lower and upper bound, both inclusive
+   * (default `from` and `to`); a dateRange's values are YYYY-MM-DD.
+   */
   params?: { from: string; to: string };
+  /** numberRange: the inputs' bounds and step (default 1). */
+  min?: number;
+  max?: number;
+  step?: number;
   /** Ids of the tiles, charts and tables whose routes take this filter; default all of them. */
   appliesTo?: string[];
+}
+
+/**
+ * A detail view of a table's rows: a row's first cell links to it, the open row lives in the
+ * page's URL (`#/p/movies?movie=550`, so it can be shared and survives a reload) and is drawn
+ * above the widgets from `route` with `{key}` replaced by the row's `key` value.
+ *
+ * @example { param: 'movie', key: 'movie_id', route: '/api/movies/{movie_id}', titleField: 'title',
+ *   fields: [{ label: 'Genres', field: 'genres' }, { label: 'Reviews', field: 'sentiment.reviews', format: 'integer' }],
+ *   lists: [{ title: 'Top cast', field: 'cast', columns: ['name', 'character'] },
+ *           { title: 'Reviews', route: '/api/movies/{movie_id}/reviews', columns: ['author', 'sentiment_label'] }] }
+ */
+export interface DetailSpec {
+  /** Page URL parameter holding the open row's key. */
+  param: string;
+  /** The row column identifying it (its value goes into `route` and `param`). */
+  key: string;
+  /** GET route answering one object; `{<key>}` is replaced by the row's value. */
+  route: string;
+  /** Field of the answer shown as the heading. */
+  titleField: string;
+  /** Values of the answer (dot paths: `sentiment.avg_sentiment`); lists are joined with commas. */
+  fields: { label: string; field: string; format?: ValueFormat }[];
+  /** Tables: a list inside the answer (`field`) or the rows of another route (`{<key>}` replaced). */
+  lists?: { title: string; field?: string; route?: string; rowsField?: string; columns: string[] }[];
 }
 
 export interface DashboardPage {
@@ -101,7 +135,7 @@ export interface DashboardPage {
   tiles: TileSpec[];
   charts: ChartSpec[];
   /** Tables shown as HTML tables (first rows), e.g. a gold table's latest rows. */
-  tables?: { id: string; title: string; route: string; columns?: string[] }[];
+  tables?: { id: string; title: string; route: string; columns?: string[]; detail?: DetailSpec }[];
   /** A question box with cited answers (retrieval over the pipeline's documents). */
   ask?: AskSpec;
   /** Filters (dimension selects, date ranges) that go into the widgets' route query strings. */

@@ -28,12 +28,36 @@ export function runOnce(pipeline: string, env: NodeJS.ProcessEnv): string {
   return result.stdout;
 }
 
-/** Starts `run <pipeline>` and kills it with SIGKILL after `job` took its first checkpoint. */
+/**
+ * `run <pipeline> --once` without blocking this process (for a test that serves the run itself,
+ * e.g. an API simulator): its stdout, or an error with its stderr.
+ */
+export async function runOnceAsync(pipeline: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(process.execPath, [bin, 'run', pipeline, '--once'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`run ${pipeline} --once exited ${code}: ${stderr}`);
+  return stdout;
+}
+
+/**
+ * Starts `run <pipeline>` and kills it with SIGKILL after `job` took its first checkpoint and
+ * `options.after` (when given) holds, at a seeded moment within 300 ms of that.
+ */
 export async function killRunAfterCheckpoint(
   pipeline: string,
   job: string,
   env: NodeJS.ProcessEnv,
   seed: number,
+  options: { after?: () => boolean } = {},
 ): Promise<void> {
   const child = spawn(process.execPath, [bin, 'run', pipeline], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -41,10 +65,10 @@ export async function killRunAfterCheckpoint(
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
   const current = path.join(checkpointDir(String(env.TRIBUTARY_DATA_DIR), job), 'CURRENT');
   const deadline = Date.now() + 60_000;
-  while (!existsSync(current)) {
+  while (!existsSync(current) || (options.after !== undefined && !options.after())) {
     if (Date.now() > deadline || child.exitCode !== null) {
       child.kill('SIGKILL');
-      throw new Error(`run ${pipeline}: ${job} never checkpointed: ${stderr}`);
+      throw new Error(`run ${pipeline}: ${job} never checkpointed (or the condition never held): ${stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

@@ -18,6 +18,7 @@ import {
   type Logger,
   type Supervised,
   type SupervisedState,
+  type Throttle,
 } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log, PartitionOffsetRange } from '../../log/index.js';
@@ -50,6 +51,8 @@ export interface SourceContext {
   clock: Clock;
   logger: Logger;
   report(progress: SourceProgress): void;
+  /** The rate budget the declaration names (`rateBudget`), shared with every other user of it. */
+  throttle?: Throttle;
 }
 
 interface SourceCommon {
@@ -99,6 +102,8 @@ export type SourceDeclaration =
     })
   | (SourceCommon & {
       kind: 'custom';
+      /** A budget the pipeline declares in `rateBudgets`, handed to the code as `context.throttle`. */
+      rateBudget?: string;
       run(context: SourceContext): Promise<void>;
       drain?(context: SourceContext): Promise<void>;
     });
@@ -197,7 +202,10 @@ export class SourceRunner {
           throw new TributaryError('CONFIG_INVALID', `source ${full}: a name is 1-100 of A-Z a-z 0-9 _ . -`);
         if (seen.has(full)) throw new TributaryError('CONFIG_INVALID', `source ${full} is declared twice`);
         seen.add(full);
-        if (declaration.kind === 'http' && declaration.rateBudget !== undefined)
+        if (
+          (declaration.kind === 'http' || declaration.kind === 'custom') &&
+          declaration.rateBudget !== undefined
+        )
           this.#budgets.get(declaration.rateBudget); // refuses an undeclared budget now, not at first poll
         this.#entries.push({
           pipeline,
@@ -437,6 +445,9 @@ export class SourceRunner {
             if (progress.position !== undefined) counters.position = progress.position;
             if (progress.refused !== undefined) refuse(progress.refused.count, progress.refused.reason);
           },
+          ...(declaration.rateBudget === undefined
+            ? {}
+            : { throttle: this.#budgets.get(declaration.rateBudget) }),
         };
         if (once) await declaration.drain?.(context);
         else await declaration.run(context);

@@ -218,3 +218,41 @@ export function cleanReview(body: Body, ingestedAtMs: number): CleanReview {
     updated_at: new Date(ingestedAtMs),
   };
 }
+
+export interface CleanTrending {
+  /** The day the list was fetched for (`YYYY-MM-DD`). */
+  date: string | null;
+  time_window: string | null;
+  movie_id: number;
+  title: string | null;
+  popularity: number | null;
+  /** 1-based position in TMDB's list. */
+  rank: number;
+  updated_at: Date;
+}
+
+/**
+ * One row per movie of a `/trending/movie/{window}` fetch, ranked in TMDB's order (entries without
+ * an id keep their place: the ranks are TMDB's, not renumbered).
+ */
+export function cleanTrending(body: Body, ingestedAtMs: number): CleanTrending[] {
+  const results = Array.isArray(body.results) ? (body.results as Body[]) : [];
+  const fetched = text(body.fetched_at);
+  const fetchedMs = fetched === null ? Number.NaN : Date.parse(fetched);
+  const updatedAt = new Date(Number.isNaN(fetchedMs) ? ingestedAtMs : fetchedMs);
+  return results.flatMap((entry, index) => {
+    const movieId = tmdbId(entry?.id);
+    if (movieId === null) return [];
+    return [
+      {
+        date: isoDate(body.date),
+        time_window: text(body.time_window),
+        movie_id: movieId,
+        title: text(entry.title),
+        popularity: number(entry.popularity),
+        rank: index + 1,
+        updated_at: updatedAt,
+      },
+    ];
+  });
+}

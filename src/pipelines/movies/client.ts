@@ -26,6 +26,12 @@ export interface TmdbClientOptions {
   apiKey?: string;
   /** v4 read access token, sent as `Authorization: Bearer` (`TMDB_READ_ACCESS_TOKEN`). */
   readAccessToken?: string;
+  /**
+   * The rate budget to draw from (the pipeline's shared `tmdb` budget under `up` and `run`): every
+   * client on it shares its window and its 429 pauses. Without one the client has its own,
+   * built from `requestsMax` and `windowMs`.
+   */
+  throttle?: Throttle;
   /** Requests started in any window (default 4). */
   requestsMax?: number;
   /**
@@ -83,10 +89,12 @@ export class TmdbClient {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.baseUrl = (options.baseUrl ?? defaultTmdbUrl).replace(/\/+$/, '');
-    this.#throttle = new Throttle(
-      { mode: 'sliding-window', requestsMax: options.requestsMax ?? 4, windowMs: options.windowMs ?? 1050 },
-      this.#clock,
-    );
+    this.#throttle =
+      options.throttle ??
+      new Throttle(
+        { mode: 'sliding-window', requestsMax: options.requestsMax ?? 4, windowMs: options.windowMs ?? 1050 },
+        this.#clock,
+      );
   }
 
   /** GET `path` (e.g. `/movie/550/credits`) → parsed JSON, or null on 404. */

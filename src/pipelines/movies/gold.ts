@@ -24,7 +24,7 @@ export const movieRules: readonly QualityRule[] = [
   { name: 'invalid_runtime', expect: 'range', column: 'runtime', min: 1, max: 1000, action: 'flag' },
 ];
 
-/** Movies ranked per day in `gold.trending`. */
+/** Movies ranked per day in `gold.trending` (TMDB's first page of the trending list). */
 export const trendingRanks = 20;
 
 /** A versions table, or while nothing has arrived on its topic, an empty relation of its columns. */
@@ -79,16 +79,14 @@ export const derivedQueries = (from: From): { table: string; sql: string }[] => 
   },
   {
     table: tables.trending,
-    // Per day of fetching: each movie's last popularity that day, the top ${trendingRanks} ranked.
-    sql: `SELECT * FROM (
-            SELECT day AS date, movie_id, title, popularity,
-                   CAST(row_number() OVER (PARTITION BY day ORDER BY popularity DESC, movie_id) AS INTEGER) AS rank
-            FROM (SELECT CAST(updated_at AS DATE) AS day, movie_id, arg_max(title, updated_at) AS title,
-                         arg_max(popularity, updated_at) AS popularity
-                  FROM ${from(tables.movieVersions)}
-                  WHERE movie_id IN (SELECT movie_id FROM ${tables.movies}) AND popularity IS NOT NULL
-                  GROUP BY 1, 2))
-          WHERE rank <= ${trendingRanks}`,
+    // Per day, TMDB's trending list as last fetched that day, in TMDB's order; the title from
+    // silver.movies where the movie is there (the list's own otherwise).
+    sql: `SELECT t.date, t.movie_id, coalesce(m.title, t.title) AS title, t.popularity, t.rank
+          FROM ${from(tables.trendingVersions)} t
+          JOIN (SELECT date, max(updated_at) AS fetched FROM ${from(tables.trendingVersions)} GROUP BY date) l
+            ON l.date = t.date AND l.fetched = t.updated_at
+          LEFT JOIN ${tables.movies} m ON m.movie_id = t.movie_id
+          WHERE t.rank <= ${trendingRanks}`,
   },
   {
     table: tables.genreStats,
@@ -162,8 +160,14 @@ export function moviesGoldJob(deps: {
     name: goldJobName,
     description:
       'silver.movies (latest wins, tiers, quality flags), people, credits, reviews; gold sentiment, trending, genres, filmographies',
-    inputs: [tables.movieVersions, tables.personVersions, tables.creditVersions, tables.reviewVersions],
-    outputs: [tables.movies, ...derivedQueries(() => '').map((q) => q.table)],
+    inputs: [
+      tables.movieVersions,
+      tables.personVersions,
+      tables.creditVersions,
+      tables.reviewVersions,
+      tables.trendingVersions,
+    ],
+    outputs: [tables.movies, ...derivedQueries(() => '').map((q) => q.table), tables.servingRuns],
     schedule: '17 * * * *',
     partitionFor: () => null,
     onInputCommit: { debounceMs: 2_000 },

@@ -3,10 +3,11 @@
 // bronze by ingestion date; standardised rows, tiers and review sentiment) → `movies.gold` (silver
 // latest-wins with quality rules; gold sentiment, trending, genres, filmographies) → the serving
 // store (PGlite, or PostgreSQL with MOVIES_SERVING_URL) → /api/movies…, /api/people, /api/genres.
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { TributaryError } from '../../core/index.js';
-import type { SourceContext } from '../../connectors/index.js';
+import { dataDirPaths, gauge, TributaryError, type ThrottleOptions } from '../../core/index.js';
+import { createFileStateStore, type SourceContext } from '../../connectors/index.js';
 import { createSentimentModel } from '../../ml/index.js';
 import { resolvePipelineSettings, type PipelineSettingsSpec } from '../settings.js';
 import type { PipelineDefinition, PipelineServices } from '../types.js';
@@ -41,6 +42,15 @@ export const moviesSettings = {
     description: `TMDB API base (default ${defaultTmdbUrl})`,
     schema: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
   },
+  refreshMinutes: {
+    env: ['TMDB_REFRESH_MINUTES'],
+    flag: '--refresh-minutes <n>',
+    description: 'minutes between extractions under `up` / `run` without --once (default 15)',
+    schema: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'a number of minutes > 0')
+      .refine((text) => Number(text) > 0, 'a number of minutes > 0'),
+  },
   servingUrl: {
     env: ['MOVIES_SERVING_URL'],
     flag: '--serving-url <url>',
@@ -59,12 +69,56 @@ export function tmdbPages(config: PipelineServices['config'], env: NodeJS.Proces
   return Number(moviesSettingsOf(config, env).pages ?? '5');
 }
 
-/** Minutes between extractions under `up`: `TMDB_REFRESH_MINUTES` (default 15). */
-export function tmdbRefreshMs(env: NodeJS.ProcessEnv = process.env): number {
-  const minutes = Number(env.TMDB_REFRESH_MINUTES ?? '15');
-  if (!(minutes > 0))
-    throw new TributaryError('CONFIG_INVALID', `TMDB_REFRESH_MINUTES must be > 0, got ${minutes}`);
-  return minutes * 60_000;
+/** Between extractions under `up`: `TMDB_REFRESH_MINUTES` / `--refresh-minutes` (default 15). */
+export function tmdbRefreshMs(
+  config: PipelineServices['config'],
+  env: NodeJS.ProcessEnv = process.env,
+): number {
+  return Number(moviesSettingsOf(config, env).refreshMinutes ?? '15') * 60_000;
+}
+
+/**
+ * The `tmdb` rate budget: `TMDB_RATE` requests (default 4) started in any 1050 ms window — TMDB's
+ * second plus 5 %, as the server counts arrivals. Read when the platform declares the budget.
+ */
+export function tmdbRateBudget(env: NodeJS.ProcessEnv = process.env): ThrottleOptions {
+  const rate = Number(env.TMDB_RATE ?? '4');
+  if (!Number.isInteger(rate) || rate < 1)
+    throw new TributaryError('CONFIG_INVALID', `TMDB_RATE must be a whole number ≥ 1, got ${env.TMDB_RATE}`);
+  return { mode: 'sliding-window', requestsMax: rate, windowMs: 1050 };
+}
+
+/** Where the changes cursor is kept: `<dataDir>/state/movies-tmdb.json`, replaced atomically. */
+export function tmdbStateFile(dataDir: string): string {
+  return path.join(dataDirPaths(dataDir).state, 'movies-tmdb.json');
+}
+const cursorKey = 'changesCursor';
+
+/** The saved changes cursor (`YYYY-MM-DD`), or null before the first acknowledged extraction. */
+export async function readChangesCursor(dataDir: string): Promise<string | null> {
+  return (await createFileStateStore(tmdbStateFile(dataDir)).get<string>(cursorKey)) ?? null;
+}
+
+const extractionRecords = gauge(
+  'tributary_tmdb_extraction_records',
+  'Records the last TMDB extraction appended, per topic',
+  ['topic'],
+);
+const extractionSeconds = gauge('tributary_tmdb_extraction_seconds', 'Duration of the last TMDB extraction');
+const extractionRequests = gauge(
+  'tributary_tmdb_extraction_requests',
+  'Requests of the last TMDB extraction by kind (requests, retries, rate_limited, server_errors, not_found)',
+  ['kind'],
+);
+
+function exportExtractionMetrics(stats: ExtractionStats): void {
+  for (const [topic, n] of Object.entries(stats.records)) extractionRecords.set({ topic }, n);
+  extractionSeconds.set(stats.seconds);
+  extractionRequests.set({ kind: 'requests' }, stats.requests);
+  extractionRequests.set({ kind: 'retries' }, stats.retries);
+  extractionRequests.set({ kind: 'rate_limited' }, stats.rateLimited);
+  extractionRequests.set({ kind: 'server_errors' }, stats.serverErrors);
+  extractionRequests.set({ kind: 'not_found' }, stats.notFound);
 }
 
 interface Shared {
@@ -102,52 +156,78 @@ function storeOf(
   return state.store;
 }
 
-/**
- * One extraction against TMDB (`TMDB_API_URL`, `TMDB_API_KEY` or `TMDB_READ_ACCESS_TOKEN`), or,
- * with neither credential set, against the local simulator started for it (said in the log).
- */
-async function extractOnce(services: PipelineServices, context: SourceContext): Promise<ExtractionStats> {
+/** Where extractions go: TMDB with a key, else a simulator started for the source's lifetime. */
+interface TmdbTarget {
+  options: { baseUrl: string; apiKey?: string; readAccessToken?: string };
+  close(): Promise<void>;
+}
+
+async function openTmdbTarget(services: PipelineServices, context: SourceContext): Promise<TmdbTarget> {
   const env = process.env;
-  const simulator =
-    env.TMDB_API_KEY || env.TMDB_READ_ACCESS_TOKEN ? null : await startTmdbSimulator({ seed: 2 });
-  if (simulator !== null)
-    context.logger.warn(
-      { url: simulator.url },
-      `no TMDB_API_KEY or TMDB_READ_ACCESS_TOKEN set: extracting from the local TMDB simulator (tributary simulate tmdb) at ${simulator.url}`,
-    );
-  try {
-    const client = new TmdbClient(
-      simulator === null
-        ? {
-            baseUrl: moviesSettingsOf(services.config, env).apiUrl ?? defaultTmdbUrl,
-            ...(env.TMDB_API_KEY ? { apiKey: env.TMDB_API_KEY } : {}),
-            ...(env.TMDB_READ_ACCESS_TOKEN ? { readAccessToken: env.TMDB_READ_ACCESS_TOKEN } : {}),
-          }
-        : { baseUrl: simulator.url, apiKey: simulator.apiKey },
-    );
-    let reported = 0;
-    // Avro values under `<topic>-value` when the platform has a registry (it always has under
-    // `up` and `run`); an incompatible schema change stops here with the registry's reason.
-    const encode =
-      services.schemaRegistry === undefined ? undefined : await avroValues(services.schemaRegistry);
-    const stats = await extractTmdb({
-      client,
-      log: services.log,
-      ...(encode === undefined ? {} : { encode }),
-      pages: tmdbPages(services.config, env),
-      signal: context.signal,
-      onMovie: (progress) => {
-        const total = Object.values(progress.records).reduce((a, b) => a + b, 0);
-        context.report({ records: total - reported, position: formatExtractionStats(progress) });
-        reported = total;
+  if (env.TMDB_API_KEY || env.TMDB_READ_ACCESS_TOKEN) {
+    return {
+      options: {
+        baseUrl: moviesSettingsOf(services.config, env).apiUrl ?? defaultTmdbUrl,
+        ...(env.TMDB_API_KEY ? { apiKey: env.TMDB_API_KEY } : {}),
+        ...(env.TMDB_READ_ACCESS_TOKEN ? { readAccessToken: env.TMDB_READ_ACCESS_TOKEN } : {}),
       },
-    });
-    sharedOf(services).extraction = stats;
-    context.report({ position: formatExtractionStats(stats) });
-    return stats;
-  } finally {
-    await simulator?.close();
+      close: () => Promise.resolve(),
+    };
   }
+  const simulator = await startTmdbSimulator({ seed: 2 });
+  context.logger.warn(
+    { url: simulator.url },
+    `no TMDB_API_KEY or TMDB_READ_ACCESS_TOKEN set: extracting from the local TMDB simulator (tributary simulate tmdb) at ${simulator.url}`,
+  );
+  return { options: { baseUrl: simulator.url, apiKey: simulator.apiKey }, close: () => simulator.close() };
+}
+
+/**
+ * One extraction: popular pages, trending, and the movies changed since the saved cursor. The
+ * cursor moves to this extraction's start day only once every record it appended has been
+ * acknowledged by the log (`extractTmdb` resolved), so a crash before that repeats the window
+ * rather than losing it; the repeat collapses in silver (latest wins).
+ */
+async function extractOnce(
+  services: PipelineServices,
+  context: SourceContext,
+  target: TmdbTarget,
+): Promise<ExtractionStats> {
+  const client = new TmdbClient({
+    ...target.options,
+    ...(context.throttle === undefined ? {} : { throttle: context.throttle }),
+  });
+  const state = createFileStateStore(tmdbStateFile(services.config.dataDir));
+  let reported = 0;
+  // Avro values under `<topic>-value` when the platform has a registry (it always has under
+  // `up` and `run`); an incompatible schema change stops here with the registry's reason.
+  const encode =
+    services.schemaRegistry === undefined ? undefined : await avroValues(services.schemaRegistry);
+  const stats = await extractTmdb({
+    client,
+    log: services.log,
+    ...(encode === undefined ? {} : { encode }),
+    pages: tmdbPages(services.config),
+    changesSince: (await state.get<string>(cursorKey)) ?? null,
+    signal: context.signal,
+    onMovie: (progress) => {
+      const total = Object.values(progress.records).reduce((a, b) => a + b, 0);
+      context.report({ records: total - reported, position: formatExtractionStats(progress) });
+      reported = total;
+    },
+  });
+  await mkdir(dataDirPaths(services.config.dataDir).state, { recursive: true });
+  await state.set(cursorKey, stats.through);
+  sharedOf(services).extraction = stats;
+  exportExtractionMetrics(stats);
+  const total = Object.values(stats.records).reduce((a, b) => a + b, 0);
+  context.report({ records: total - reported, position: formatExtractionStats(stats) });
+  return stats;
+}
+
+async function ensureTopics(services: PipelineServices): Promise<void> {
+  for (const topic of Object.values(topics))
+    await services.log.ensureTopic(topic, { partitions: topicPartitions });
 }
 
 export const moviesPipeline: PipelineDefinition = {
@@ -155,9 +235,10 @@ export const moviesPipeline: PipelineDefinition = {
   title: 'Movies',
   description:
     'TMDB (4 req/s) → movies, people, credits, reviews → cleaner + sentiment → silver / gold → serving store → API',
+  // Only the extractor writes the five topics: the generic ingest routes refuse them.
+  internalTopics: Object.values(topics),
   async jobs(services) {
-    for (const topic of Object.values(topics))
-      await services.log.ensureTopic(topic, { partitions: topicPartitions });
+    await ensureTopics(services);
     const sentiment = createSentimentModel(services.config.sentimentModel);
     return {
       stream: [
@@ -172,8 +253,16 @@ export const moviesPipeline: PipelineDefinition = {
         moviesGoldJob({
           lake: services.lake,
           query: services.query,
-          afterRefresh: async () => {
-            await (await storeOf(services)).publish(services.query, Date.now());
+          afterRefresh: async (runId) => {
+            const publishedAtMs = Date.now();
+            const rows = await (await storeOf(services)).publish(services.query, publishedAtMs);
+            // Committed after the publish: the API's cached answers (keyed on this table) are
+            // dropped only once the serving store holds the new gold.
+            await services.lake
+              .table(moviesTables.servingRuns)
+              .overwrite([{ run_id: runId, published_at: new Date(publishedAtMs), rows }], {
+                commitId: `${runId}:serving`,
+              });
           },
         }),
       ],
@@ -200,22 +289,34 @@ export const moviesPipeline: PipelineDefinition = {
   },
   serve: (services) =>
     moviesModule({ store: () => storeOf(services), extraction: () => sharedOf(services).extraction }),
+  get rateBudgets() {
+    return { tmdb: tmdbRateBudget() };
+  },
   sources: (services) => [
     {
       name: 'tmdb',
       kind: 'custom',
+      rateBudget: 'tmdb',
       drain: async (context) => {
-        for (const topic of Object.values(topics))
-          await services.log.ensureTopic(topic, { partitions: topicPartitions });
-        await extractOnce(services, context);
+        await ensureTopics(services);
+        const target = await openTmdbTarget(services, context);
+        try {
+          await extractOnce(services, context, target);
+        } finally {
+          await target.close();
+        }
       },
       run: async (context) => {
-        for (const topic of Object.values(topics))
-          await services.log.ensureTopic(topic, { partitions: topicPartitions });
-        const refreshMs = tmdbRefreshMs();
-        while (!context.signal.aborted) {
-          await extractOnce(services, context);
-          await context.clock.sleep(refreshMs, context.signal).catch(() => undefined);
+        await ensureTopics(services);
+        const refreshMs = tmdbRefreshMs(services.config);
+        const target = await openTmdbTarget(services, context);
+        try {
+          while (!context.signal.aborted) {
+            await extractOnce(services, context, target);
+            await context.clock.sleep(refreshMs, context.signal).catch(() => undefined);
+          }
+        } finally {
+          await target.close();
         }
       },
     },

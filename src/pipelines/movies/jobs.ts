@@ -8,7 +8,7 @@ import {
 } from '../../log/index.js';
 import { VaderSentiment, type SentimentModel } from '../../ml/index.js';
 import { lakeSink, lakeTableTarget, sinkWhere, stream, type StreamJob } from '../../stream/index.js';
-import { cleanCredits, cleanMovie, cleanPerson, cleanReview } from './clean.js';
+import { cleanCredits, cleanMovie, cleanPerson, cleanReview, cleanTrending } from './clean.js';
 import { topics, type MoviesTopic } from './extract.js';
 
 export const cleanJobName = 'movies.clean';
@@ -19,12 +19,15 @@ export const tables = {
     people: 'bronze.tmdb_people',
     credits: 'bronze.tmdb_credits',
     reviews: 'bronze.tmdb_reviews',
+    trending: 'bronze.tmdb_trending',
   } satisfies Record<MoviesTopic, string>,
   /** Every cleaned fetch, appended by the stream job; silver keeps the latest per id. */
   movieVersions: 'silver.movie_versions',
   personVersions: 'silver.person_versions',
   creditVersions: 'silver.credit_versions',
   reviewVersions: 'silver.review_versions',
+  /** Every fetch of the trending list, one row per ranked movie. */
+  trendingVersions: 'silver.trending_versions',
   /** Bodies that are not a JSON object (the reason and the body). */
   rejects: 'silver.tmdb_rejects',
   movies: 'silver.movies',
@@ -35,9 +38,11 @@ export const tables = {
   trending: 'gold.trending',
   genreStats: 'gold.genre_stats',
   personFilmography: 'gold.person_filmography',
+  /** One row per publish of the serving store (run id, time, rows): the API's cache key. */
+  servingRuns: 'gold.movies_serving_runs',
 } as const;
 
-/** A record of one of the four topics as the cleaner sees it. */
+/** A record of one of the five topics as the cleaner sees it. */
 export interface TmdbRecord {
   topic: string;
   key: string | null;
@@ -126,6 +131,14 @@ export function cleanRecord(record: TmdbRecord, score: (text: string) => Sentime
         bronze,
         ...cleanCredits(fields, record.ingestedAtMs).map((row) => ({
           table: tables.creditVersions,
+          row: { ...row },
+        })),
+      ];
+    case topics.trending:
+      return [
+        bronze,
+        ...cleanTrending(fields, record.ingestedAtMs).map((row) => ({
+          table: tables.trendingVersions,
           row: { ...row },
         })),
       ];
@@ -225,6 +238,15 @@ export const versionTypes: Record<string, Record<string, string>> = {
     sentiment_label: 'VARCHAR',
     sentiment_confidence: 'DOUBLE',
   },
+  [tables.trendingVersions]: {
+    date: 'DATE',
+    time_window: 'VARCHAR',
+    movie_id: 'BIGINT',
+    title: 'VARCHAR',
+    popularity: 'DOUBLE',
+    rank: 'INTEGER',
+    updated_at: 'TIMESTAMP',
+  },
   [tables.rejects]: { topic: 'VARCHAR', tmdb_id: 'VARCHAR', reason: 'VARCHAR', body: 'VARCHAR' },
 };
 
@@ -241,7 +263,7 @@ export interface MoviesJobDeps {
 }
 
 /**
- * `movies.clean`: the four topics → raw bodies in bronze (by ingestion date) and cleaned,
+ * `movies.clean`: the five topics → raw bodies in bronze (by ingestion date) and cleaned,
  * sentiment-scored rows in the versions tables, all committed with the job's checkpoints (a replay
  * after a crash neither loses nor repeats a row). `movies.gold` then keeps the latest per id.
  */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TributaryError } from '../../core/index.js';
-import type { DashboardPage, PipelineModule } from '../../serve/index.js';
+import type { DashboardPage, DetailSpec, PipelineModule } from '../../serve/index.js';
 import { popularityTiers, ratingTiers } from './clean.js';
 import type { ExtractionStats } from './extract.js';
 import { tables } from './jobs.js';
@@ -18,6 +18,8 @@ export const movieFilters = z.object({
   year_from: z.coerce.number().int().min(1870).max(2200).optional(),
   year_to: z.coerce.number().int().min(1870).max(2200).optional(),
   min_votes: z.coerce.number().int().min(0).optional(),
+  /** Only movies with at least this many reviews (the sentiment chart asks for 1). */
+  min_reviews: z.coerce.number().int().min(0).optional(),
   sort: z
     .enum(['popularity', 'vote_average', 'release_date', 'title', 'avg_sentiment'])
     .default('popularity'),
@@ -29,32 +31,74 @@ export const movieFilters = z.object({
 const movieColumns = `movie_id, title, original_language, release_date, release_year, genres, runtime, popularity,
   vote_average, vote_count, popularity_tier, rating_tier, quality_flags, reviews, avg_sentiment`;
 
+/** A movie's detail view on the page: opened from the trending and movies tables. */
+const movieDetail: DetailSpec = {
+  param: 'movie',
+  key: 'movie_id',
+  route: '/api/movies/{movie_id}',
+  titleField: 'title',
+  fields: [
+    { label: 'Released', field: 'release_date', format: 'text' },
+    { label: 'Genres', field: 'genres' },
+    { label: 'Runtime (min)', field: 'runtime', format: 'integer' },
+    { label: 'Popularity tier', field: 'popularity_tier', format: 'text' },
+    { label: 'Rating tier', field: 'rating_tier', format: 'text' },
+    { label: 'Vote average', field: 'vote_average' },
+    { label: 'Votes', field: 'vote_count', format: 'integer' },
+    { label: 'Quality flags', field: 'quality_flags' },
+    { label: 'Reviews', field: 'sentiment.reviews', format: 'integer' },
+    { label: 'Average sentiment', field: 'sentiment.avg_sentiment' },
+    { label: 'Positive reviews', field: 'sentiment.positive', format: 'integer' },
+    { label: 'Neutral reviews', field: 'sentiment.neutral', format: 'integer' },
+    { label: 'Negative reviews', field: 'sentiment.negative', format: 'integer' },
+    { label: 'Average author rating', field: 'sentiment.avg_author_rating' },
+  ],
+  lists: [
+    { title: 'Top cast', field: 'cast', columns: ['name', 'character', 'billing_order'] },
+    { title: 'Directors', field: 'directors', columns: ['name'] },
+    {
+      title: 'Reviews',
+      route: '/api/movies/{movie_id}/reviews?limit=20',
+      columns: ['created_at', 'author', 'author_rating', 'sentiment_label', 'sentiment_score', 'content'],
+    },
+  ],
+};
+
 export const page: DashboardPage = {
   id: 'movies',
   title: 'Movies',
   description:
-    'TMDB (4 req/s) → movies, people, credits, reviews → cleaner + sentiment → silver / gold → serving store',
+    'TMDB (4 req/s) → movies, people, credits, reviews, trending → cleaner + sentiment → silver / gold → serving store. Click a title for its cast, directors and reviews.',
   filters: [
     {
       id: 'genre',
       label: 'Genre',
       kind: 'select',
       options: { route: '/api/genres', field: 'genre' },
-      appliesTo: ['movies'],
+      appliesTo: ['movies', 'sentiment'],
     },
     {
       id: 'popularity_tier',
       label: 'Popularity tier',
       kind: 'select',
       options: popularityTierNames,
-      appliesTo: ['movies'],
+      appliesTo: ['movies', 'sentiment'],
     },
     {
       id: 'rating_tier',
       label: 'Rating tier',
       kind: 'select',
       options: ratingTierNames,
-      appliesTo: ['movies'],
+      appliesTo: ['movies', 'sentiment'],
+    },
+    {
+      id: 'year',
+      label: 'Release year',
+      kind: 'numberRange',
+      params: { from: 'year_from', to: 'year_to' },
+      min: 1870,
+      max: 2200,
+      appliesTo: ['movies', 'sentiment'],
     },
   ],
   tiles: [
@@ -84,6 +128,16 @@ export const page: DashboardPage = {
     },
   ],
   charts: [
+    {
+      id: 'sentiment',
+      title: 'Average review sentiment of the 20 most popular movies (filtered)',
+      kind: 'bar',
+      route: '/api/movies?limit=20&min_reviews=1',
+      rowsField: 'rows',
+      x: 'title',
+      y: 'avg_sentiment',
+      format: 'number',
+    },
     {
       id: 'genres',
       title: 'Movies per genre',
@@ -118,9 +172,10 @@ export const page: DashboardPage = {
   tables: [
     {
       id: 'trending',
-      title: 'Trending',
+      title: "Trending today (TMDB's list)",
       route: '/api/movies/trending',
-      columns: ['rank', 'title', 'popularity'],
+      columns: ['title', 'rank', 'popularity'],
+      detail: movieDetail,
     },
     {
       id: 'movies',
@@ -128,13 +183,15 @@ export const page: DashboardPage = {
       route: '/api/movies?limit=20',
       columns: [
         'title',
-        'release_year',
+        'release_date',
+        'genres',
         'popularity_tier',
         'rating_tier',
         'reviews',
         'avg_sentiment',
         'quality_flags',
       ],
+      detail: movieDetail,
     },
   ],
 };
@@ -147,9 +204,26 @@ export interface MoviesRoutesDeps {
 }
 
 const id = z.object({ id: z.coerce.number().int().min(1) });
-/** Answers change when gold is rebuilt (the serving store is published right after). */
-const goldCache = {
-  tables: [tables.movieSentiment, tables.personFilmography, tables.genreStats, tables.trending],
+/**
+ * Answers come from the serving store, which changes when it is published after a gold rebuild;
+ * each publish then commits `gold.movies_serving_runs`, whose commit invalidates these answers
+ * (caching on the gold tables themselves would let a read between a gold commit and the publish
+ * keep the old answer under the new generation).
+ */
+const goldCache = { tables: [tables.servingRuns] };
+
+/** `GET /api/movies`: one page of movies and how many match. */
+const moviesPageResponse = {
+  200: {
+    description: 'one page of the matching movies, sorted; total = how many match',
+    schema: z.object({
+      total: z.number().int(),
+      limit: z.number().int(),
+      offset: z.number().int(),
+      rows: z.array(z.record(z.string(), z.unknown())),
+    }),
+  },
+  400: { description: 'a filter out of range (year_from after year_to, an unknown tier)' },
 };
 
 /** `/api/movies…`, `/api/people/{id}`, `/api/genres` (read scope, cached) and the Movies page. */
@@ -234,7 +308,7 @@ export function moviesModule(deps: MoviesRoutesDeps): PipelineModule {
         scope: 'read',
         cache: goldCache,
         query: movieFilters,
-        responses: rowsResponse,
+        responses: moviesPageResponse,
         handler: async ({ query }) => {
           const store = await deps.store();
           const clauses: string[] = [];
@@ -249,11 +323,25 @@ export function moviesModule(deps: MoviesRoutesDeps): PipelineModule {
           if (query.year_from !== undefined) add('release_year >= ?', query.year_from);
           if (query.year_to !== undefined) add('release_year <= ?', query.year_to);
           if (query.min_votes !== undefined) add('vote_count >= ?', query.min_votes);
+          if (query.min_reviews !== undefined) add('reviews >= ?', query.min_reviews);
+          if (query.year_from !== undefined && query.year_to !== undefined && query.year_from > query.year_to)
+            throw new TributaryError(
+              'INVALID_ARGUMENT',
+              `year_from ${query.year_from} is after year_to ${query.year_to}`,
+            );
+          const where = clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`;
+          const [{ total }] = (await store.rows(
+            `SELECT count(*)::int AS total FROM ${store.table('movies')} ${where}`,
+            [...params],
+          )) as [{ total: number }];
           params.push(query.limit, query.offset);
           return {
+            total,
+            limit: query.limit,
+            offset: query.offset,
             rows: await store.rows(
               `SELECT ${movieColumns.replace('release_date', "to_char(release_date, 'YYYY-MM-DD') AS release_date")}
-               FROM ${store.table('movies')} ${clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`}
+               FROM ${store.table('movies')} ${where}
                ORDER BY ${query.sort} ${query.order} NULLS LAST, movie_id
                LIMIT $${params.length - 1} OFFSET $${params.length}`,
               params,

@@ -2,7 +2,7 @@ import { registerTopicSchemas, type AvroWriter, type SchemaRegistry } from '../.
 import { topics, type MoviesTopic } from './extract.js';
 
 /**
- * Avro value schemas of the four topics, registered under `<topic>-value` (BACKWARD compatible)
+ * Avro value schemas of the five topics, registered under `<topic>-value` (BACKWARD compatible)
  * when the extractor starts: a change that is not backward compatible is refused with the
  * registry's reason before anything is produced. Each value names the TMDB ids it is keyed by and
  * the typed fields downstream relies on, and carries the API's body verbatim (`body`, JSON text),
@@ -56,11 +56,24 @@ export const reviewValueSchema = {
   ],
 };
 
+export const trendingValueSchema = {
+  type: 'record',
+  name: 'Trending',
+  namespace: 'tributary.movies',
+  fields: [
+    { name: 'date', type: 'string' },
+    { name: 'time_window', type: 'string' },
+    { name: 'movie_ids', type: { type: 'array', items: 'long' }, default: [] },
+    { name: 'body', type: 'string' },
+  ],
+};
+
 export const valueSchemas: Record<MoviesTopic, object> = {
   [topics.movies]: movieValueSchema,
   [topics.people]: personValueSchema,
   [topics.credits]: creditsValueSchema,
   [topics.reviews]: reviewValueSchema,
+  [topics.trending]: trendingValueSchema,
 };
 
 type Body = Record<string, unknown>;
@@ -90,6 +103,8 @@ export function avroValue(topic: MoviesTopic, body: Body): Body {
       return { id: body.id, cast_ids: ids(body.cast), crew_ids: ids(body.crew), body: text };
     case topics.reviews:
       return { id: body.id, movie_id: body.movie_id, author: orNull(body.author, 'string'), body: text };
+    case topics.trending:
+      return { date: body.date, time_window: body.time_window, movie_ids: ids(body.results), body: text };
   }
 }
 
@@ -99,7 +114,7 @@ export type ValueEncoder = (topic: MoviesTopic, body: Body) => Buffer | string;
 export const jsonValues: ValueEncoder = (_topic, body) => JSON.stringify(body);
 
 /**
- * Registers the four value schemas (BACKWARD) and returns the Avro encoder; a schema the subject
+ * Registers the five value schemas (BACKWARD) and returns the Avro encoder; a schema the subject
  * refuses throws the registry's 409 naming the subject and the reason.
  */
 export async function avroValues(registry: SchemaRegistry): Promise<ValueEncoder> {

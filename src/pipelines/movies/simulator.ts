@@ -50,13 +50,28 @@ export interface TmdbSimulator {
   movies: readonly SimulatedMovie[];
   /** Arrival times (ms, this process's clock) of every request, errors and 429s included. */
   arrivals(): readonly number[];
+  /** Every request: arrival time, path (without the query) and the status answered. */
+  requests(): readonly { atMs: number; path: string; status: number }[];
+  /**
+   * Changes a movie now, as an edit on TMDB would: the fields given replace its own, and
+   * `/movie/changes` lists it from today on.
+   */
+  touch(id: number, fields: Partial<Omit<SimulatedMovie, 'id'>>): void;
   /** Requests answered per status. */
   statuses(): Readonly<Record<number, number>>;
   close(): Promise<void>;
 }
 
-/** TMDB's page size: /movie/popular and /movie/{id}/reviews give 20 results a page. */
+/** TMDB's page size: /movie/popular, /trending and /movie/{id}/reviews give 20 results a page. */
 export const tmdbPageSize = 20;
+
+/** `/movie/changes` gives 100 ids a page and spans at most 14 days (TMDB's limits). */
+export const tmdbChangesPageSize = 100;
+export const tmdbChangesDaysMax = 14;
+
+const dayMs = 86_400_000;
+/** `YYYY-MM-DD` (UTC) of a time. */
+export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 export const tmdbGenres: readonly { id: number; name: string }[] = [
   { id: 28, name: 'Action' },
@@ -305,6 +320,12 @@ const errors = {
     code: 25,
     message: 'Your request count (#) is over the allowed limit of (40).',
   },
+  invalidParameters: { status: 422, code: 47, message: 'The input is not valid.' },
+  invalidDate: {
+    status: 422,
+    code: 47,
+    message: 'Invalid date range: Should be a range no longer than 14 days.',
+  },
   unavailable: {
     status: 503,
     code: 9,
@@ -312,13 +333,13 @@ const errors = {
   },
 } as const;
 
-function paged<T>(all: readonly T[], pageText: string | null, id?: number) {
+function paged<T>(all: readonly T[], pageText: string | null, id?: number, pageSize = tmdbPageSize) {
   const page = pageText === null ? 1 : Number(pageText);
-  const totalPages = Math.max(1, Math.ceil(all.length / tmdbPageSize));
+  const totalPages = Math.max(1, Math.ceil(all.length / pageSize));
   return {
     ...(id === undefined ? {} : { id }),
     page,
-    results: all.slice((page - 1) * tmdbPageSize, page * tmdbPageSize),
+    results: all.slice((page - 1) * pageSize, page * pageSize),
     total_pages: totalPages,
     total_results: all.length,
   };
@@ -335,6 +356,7 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
   const errorRate = options.errorRate ?? 0;
   const faults = seededRandom(seed + 17);
   const arrivals: number[] = [];
+  const requests: { atMs: number; path: string; status: number }[] = [];
   const accepted: number[] = [];
   const statuses: Record<number, number> = {};
 
@@ -360,36 +382,81 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
       headers,
     );
 
+  // When each movie last changed: seeded edits over the last 14 days (about one movie in ten a
+  // day), then whatever `touch` changes.
+  const changedAt = new Map<number, number[]>();
+  {
+    const edits = seededRandom(seed + 29);
+    const today = Math.floor(Date.now() / dayMs);
+    for (let day = today - tmdbChangesDaysMax; day < today; day++)
+      for (const m of catalogue.movies)
+        if (edits() < 0.1) changedAt.set(m.id, [...(changedAt.get(m.id) ?? []), day * dayMs + 3_600_000]);
+  }
+  /** A movie as lists give it (/movie/popular, /trending/movie/{window}). */
+  const listItem = (m: SimulatedMovie, trending = false) => ({
+    adult: false,
+    backdrop_path: `/b${m.id}.jpg`,
+    genre_ids: m.genre_ids,
+    id: m.id,
+    ...(trending ? { media_type: 'movie' } : {}),
+    original_language: m.original_language,
+    original_title: m.original_title,
+    overview: m.overview,
+    popularity: m.popularity,
+    poster_path: `/p${m.id}.jpg`,
+    release_date: m.release_date,
+    title: m.title,
+    video: false,
+    vote_average: m.vote_average,
+    vote_count: m.vote_count,
+  });
   const route = (path: string, params: URLSearchParams): unknown => {
     if (path === '/3/genre/movie/list') return { genres: tmdbGenres };
     if (path === '/3/movie/popular') {
       const page = Number(params.get('page') ?? '1');
       if (!Number.isInteger(page) || page < 1 || page > 500) return null;
       return paged(
-        catalogue.movies.map((m) => ({
-          adult: false,
-          backdrop_path: `/b${m.id}.jpg`,
-          genre_ids: m.genre_ids,
-          id: m.id,
-          original_language: m.original_language,
-          original_title: m.original_title,
-          overview: m.overview,
-          popularity: m.popularity,
-          poster_path: `/p${m.id}.jpg`,
-          release_date: m.release_date,
-          title: m.title,
-          video: false,
-          vote_average: m.vote_average,
-          vote_count: m.vote_count,
-        })),
+        catalogue.movies.map((m) => listItem(m)),
         String(page),
       );
     }
-    if (path === '/3/trending/movie/day' || path === '/3/trending/movie/week') {
-      const ranked = [...catalogue.movies].sort((a, b) => b.vote_count - a.vote_count);
+    const trending = /^\/3\/trending\/movie\/(day|week)$/.exec(path);
+    if (trending) {
+      // Buzz: the logarithm of popularity times a factor drawn per movie and day (0.2–1.8), so
+      // the list differs from /movie/popular as TMDB's does; a week's trend sums its 7 days.
+      const today = Math.floor(Date.now() / dayMs);
+      const days = trending[1] === 'day' ? [today] : Array.from({ length: 7 }, (_, i) => today - i);
+      const buzz = (m: SimulatedMovie) =>
+        days.reduce(
+          (sum, day) =>
+            sum + Math.log1p(m.popularity) * (0.2 + 1.6 * seededRandom(seed * 7919 + m.id * 31 + day)()),
+          0,
+        );
+      const ranked = catalogue.movies
+        .map((m) => ({ movie: m, buzz: buzz(m) }))
+        .sort((a, b) => b.buzz - a.buzz || a.movie.id - b.movie.id)
+        .map(({ movie }) => movie);
       return paged(
-        ranked.map((m) => ({ id: m.id, title: m.title, popularity: m.popularity, media_type: 'movie' })),
+        ranked.map((m) => listItem(m, true)),
         params.get('page'),
+      );
+    }
+    if (path === '/3/movie/changes') {
+      const start = params.get('start_date');
+      const end = params.get('end_date');
+      const nowMs = Date.now();
+      const endMs = end === null ? nowMs : Date.parse(`${end}T23:59:59.999Z`);
+      const startMs = start === null ? endMs - dayMs : Date.parse(`${start}T00:00:00Z`);
+      if (Number.isNaN(startMs) || Number.isNaN(endMs)) return errors.invalidParameters;
+      if (endMs < startMs || endMs - startMs > tmdbChangesDaysMax * dayMs) return errors.invalidDate;
+      const changed = catalogue.movies.filter((m) =>
+        (changedAt.get(m.id) ?? []).some((at) => at >= startMs && at <= endMs),
+      );
+      return paged(
+        changed.map((m) => ({ id: m.id, adult: false })),
+        params.get('page'),
+        undefined,
+        tmdbChangesPageSize,
       );
     }
     const movie = /^\/3\/movie\/(\d+)(\/credits|\/reviews)?$/.exec(path);
@@ -464,6 +531,9 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
     const nowMs = Date.now();
     arrivals.push(nowMs);
     const url = new URL(request.url ?? '/', 'http://tmdb');
+    const logged = { atMs: nowMs, path: url.pathname, status: 0 };
+    requests.push(logged);
+    response.once('finish', () => (logged.status = response.statusCode));
     const bearer = request.headers.authorization;
     const key = url.searchParams.get('api_key') ?? (bearer?.startsWith('Bearer ') ? bearer.slice(7) : null);
     if (key !== apiKey) return fail(response, errors.unauthorized);
@@ -479,6 +549,8 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
     if (errorRate > 0 && faults() < errorRate) return fail(response, errors.unavailable);
     const body = route(url.pathname, url.searchParams);
     if (body === null) return fail(response, errors.notFound);
+    const refused = Object.values(errors).find((e) => e === body);
+    if (refused !== undefined) return fail(response, refused);
     send(response, 200, body);
   };
   const server: Server = createServer(handle);
@@ -491,6 +563,13 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
     apiKey,
     movies: catalogue.movies,
     arrivals: () => arrivals,
+    requests: () => requests,
+    touch: (id, fields) => {
+      const movie = byId.get(id);
+      if (movie === undefined) throw new Error(`the simulator has no movie ${id}`);
+      Object.assign(movie, fields);
+      changedAt.set(id, [...(changedAt.get(id) ?? []), Date.now()]);
+    },
     statuses: () => statuses,
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -6,6 +6,7 @@ import type { ChartSpec, DashboardPage, TileSpec } from '../page-types.js';
 import { ApiError, LiveConnection, apiGet, clearKey, getKey, setKey } from './api.js';
 import { askBox, type Caller } from './ask.js';
 import { drawChart, sparkline, type ChartPoint } from './charts.js';
+import { detailLink, renderDetail } from './detail.js';
 import { filterBar, filteredRoute, pageHash, parseHash } from './filters.js';
 import { drawLineage, type GraphData } from './graph.js';
 import { h, pick } from './dom.js';
@@ -477,6 +478,16 @@ async function renderPipelinePage(
           window.location.hash = pageHash(page.id, next);
         });
   if (generation !== renderGeneration) return;
+  const hrefOf = (next: URLSearchParams) => pageHash(page.id, next);
+  // An open detail (a row of a table, by its key in the URL) is drawn above the widgets.
+  // Tables sharing a detail (the same URL parameter) open one view.
+  const detailSpecs = new Map(
+    (page.tables ?? []).flatMap((t) => (t.detail ? [[t.detail.param, t.detail]] : [])),
+  );
+  const details = (
+    await Promise.all([...detailSpecs.values()].map((spec) => renderDetail(spec, params, hrefOf)))
+  ).filter((d): d is HTMLElement => d !== null);
+  if (generation !== renderGeneration) return;
   let ask: HTMLElement | null = null;
   if (page.ask) {
     caller ??= apiGet<Caller>('/api/whoami').catch((error: unknown) => {
@@ -490,6 +501,7 @@ async function renderPipelinePage(
     h('h1', {}, page.title),
     page.description ? h('p', { class: 'muted' }, page.description) : '',
     bar ?? '',
+    ...details,
     h('div', { class: 'tiles' }, ...page.tiles.map((t) => tile(t.id, t.label, '—'))),
     ask ?? '',
     h('div', { class: 'grid-2' }, ...page.charts.map((c) => section(c.title, chartBox(c.id, '')))),
@@ -532,10 +544,18 @@ async function renderPipelinePage(
           );
           if (generation !== renderGeneration) return;
           const columns = t.columns ?? body.columns?.map((c) => c.name) ?? Object.keys(body.rows[0] ?? {});
+          const detail = t.detail;
           document.getElementById(`table-${t.id}`)?.replaceChildren(
             table(
               columns,
-              body.rows.map((r) => columns.map((c) => formatCell(r[c]))),
+              body.rows.map((r) =>
+                columns.map((c, i) =>
+                  // The first cell of a row opens its detail view.
+                  detail && i === 0
+                    ? detailLink(detail, r, formatCell(r[c]), hrefOf, params)
+                    : formatCell(r[c]),
+                ),
+              ),
             ),
           );
         })(),

@@ -1,5 +1,5 @@
 /**
- * Page filters (`FilterSpec`): a bar of selects and date ranges whose values live in the page's
+ * Page filters (`FilterSpec`): a bar of selects, date ranges and number ranges whose values live in the page's
  * URL hash (`#/p/<page>?country=France&from=1997-01-01`) and go into the query strings of the
  * routes they apply to. Changing a filter changes the hash, so the page re-renders through the
  * normal navigation, the view can be shared, and a reload keeps it.
@@ -80,17 +80,21 @@ export async function filterBar(
   };
   const controls = await Promise.all(
     filters.map(async (filter) => {
-      if (filter.kind === 'dateRange') {
+      if (filter.kind === 'dateRange' || filter.kind === 'numberRange') {
         const [from, to] = parameterNames(filter);
+        const numeric = filter.kind === 'numberRange';
         const input = (name: string, suffix: string, label: string) =>
           h(
             'label',
             {},
             label,
             h('input', {
-              type: 'date',
+              type: numeric ? 'number' : 'date',
               id: `filter-${filter.id}-${suffix}`,
               value: params.get(name) ?? '',
+              min: numeric ? filter.min : undefined,
+              max: numeric ? filter.max : undefined,
+              step: numeric ? (filter.step ?? 1) : undefined,
               onchange: (event) => update(name, (event.target as HTMLInputElement).value),
             }),
           );
