@@ -33,6 +33,7 @@ export type {
 } from './types.js';
 export { servedLayers, filterOperators } from './types.js';
 export type {
+  AskFilterField,
   AskSpec,
   ChartSpec,
   FilterSpec,

@@ -42,21 +42,46 @@ export interface ChartSpec {
 }
 
 /**
- * A question box: the question (and, for keys not bound to a tenant, a company) goes to `route`
- * as `POST {question, company}`; the answer is shown with its citations (document, page, chunk,
- * score, snippet). Tenant-bound keys always ask within their own tenant.
+ * One filter field of a question box: its value goes to the ask route as `filters.<field>`
+ * (equality on a metadata field of the pipeline's retrieval index); empty means "no condition".
+ */
+export interface AskFilterField {
+  /** Metadata field of the index, e.g. `product_id`; also part of the input's id (`ask-<box>-<field>`). */
+  field: string;
+  label: string;
+  /**
+   * The index's tenant field: a key bound to a tenant does not see the input (the server asks
+   * within the key's tenant); a key without one must fill it in.
+   */
+  tenant?: boolean;
+  required?: boolean;
+  /** `number` sends the value as a number (e.g. a star rating); default text. */
+  type?: 'text' | 'number';
+  /** Suggestions: distinct values of `field` in the rows (`rowsField`, default `rows`) of a GET route. */
+  suggestions?: { route: string; rowsField?: string; field: string };
+}
+
+/**
+ * A question box over a pipeline's retrieval index: `POST <route> {question, filters, k}` — the
+ * route `registerAskRoute` mounts, `/api/<pipeline>/ask` — and the answer shown with its
+ * citations (the chosen citation fields, the retrieval score and the passage).
+ *
+ * @example { id: 'reviews', title: 'Ask the reviews', route: '/api/reviews/ask',
+ *   filters: [{ field: 'product_id', label: 'Product' }], citationFields: ['review_id', 'product_id', 'rating'] }
  */
 export interface AskSpec {
   id: string;
   title: string;
-  /** POST route answering `{ answer, citations: [{document_id, filename, page, chunk_id, score, text}] }`. */
+  /** POST route answering `{ answer, citations: [{...fields, score, text}], mode }`. */
   route: string;
   placeholder?: string;
-  /**
-   * Company suggestions for keys without a tenant: distinct values of `field` in the rows of this
-   * GET route (`rowsField`, default `rows`). The company can always be typed.
-   */
-  companies?: { route: string; rowsField?: string; field: string };
+  filters?: AskFilterField[];
+  /** Passages to retrieve (the route's default when absent). */
+  k?: number;
+  /** Citation fields shown above each passage, in this order (default: every field but score and text). */
+  citationFields?: string[];
+  /** What the passages are, for the "searching…" and "nothing found" lines (default "passages"). */
+  what?: string;
 }
 
 /**
@@ -136,7 +161,7 @@ export interface DashboardPage {
   charts: ChartSpec[];
   /** Tables shown as HTML tables (first rows), e.g. a gold table's latest rows. */
   tables?: { id: string; title: string; route: string; columns?: string[]; detail?: DetailSpec }[];
-  /** A question box with cited answers (retrieval over the pipeline's documents). */
+  /** A question box with cited answers (retrieval over the pipeline's index). */
   ask?: AskSpec;
   /** Filters (dimension selects, date ranges) that go into the widgets' route query strings. */
   filters?: FilterSpec[];

@@ -7,8 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, type MemoryLog } from '../../src/log/index.js';
-import { ask, HashedEmbedder, HybridIndex } from '../../src/ml/index.js';
-import { documentIndexSchema, documentsModule, documentsPage } from '../../src/pipelines/documents/index.js';
+import { HashedEmbedder, RetrievalIndex } from '../../src/ml/index.js';
+import {
+  documentIndexDir,
+  documentIndexSchema,
+  documentsModule,
+  documentsPage,
+} from '../../src/pipelines/documents/index.js';
 import type { PipelineServices } from '../../src/pipelines/types.js';
 import {
   createApp,
@@ -25,8 +30,9 @@ import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
  * The documents page's question box in a real browser (Debian's chromium via playwright-core):
- * the platform's `POST /api/ask` answers from a real hybrid retrieval index (src/ml) holding a few
- * small documents of two companies. The page is the documents pipeline's own `documentsPage`.
+ * the pipeline's `POST /api/documents/ask {question, filters: {company_id}}` (registerAskRoute)
+ * answers from the pipeline's own retrieval index (src/ml, `index/documents` in the data dir)
+ * holding a few small documents of two companies. The page is the pipeline's `documentsPage`.
  */
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const screenshots = path.join(repoRoot, 'test-artifacts', 'screenshots');
@@ -87,11 +93,19 @@ beforeAll(async () => {
   const clientDir = compileClient(path.join(dir, 'client'));
   await mkdir(screenshots, { recursive: true });
 
-  const index = await HybridIndex.create({
+  const config = loadConfig({
+    env: {},
+    cwd: dir,
+    dotenv: false,
+    overrides: { dataDir: path.join(dir, 'data'), embeddingModel: 'hashed:128' },
+  });
+  // The pipeline's index, written where documentsModule reads it (hashed:128 embeddings both ways).
+  const index = new RetrievalIndex({
+    dir: documentIndexDir(config.dataDir),
     embedder: new HashedEmbedder({ dimensions: 128 }),
     schema: documentIndexSchema,
   });
-  await index.add(
+  await index.upsert(
     documents.flatMap((d) =>
       d.pages.map((text, i) => ({
         id: `${d.documentId}#p${i + 1}c0`,
@@ -100,13 +114,7 @@ beforeAll(async () => {
       })),
     ),
   );
-
-  const config = loadConfig({
-    env: {},
-    cwd: dir,
-    dotenv: false,
-    overrides: { dataDir: path.join(dir, 'data'), embeddingModel: 'hashed:128' },
-  });
+  await index.save();
   log = createMemoryLog();
   lake = await openLake({ storage: new LocalStorage(path.join(config.dataDir, 'lake')) });
   sql = await openSqlEngine(lake);
@@ -128,8 +136,6 @@ beforeAll(async () => {
     keys: store,
     tables,
     pipelines: [documentsModule(services)],
-    ask: (question, options) =>
-      ask(index, question, { filters: { company_id: options.company }, k: options.topK ?? 5 }),
     rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
     statusTickMs: 0,
     ui: { clientDir },
@@ -156,7 +162,7 @@ async function openDocumentsPage(key: string): Promise<{ page: Page; errors: str
 
 async function askQuestion(page: Page, question: string, company?: string): Promise<void> {
   await page.fill('#ask-documents-question', question);
-  if (company !== undefined) await page.fill('#ask-documents-company', company);
+  if (company !== undefined) await page.fill('#ask-documents-company_id', company);
   await page.click('#ask-documents button[type=submit]');
   await page.waitForSelector('#ask-documents-result[data-state=answered]', { timeout: 15_000 });
 }
@@ -165,19 +171,21 @@ describe.skipIf(
   skipWithout(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium)`),
 )('documents question box in chromium', () => {
   it('answers with citations (document, page, chunk, score, snippet) for the chosen company', async () => {
-    expect(documentsPage.ask?.route).toBe('/api/ask');
+    expect(documentsPage.ask?.route).toBe('/api/documents/ask');
     const { page, errors } = await openDocumentsPage(keys.admin);
     // A key without a tenant chooses the company.
-    expect(await page.locator('#ask-documents-company').count()).toBe(1);
+    expect(await page.locator('#ask-documents-company_id').count()).toBe(1);
     await askQuestion(page, 'How long does a refund take?', 'acme');
     const answer = await page.textContent('#ask-documents-result .ask-answer');
     expect(answer).toMatch(/five business days/);
     const citations = page.locator('#ask-documents-result li.citation');
     expect(await citations.count()).toBeGreaterThanOrEqual(1);
     const first = citations.first();
-    expect(await first.locator('.citation-file').textContent()).toBe('refund-policy.md');
-    expect(await first.locator('.citation-page').textContent()).toBe('page 1');
-    expect(await first.locator('.citation-chunk').textContent()).toBe('doc-acme-refunds#p1c0');
+    const field = (name: string) => first.locator(`[data-field=${name}] .citation-value`).textContent();
+    expect(await field('filename')).toBe('refund-policy.md');
+    expect(await field('page')).toBe('1');
+    expect(await field('chunk_id')).toBe('doc-acme-refunds#p1c0');
+    expect(await field('document_id')).toBe('doc-acme-refunds');
     expect(await first.locator('.citation-score').textContent()).toMatch(/^score \d+\.\d{3}$/);
     expect(await first.locator('.citation-text').textContent()).toContain(
       'A refund takes five business days',
@@ -195,7 +203,9 @@ describe.skipIf(
     const result = page.locator('#ask-documents-result');
     expect(await result.locator('img, b').count()).toBe(0);
     expect(await result.textContent()).toContain('<img src=x onerror="window.__injected=1">');
-    expect(await result.locator('.citation-file').first().textContent()).toBe('warranty <b>terms</b>.md');
+    expect(await result.locator('[data-field=filename] .citation-value').first().textContent()).toBe(
+      'warranty <b>terms</b>.md',
+    );
     expect(await page.evaluate(() => (window as unknown as { __injected?: number }).__injected)).toBe(
       undefined,
     );
@@ -205,10 +215,12 @@ describe.skipIf(
 
   it('a tenant-bound key asks within its tenant, without a company field', async () => {
     const { page, errors } = await openDocumentsPage(keys.acme);
-    expect(await page.locator('#ask-documents-company').count()).toBe(0);
+    expect(await page.locator('#ask-documents-company_id').count()).toBe(0);
     expect(await page.textContent('#ask-documents .ask-tenant')).toBe('company: acme');
     await askQuestion(page, 'Globex refunds store credit thirty days');
-    const files = await page.locator('#ask-documents-result .citation-file').allTextContents();
+    const files = await page
+      .locator('#ask-documents-result [data-field=filename] .citation-value')
+      .allTextContents();
     for (const file of files) expect(file).not.toBe('globex-refunds.md');
     expect(await page.textContent('#ask-documents-result')).not.toContain('store credit');
     expect(errors, errors.join('\n')).toEqual([]);

@@ -56,7 +56,7 @@ export class VaderSentiment implements SentimentModel {
   readonly #vader = new Vader();
 
   scoreSync(text: string): SentimentResult {
-    const score = this.#vader.scores(text).compound;
+    const score = this.#vader.compound(text);
     return { score, label: labelFor(score), confidence: vaderConfidence(score) };
   }
 

@@ -244,13 +244,24 @@ export const documentsPage: DashboardPage = {
       columns: ['date', 'company_id', 'document_id', 'total_chunks'],
     },
   ],
-  // The platform's POST /api/ask (wired to `documentsAsk`): answers cite document, page and chunk.
+  // The pipeline's ask route (registerAskRoute): the company is the index's tenant field, so a
+  // tenant-bound key asks within its company and an unbound key names one; answers cite file,
+  // page and chunk.
   ask: {
     id: 'documents',
     title: 'Ask the documents',
-    route: '/api/ask',
+    route: '/api/documents/ask',
     placeholder: 'e.g. How long do refunds take?',
-    companies: { route: '/api/documents/chunks-per-minute?minutes=10080', field: 'company_id' },
+    what: 'documents',
+    filters: [
+      {
+        field: 'company_id',
+        label: 'Company',
+        tenant: true,
+        suggestions: { route: '/api/documents/chunks-per-minute?minutes=10080', field: 'company_id' },
+      },
+    ],
+    citationFields: ['filename', 'page', 'chunk_id', 'document_id'],
   },
 };
 

@@ -405,6 +405,22 @@ export function northwindModule(services: Pick<PipelineServices, 'query'>): Pipe
         format: 'integer',
       },
     ],
+    // POST /api/northwind/ask over the product catalogue index, optionally within one category.
+    ask: {
+      id: 'northwind',
+      title: 'Ask the product catalogue',
+      route: '/api/northwind/ask',
+      placeholder: 'e.g. Which products come in bottles?',
+      what: 'catalogue',
+      filters: [
+        {
+          field: 'category',
+          label: 'Category',
+          suggestions: { route: '/api/northwind/categories', field: 'category_name' },
+        },
+      ],
+      citationFields: ['product_id', 'category'],
+    },
     // Sales filters: the country narrows the category chart, the category the country chart, and
     // the order dates both (from silver.sales; unfiltered they read the gold tables).
     filters: [

@@ -1,8 +1,19 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hashedId, normaliseReview, parsePythonLiteral } from './formats.js';
 
 const source = { file: 'f.jsonl', line: 7 };
+
+describe('review ids', () => {
+  it('keeps hashed ids stable: SHA-256 of product, user, time and text, first 96 bits', () => {
+    // Pinned: ids already in silver tables must not change when the hashing code does.
+    expect(hashedId('B1', 'A9', Date.UTC(2014, 1, 3), 'Fine.')).toBe('h:e3018c6331b02ea6f3cf0773');
+    expect(hashedId('B1', null, null, 'é 😁')).toBe(
+      `h:${createHash('sha256').update('B1\u0000\u0000\u0000é 😁').digest('hex').slice(0, 24)}`,
+    );
+  });
+});
 
 describe('review layouts', () => {
   it('reads the 2014/2018 layout, falling back to reviewTime without unixReviewTime', () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * The review layouts the pipeline reads, detected per record from its field names (a spool
@@ -218,9 +218,8 @@ function timestampOf(record: Record<string, unknown>, format: ReviewFormat): num
 
 /** A stable id for sources without one: the same review in two files gets the same id. */
 export function hashedId(product: string, user: string | null, ts: number | null, body: string): string {
-  const digest = createHash('sha256')
-    .update(`${product}\u0000${user ?? ''}\u0000${ts ?? ''}\u0000${body}`)
-    .digest('hex');
+  // One-shot `crypto.hash` (no Hash object per review); the same SHA-256 as createHash().update().
+  const digest = hash('sha256', `${product}\u0000${user ?? ''}\u0000${ts ?? ''}\u0000${body}`, 'hex');
   return `h:${digest.slice(0, 24)}`;
 }
 

@@ -166,4 +166,14 @@ export {
 } from './formats.js';
 export { writeDemoReviews, demoProducts, type DemoReviewFiles } from './demo.js';
 export { reviewsModule } from './routes.js';
-export { reviewIngestJob, rawTopic, tables as reviewTables, type ScoredReview } from './jobs.js';
+export {
+  reviewIngestJob,
+  rawTopic,
+  tables as reviewTables,
+  type ScoredReview,
+  // the job's per-record steps, for the reviews.transform benchmark
+  decodeRawReview,
+  classify as classifyReview,
+  acceptReview,
+  silverRow,
+} from './jobs.js';

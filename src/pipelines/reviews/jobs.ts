@@ -62,20 +62,71 @@ export type RoutedReview =
   | { kind: 'duplicate'; raw: RawReview; review: Review }
   | { kind: 'quarantined'; raw: RawReview; reason: string; format: ReviewFormat | null };
 
-const utf8 = (bytes: Uint8Array | null | undefined) =>
-  bytes === null || bytes === undefined
-    ? undefined
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+/**
+ * UTF-8 text of record bytes without a `Buffer` per call: the embedded log hands out views into
+ * one read buffer per batch, so one `Buffer` over that `ArrayBuffer` is kept and sliced. The file
+ * header repeats for every line of a file, so its last text is kept and reused while the bytes
+ * are equal.
+ */
+class RecordText {
+  #arrayBuffer: ArrayBufferLike | undefined;
+  #buffer: Buffer | undefined;
+  #lastFileBytes: Uint8Array | undefined;
+  #lastFile = '';
+
+  text(bytes: Uint8Array | null | undefined): string | undefined {
+    if (bytes === null || bytes === undefined) return undefined;
+    if (bytes.buffer !== this.#arrayBuffer) {
+      this.#arrayBuffer = bytes.buffer;
+      this.#buffer = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
+    }
+    return this.#buffer!.toString('utf8', bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  }
+
+  file(bytes: Uint8Array | undefined): string {
+    if (bytes === undefined) return '';
+    const last = this.#lastFileBytes;
+    if (last !== undefined && last.byteLength === bytes.byteLength) {
+      let i = 0;
+      while (i < bytes.byteLength && last[i] === bytes[i]) i++;
+      if (i === bytes.byteLength) return this.#lastFile;
+    }
+    this.#lastFile = this.text(bytes)!;
+    // A copy: the log may reuse the memory the view points into for its next batch.
+    this.#lastFileBytes = bytes.slice();
+    return this.#lastFile;
+  }
+
+  /** A decimal header as `Number(text)` reads it, digits parsed in place (the spool writes decimals). */
+  integer(bytes: Uint8Array | undefined): number {
+    if (bytes === undefined) return 0;
+    if (bytes.byteLength > 0 && bytes.byteLength <= 15) {
+      let n = 0;
+      let i = 0;
+      for (; i < bytes.byteLength; i++) {
+        const d = bytes[i] - 48;
+        if (d < 0 || d > 9) break;
+        n = n * 10 + d;
+      }
+      if (i === bytes.byteLength) return n;
+    }
+    return Number(this.text(bytes));
+  }
+}
+
+const recordText = new RecordText();
 
 /** Decodes a `reviews.raw` record with the spool's file, line and decode-error headers. */
 export function decodeRawReview(record: LogRecord): RawReview {
-  const decodeError = utf8(record.headers['tributary.decode-error']);
-  return {
-    raw: utf8(record.value) ?? '',
-    file: utf8(record.headers['tributary.file']) ?? '',
-    line: Number(utf8(record.headers['tributary.line']) ?? 0),
-    ...(decodeError === undefined ? {} : { decodeError }),
+  const headers = record.headers;
+  const decodeErrorBytes = headers['tributary.decode-error'];
+  const raw: RawReview = {
+    raw: recordText.text(record.value) ?? '',
+    file: recordText.file(headers['tributary.file']),
+    line: recordText.integer(headers['tributary.line']),
   };
+  if (decodeErrorBytes !== undefined) raw.decodeError = recordText.text(decodeErrorBytes);
+  return raw;
 }
 
 export function classify(raw: RawReview): RoutedReview {
@@ -84,14 +135,54 @@ export function classify(raw: RawReview): RoutedReview {
   return { kind: 'quarantined', raw, reason: `${result.reason}: ${result.detail}`, format: result.format };
 }
 
+/**
+ * A candidate scored and accepted; anything else passes through. One object per review, written
+ * field by field so every accepted review has the same shape (a spread of the review would copy
+ * it into a fresh object of its own shape, and the score's result object is not kept).
+ */
+export function acceptReview(routed: RoutedReview, score: (text: string) => SentimentResult): RoutedReview {
+  if (routed.kind !== 'candidate') return routed;
+  return { kind: 'accepted', raw: routed.raw, review: scored(routed.review, score(routed.review.text)) };
+}
+
 function scored(review: Review, sentiment: SentimentResult): ScoredReview {
   return {
-    ...review,
+    review_id: review.review_id,
+    product_id: review.product_id,
+    user_id: review.user_id,
+    rating: review.rating,
+    title: review.title,
+    text: review.text,
+    review_ts: review.review_ts,
+    source_file: review.source_file,
+    source_line: review.source_line,
+    source_format: review.source_format,
     sentiment_score: sentiment.score,
     sentiment_label: sentiment.label,
     sentiment_confidence: sentiment.confidence,
   };
 }
+
+/** The `silver.product_reviews` row of an accepted review (`review_ts` as a timestamp). */
+export function silverRow(review: ScoredReview): Record<string, unknown> & ScoredReviewRow {
+  return {
+    review_id: review.review_id,
+    product_id: review.product_id,
+    user_id: review.user_id,
+    rating: review.rating,
+    title: review.title,
+    text: review.text,
+    review_ts: review.review_ts === null ? null : new Date(review.review_ts),
+    source_file: review.source_file,
+    source_line: review.source_line,
+    source_format: review.source_format,
+    sentiment_score: review.sentiment_score,
+    sentiment_label: review.sentiment_label,
+    sentiment_confidence: review.sentiment_confidence,
+  };
+}
+
+type ScoredReviewRow = Omit<ScoredReview, 'review_ts'> & { review_ts: Date | null };
 
 const silverTypes = {
   review_id: 'VARCHAR',
@@ -163,16 +254,9 @@ export function reviewIngestJob(deps: ReviewJobDeps): StreamJob {
       seen.set(1);
       ctx.emit(routed);
     });
-  const withSentiment = sync
-    ? deduplicated.map((routed): RoutedReview =>
-        routed.kind === 'candidate'
-          ? {
-              kind: 'accepted',
-              raw: routed.raw,
-              review: scored(routed.review, sync.scoreSync(routed.review.text)),
-            }
-          : routed,
-      )
+  const scoreSync = sync ? (text: string) => sync.scoreSync(text) : null;
+  const withSentiment = scoreSync
+    ? deduplicated.map((routed) => acceptReview(routed, scoreSync))
     : deduplicated.mapAsync(
         async (routed): Promise<RoutedReview> =>
           routed.kind === 'candidate'
@@ -203,10 +287,7 @@ export function reviewIngestJob(deps: ReviewJobDeps): StreamJob {
       accepted,
       lakeSink<ScoredReview>(lakeTableTarget(table(tables.silver), { types: silverTypes }), {
         ...sinkOptions,
-        row: (review) => ({
-          ...review,
-          review_ts: review.review_ts === null ? null : new Date(review.review_ts),
-        }),
+        row: silverRow,
       }),
       (r) => (r as Extract<RoutedReview, { kind: 'accepted' }>).review,
     ),

@@ -58,6 +58,22 @@ const page: DashboardPage = {
       format: 'percent',
     },
   ],
+  // POST /api/reviews/ask (registerAskRoute), optionally within one product.
+  ask: {
+    id: 'reviews',
+    title: 'Ask the reviews',
+    route: '/api/reviews/ask',
+    placeholder: 'e.g. What do people say about the battery?',
+    what: 'reviews',
+    filters: [
+      {
+        field: 'product_id',
+        label: 'Product',
+        suggestions: { route: '/api/reviews/products?limit=1000', field: 'product_id' },
+      },
+    ],
+    citationFields: ['review_id', 'product_id', 'rating'],
+  },
   tables: [
     {
       id: 'worst',

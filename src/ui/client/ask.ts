@@ -1,22 +1,17 @@
 /**
  * The question box of a pipeline page (`DashboardPage.ask`): asks `POST <route> {question,
- * company}` with the user's key and shows the answer with its citations. Every retrieved text
- * (answer, filenames, snippets) goes into the page through `textContent` only: documents are
- * user uploads and may contain markup.
+ * filters, k}` — the route every pipeline mounts with `registerAskRoute` — with the user's key,
+ * and shows the answer with its citations. The page declares the filter fields (documents: the
+ * company, the index's tenant field; reviews: the product) and which citation fields to show.
+ * Every retrieved text (answer, field values, passages) goes into the page through
+ * `textContent` only: documents are user uploads and reviews are anyone's text.
  */
-import type { AskSpec } from '../page-types.js';
+import type { AskFilterField, AskSpec } from '../page-types.js';
 import { ApiError, apiGet } from './api.js';
 import { h, pick } from './dom.js';
 import { textOf } from './format.js';
 
-interface Citation {
-  document_id?: unknown;
-  filename?: unknown;
-  page?: unknown;
-  chunk_id?: unknown;
-  score?: unknown;
-  text?: unknown;
-}
+type Citation = Record<string, unknown>;
 
 interface AskAnswer {
   answer?: unknown;
@@ -30,45 +25,67 @@ export interface Caller {
   tenant: string | null;
 }
 
-/** Longest snippet shown per citation; the full chunk is in the element's title. */
+/** Longest snippet shown per citation; the full passage is in the element's title. */
 const snippetCharsMax = 320;
-/** Company suggestions kept in the datalist. */
-const companiesMax = 200;
-const companyPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-/** The same rule for the input's `pattern` attribute (anchored, and compiled with the `v` flag). */
-const companyPatternAttribute = '[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}';
+/** Suggestions kept per filter field's datalist. */
+const suggestionsMax = 200;
+/** The server's limit on a filter value (`askBodySchema`). */
+const filterValueCharsMax = 1000;
 
 function snippet(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > snippetCharsMax ? `${flat.slice(0, snippetCharsMax - 1)}…` : flat;
 }
 
-function citationItem(citation: Citation, index: number): HTMLElement {
-  const filename = textOf(citation.filename ?? citation.document_id);
+/** `product_id` → `product id`. */
+function labelOf(field: string): string {
+  return field.replace(/_/g, ' ');
+}
+
+function citationItem(citation: Citation, index: number, fields: readonly string[]): HTMLElement {
   const score = typeof citation.score === 'number' ? citation.score.toFixed(3) : textOf(citation.score);
   const text = typeof citation.text === 'string' ? citation.text : '';
   return h(
     'li',
-    { class: 'citation', 'data-chunk': textOf(citation.chunk_id) },
+    { class: 'citation' },
     h(
       'div',
       { class: 'citation-head' },
       h('span', { class: 'citation-n' }, `[${index + 1}]`),
-      h('strong', { class: 'citation-file' }, filename),
-      h('span', { class: 'citation-page' }, `page ${textOf(citation.page)}`),
-      h('code', { class: 'citation-chunk' }, textOf(citation.chunk_id)),
+      ...fields
+        .filter((field) => citation[field] !== undefined)
+        .map((field) =>
+          h(
+            'span',
+            { class: 'citation-field', 'data-field': field },
+            h('span', { class: 'citation-label muted' }, `${labelOf(field)} `),
+            h('span', { class: 'citation-value' }, textOf(citation[field])),
+          ),
+        ),
       h('span', { class: 'citation-score', title: 'retrieval score' }, `score ${score}`),
     ),
-    citation.document_id !== undefined && citation.document_id !== citation.filename
-      ? h('div', { class: 'citation-doc muted' }, `document ${textOf(citation.document_id)}`)
-      : null,
     h('blockquote', { class: 'citation-text', title: text }, snippet(text)),
   );
 }
 
-/** Renders an answer (or an error) into `target`. */
-function showAnswer(target: HTMLElement, body: AskAnswer): void {
-  const citations = Array.isArray(body.citations) ? (body.citations as Citation[]) : [];
+/** The citation fields to show: the page's choice, else every field but score and text. */
+function fieldsOf(spec: AskSpec, citations: readonly Citation[]): string[] {
+  if (spec.citationFields) return spec.citationFields;
+  const fields = new Set<string>();
+  for (const citation of citations) {
+    for (const field of Object.keys(citation)) if (field !== 'score' && field !== 'text') fields.add(field);
+  }
+  return [...fields];
+}
+
+/** Renders an answer into `target`. */
+function showAnswer(target: HTMLElement, spec: AskSpec, body: AskAnswer): void {
+  const citations = Array.isArray(body.citations)
+    ? (body.citations as unknown[]).filter(
+        (c): c is Citation => typeof c === 'object' && c !== null && !Array.isArray(c),
+      )
+    : [];
+  const fields = fieldsOf(spec, citations);
   target.replaceChildren(
     h('p', { class: 'ask-answer' }, textOf(body.answer)),
     citations.length > 0
@@ -76,31 +93,45 @@ function showAnswer(target: HTMLElement, body: AskAnswer): void {
           'div',
           {},
           h('h3', {}, `Sources (${citations.length})`),
-          h('ol', { class: 'citations' }, ...citations.map((c, i) => citationItem(c, i))),
+          h('ol', { class: 'citations' }, ...citations.map((c, i) => citationItem(c, i, fields))),
         )
-      : h('p', { class: 'muted' }, 'No sources: nothing relevant was found in the documents.'),
+      : h(
+          'p',
+          { class: 'muted' },
+          `No sources: nothing relevant was found in the ${spec.what ?? 'passages'}.`,
+        ),
   );
 }
 
-async function loadCompanies(spec: NonNullable<AskSpec['companies']>, list: HTMLDataListElement) {
+async function loadSuggestions(
+  spec: NonNullable<AskFilterField['suggestions']>,
+  list: HTMLDataListElement,
+): Promise<void> {
   try {
     const body = await apiGet<unknown>(spec.route);
     const rows = pick(body, spec.rowsField ?? 'rows');
     const seen = new Set<string>();
     for (const row of Array.isArray(rows) ? (rows as unknown[]) : []) {
       const value = pick(row, spec.field);
-      if (typeof value === 'string' && companyPattern.test(value)) seen.add(value);
-      if (seen.size >= companiesMax) break;
+      if ((typeof value === 'string' && value.length <= filterValueCharsMax) || typeof value === 'number') {
+        seen.add(String(value));
+      }
+      if (seen.size >= suggestionsMax) break;
     }
     list.replaceChildren(...[...seen].sort().map((value) => h('option', { value })));
   } catch {
-    // Suggestions only: the company can still be typed.
+    // Suggestions only: the value can still be typed.
   }
 }
 
+interface FilterInput {
+  field: AskFilterField;
+  input: HTMLInputElement;
+}
+
 /**
- * The question box as a card. `caller` decides whether a company field is shown: tenant-bound
- * keys always ask within their tenant (the server enforces it too).
+ * The question box as a card. A filter field marked `tenant` is shown only to keys without a
+ * tenant: tenant-bound keys always ask within their tenant (the server enforces it too).
  */
 export function askBox(spec: AskSpec, caller: Caller): HTMLElement {
   const questionInput = h('input', {
@@ -108,27 +139,44 @@ export function askBox(spec: AskSpec, caller: Caller): HTMLElement {
     id: `ask-${spec.id}-question`,
     name: 'question',
     class: 'ask-question',
-    placeholder: spec.placeholder ?? 'Ask a question about the documents',
+    placeholder: spec.placeholder ?? `Ask a question about the ${spec.what ?? 'passages'}`,
     maxlength: 2000,
     required: true,
     autocomplete: 'off',
   });
-  const companyList = h('datalist', { id: `ask-${spec.id}-companies` });
-  const companyInput =
-    caller.tenant === null
-      ? h('input', {
-          type: 'text',
-          id: `ask-${spec.id}-company`,
-          name: 'company',
-          class: 'ask-company',
-          placeholder: 'company',
-          list: companyList.id,
-          pattern: companyPatternAttribute,
-          maxlength: 64,
-          required: true,
-          autocomplete: 'off',
-        })
-      : null;
+  const inputs: FilterInput[] = [];
+  const filterParts: HTMLElement[] = [];
+  for (const field of spec.filters ?? []) {
+    if (field.tenant && caller.tenant !== null) {
+      filterParts.push(
+        h(
+          'span',
+          { class: 'ask-tenant muted', 'data-field': field.field },
+          `${field.label.toLowerCase()}: ${caller.tenant}`,
+        ),
+      );
+      continue;
+    }
+    const id = `ask-${spec.id}-${field.field}`;
+    const list = field.suggestions ? h('datalist', { id: `${id}-options` }) : null;
+    const input = h('input', {
+      type: field.type === 'number' ? 'number' : 'text',
+      id,
+      name: field.field,
+      class: 'ask-filter',
+      placeholder: field.required ? field.label.toLowerCase() : `${field.label.toLowerCase()} (any)`,
+      list: list?.id,
+      maxlength: field.type === 'number' ? undefined : filterValueCharsMax,
+      required: field.required === true || (field.tenant === true && caller.tenant === null),
+      autocomplete: 'off',
+    });
+    inputs.push({ field, input });
+    filterParts.push(h('label', { for: id, class: 'visually-hidden' }, field.label), input);
+    if (list) {
+      filterParts.push(list);
+      void loadSuggestions(field.suggestions!, list);
+    }
+  }
   const submit = h('button', { type: 'submit' }, 'Ask');
   const result = h('div', { class: 'ask-result', id: `ask-${spec.id}-result`, 'aria-live': 'polite' });
   const form = h(
@@ -136,29 +184,34 @@ export function askBox(spec: AskSpec, caller: Caller): HTMLElement {
     { class: 'ask-form', id: `ask-${spec.id}` },
     h('label', { for: questionInput.id, class: 'visually-hidden' }, 'Question'),
     questionInput,
-    companyInput
-      ? h('label', { for: companyInput.id, class: 'visually-hidden' }, 'Company')
-      : h('span', { class: 'ask-tenant muted' }, `company: ${caller.tenant}`),
-    companyInput,
-    companyInput ? companyList : null,
+    ...filterParts,
     submit,
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const question = questionInput.value.trim();
     if (question === '') return;
-    const body: Record<string, string> = { question };
-    if (companyInput) body.company = companyInput.value.trim();
+    const filters: Record<string, string | number> = {};
+    for (const { field, input } of inputs) {
+      const value = input.value.trim();
+      if (value === '') continue;
+      filters[field.field] = field.type === 'number' ? Number(value) : value;
+    }
+    const body: { question: string; filters?: Record<string, string | number>; k?: number } = {
+      question,
+    };
+    if (Object.keys(filters).length > 0) body.filters = filters;
+    if (spec.k !== undefined) body.k = spec.k;
     submit.disabled = true;
     result.dataset.state = 'asking';
-    result.replaceChildren(h('p', { class: 'muted' }, 'Searching the documents…'));
+    result.replaceChildren(h('p', { class: 'muted' }, `Searching the ${spec.what ?? 'passages'}…`));
     void apiGet<AskAnswer>(spec.route, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     })
       .then((answer) => {
-        showAnswer(result, answer);
+        showAnswer(result, spec, answer);
         result.dataset.state = 'answered';
       })
       .catch((error: unknown) => {
@@ -171,6 +224,5 @@ export function askBox(spec: AskSpec, caller: Caller): HTMLElement {
         submit.disabled = false;
       });
   });
-  if (companyInput && spec.companies) void loadCompanies(spec.companies, companyList);
   return h('section', { class: 'card ask' }, h('h2', {}, spec.title), form, result);
 }
