@@ -26,6 +26,8 @@ export const errorCodes = [
   'CLOSED',
   'BACKPRESSURE',
   'TIMEOUT',
+  // a newer owner holds the lease of a scaled-out task: this writer's generation is stale
+  'FENCED',
   // security
   'UNAUTHENTICATED',
   'FORBIDDEN',
@@ -64,6 +66,7 @@ const defaultDomain: Partial<Record<ErrorCode, ErrorDomain>> = {
   UNAVAILABLE: 'external',
   TIMEOUT: 'external',
   BACKPRESSURE: 'external',
+  FENCED: 'external',
   INTERNAL: 'internal',
   CORRUPT_DATA: 'internal',
 };
