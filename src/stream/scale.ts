@@ -408,12 +408,18 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
         // partition this worker gives up must be checkpointed and released promptly.
         await Promise.all(revoked.map((tp) => stopTask(taskIdOf(stage, tp))));
         if (stopping) return;
-        if (assigned.length > 0) {
+        // A rebalance during those stops (a checkpoint and a lease release each) may already have
+        // moved some of `assigned` on: start only what is still ours.
+        const current = entry.consumer.assignment();
+        const still = assigned.filter((tp) =>
+          current.some((c) => c.topic === tp.topic && c.partition === tp.partition),
+        );
+        if (still.length > 0) {
           entry.assignedOnce = true;
           // Membership consumers read nothing themselves; the tasks do.
-          entry.consumer.pause(assigned);
+          entry.consumer.pause(still);
         }
-        for (const tp of assigned) startTask(stage, tp);
+        for (const tp of still) startTask(stage, tp);
       },
     });
     memberships.push(entry);
