@@ -46,14 +46,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import {
+  childLogger,
   dataDirPaths,
+  isRetryable,
   limits,
   processAlive,
+  retry,
   systemClock,
   TributaryError,
   type Clock,
 } from '../core/index.js';
-import { LocalStorage, openStorage, type LakeStorage, type Storage, type StorageConfig } from '../lake/index.js';
+import {
+  LocalStorage,
+  openStorage,
+  type LakeStorage,
+  type Storage,
+  type StorageConfig,
+} from '../lake/index.js';
 import {
   checkCheckpointManifest,
   checkpointFormatVersion,
@@ -94,6 +103,69 @@ export function encodeLeaseRecord(record: LeaseRecord): Uint8Array {
 }
 
 const pad = (n: number) => String(n).padStart(10, '0');
+const logger = childLogger('stream.task-store', {});
+
+/**
+ * The storage a task store works through: every call retried on transient failures (an object
+ * store answers 500/503 now and then, a connection drops), since a failed lease renewal or
+ * checkpoint write would otherwise stop a healthy task. `create` is the exclusive create that
+ * stays exact under retries: when a retried create finds the key taken, it reads the object back,
+ * and identical bytes mean the first attempt succeeded and only its answer was lost.
+ */
+class RetryingStorage {
+  constructor(readonly inner: Storage) {}
+
+  get kind(): Storage['kind'] {
+    return this.inner.kind;
+  }
+
+  get root(): string {
+    return this.inner.root;
+  }
+
+  #retry<T>(what: string, action: () => Promise<T>): Promise<T> {
+    return retry(action, {
+      attemptsMax: limits.retryAttemptsMax,
+      baseMs: 50,
+      maxMs: 2_000,
+      retryable: (error) =>
+        isRetryable(error) && !(error instanceof TributaryError && error.code === 'FENCED'),
+      onRetry: ({ attempt, error }) =>
+        logger.warn({ err: error, attempt, what }, 'checkpoint storage call failed; retrying'),
+    });
+  }
+
+  list(prefix: string) {
+    return this.#retry(`list ${prefix}`, () => this.inner.list(prefix));
+  }
+
+  get(path: string) {
+    return this.#retry(`get ${path}`, () => this.inner.get(path));
+  }
+
+  stat(path: string) {
+    return this.#retry(`stat ${path}`, () => this.inner.stat(path));
+  }
+
+  put(path: string, data: Uint8Array) {
+    return this.#retry(`put ${path}`, () => this.inner.put(path, data));
+  }
+
+  delete(path: string) {
+    return this.#retry(`delete ${path}`, () => this.inner.delete(path));
+  }
+
+  async create(path: string, data: Uint8Array): Promise<boolean> {
+    let attempts = 0;
+    const created = await this.#retry(`create ${path}`, () => {
+      attempts++;
+      return this.inner.putIfAbsent(path, data);
+    });
+    if (created || attempts === 1) return created;
+    const existing = await this.get(path).catch(() => null);
+    return existing !== null && Buffer.from(existing).equals(Buffer.from(data));
+  }
+}
 const utf8 = (data: Uint8Array) => Buffer.from(data).toString('utf8');
 
 export interface TaskStoreOptions {
@@ -128,11 +200,15 @@ export function openCheckpointStorage(config: StorageConfig): LakeStorage {
  * if (await task.acquire(() => false)) await task.write(state, Date.now());
  */
 export class JobCheckpoints {
+  readonly #storage: RetryingStorage;
+
   constructor(
     readonly storage: Storage,
     readonly job: string,
     readonly options: TaskStoreOptions = {},
-  ) {}
+  ) {
+    this.#storage = new RetryingStorage(storage);
+  }
 
   task(task: string): TaskStore {
     return new TaskStore(this.storage, this.job, task, this.options);
@@ -140,7 +216,7 @@ export class JobCheckpoints {
 
   /** Numbers of the bounded runs recorded (`bounded-<n>.json`), ascending. */
   async boundedRuns(): Promise<number[]> {
-    return (await this.storage.list(`${this.job}/bounded-`))
+    return (await this.#storage.list(`${this.job}/bounded-`))
       .map((o) => /\/bounded-(\d+)\.json$/.exec(o.path))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
@@ -148,12 +224,12 @@ export class JobCheckpoints {
   }
 
   async readBoundedRun(run: number): Promise<unknown> {
-    return JSON.parse(utf8(await this.storage.get(`${this.job}/bounded-${run}.json`)));
+    return JSON.parse(utf8(await this.#storage.get(`${this.job}/bounded-${run}.json`)));
   }
 
   /** Creates `bounded-<n>.json` unless it exists; false when another worker created it first. */
   createBoundedRun(run: number, value: unknown): Promise<boolean> {
-    return this.storage.putIfAbsent(
+    return this.#storage.create(
       `${this.job}/bounded-${run}.json`,
       Buffer.from(`${JSON.stringify(value)}\n`, 'utf8'),
     );
@@ -166,7 +242,7 @@ export class JobCheckpoints {
  * (scale.ts reads every task's last checkpoint to tell whether a bounded run finished).
  */
 export class TaskStore {
-  readonly #storage: Storage;
+  readonly #storage: RetryingStorage;
   readonly #clock: Clock;
   readonly #ttlMs: number;
   readonly #sameHost: boolean;
@@ -186,7 +262,7 @@ export class TaskStore {
     readonly task: string,
     options: TaskStoreOptions = {},
   ) {
-    this.#storage = storage;
+    this.#storage = new RetryingStorage(storage);
     this.#clock = options.clock ?? systemClock;
     this.#ttlMs = options.leaseTtlMs ?? limits.taskLeaseTtlMs;
     this.#sameHost = options.sameHost ?? storage.kind === 'local';
@@ -216,12 +292,19 @@ export class TaskStore {
       .sort((a, b) => a - b);
   }
 
-  async #readLease(generation: number): Promise<LeaseRecord | null> {
+  /** The record, null when absent, 'torn' when it does not parse (see `#free`). */
+  async #readLease(generation: number): Promise<LeaseRecord | null | 'torn'> {
+    let data: Uint8Array;
     try {
-      return JSON.parse(utf8(await this.#storage.get(this.#leaseKey(generation)))) as LeaseRecord;
+      data = await this.#storage.get(this.#leaseKey(generation));
     } catch (error) {
       if (error instanceof TributaryError && error.code === 'NOT_FOUND') return null;
       throw error;
+    }
+    try {
+      return JSON.parse(utf8(data)) as LeaseRecord;
+    } catch {
+      return 'torn';
     }
   }
 
@@ -234,6 +317,12 @@ export class TaskStore {
     const latest = (await this.#generations()).at(-1) ?? 0;
     if (latest > 0) {
       const record = await this.#readLease(latest);
+      if (record === 'torn') {
+        // S3 replaces objects atomically, but some S3-compatible stores (s3rver) let a reader see
+        // an object half rewritten: a renewal in progress, so the owner is alive.
+        this.#observed = null;
+        return false;
+      }
       if (record !== null && !this.#free(latest, record)) return false;
     }
     return this.#take(latest + 1);
@@ -274,8 +363,7 @@ export class TaskStore {
       expiresAtMs: now + this.#ttlMs,
       released: false,
     };
-    if (!(await this.#storage.putIfAbsent(this.#leaseKey(generation), encodeLeaseRecord(record))))
-      return false;
+    if (!(await this.#storage.create(this.#leaseKey(generation), encodeLeaseRecord(record)))) return false;
     const generations = await this.#generations();
     if (generations.some((g) => g > generation)) return false;
     this.#record = record;
@@ -292,7 +380,12 @@ export class TaskStore {
   async acquire(stopped: () => boolean, pollMs = 100): Promise<boolean> {
     for (;;) {
       if (stopped()) return false;
-      if (await this.tryAcquire()) return true;
+      try {
+        if (await this.tryAcquire()) return true;
+      } catch (error) {
+        // Storage trouble while waiting is a reason to wait longer, not to fail the task.
+        logger.warn({ err: error, task: this.#base }, 'could not look at the task lease; trying again');
+      }
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
@@ -300,9 +393,7 @@ export class TaskStore {
   /** Whether this owner may still write: renewed less than `ttlMs` ago and not fenced. */
   held(): boolean {
     return (
-      this.#record !== null &&
-      this.#fenced === null &&
-      this.#clock.now() - this.#heldSinceMs < this.#ttlMs
+      this.#record !== null && this.#fenced === null && this.#clock.now() - this.#heldSinceMs < this.#ttlMs
     );
   }
 
@@ -411,7 +502,7 @@ export class TaskStore {
       generation: this.generation,
     };
     const manifestKey = `${this.#base}/manifest/${pad(state.checkpointId)}.json`;
-    const created = await this.#storage.putIfAbsent(
+    const created = await this.#storage.create(
       manifestKey,
       Buffer.from(`${JSON.stringify(manifest)}\n`, 'utf8'),
     );

@@ -166,12 +166,16 @@ describe.each(backends)('task lease with a fake clock (%s)', (_name, open) => {
     const gated = gatedStorage(storage);
     clockA = new ManualClock(0);
     clockB = new ManualClock(0);
-    const stale = new JobCheckpoints(gated, 'sales', { clock: clockA, leaseTtlMs: ttlMs, sameHost: false }).task(
-      't-race',
-    );
-    const next = new JobCheckpoints(storage, 'sales', { clock: clockB, leaseTtlMs: ttlMs, sameHost: false }).task(
-      't-race',
-    );
+    const stale = new JobCheckpoints(gated, 'sales', {
+      clock: clockA,
+      leaseTtlMs: ttlMs,
+      sameHost: false,
+    }).task('t-race');
+    const next = new JobCheckpoints(storage, 'sales', {
+      clock: clockB,
+      leaseTtlMs: ttlMs,
+      sameHost: false,
+    }).task('t-race');
     expect(await stale.tryAcquire()).toBe(true);
     await stale.write(state(1, 'stale'), 0);
     const reached = gated.hold();
@@ -233,8 +237,13 @@ describe('task lease on local disk: a dead owner on this host', () => {
 describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
   const holder = path.resolve('dist/src/stream/testing/lease-holder.js');
 
-  function start(dir: string, ttlMs: number): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-    const child = spawn(process.execPath, [holder, dir, `--ttl-ms=${ttlMs}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  function start(
+    dir: string,
+    ttlMs: number,
+  ): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [holder, dir, `--ttl-ms=${ttlMs}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: string[] = [];
     let partial = '';
     let stderr = '';
@@ -247,7 +256,8 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
     const exited = new Promise<number | null>((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (code, signal) => {
-        if (signal === null && code !== 0 && code !== 3) reject(new Error(`lease holder exited ${code}: ${stderr}`));
+        if (signal === null && code !== 0 && code !== 3)
+          reject(new Error(`lease holder exited ${code}: ${stderr}`));
         else resolve(code);
       });
     });
@@ -273,7 +283,9 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
     const stoppedAtMs = Date.now();
     const second = start(dir, ttlMs);
     try {
-      await until('the second owner to take the task', () => second.lines.some((l) => l.startsWith('acquired ')));
+      await until('the second owner to take the task', () =>
+        second.lines.some((l) => l.startsWith('acquired ')),
+      );
       const tookAfterMs = Date.now() - stoppedAtMs;
       // Liveness: not before the TTL (the stopped process is alive), and not much after it.
       expect(tookAfterMs).toBeGreaterThanOrEqual(ttlMs);
@@ -291,7 +303,9 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
     }
     // One history: the second owner continued from the first one's last checkpoint, and no
     // checkpoint of the first owner was accepted after the second took over.
-    const restoredFrom = Number(/restored (\d+)/.exec(second.lines.find((l) => l.startsWith('acquired '))!)![1]);
+    const restoredFrom = Number(
+      /restored (\d+)/.exec(second.lines.find((l) => l.startsWith('acquired '))!)![1],
+    );
     const firstIds = checkpoints(first).map((l) => Number(l.split(' ')[1]));
     const secondIds = checkpoints(second).map((l) => Number(l.split(' ')[1]));
     expect(Math.max(...firstIds)).toBe(restoredFrom);
