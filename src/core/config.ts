@@ -65,6 +65,20 @@ export const configSchema = z
       .optional()
       .describe('PEM certificate file: the Kafka listener speaks TLS (SASL_SSL)'),
     kafkaTlsKey: z.string().optional().describe('PEM private key file for kafkaTlsCert'),
+    kafkaSaslMechanism: z
+      .enum(['PLAIN', 'SCRAM-SHA-256'])
+      .default('PLAIN')
+      .describe('SASL mechanism the Kafka log backend (log kafka://…) authenticates with'),
+    kafkaSaslUsername: z
+      .string()
+      .optional()
+      .describe('SASL user of the Kafka log backend (a Tributary Kafka listener accepts any name)'),
+    kafkaSaslPassword: z
+      .string()
+      .optional()
+      .describe(
+        'SASL password of the Kafka log backend (for a Tributary Kafka listener: an API key); unset = no SASL',
+      ),
     storage: z
       .string()
       .regex(/^(local|s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?)$/, 'local or s3://bucket[/prefix]')

@@ -28,6 +28,8 @@ export const errorCodes = [
   'TIMEOUT',
   // the file system has no room left (disk full, quota): refused, retried once space is freed
   'STORAGE_FULL',
+  // a newer owner holds the lease of a scaled-out task: this writer's generation is stale
+  'FENCED',
   // security
   'UNAUTHENTICATED',
   'FORBIDDEN',
@@ -66,6 +68,7 @@ const defaultDomain: Partial<Record<ErrorCode, ErrorDomain>> = {
   UNAVAILABLE: 'external',
   TIMEOUT: 'external',
   BACKPRESSURE: 'external',
+  FENCED: 'external',
   INTERNAL: 'internal',
   CORRUPT_DATA: 'internal',
   STORAGE_FULL: 'external',

@@ -56,6 +56,13 @@ export const limits = {
   /** Supervised jobs, schedules and sources: first restart delay and the cap it doubles up to. */
   restartBackoffMsMin: 1000,
   restartBackoffMsMax: 60_000,
+  /**
+   * Lease of a scaled-out task (src/stream/task-store.ts): a holder that did not renew for this
+   * long loses it and a waiting worker takes it over (a hung owner stalls its tasks this long).
+   */
+  taskLeaseTtlMs: 15_000,
+  /** Lease generations kept per task (older records are deleted by the taker). */
+  taskLeaseGenerationsKept: 8,
   /** Lineage (src/stream/lineage): a process's event file is rotated at this size; older files beyond the count are deleted. */
   lineageFileBytesMax: 8 * 1024 * 1024,
   lineageFilesMax: 64,

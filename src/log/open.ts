@@ -15,7 +15,8 @@ const logger = childLogger('log.open');
 export type LogConfig = Pick<
   TributaryConfig,
   'dataDir' | 'log' | 'logFsync' | 'logGroupCommitMs' | 'logRetentionMs' | 'logRetentionBytes'
->;
+> &
+  Partial<Pick<TributaryConfig, 'kafkaSaslMechanism' | 'kafkaSaslUsername' | 'kafkaSaslPassword'>>;
 
 /** Brokers of a `kafka://host:port[,host:port]` setting. */
 export function parseKafkaUrl(url: string): string[] {
@@ -58,7 +59,8 @@ export interface OpenLogOptions {
 
 /**
  * Opens the log the configuration selects: the embedded log under `<dataDir>/log` (default), Kafka
- * for `log: kafka://host:9092,...` (the Kafka client is loaded only then), or a log server for
+ * for `log: kafka://host:9092,...` (the Kafka client is loaded only then; SASL with
+ * `kafkaSaslPassword` set, e.g. an API key for a Tributary Kafka listener), or a log server for
  * `log: tributary://host:port` (token from TRIBUTARY_LOG_TOKEN, else the data dir's server.json).
  *
  * The embedded log belongs to one process. When another process serves it (`tributary up`,
@@ -89,6 +91,16 @@ export async function openLog(config: LogConfig, options: OpenLogOptions = {}): 
       brokers: parseKafkaUrl(config.log),
       retentionMs: config.logRetentionMs,
       retentionBytes: config.logRetentionBytes,
+      // SASL only with a password: a plain Kafka or Redpanda cluster may need none.
+      ...(config.kafkaSaslPassword
+        ? {
+            sasl: {
+              mechanism: config.kafkaSaslMechanism ?? 'PLAIN',
+              username: config.kafkaSaslUsername ?? 'tributary',
+              password: config.kafkaSaslPassword,
+            },
+          }
+        : {}),
     });
   }
   const paths = await openDataDir(config.dataDir);

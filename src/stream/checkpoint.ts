@@ -52,6 +52,8 @@ export interface CheckpointManifest {
   stateSha256: string;
   stateBytes: number;
   createdAtMs: number;
+  /** Task checkpoints (task-store.ts): the lease generation of the owner that wrote it. */
+  generation?: number;
 }
 
 export function checkpointDir(dataDir: string, job: string): string {
@@ -104,31 +106,47 @@ export async function readCheckpoint(
       cause: error,
     });
   }
-  if (manifest.format !== 'tributary.stream.checkpoint')
-    throw new TributaryError('CORRUPT_DATA', `${manifestPath} is not a checkpoint manifest`);
+  checkCheckpointManifest(manifest, manifestPath);
+  const statePath = path.join(dir, path.basename(manifest.stateFile));
+  return { manifest, state: decodeCheckpointState(manifest, await readFile(statePath), statePath) };
+}
+
+/**
+ * Checks a manifest (`where` names it in errors) as `readCheckpoint` does: format and version.
+ * Shared with the task store (task-store.ts), whose manifests are objects, not files.
+ */
+export function checkCheckpointManifest(manifest: CheckpointManifest, where: string): void {
+  if (manifest?.format !== 'tributary.stream.checkpoint')
+    throw new TributaryError('CORRUPT_DATA', `${where} is not a checkpoint manifest`);
   if (manifest.version > checkpointFormatVersion) {
     throw new TributaryError(
       'FORMAT_VERSION',
-      `${manifestPath} has format version ${manifest.version}; this build reads up to ${checkpointFormatVersion}`,
+      `${where} has format version ${manifest.version}; this build reads up to ${checkpointFormatVersion}`,
     );
   }
-  const statePath = path.join(dir, path.basename(manifest.stateFile));
-  const data = await readFile(statePath);
+}
+
+/** Decodes a state file after checking it against its manifest (checksum, job, id). */
+export function decodeCheckpointState(
+  manifest: CheckpointManifest,
+  data: Uint8Array,
+  where: string,
+): CheckpointState {
   const sha = createHash('sha256').update(data).digest('hex');
   if (sha !== manifest.stateSha256) {
     throw new TributaryError(
       'CORRUPT_DATA',
-      `checkpoint state ${statePath} does not match its manifest checksum (${sha} != ${manifest.stateSha256})`,
+      `checkpoint state ${where} does not match its manifest checksum (${sha} != ${manifest.stateSha256})`,
     );
   }
-  const state = JSON.parse(data.toString('utf8')) as CheckpointState;
+  const state = JSON.parse(Buffer.from(data).toString('utf8')) as CheckpointState;
   if (state.checkpointId !== manifest.checkpointId || state.job !== manifest.job) {
     throw new TributaryError(
       'CORRUPT_DATA',
-      `checkpoint state ${statePath} belongs to ${state.job}#${state.checkpointId}, manifest says ${manifest.job}#${manifest.checkpointId}`,
+      `checkpoint state ${where} belongs to ${state.job}#${state.checkpointId}, manifest says ${manifest.job}#${manifest.checkpointId}`,
     );
   }
-  return { manifest, state };
+  return state;
 }
 
 export interface SinkIntent {
@@ -172,22 +190,27 @@ export async function writeSinkIntent(dir: string, intent: SinkIntent): Promise<
 export async function readSinkIntent(dir: string, job: string): Promise<SinkIntent | null> {
   const file = sinkIntentFile(dir);
   if (!existsSync(file)) return null;
+  return decodeSinkIntent(await readFile(file, 'utf8'), file, job);
+}
+
+/** Parses and checks a sink intent (`where` names it in errors). */
+export function decodeSinkIntent(text: string, where: string, job: string): SinkIntent {
   let intent: SinkIntent;
   try {
-    intent = JSON.parse(await readFile(file, 'utf8')) as SinkIntent;
+    intent = JSON.parse(text) as SinkIntent;
   } catch (error) {
-    throw new TributaryError('CORRUPT_DATA', `sink intent ${file} is not JSON`, { cause: error });
+    throw new TributaryError('CORRUPT_DATA', `sink intent ${where} is not JSON`, { cause: error });
   }
   if (intent?.format !== 'tributary.stream.sink-intent' || !Array.isArray(intent.sinks))
-    throw new TributaryError('CORRUPT_DATA', `${file} is not a sink intent file`);
+    throw new TributaryError('CORRUPT_DATA', `${where} is not a sink intent file`);
   if (intent.version > sinkIntentFormatVersion) {
     throw new TributaryError(
       'FORMAT_VERSION',
-      `${file} has format version ${intent.version}; this build reads up to ${sinkIntentFormatVersion}`,
+      `${where} has format version ${intent.version}; this build reads up to ${sinkIntentFormatVersion}`,
     );
   }
   if (intent.job !== job)
-    throw new TributaryError('CORRUPT_DATA', `sink intent ${file} belongs to job ${intent.job}, not ${job}`);
+    throw new TributaryError('CORRUPT_DATA', `sink intent ${where} belongs to job ${intent.job}, not ${job}`);
   return intent;
 }
 

@@ -147,6 +147,15 @@ export {
   type WorkerOptions,
   type WorkerResult,
 } from './scale.js';
+export {
+  JobCheckpoints,
+  TaskStore,
+  openCheckpointStorage,
+  encodeLeaseRecord,
+  leaseFormatVersion,
+  type LeaseRecord,
+  type TaskStoreOptions,
+} from './task-store.js';
 export { loadTable, type LoadedTable, type LoadTableOptions } from './table.js';
 export {
   LineageEmitter,

@@ -9,8 +9,10 @@
 import path from 'node:path';
 import { dataDirPaths, TributaryError, type Clock } from '../core/index.js';
 import { BatchDag, type BatchJob, type RunRecord } from './batch/dag.js';
+import type { Storage } from '../lake/index.js';
 import type { StreamJob } from './job.js';
 import { planScaledJob, runWorker, type WorkerResult } from './scale.js';
+import { openCheckpointStorage } from './task-store.js';
 import { runJob, startJob, type JobStatus } from './runner.js';
 import { lineageFor } from './lineage/emitter.js';
 import type { JobEnvironment, JobRegistry } from './batch/registry.js';
@@ -128,7 +130,15 @@ export async function runRegisteredPipeline(
   const built = await registry.get(name).factory(env);
   const dataDir = env.config.dataDir;
   try {
-    if (options.worker === true) return await runWorkers(built.stream ?? [], dataDir, options);
+    if (options.worker === true) {
+      // Task checkpoints follow the lake: local disk, or the lake's bucket (workers on several machines).
+      const checkpoints = openCheckpointStorage(env.config);
+      try {
+        return await runWorkers(built.stream ?? [], dataDir, checkpoints, options);
+      } finally {
+        await checkpoints.close();
+      }
+    }
     if (options.once) {
       return await runPipelineOnce(
         { streams: built.stream ?? [], batch: built.batch ?? [] },
@@ -162,6 +172,7 @@ export async function runRegisteredPipeline(
 async function runWorkers(
   jobs: readonly StreamJob[],
   dataDir: string,
+  checkpoints: Storage,
   options: RegisteredRunOptions,
 ): Promise<PipelineOnceResult> {
   const signal = options.signal ?? new AbortController().signal;
@@ -170,9 +181,9 @@ async function runWorkers(
   const results: WorkerResult[] = [];
   if (options.once) {
     for (const job of orderStreamJobs(jobs))
-      results.push(await runWorker(job, { dataDir, once: true, signal }));
+      results.push(await runWorker(job, { dataDir, checkpoints, once: true, signal }));
   } else {
-    results.push(...(await Promise.all(jobs.map((job) => runWorker(job, { dataDir, signal })))));
+    results.push(...(await Promise.all(jobs.map((job) => runWorker(job, { dataDir, checkpoints, signal })))));
   }
   const streams = results.flatMap((r) => r.tasks);
   const expected = options.once ? 'finished' : 'stopped';

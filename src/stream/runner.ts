@@ -42,13 +42,16 @@ import {
   sinkIntentFormatVersion,
   writeCheckpoint,
   writeSinkIntent,
+  type CheckpointManifest,
   type CheckpointState,
+  type SinkIntent,
 } from './checkpoint.js';
 import type { StreamJob } from './job.js';
 import { lakeAndLogSchemas, lineageFor, type LineageEmitter, type LineageRun } from './lineage/emitter.js';
 import type { LineageEventType } from './lineage/event.js';
 import { dlqHeaders, JobTask, shuffleHeaders, type JobCounters } from './runtime.js';
-import { acquireTaskLease, openAssignedConsumer } from './task-io.js';
+import { openAssignedConsumer } from './task-io.js';
+import type { TaskStore } from './task-store.js';
 import { readIdsSince } from './sinks.js';
 import type { Sink } from './types.js';
 
@@ -103,6 +106,33 @@ export interface TaskAssignment {
   boundedRun?: number;
   /** Bounded upstream task: end offsets of this run, the same for every worker (by `topic/partition`). */
   boundedEnds?: Record<string, number>;
+  /** The task's lease and checkpoints (task-store.ts): local disk or the lake's object storage. */
+  store: TaskStore;
+}
+
+/**
+ * Where a run keeps its checkpoints and sink intent: the job's directory (one process, checkpoint.ts)
+ * or a task's store under its lease (task-store.ts, whose writes are fenced).
+ */
+interface CheckpointIO {
+  read(): Promise<{ manifest: CheckpointManifest; state: CheckpointState } | null>;
+  write(state: CheckpointState, createdAtMs: number): Promise<CheckpointManifest>;
+  readIntent(): Promise<SinkIntent | null>;
+  writeIntent(intent: SinkIntent): Promise<void>;
+  removeIntent(): Promise<void>;
+  /** Throws FENCED when this run may no longer write (a task whose lease lapsed). */
+  assertHeld(): void;
+}
+
+function directoryIO(dir: string, job: string): CheckpointIO {
+  return {
+    read: () => readCheckpoint(dir),
+    write: (state, createdAtMs) => writeCheckpoint(dir, state, createdAtMs),
+    readIntent: () => readSinkIntent(dir, job),
+    writeIntent: (intent) => writeSinkIntent(dir, intent),
+    removeIntent: () => removeSinkIntent(dir),
+    assertHeld: () => undefined,
+  };
 }
 
 export interface CheckpointInfo {
@@ -352,30 +382,45 @@ class JobRun implements JobHandle {
     return new Promise((resolve) => this.#checkpointRequested.push(resolve));
   }
 
-  /** Checkpoint directory: the job's, or its task's sub-directory when scaled out. */
-  #checkpointDir(): string | null {
-    if (this.#options.dataDir === undefined) return null;
-    const dir = checkpointDir(this.#options.dataDir, this.job.name);
-    return this.#options.task === undefined ? dir : path.join(dir, this.#options.task.id);
-  }
-
   async #run(): Promise<void> {
     const job = this.job;
-    const dir = this.#checkpointDir();
-    if (dir !== null) await mkdir(dir, { recursive: true });
     const task = this.#options.task;
-    let unlock: (() => void) | null;
-    if (dir === null) unlock = () => undefined;
-    else if (task === undefined) unlock = lockJob(dir, job.name);
-    else unlock = await acquireTaskLease(dir, `${job.name}/${task.id}`, () => this.#stopped());
-    if (unlock === null) {
+    if (task !== undefined) return this.#runTask(task.store);
+    if (this.#options.dataDir === undefined) return this.#runLocked(null);
+    const dir = checkpointDir(this.#options.dataDir, job.name);
+    await mkdir(dir, { recursive: true });
+    const unlock = lockJob(dir, job.name);
+    try {
+      await this.#runLocked(directoryIO(dir, job.name));
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * A task of a scaled-out job: waits for its lease, renews it every ttl/4 while running, and
+   * releases it at the end (also after a failure, so the next owner need not wait for expiry).
+   */
+  async #runTask(store: TaskStore): Promise<void> {
+    if (!(await store.acquire(() => this.#stopped()))) {
       this.#state = 'stopped';
       return;
     }
+    let renewing = false;
+    const renewal = setInterval(() => {
+      if (renewing) return;
+      renewing = true;
+      store
+        .renew()
+        .catch((error: unknown) => this.#log.warn({ err: error }, 'task lease renewal failed'))
+        .finally(() => (renewing = false));
+    }, store.ttlMs / 4);
+    renewal.unref();
     try {
-      await this.#runLocked(dir);
+      await this.#runLocked(store);
     } finally {
-      unlock();
+      clearInterval(renewal);
+      await store.release();
     }
   }
 
@@ -383,7 +428,10 @@ class JobRun implements JobHandle {
     return this.#stopRequested || this.#options.signal?.aborted === true;
   }
 
-  async #runLocked(dir: string | null): Promise<void> {
+  #io: CheckpointIO | null = null;
+
+  async #runLocked(io: CheckpointIO | null): Promise<void> {
+    this.#io = io;
     const job = this.job;
     const log = job.source.log;
     for (const side of job.sides) {
@@ -396,7 +444,7 @@ class JobRun implements JobHandle {
     }
 
     // Restore.
-    const restored = dir === null ? null : await readCheckpoint(dir);
+    const restored = io === null ? null : await io.read();
     if (restored !== null) {
       this.task.restore(restored.state.task);
       this.#checkpointId = restored.state.checkpointId;
@@ -404,12 +452,12 @@ class JobRun implements JobHandle {
       Object.assign(this.#reported, restored.state.task.counters);
       this.#log.info({ checkpointId: this.#checkpointId }, 'restored from checkpoint');
     }
-    if (restored !== null && dir !== null) await removeSinkIntent(dir);
+    if (restored !== null && io !== null) await io.removeIntent();
     // No checkpoint: an earlier run may still have written outputs before dying (its INTENT says
     // from where); that intent stays in force until this run's first checkpoint.
-    const intent = restored === null && dir !== null ? await readSinkIntent(dir, job.name) : null;
+    const intent = restored === null && io !== null ? await io.readIntent() : null;
     const sinks = job.sinks;
-    const epoch = dir === null ? randomBytes(6).toString('hex') : null;
+    const epoch = io === null ? randomBytes(6).toString('hex') : null;
     for (let i = 0; i < sinks.length; i++) {
       await sinks[i].open({
         jobName: job.name,
@@ -432,7 +480,7 @@ class JobRun implements JobHandle {
         if (existing.has(topic)) await readIdsSince(log, topic, sideSince[topic] ?? {}, this.#sideSeen);
     }
     if (intent !== null) this.#intentPending = true;
-    else if (restored === null && dir !== null) await this.#recordIntent(dir);
+    else if (restored === null && io !== null) await this.#recordIntent(io);
     // The last checkpoint's sink commits may not have happened (crash right after the manifest).
     if (restored !== null)
       for (let i = 0; i < sinks.length; i++)
@@ -456,7 +504,7 @@ class JobRun implements JobHandle {
       this.#state = 'running';
       this.#emitLineage('START', {});
       this.#seekAssigned();
-      await this.#loop(consumer);
+      await this.#loop(consumer, io);
       if (this.#bounded && !this.#stopRequested) {
         this.task.endOfInput();
         for (const sink of sinks) await sink.endOfInput?.();
@@ -464,7 +512,7 @@ class JobRun implements JobHandle {
         await this.#writeMarkers(true);
         this.#inputEnded = true;
       }
-      await this.#checkpoint(dir);
+      await this.#checkpoint(io);
       if (this.#sideDeduplicated > 0)
         this.#log.info({ deduplicated: this.#sideDeduplicated }, 'dropped replayed side outputs');
       this.#state = this.#bounded && !this.#stopRequested ? 'finished' : 'stopped';
@@ -478,10 +526,10 @@ class JobRun implements JobHandle {
   }
 
   /** Stores the sinks' intents durably before this run writes its first output. */
-  async #recordIntent(dir: string): Promise<void> {
+  async #recordIntent(io: CheckpointIO): Promise<void> {
     const states: unknown[] = [];
     for (const sink of this.job.sinks) states.push((await sink.intent?.()) ?? null);
-    await writeSinkIntent(dir, {
+    await io.writeIntent({
       format: 'tributary.stream.sink-intent',
       version: sinkIntentFormatVersion,
       job: this.job.name,
@@ -530,7 +578,7 @@ class JobRun implements JobHandle {
     }
   }
 
-  async #loop(consumer: Consumer): Promise<void> {
+  async #loop(consumer: Consumer, io: CheckpointIO | null): Promise<void> {
     const tickMs = this.#options.tickMs ?? 100;
     const windowsEarly = this.job.stages.flatMap((s) =>
       s.kind === 'window' && s.options.earlyEveryMs !== undefined ? [s.options.earlyEveryMs] : [],
@@ -538,7 +586,6 @@ class JobRun implements JobHandle {
     const earlyEveryMs =
       this.#options.earlyEveryMs ?? (windowsEarly.length > 0 ? Math.min(...windowsEarly) : Infinity);
     const maxRecords = this.#options.pollMaxRecords ?? 5_000;
-    const dir = this.#checkpointDir();
     let nextTickMs = this.#clock.now() + tickMs;
     let nextEarlyMs = this.#clock.now() + earlyEveryMs;
     let nextCheckpointMs = this.#clock.now() + this.job.checkpointIntervalMs;
@@ -601,7 +648,7 @@ class JobRun implements JobHandle {
       }
       if (now >= nextCheckpointMs || this.#checkpointRequested.length > 0) {
         nextCheckpointMs = now + this.job.checkpointIntervalMs;
-        await this.#checkpoint(dir);
+        await this.#checkpoint(io);
         if (this.#clock.now() - this.#lineageAtMs >= limits.lineageRunningIntervalMs)
           this.#emitLineage('RUNNING', {});
       }
@@ -722,6 +769,9 @@ class JobRun implements JobHandle {
   }
 
   async #flushOutputs(): Promise<void> {
+    // A task whose lease lapsed (its worker hung past the TTL) writes nothing more: another
+    // worker may run it now.
+    this.#io?.assertHeld();
     const side = this.task.takeSideOutputs();
     if (side.length > 0) await this.#appendSide(side);
     for (const sink of this.job.sinks) await sink.flush();
@@ -753,14 +803,15 @@ class JobRun implements JobHandle {
    * Takes a checkpoint; with `dir` null (no data dir) an in-memory one: nothing is stored, but the
    * sinks go through preCommit and commit all the same, so lake files become visible.
    */
-  async #checkpoint(dir: string | null): Promise<void> {
+  async #checkpoint(io: CheckpointIO | null): Promise<void> {
     const startMs = performance.now();
+    io?.assertHeld();
     await this.#flushOutputs();
     const sinks: Sink<unknown>[] = [...this.job.sinks];
     const sinkStates: unknown[] = [];
     for (const sink of sinks) sinkStates.push(await sink.preCommit(this.#checkpointId + 1));
     const id = this.#checkpointId + 1;
-    if (dir === null) {
+    if (io === null) {
       this.#checkpointId = id;
       for (let i = 0; i < sinks.length; i++) await sinks[i].commit(id, sinkStates[i]);
       const durationMs = performance.now() - startMs;
@@ -781,11 +832,11 @@ class JobRun implements JobHandle {
         ? {}
         : { bounded: { run: this.#options.task.boundedRun, finished: this.#inputEnded } }),
     };
-    const manifest = await writeCheckpoint(dir, state, this.#clock.now());
+    const manifest = await io.write(state, this.#clock.now());
     this.#checkpointId = id;
     if (this.#intentPending) {
       // The manifest now says where the topic sink's outputs start; the intent is superseded.
-      await removeSinkIntent(dir);
+      await io.removeIntent();
       this.#intentPending = false;
     }
     // Second phase: the checkpoint is durable, sinks may make their pre-committed output visible.

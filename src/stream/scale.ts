@@ -37,21 +37,37 @@
  * as JSON (Kafka Streams needs a serde there too). Jobs with windowed joins (`joinWindow`) or a
  * second keyed `keyBy` run in one process (`runJob`).
  */
-import { linkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { systemClock, toTributaryError, TributaryError, type Clock } from '../core/index.js';
+import {
+  childLogger,
+  dataDirPaths,
+  isTributaryError,
+  systemClock,
+  toTributaryError,
+  TributaryError,
+  type Clock,
+} from '../core/index.js';
 import type { Consumer, Log, TopicPartition } from '../log/index.js';
-import { checkpointDir, readCheckpoint } from './checkpoint.js';
+import { LocalStorage, type Storage } from '../lake/index.js';
 import type { Stage, StreamJob } from './job.js';
 import { startJob, type JobHandle, type JobStatus, type TaskAssignment } from './runner.js';
 import { shuffleHeaders } from './runtime.js';
 import { topicSink } from './sinks.js';
+import { JobCheckpoints } from './task-store.js';
 import type { Sink } from './types.js';
 
 export interface WorkerOptions {
-  /** Data dir holding the tasks' checkpoints (shared by all workers on this machine). */
+  /** Data dir of this worker (status files; the tasks' checkpoints unless `checkpoints` is given). */
   dataDir: string;
+  /**
+   * Where the tasks' checkpoints and leases live (task-store.ts): default `<dataDir>/checkpoints`
+   * on local disk (workers of one machine); `openCheckpointStorage(config)` puts them in the lake's
+   * S3 bucket, so workers on different machines share them.
+   */
+  checkpoints?: Storage;
+  /** Lease TTL of this worker's tasks (default `limits.taskLeaseTtlMs`). */
+  leaseTtlMs?: number;
+  /** Clock of the task leases (default the system clock; the job's `clock` is for event time). */
+  leaseClock?: Clock;
   /** Bounded run, shared with the other workers of the run (see the file comment). */
   once?: boolean;
   signal?: AbortSignal;
@@ -88,6 +104,8 @@ export interface ScaledStage {
   /** Input of a downstream stage: tracks event time per upstream partition. */
   shuffled: boolean;
 }
+
+const logger = childLogger('stream.scale', {});
 
 export function repartitionTopicOf(jobName: string): string {
   return `${jobName}.repartition`;
@@ -219,41 +237,25 @@ interface BoundedRun {
  * workers starting together one writes it, the other reads it).
  */
 async function joinBoundedRun(
-  dataDir: string,
+  checkpoints: JobCheckpoints,
   job: StreamJob,
   stages: ScaledStage[],
   clock: Clock,
 ): Promise<BoundedRun> {
-  const dir = checkpointDir(dataDir, job.name);
   const log = job.source.log;
   for (;;) {
-    const runs = readdirSync(dir)
-      .map((name) => /^bounded-(\d+)\.json$/.exec(name))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-    const latest = runs.at(-1);
+    const latest = (await checkpoints.boundedRuns()).at(-1);
     if (latest !== undefined) {
-      const file = path.join(dir, `bounded-${latest}.json`);
-      const run = JSON.parse(await readFile(file, 'utf8')) as BoundedRun;
-      if (!(await boundedRunFinished(dataDir, job, stages, run))) return run;
+      const run = (await checkpoints.readBoundedRun(latest)) as BoundedRun;
+      if (!(await boundedRunFinished(checkpoints, job, stages, run))) return run;
     }
     const next: BoundedRun = { run: (latest ?? 0) + 1, ends: {}, createdAtMs: clock.now() };
     for (const tp of await partitionsOf(log, job.inputTopics)) {
       const d = await log.describeTopic(tp.topic);
       next.ends[originOf(tp)] = d.partitions[tp.partition].endOffset;
     }
-    const temp = path.join(dir, `.bounded-${next.run}.${process.pid}.${clock.now()}.tmp`);
-    writeFileSync(temp, `${JSON.stringify(next)}\n`);
-    try {
-      linkSync(temp, path.join(dir, `bounded-${next.run}.json`));
-      return next;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // Another worker started run n+1 first: read it on the next turn.
-    } finally {
-      rmSync(temp, { force: true });
-    }
+    if (await checkpoints.createBoundedRun(next.run, next)) return next;
+    // Another worker started run n+1 first: read it on the next turn.
   }
 }
 
@@ -262,15 +264,14 @@ async function joinBoundedRun(
  * that run (or a later one), or it was written by an unbounded run after this run began.
  */
 async function boundedRunFinished(
-  dataDir: string,
+  checkpoints: JobCheckpoints,
   job: StreamJob,
   stages: ScaledStage[],
   run: BoundedRun,
 ): Promise<boolean> {
-  const dir = checkpointDir(dataDir, job.name);
   for (const stage of stages) {
     for (const tp of await partitionsOf(job.source.log, stage.job.inputTopics)) {
-      const saved = await readCheckpoint(path.join(dir, taskIdOf(stage, tp)));
+      const saved = await checkpoints.task(taskIdOf(stage, tp)).read();
       if (saved === null) return false;
       const bounded = saved.state.bounded;
       const past =
@@ -303,8 +304,15 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
       partitions: options.repartitionPartitions ?? Math.max(...counts.values()),
     });
   }
-  await mkdir(checkpointDir(options.dataDir, job.name), { recursive: true });
-  const boundedRun = bounded ? await joinBoundedRun(options.dataDir, job, stages, clock) : null;
+  const checkpoints = new JobCheckpoints(
+    options.checkpoints ?? new LocalStorage(dataDirPaths(options.dataDir).checkpoints),
+    job.name,
+    {
+      clock: options.leaseClock ?? systemClock,
+      ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+    },
+  );
+  const boundedRun = bounded ? await joinBoundedRun(checkpoints, job, stages, clock) : null;
   const origins = sourcePartitions.map(originOf);
 
   const tasks = new Map<string, JobHandle>();
@@ -314,7 +322,12 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
 
   function assignmentFor(stage: ScaledStage, tp: TopicPartition): TaskAssignment {
     const id = taskIdOf(stage, tp);
-    const assignment: TaskAssignment = { id, partitions: [tp], group: stage.offsetsGroup };
+    const assignment: TaskAssignment = {
+      id,
+      partitions: [tp],
+      group: stage.offsetsGroup,
+      store: checkpoints.task(id),
+    };
     if (stage.repartitionTopic !== null)
       assignment.markers = { topic: stage.repartitionTopic, origin: originOf(tp) };
     if (stage.shuffled) assignment.origins = origins;
@@ -352,7 +365,21 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
     handle.done.then(
       (status) => finalStatus.set(assignment.id, status),
       (error: unknown) => {
-        failure ??= error;
+        if (!isTributaryError(error, 'FENCED')) {
+          failure ??= error;
+          return;
+        }
+        // The task's lease lapsed or was taken (this worker hung past the TTL): the run stopped
+        // without writing. Run it again if the partition is still ours: it waits for the lease
+        // like any new owner and restores the latest checkpoint, whoever wrote it.
+        logger.warn({ err: error, task: assignment.id }, 'task fenced; restarting it if still assigned');
+        if (tasks.get(assignment.id) === handle) tasks.delete(assignment.id);
+        options.onTask?.('stop', assignment.id);
+        const membership = memberships.find((m) => m.stage === stage);
+        const still = membership?.consumer
+          .assignment()
+          .some((a) => a.topic === tp.topic && a.partition === tp.partition);
+        if (still === true && !stopping) startTask(stage, tp);
       },
     );
   }
@@ -381,12 +408,18 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
         // partition this worker gives up must be checkpointed and released promptly.
         await Promise.all(revoked.map((tp) => stopTask(taskIdOf(stage, tp))));
         if (stopping) return;
-        if (assigned.length > 0) {
+        // A rebalance during those stops (a checkpoint and a lease release each) may already have
+        // moved some of `assigned` on: start only what is still ours.
+        const current = entry.consumer.assignment();
+        const still = assigned.filter((tp) =>
+          current.some((c) => c.topic === tp.topic && c.partition === tp.partition),
+        );
+        if (still.length > 0) {
           entry.assignedOnce = true;
           // Membership consumers read nothing themselves; the tasks do.
-          entry.consumer.pause(assigned);
+          entry.consumer.pause(still);
         }
-        for (const tp of assigned) startTask(stage, tp);
+        for (const tp of still) startTask(stage, tp);
       },
     });
     memberships.push(entry);

@@ -1,12 +1,9 @@
 /**
- * What one task of a scaled-out job (scale.ts) needs besides the runner: a consumer over exactly
- * the partitions its worker was assigned (the worker's group membership decides which; the task
- * itself joins no group), and a lease on the task's checkpoint directory so that two workers never
- * run the same task at once while its partition moves from one to the other.
+ * What one task of a scaled-out job (scale.ts) reads through: a consumer over exactly the partitions
+ * its worker was assigned (the worker's group membership decides which; the task itself joins no
+ * group). Its lease and checkpoints are in task-store.ts.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { processAlive, TributaryError } from '../core/index.js';
+import { TributaryError } from '../core/index.js';
 import {
   notAssigned,
   startOffsets,
@@ -120,57 +117,5 @@ class AssignedConsumer implements Consumer {
   close(): Promise<void> {
     this.#closed = true;
     return Promise.resolve();
-  }
-}
-
-/** Directories leased by tasks of this process (a pid alone cannot tell two workers of one process apart). */
-const heldInProcess = new Set<string>();
-
-/**
- * Takes the lease on a task's checkpoint directory: a `LEASE` file holding the owner's pid, taken
- * with an exclusive create. A lease of a dead process is stale and taken over (a killed worker's
- * task moves on at once); one of a live process is waited for, because during a rebalance the
- * previous owner is still finishing its last batch and checkpoint, and the new owner must restore
- * from that checkpoint, not an older one. Returns the release function, or null when `stopped`
- * became true while waiting.
- */
-export async function acquireTaskLease(
-  dir: string,
-  task: string,
-  stopped: () => boolean,
-  pollMs = 50,
-): Promise<(() => void) | null> {
-  const file = path.join(dir, 'LEASE');
-  for (;;) {
-    if (stopped()) return null;
-    if (!heldInProcess.has(file)) {
-      try {
-        writeFileSync(file, String(process.pid), { flag: 'wx' });
-        heldInProcess.add(file);
-        return () => {
-          heldInProcess.delete(file);
-          rmSync(file, { force: true });
-        };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new TributaryError('IO', `task ${task}: cannot write lease ${file}: ${String(error)}`, {
-            cause: error,
-          });
-        }
-        let owner = 0;
-        try {
-          owner = Number(readFileSync(file, 'utf8').trim());
-        } catch {
-          // released between our create and read: try again at once
-          continue;
-        }
-        if (!(Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner))) {
-          // A dead owner's lease (or this process's own after a crash of the task): stale.
-          rmSync(file, { force: true });
-          continue;
-        }
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

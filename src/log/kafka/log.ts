@@ -360,7 +360,22 @@ class KafkaLog implements Log {
     return results;
   }
 
-  async #send(normalized: NormalizedRecord[]): Promise<AppendResult[]> {
+  /** The send in flight: sends go one at a time (see `#send`). */
+  #sending: Promise<unknown> = Promise.resolve();
+
+  /**
+   * One producer send at a time. @platformatic/kafka's idempotent producer advances a partition's
+   * sequence number only when a send's answer arrives, so two concurrent sends to one partition
+   * carry the same sequence and the broker refuses the second (OUT_OF_ORDER_SEQUENCE_NUMBER);
+   * concurrent appends happen whenever several tasks of a worker share this log.
+   */
+  #send(normalized: NormalizedRecord[]): Promise<AppendResult[]> {
+    const run = this.#sending.then(() => this.#sendNow(normalized));
+    this.#sending = run.catch(() => undefined);
+    return run;
+  }
+
+  async #sendNow(normalized: NormalizedRecord[]): Promise<AppendResult[]> {
     let result;
     try {
       result = await this.#producer.send({

@@ -15,13 +15,24 @@
  * runs instead as one worker of the scaled-out job (scale.ts), bounded, over the log served for
  * `<dataDir>` (`tributary log serve`); it prints `task start|stop <task>` as partitions move and
  * `batch <n>` after each task batch, sleeping N ms after each (so a test can add a worker mid-run).
+ *
+ *   node dist/src/stream/testing/golden.js --config-worker [--batch-delay-ms=N] [--lease-ttl-ms=N]
+ *     [--checkpoint-interval-ms=N (default 1000)]
+ *
+ * is the same worker configured as a deployed one is, from the environment (`loadConfig`): its own
+ * data dir, the log of `log` (e.g. `kafka://…` with `kafkaSasl*`), the lake and the tasks'
+ * checkpoints in `storage` (e.g. `s3://…`); the job also writes its windows to the lake table
+ * `gold.golden_by_country` (test/stream/scale-machines.test.ts).
  */
-import { dataDirPaths, TributaryError } from '../../core/index.js';
-import { connectRemoteLog, openEmbeddedLog, readLogServerInfo, type Log } from '../../log/index.js';
+import { dataDirPaths, loadConfig, TributaryError } from '../../core/index.js';
+import { openLakeFromConfig, type Lake } from '../../lake/index.js';
+import { connectRemoteLog, openEmbeddedLog, openLog, readLogServerInfo, type Log } from '../../log/index.js';
 import { stream, type StreamJob } from '../job.js';
+import { lakeTableTarget } from '../lake.js';
 import { runJob } from '../runner.js';
 import { runWorker } from '../scale.js';
-import { topicSink } from '../sinks.js';
+import { lakeSink, topicSink } from '../sinks.js';
+import { openCheckpointStorage } from '../task-store.js';
 import { tumbling } from '../windows.js';
 import { numberFlag, reportBatches } from './worker-args.js';
 
@@ -34,8 +45,12 @@ export interface GoldenSale {
 
 export const goldenOutputTopic = 'golden.by_country';
 
-export function goldenJob(log: Log, options: { checkpointIntervalMs?: number } = {}): StreamJob {
-  return stream('golden', options)
+export const goldenLakeTable = 'golden_by_country';
+
+/** The golden job; with `lake`, its windows also go to the lake table `gold.golden_by_country`. */
+export function goldenJob(log: Log, options: { checkpointIntervalMs?: number; lake?: Lake } = {}): StreamJob {
+  const lake = options.lake;
+  return stream('golden', { checkpointIntervalMs: options.checkpointIntervalMs })
     .from<GoldenSale>(log, {
       topics: ['golden.sales'],
       validate: (v) => {
@@ -68,7 +83,12 @@ export function goldenJob(log: Log, options: { checkpointIntervalMs?: number } =
       total: w.value.total,
       kind: w.kind,
     }))
-    .to(topicSink(goldenOutputTopic));
+    .to(
+      topicSink(goldenOutputTopic),
+      ...(lake === undefined
+        ? []
+        : [lakeSink(lakeTableTarget(lake.table('gold', goldenLakeTable)), { compactAfterFiles: 0 })]),
+    );
 }
 
 /** Deterministic sales with bounded disorder (< 5 s) and a poison record every 997. */
@@ -117,6 +137,38 @@ async function mainWorker(dataDir: string, args: string[]): Promise<void> {
   process.stdout.write('done\n');
 }
 
+/** `--config-worker`: a worker configured from the environment, as a deployed replica is. */
+async function mainConfiguredWorker(args: string[]): Promise<void> {
+  const delayMs = numberFlag(args, 'batch-delay-ms') ?? 0;
+  const leaseTtlMs = numberFlag(args, 'lease-ttl-ms');
+  // Object storage costs a few requests per checkpoint: not one after every batch here.
+  const checkpointIntervalMs = numberFlag(args, 'checkpoint-interval-ms') ?? 1_000;
+  const config = loadConfig();
+  const log = await openLog(config);
+  const lake = await openLakeFromConfig(config);
+  const checkpoints = openCheckpointStorage(config);
+  try {
+    let batches = 0;
+    await runWorker(goldenJob(log, { checkpointIntervalMs, lake }), {
+      dataDir: config.dataDir,
+      checkpoints,
+      once: true,
+      pollMaxRecords: 250,
+      ...(leaseTtlMs === null ? {} : { leaseTtlMs }),
+      onTask: (event, task) => process.stdout.write(`task ${event} ${task}\n`),
+      onBatch: async () => {
+        process.stdout.write(`batch ${++batches}\n`);
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      },
+    });
+  } finally {
+    await checkpoints.close();
+    await lake.close();
+    await log.close();
+  }
+  process.stdout.write('done\n');
+}
+
 async function main(dataDir: string, args: string[]): Promise<void> {
   if (args.includes('--worker')) return mainWorker(dataDir, args);
   const checkpointIntervalMs = numberFlag(args, 'checkpoint-interval-ms') ?? 0;
@@ -136,5 +188,6 @@ async function main(dataDir: string, args: string[]): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && /stream[/\\]testing[/\\]golden\.js$/.test(process.argv[1])) {
-  await main(process.argv[2] ?? '.tributary', process.argv.slice(3));
+  if (process.argv[2] === '--config-worker') await mainConfiguredWorker(process.argv.slice(3));
+  else await main(process.argv[2] ?? '.tributary', process.argv.slice(3));
 }
