@@ -122,6 +122,11 @@ interface CheckpointIO {
   removeIntent(): Promise<void>;
   /** Throws FENCED when this run may no longer write (a task whose lease lapsed). */
   assertHeld(): void;
+  /**
+   * A local directory beside the checkpoints for files a checkpoint names (the lake sink's spill
+   * file); absent for a task's store, whose state must be readable from any machine.
+   */
+  readonly stateDir?: string;
 }
 
 function directoryIO(dir: string, job: string): CheckpointIO {
@@ -132,6 +137,7 @@ function directoryIO(dir: string, job: string): CheckpointIO {
     writeIntent: (intent) => writeSinkIntent(dir, intent),
     removeIntent: () => removeSinkIntent(dir),
     assertHeld: () => undefined,
+    stateDir: dir,
   };
 }
 
@@ -469,7 +475,7 @@ class JobRun implements JobHandle {
         epoch,
         log,
         taskId: this.#options.task?.id ?? null,
-        stateDir: dir,
+        stateDir: io?.stateDir ?? null,
       });
     }
     // Side outputs carry deterministic ids too: drop the replay's repeats the same way.
