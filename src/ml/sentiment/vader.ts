@@ -171,6 +171,14 @@ function codePointLength(text: string, start: number, end: number): number {
   return n;
 }
 
+/**
+ * Whether the "t" at `i` ends "n't" (either case) inside the token's stripped part from `s`: the
+ * "n" is no punctuation, so it lies at or after `s` whenever it is there.
+ */
+function isNtBefore(text: string, i: number, s: number): boolean {
+  return i - 2 >= s && text.charCodeAt(i - 1) === 39 && (text.charCodeAt(i - 2) | 32) === 110;
+}
+
 /** FNV-1a over UTF-16 units, then a final avalanche so short keys spread over the table. */
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
@@ -360,6 +368,8 @@ export class Vader {
   #sentiments = new Float64Array(256);
   #nonZero = new Int32Array(256);
   #count = 0;
+  /** Token flags of the last `#lookupRange` (kept in a field so the lookup returns a number). */
+  #lookupFlags = 0;
   #exclamations = 0;
   #questions = 0;
 
@@ -442,29 +452,34 @@ export class Vader {
       let hasLower = false;
       // "n't" anywhere in the lower-cased token negates it (the reference's `"n't" in word`).
       let nt = false;
-      let prev1 = 0;
-      let prev2 = 0;
       for (; i < n; i++) {
         c = text.charCodeAt(i);
-        if (c < 128) {
+        if (c >= 97 && c <= 122) {
+          // a–z, most characters of a review: nothing to lower-case.
+          if (s === -1) s = i;
+          e = i + 1;
+          hasLower = true;
+          if (c === 116 && isNtBefore(text, i, s)) nt = true;
+          hash = Math.imul(hash ^ c, FNV_PRIME);
+          strippedHash = hash;
+        } else if (c < 128) {
           if (c <= 32 && isSpace(c)) break;
           if (isPunct[c] === 1) {
             if (c === 33) exclamations++;
             else if (c === 63) questions++;
             if (s === -1) continue;
+            hash = Math.imul(hash ^ c, FNV_PRIME);
           } else {
             if (s === -1) s = i;
             e = i + 1;
             if (c >= 65 && c <= 90) {
               hasUpper = true;
               c += 32;
-            } else if (c >= 97 && c <= 122) hasLower = true;
-            if (c === 116 && prev1 === 39 && prev2 === 110) nt = true;
+              if (c === 116 && isNtBefore(text, i, s)) nt = true;
+            }
+            hash = Math.imul(hash ^ c, FNV_PRIME);
+            strippedHash = hash;
           }
-          hash = Math.imul(hash ^ c, FNV_PRIME);
-          if (e === i + 1) strippedHash = hash;
-          prev2 = prev1;
-          prev1 = c;
         } else {
           if (c >= 0x85 && isSpace(c)) break;
           if (c >= 0xa9) maybeEmoji = true;
@@ -503,9 +518,6 @@ export class Vader {
     this.#questions = questions;
     return maybeEmoji;
   }
-
-  /** Token flags of the last `#lookupRange` (kept in a field so the lookup returns a number). */
-  #lookupFlags = 0;
 
   /** The id of `text[s, e)` lower-cased (or NONE), its flags left in `#lookupFlags`. */
   #lookupRange(text: string, s: number, e: number): number {
