@@ -17,7 +17,7 @@ import { moviesGoldJob } from './gold.js';
 import { moviesCleanJob, tables as moviesTables } from './jobs.js';
 import { moviesModule } from './routes.js';
 import { avroValues } from './schemas.js';
-import { MoviesServingStore } from './serving.js';
+import { MoviesServingStore, publishServingStore, servingSchema } from './serving.js';
 import { startTmdbSimulator } from './simulator.js';
 
 export const pipelineName = 'movies';
@@ -56,6 +56,11 @@ export const moviesSettings = {
     flag: '--serving-url <url>',
     description: 'PostgreSQL serving store (default embedded PGlite)',
     schema: z.string().regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db'),
+  },
+  servingSchema: {
+    env: ['MOVIES_SERVING_SCHEMA'],
+    description: `PostgreSQL schema of the serving store (default ${servingSchema}), for several platforms on one server`,
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier'),
   },
 } satisfies PipelineSettingsSpec;
 
@@ -142,9 +147,11 @@ function storeOf(
 ): Promise<MoviesServingStore> {
   const state = sharedOf(services);
   if (state.store === null) {
-    const servingUrl = moviesSettingsOf(services.config, env).servingUrl;
+    const settings = moviesSettingsOf(services.config, env);
+    const servingUrl = settings.servingUrl;
     const opening = MoviesServingStore.open({
       ...(servingUrl === undefined ? {} : { url: servingUrl }),
+      ...(settings.servingSchema === undefined ? {} : { schema: settings.servingSchema }),
       pgliteDir: path.join(services.config.dataDir, 'pglite-movies'),
     });
     state.store = opening;
@@ -254,15 +261,7 @@ export const moviesPipeline: PipelineDefinition = {
           lake: services.lake,
           query: services.query,
           afterRefresh: async (runId) => {
-            const publishedAtMs = Date.now();
-            const rows = await (await storeOf(services)).publish(services.query, publishedAtMs);
-            // Committed after the publish: the API's cached answers (keyed on this table) are
-            // dropped only once the serving store holds the new gold.
-            await services.lake
-              .table(moviesTables.servingRuns)
-              .overwrite([{ run_id: runId, published_at: new Date(publishedAtMs), rows }], {
-                commitId: `${runId}:serving`,
-              });
+            await publishServingStore(await storeOf(services), services.lake, services.query, runId);
           },
         }),
       ],
@@ -334,7 +333,7 @@ export { moviesCleanJob, moviesTables };
 export { cleanRecord, decodeTmdbRecord, type TmdbRecord } from './jobs.js';
 export { avroValues, avroValue, jsonValues, valueSchemas, type ValueEncoder } from './schemas.js';
 export { moviesGoldJob, refreshMoviesSilverGold, movieRules, trendingRanks } from './gold.js';
-export { MoviesServingStore, servingSchema } from './serving.js';
+export { MoviesServingStore, publishServingStore, servingSchema } from './serving.js';
 export { moviesModule, movieFilters } from './routes.js';
 export {
   startTmdbSimulator,

@@ -2,7 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, rootLogger, systemClock, Throttle } from '../../../src/core/index.js';
+import {
+  loadConfig,
+  metricsRegistry,
+  RateBudgets,
+  rootLogger,
+  systemClock,
+  Throttle,
+} from '../../../src/core/index.js';
 import type { SourceContext } from '../../../src/connectors/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
 import { createMemoryLog, type Log } from '../../../src/log/index.js';
@@ -13,6 +20,8 @@ import {
   readChangesCursor,
   refreshMoviesSilverGold,
   startTmdbSimulator,
+  TmdbClient,
+  tmdbRateBudget,
   type TmdbSimulator,
 } from '../../../src/pipelines/movies/index.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
@@ -120,5 +129,59 @@ describe('movies refresh: trending and changes since the saved cursor', () => {
     if (source.kind !== 'custom' || source.drain === undefined) throw new Error('tmdb is a custom source');
     await expect(source.drain(context())).rejects.toThrow(/disk full/);
     expect(await readChangesCursor(services.config.dataDir)).toBeNull();
+  }, 60_000);
+});
+
+describe('movies: the shared tmdb budget and refused keys', () => {
+  it("holds every client of the budget back for a 429's Retry-After", async () => {
+    await simulator.close();
+    simulator = await startTmdbSimulator({ seed: 5, movies: 20, people: 30, rate: 4, windowMs: 1000 });
+    const budget = new RateBudgets().declare('tmdb', tmdbRateBudget({ TMDB_RATE: '4' }));
+    const first = new TmdbClient({
+      baseUrl: simulator.url,
+      apiKey: simulator.apiKey,
+      throttle: budget,
+      attemptsMax: 1,
+    });
+    const second = new TmdbClient({ baseUrl: simulator.url, apiKey: simulator.apiKey, throttle: budget });
+    // Another user of the API fills the server's window: the next request is answered 429.
+    for (let i = 0; i < 4; i++) await fetch(`${simulator.url}/genre/movie/list?api_key=${simulator.apiKey}`);
+    await expect(first.get('/genre/movie/list')).rejects.toThrow(/429/);
+    const refused = simulator.requests().at(-1)!;
+    expect(refused.status).toBe(429);
+    // The other client on the same budget waits out Retry-After (1 s) before it starts.
+    await second.get('/genre/movie/list');
+    const next = simulator.requests().at(-1)!;
+    expect(next.status).toBe(200);
+    expect(next.atMs - refused.atMs).toBeGreaterThanOrEqual(1000);
+    expect(first.stats.rateLimited + second.stats.rateLimited).toBe(1);
+  });
+
+  it('stops at a 401 without retrying, naming the variables to set', async () => {
+    const client = new TmdbClient({ baseUrl: simulator.url, apiKey: 'wrong', retryBaseMs: 10 });
+    await expect(client.get('/movie/popular')).rejects.toThrow(
+      /TMDB refused the credentials \(401 status_code 7: Invalid API key.*\): set TMDB_API_KEY .* or TMDB_READ_ACCESS_TOKEN/,
+    );
+    expect(client.stats).toMatchObject({ requests: 1, retries: 0 });
+    expect(() => new TmdbClient({ baseUrl: simulator.url })).toThrow(/TMDB_API_KEY.*TMDB_READ_ACCESS_TOKEN/);
+  });
+
+  it('exposes the last extraction as metrics', async () => {
+    const log = createMemoryLog();
+    const services = servicesOn(path.join(dir, 'data'), log);
+    const [source] = moviesPipeline.sources!(services);
+    if (source.kind !== 'custom' || source.drain === undefined) throw new Error('tmdb is a custom source');
+    const positions: string[] = [];
+    await source.drain({
+      ...context(),
+      report: (p) => p.position !== undefined && positions.push(p.position),
+    });
+    const text = await metricsRegistry.metrics();
+    const movies = Number(/tributary_tmdb_extraction_records\{topic="movies"\} (\d+)/.exec(text)?.[1]);
+    expect(movies).toBeGreaterThanOrEqual(20);
+    expect(text).toMatch(/tributary_tmdb_extraction_requests\{kind="requests"\} [1-9]\d*/);
+    expect(text).toMatch(/tributary_tmdb_extraction_seconds [\d.]+/);
+    // The source's position (shown on /api/status and `tributary status`) is the same statistics line.
+    expect(positions.at(-1)).toMatch(new RegExp(`tmdb: 1 pages, 20 trending, 0 changed; ${movies} movies`));
   }, 60_000);
 });
