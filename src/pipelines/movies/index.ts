@@ -1,8 +1,10 @@
 // Pipeline `movies` (seed 002): TMDB's API at 4 requests/s (or `simulate tmdb` when no key is
-// set) → topics movies, people, credits, reviews keyed by TMDB id → `movies.clean` (raw bodies to
-// bronze by ingestion date; standardised rows, tiers and review sentiment) → `movies.gold` (silver
-// latest-wins with quality rules; gold sentiment, trending, genres, filmographies) → the serving
-// store (PGlite, or PostgreSQL with MOVIES_SERVING_URL) → /api/movies…, /api/people, /api/genres.
+// set): popular pages, trending and the movies changed since the saved cursor, on a schedule under
+// `up` → topics movies, people, credits, reviews, trending keyed by TMDB id (trending by day) →
+// `movies.clean` (raw bodies to bronze by ingestion date; standardised rows, tiers and review
+// sentiment) → `movies.gold` (silver latest-wins with quality rules; gold sentiment, trending,
+// genres, filmographies) → the serving store (PGlite, or PostgreSQL with MOVIES_SERVING_URL) →
+// /api/movies…, /api/people, /api/genres.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -241,7 +243,7 @@ export const moviesPipeline: PipelineDefinition = {
   name: pipelineName,
   title: 'Movies',
   description:
-    'TMDB (4 req/s) → movies, people, credits, reviews → cleaner + sentiment → silver / gold → serving store → API',
+    'TMDB (4 req/s): popular, trending, changes → movies, people, credits, reviews, trending → cleaner + sentiment → silver / gold → serving store → API',
   // Only the extractor writes the five topics: the generic ingest routes refuse them.
   internalTopics: Object.values(topics),
   async jobs(services) {
