@@ -4,11 +4,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   loadConfig,
+  ManualClock,
   metricsRegistry,
   RateBudgets,
   rootLogger,
   systemClock,
   Throttle,
+  type Clock,
 } from '../../../src/core/index.js';
 import type { SourceContext } from '../../../src/connectors/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
@@ -55,12 +57,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function servicesOn(dataDir: string, log: Log): PipelineServices {
+function servicesOn(dataDir: string, log: Log, settings: Record<string, string> = {}): PipelineServices {
   const config = loadConfig({
     env: {},
     dotenv: false,
     cwd: dataDir,
-    overrides: { dataDir, pipelineSettings: { movies: { apiUrl: simulator.url, pages: '1' } } },
+    overrides: { dataDir, pipelineSettings: { movies: { apiUrl: simulator.url, pages: '1', ...settings } } },
   });
   return { config, log, lake, query: (text, params) => sql.query(text, params) };
 }
@@ -119,6 +121,47 @@ describe('movies refresh: trending and changes since the saved cursor', () => {
     const trending = await sql.query(`SELECT movie_id, rank FROM ${tables.trending} ORDER BY rank`);
     expect(trending.map((r) => Number(r.movie_id))).toEqual(list.results.map((r) => r.id));
     expect(trending.map((r) => r.rank)).toEqual(list.results.map((_, i) => i + 1));
+  }, 120_000);
+
+  it('runs again every TMDB_REFRESH_MINUTES under up, reading the changes since the last run', async () => {
+    const log = createMemoryLog();
+    const services = servicesOn(path.join(dir, 'data'), log, { refreshMinutes: '5' });
+    const [source] = moviesPipeline.sources!(services);
+    if (source.kind !== 'custom') throw new Error('tmdb is a custom source');
+    const manual = new ManualClock(Date.now());
+    // The loop's clock, counting the sleeps it started (the waits between extractions).
+    let sleeps = 0;
+    const clock: Clock = {
+      now: () => manual.now(),
+      sleep: (ms) => {
+        sleeps++;
+        return manual.sleep(ms);
+      },
+    };
+    const stop = new AbortController();
+    const changesCalls = () => simulator.requests().filter((r) => r.path === '/3/movie/changes').length;
+    const until = async (condition: () => Promise<boolean> | boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await condition()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await condition()).toBe(true);
+    };
+    const running = source.run({ ...context(), clock, signal: stop.signal });
+    await until(() => sleeps === 1);
+    expect(await readChangesCursor(services.config.dataDir)).not.toBeNull();
+    const first = new Set(await movieKeys(log));
+    const edited = simulator.movies.find((m) => !first.has(String(m.id)) && m.title !== '')!;
+    simulator.touch(edited.id, { popularity: 999 });
+    manual.advance(5 * 60_000 - 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(changesCalls()).toBe(0);
+    manual.advance(1);
+    await until(async () => (await movieKeys(log)).includes(String(edited.id)));
+    expect(changesCalls()).toBeGreaterThan(0);
+    // The second extraction ends and the loop waits again; stopped then, it ends.
+    await until(() => sleeps === 2);
+    stop.abort();
+    manual.advance(5 * 60_000);
+    await running;
   }, 120_000);
 
   it('keeps the cursor where it was when the log does not acknowledge the records', async () => {
