@@ -30,7 +30,7 @@ export function runOnce(pipeline: string, env: NodeJS.ProcessEnv): string {
 
 /**
  * `run <pipeline> --once` without blocking this process (for a test that serves the run itself,
- * e.g. an API simulator): its stdout, or an error with its stderr.
+ * e.g. an API simulator): its stdout, or an error with its stdout and stderr.
  */
 export async function runOnceAsync(pipeline: string, env: NodeJS.ProcessEnv): Promise<string> {
   const child = spawn(process.execPath, [bin, 'run', pipeline, '--once'], {
@@ -44,7 +44,7 @@ export async function runOnceAsync(pipeline: string, env: NodeJS.ProcessEnv): Pr
   const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   clearTimeout(timer);
-  if (code !== 0) throw new Error(`run ${pipeline} --once exited ${code}: ${stderr}`);
+  if (code !== 0) throw new Error(`run ${pipeline} --once exited ${code}: ${stdout}${stderr}`);
   return stdout;
 }
 

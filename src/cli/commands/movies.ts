@@ -7,7 +7,7 @@ export function registerMoviesCommands(program: Command, _context: CliContext): 
   commandGroup(program, 'simulate', 'produce simulated events into the log')
     .command('tmdb')
     .description(
-      "A TMDB v3 stand-in (TMDB's paths, bodies and error bodies; 401 without the key; 429 + Retry-After beyond the rate; seeded movies, people, credits and reviews)",
+      "A TMDB v3 stand-in (TMDB's paths and bodies: popular, trending, changes, movie, credits, reviews, person, genres; its error bodies; 401 without the key; 429 + Retry-After beyond the rate; seeded movies, people, credits and reviews)",
     )
     .option('--port <port>', 'port (0 = any free port)', '8091')
     .option('--host <host>', 'address to bind', '127.0.0.1')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanMovie, cleanReview, isoDate, popularityTier, ratingTier } from './clean.js';
+import { cleanMovie, cleanReview, cleanTrending, isoDate, popularityTier, ratingTier } from './clean.js';
 
 describe('movies cleaner', () => {
   it('puts each measure in exactly one contiguous tier, lower bounds inclusive', () => {
@@ -67,5 +67,27 @@ describe('movies cleaner', () => {
       0,
     );
     expect(review).toMatchObject({ review_id: 'r1', movie_id: 550, author: 'kim', author_rating: null });
+  });
+
+  it("ranks a trending fetch in TMDB's order, an entry without an id keeping its place", () => {
+    const rows = cleanTrending(
+      {
+        date: '2026-12-03',
+        time_window: 'day',
+        fetched_at: '2026-12-03T10:00:00.000Z',
+        results: [
+          { id: 7, title: 'A', popularity: 9.5 },
+          { title: 'no id' },
+          { id: 3, title: '', popularity: 1 },
+        ],
+      },
+      0,
+    );
+    expect(rows.map((r) => [r.movie_id, r.rank, r.title])).toEqual([
+      [7, 1, 'A'],
+      [3, 3, null],
+    ]);
+    expect(rows[0]).toMatchObject({ date: '2026-12-03', time_window: 'day', popularity: 9.5 });
+    expect(rows[0].updated_at.toISOString()).toBe('2026-12-03T10:00:00.000Z');
   });
 });

@@ -10,7 +10,9 @@ import {
 
 /**
  * TMDB v3 client: every call goes through one sliding-window `Throttle` (never more than
- * `requestsMax` requests started in any `windowMs`), 429s pause that throttle for the server's
+ * `requestsMax` requests started in any `windowMs`; shared by every client of the pipeline's
+ * `tmdb` budget) and, per client, waits until its request `requestsMax` back was answered
+ * `windowMs` ago, so the server, which counts arrivals, never sees more either; 429s pause that throttle for the server's
  * `Retry-After` (no request to the API starts before it has passed), 5xx / timeouts / network
  * failures are retried with core's capped, jittered backoff, a 404 answers null (the caller
  * records and skips it), and a 401 stops at once with the variable to set.
@@ -78,6 +80,10 @@ export class TmdbClient {
   readonly #throttle: Throttle;
   readonly #options: TmdbClientOptions;
   readonly #clock: Clock;
+  readonly #requestsMax: number;
+  readonly #windowMs: number;
+  /** When the answers to this client's last `requestsMax` requests came back, oldest first. */
+  readonly #answeredAtMs: number[] = [];
 
   constructor(options: TmdbClientOptions) {
     if (!options.apiKey && !options.readAccessToken) {
@@ -95,6 +101,28 @@ export class TmdbClient {
         { mode: 'sliding-window', requestsMax: options.requestsMax ?? 4, windowMs: options.windowMs ?? 1050 },
         this.#clock,
       );
+    const limits = this.#throttle.options;
+    this.#requestsMax = limits.mode === 'sliding-window' ? limits.requestsMax : 1;
+    this.#windowMs =
+      limits.mode === 'sliding-window' ? (limits.windowMs ?? 1000) : 1000 / limits.ratePerSecond;
+  }
+
+  /**
+   * Waits until the request `requestsMax` back was answered at least `windowMs` ago. The server
+   * counts arrivals, and a request arrives after it starts, by a delay nobody controls (a busy
+   * event loop, a new connection): a window counted from starts alone lets two requests started
+   * a window apart arrive closer. Counted from answers, which come after arrivals, it cannot.
+   */
+  async #afterAnswers(signal: AbortSignal | undefined): Promise<void> {
+    const answered = this.#answeredAtMs;
+    if (answered.length < this.#requestsMax) return;
+    const waitMs = answered[answered.length - this.#requestsMax] + this.#windowMs - this.#clock.now();
+    if (waitMs > 0) await this.#clock.sleep(waitMs, signal);
+  }
+
+  #answered(): void {
+    this.#answeredAtMs.push(this.#clock.now());
+    if (this.#answeredAtMs.length > this.#requestsMax) this.#answeredAtMs.shift();
   }
 
   /** GET `path` (e.g. `/movie/550/credits`) → parsed JSON, or null on 404. */
@@ -129,16 +157,19 @@ export class TmdbClient {
     attempt: number,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
+    await this.#afterAnswers(signal);
     await this.#throttle.take(signal);
     this.#throttle.noteSent();
     this.stats.requests++;
     const timeout = AbortSignal.timeout(this.#options.timeoutMs ?? 10_000);
     let response: Response;
+    let text: string;
     try {
       response = await fetch(url, {
         headers,
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
+      text = await response.text();
     } catch (error) {
       signal?.throwIfAborted();
       requestsTotal.inc({ outcome: 'network' });
@@ -149,8 +180,9 @@ export class TmdbClient {
           cause: error,
         },
       );
+    } finally {
+      this.#answered();
     }
-    const text = await response.text();
     const errorOf = (): string => {
       try {
         const body = JSON.parse(text) as TmdbErrorBody;

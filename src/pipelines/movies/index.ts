@@ -1,8 +1,10 @@
 // Pipeline `movies` (seed 002): TMDB's API at 4 requests/s (or `simulate tmdb` when no key is
-// set) → topics movies, people, credits, reviews keyed by TMDB id → `movies.clean` (raw bodies to
-// bronze by ingestion date; standardised rows, tiers and review sentiment) → `movies.gold` (silver
-// latest-wins with quality rules; gold sentiment, trending, genres, filmographies) → the serving
-// store (PGlite, or PostgreSQL with MOVIES_SERVING_URL) → /api/movies…, /api/people, /api/genres.
+// set): popular pages, trending and the movies changed since the saved cursor, on a schedule under
+// `up` → topics movies, people, credits, reviews, trending keyed by TMDB id (trending by day) →
+// `movies.clean` (raw bodies to bronze by ingestion date; standardised rows, tiers and review
+// sentiment) → `movies.gold` (silver latest-wins with quality rules; gold sentiment, trending,
+// genres, filmographies) → the serving store (PGlite, or PostgreSQL with MOVIES_SERVING_URL) →
+// /api/movies…, /api/people, /api/genres.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -17,7 +19,7 @@ import { moviesGoldJob } from './gold.js';
 import { moviesCleanJob, tables as moviesTables } from './jobs.js';
 import { moviesModule } from './routes.js';
 import { avroValues } from './schemas.js';
-import { MoviesServingStore } from './serving.js';
+import { MoviesServingStore, publishServingStore, servingSchema } from './serving.js';
 import { startTmdbSimulator } from './simulator.js';
 
 export const pipelineName = 'movies';
@@ -56,6 +58,11 @@ export const moviesSettings = {
     flag: '--serving-url <url>',
     description: 'PostgreSQL serving store (default embedded PGlite)',
     schema: z.string().regex(/^postgres(ql)?:\/\//, 'postgres://user@host:port/db'),
+  },
+  servingSchema: {
+    env: ['MOVIES_SERVING_SCHEMA'],
+    description: `PostgreSQL schema of the serving store (default ${servingSchema}), for several platforms on one server`,
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier'),
   },
 } satisfies PipelineSettingsSpec;
 
@@ -142,9 +149,11 @@ function storeOf(
 ): Promise<MoviesServingStore> {
   const state = sharedOf(services);
   if (state.store === null) {
-    const servingUrl = moviesSettingsOf(services.config, env).servingUrl;
+    const settings = moviesSettingsOf(services.config, env);
+    const servingUrl = settings.servingUrl;
     const opening = MoviesServingStore.open({
       ...(servingUrl === undefined ? {} : { url: servingUrl }),
+      ...(settings.servingSchema === undefined ? {} : { schema: settings.servingSchema }),
       pgliteDir: path.join(services.config.dataDir, 'pglite-movies'),
     });
     state.store = opening;
@@ -234,7 +243,7 @@ export const moviesPipeline: PipelineDefinition = {
   name: pipelineName,
   title: 'Movies',
   description:
-    'TMDB (4 req/s) → movies, people, credits, reviews → cleaner + sentiment → silver / gold → serving store → API',
+    'TMDB (4 req/s): popular, trending, changes → movies, people, credits, reviews, trending → cleaner + sentiment → silver / gold → serving store → API',
   // Only the extractor writes the five topics: the generic ingest routes refuse them.
   internalTopics: Object.values(topics),
   async jobs(services) {
@@ -254,15 +263,7 @@ export const moviesPipeline: PipelineDefinition = {
           lake: services.lake,
           query: services.query,
           afterRefresh: async (runId) => {
-            const publishedAtMs = Date.now();
-            const rows = await (await storeOf(services)).publish(services.query, publishedAtMs);
-            // Committed after the publish: the API's cached answers (keyed on this table) are
-            // dropped only once the serving store holds the new gold.
-            await services.lake
-              .table(moviesTables.servingRuns)
-              .overwrite([{ run_id: runId, published_at: new Date(publishedAtMs), rows }], {
-                commitId: `${runId}:serving`,
-              });
+            await publishServingStore(await storeOf(services), services.lake, services.query, runId);
           },
         }),
       ],
@@ -334,7 +335,7 @@ export { moviesCleanJob, moviesTables };
 export { cleanRecord, decodeTmdbRecord, type TmdbRecord } from './jobs.js';
 export { avroValues, avroValue, jsonValues, valueSchemas, type ValueEncoder } from './schemas.js';
 export { moviesGoldJob, refreshMoviesSilverGold, movieRules, trendingRanks } from './gold.js';
-export { MoviesServingStore, servingSchema } from './serving.js';
+export { MoviesServingStore, publishServingStore, servingSchema } from './serving.js';
 export { moviesModule, movieFilters } from './routes.js';
 export {
   startTmdbSimulator,

@@ -1,4 +1,5 @@
 import { createPostgresUpsertSink, openPgClient, type PgClient } from '../../connectors/index.js';
+import type { Lake } from '../../lake/index.js';
 import type { QueryFunction } from '../types.js';
 import { tables } from './jobs.js';
 
@@ -234,4 +235,26 @@ export class MoviesServingStore {
   close(): Promise<void> {
     return this.#client.close();
   }
+}
+
+/**
+ * After a gold rebuild: upserts the serving store, then commits one row to
+ * `gold.movies_serving_runs`. The API caches its answers on that table, so they are dropped only
+ * once the store holds the new gold (never between a gold commit and the publish). Returns the
+ * rows upserted.
+ */
+export async function publishServingStore(
+  store: MoviesServingStore,
+  lake: Lake,
+  query: QueryFunction,
+  runId: string,
+  publishedAtMs: number = Date.now(),
+): Promise<number> {
+  const rows = await store.publish(query, publishedAtMs);
+  await lake
+    .table(tables.servingRuns)
+    .overwrite([{ run_id: runId, published_at: new Date(publishedAtMs), rows }], {
+      commitId: `${runId}:serving`,
+    });
+  return rows;
 }

@@ -15,12 +15,14 @@ import {
 import { openSqlEngine } from '../../../src/sql/index.js';
 import { skipWithout } from '../../fixtures/prerequisite.js';
 import { killRunAfterCheckpoint, runEnv, runOnceAsync } from '../kill-run.js';
+import { reachablePg, realPgUrl } from '../northwind/harness.js';
 
 /**
  * kill -9 of `tributary run movies` while it is extracting from `simulate tmdb` (at TMDB's real
  * 4 requests per second), then `run movies --once` on the same data dir: every movie of the pages
  * is in silver.movies once, credits and reviews hold no duplicates, the simulator never saw more
- * than 4 requests start in any second, across both processes.
+ * than 4 requests start in any second, across both processes; the restart's serving store is a
+ * real PostgreSQL (MOVIES_SERVING_URL) when one answers. And a refused key stops the run at once.
  */
 const built = path.resolve('dist/src/cli/main.js');
 const catalogue = { seed: 11, movies: 30, people: 40 };
@@ -72,8 +74,17 @@ describe.skipIf(skipWithout(existsSync(built), `the build is missing (${built});
         // The extraction never finished: no cursor was saved.
         expect(await readChangesCursor(dataDir)).toBeNull();
 
-        const report = await runOnceAsync('movies', env);
-        expect(report).toMatch(/source movies\/tmdb \(custom\): drained; .*tmdb: 2 pages, 20 trending/);
+        // The restart serves from a real PostgreSQL (MOVIES_SERVING_URL), when one answers.
+        const pg = await reachablePg(realPgUrl);
+        const schema = `movies_crash_${process.pid}`;
+        const report = await runOnceAsync(
+          'movies',
+          pg === null ? env : { ...env, MOVIES_SERVING_URL: realPgUrl, MOVIES_SERVING_SCHEMA: schema },
+        );
+        // The extraction's statistics at the end of --once: requests, retries, 429s, records, seconds.
+        expect(report).toMatch(
+          /source movies\/tmdb \(custom\): drained; .*tmdb: 2 pages, 20 trending, 0 changed; 30 movies, 30 credits, \d+ reviews, \d+ people; \d+ requests, \d+ retries, 0 × 429, 0 × 5xx, 0 skipped \(404\) in \d+\.\d s/,
+        );
         expect(report).toMatch(/stream movies\.clean: finished/);
         expect(await readChangesCursor(dataDir)).toBe(new Date().toISOString().slice(0, 10));
 
@@ -114,6 +125,53 @@ describe.skipIf(skipWithout(existsSync(built), `the build is missing (${built});
         }
         expect(simulator.statuses()[429] ?? 0).toBe(0);
         expect(busiestWindow(simulator.arrivals(), 1000)).toBeLessThanOrEqual(4);
+
+        if (pg === null) {
+          process.stderr.write(`skipping the PostgreSQL serving check: nothing answers at ${realPgUrl}\n`);
+          return;
+        }
+        try {
+          const count = async (table: string) =>
+            Number((await pg.query(`SELECT count(*) AS n FROM ${schema}.${table}`)).rows[0].n);
+          expect(await count('movies')).toBe(titled.length);
+          expect(await count('reviews')).toBe(
+            titled.reduce((n, m) => n + expected.reviews.get(m.id)!.length, 0),
+          );
+          const indexes = await pg.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1`, [schema]);
+          expect(indexes.rows.map((r: { indexname: string }) => r.indexname)).toEqual(
+            expect.arrayContaining(['movies_genres_idx', 'movies_release_year_idx', 'credits_person_id_idx']),
+          );
+        } finally {
+          await pg.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+          await pg.end();
+        }
+      },
+    );
+
+    it(
+      'stops at a refused key, naming TMDB_API_KEY and TMDB_READ_ACCESS_TOKEN',
+      { timeout: 120_000 },
+      async () => {
+        const env = runEnv(path.join(dir, 'refused'), {
+          TMDB_API_URL: simulator.url,
+          TMDB_API_KEY: 'not-the-key',
+        });
+        const before = simulator.requests().length;
+        const failure = await runOnceAsync('movies', env).then(
+          () => null,
+          (error: Error) => error.message,
+        );
+        expect(failure).toMatch(/exited 1/);
+        expect(failure).toMatch(
+          /source movies\/tmdb \(custom\): failed.*TMDB_API_KEY.*TMDB_READ_ACCESS_TOKEN/,
+        );
+        // One request, answered 401, and no retry.
+        expect(
+          simulator
+            .requests()
+            .slice(before)
+            .map((r) => r.status),
+        ).toEqual([401]);
       },
     );
   },

@@ -12,6 +12,7 @@ import {
   moviesCleanJob,
   moviesTables as tables,
   moviesTopics,
+  publishServingStore,
   refreshMoviesSilverGold,
   startTmdbSimulator,
   TmdbClient,
@@ -19,7 +20,7 @@ import {
 } from '../../../src/pipelines/movies/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
 import { runJob } from '../../../src/stream/index.js';
-import { createApp, KeyStore, startServer } from '../../../src/serve/index.js';
+import { createApp, createLakeTableProvider, KeyStore, startServer } from '../../../src/serve/index.js';
 
 let dir: string;
 let lake: Lake;
@@ -157,13 +158,14 @@ describe('movies: simulate tmdb → extractor → cleaner → silver and gold', 
     expect(Number(reviews[0].n)).toBeGreaterThan(40); // some movies have more than one page of reviews
 
     const store = await MoviesServingStore.open({ schema: 'movies_test' });
-    await store.publish(query, 1);
+    await publishServingStore(store, lake, query, 'run-1', 1);
     // A repeated publish of the same checkpoint writes nothing.
-    await store.publish(query, 1);
+    expect(await store.publish(query, 1)).toBe(0);
     const keys = KeyStore.open(path.join(dir, 'keys.json'));
     const readKey = (await keys.create({ scopes: ['read'] })).key;
     const api = createApp({
       keys,
+      tables: createLakeTableProvider({ lake, sql }),
       pipelines: [moviesModule({ store: () => Promise.resolve(store), extraction: () => first })],
       statusTickMs: 0,
       ui: false,
@@ -173,7 +175,11 @@ describe('movies: simulate tmdb → extractor → cleaner → silver and gold', 
       const response = await fetch(`${server.url}${route}`, {
         headers: key === null ? {} : { authorization: `Bearer ${key}` },
       });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      return {
+        status: response.status,
+        cache: response.headers.get('x-cache'),
+        body: (await response.json()) as Record<string, unknown>,
+      };
     };
     try {
       expect((await call('/api/movies', null)).status).toBe(401);
@@ -208,6 +214,85 @@ describe('movies: simulate tmdb → extractor → cleaner → silver and gold', 
       );
       const reviewsOf = await call(`/api/movies/${movie.id}/reviews`);
       expect(reviewsOf.status).toBe(200);
+
+      // 404s say what was not found; every route needs a key.
+      for (const [route, message] of [
+        ['/api/movies/99999999/reviews', 'no movie with TMDB id 99999999'],
+        ['/api/people/99999999', 'no person with TMDB id 99999999'],
+      ]) {
+        const answer = await call(route);
+        expect(answer.status).toBe(404);
+        expect(JSON.stringify(answer.body)).toContain(message);
+      }
+      for (const route of ['/api/movies/trending', `/api/movies/${movie.id}`, '/api/genres', '/api/people/1'])
+        expect((await call(route, null)).status).toBe(401);
+
+      // Filters, sort and paging against the silver rows they select.
+      type Row = { movie_id: number; vote_average: number; release_year: number; vote_count: number };
+      const [silverGood] = await sql.query(
+        `SELECT count(*) AS n FROM ${tables.movies} WHERE rating_tier = 'good' AND release_year BETWEEN 1990 AND 2010`,
+      );
+      const good = await call('/api/movies?rating_tier=good&year_from=1990&year_to=2010&limit=200');
+      expect(good.body.total).toBe(Number(silverGood.n));
+      expect((good.body.rows as Row[]).length).toBe(Number(silverGood.n));
+      const byVote = await call('/api/movies?sort=vote_average&order=asc&min_votes=10&limit=200');
+      const votes = (byVote.body.rows as Row[]).map((r) => r.vote_average);
+      expect(votes).toEqual([...votes].sort((a, b) => a - b));
+      expect((byVote.body.rows as Row[]).every((r) => r.vote_count >= 10)).toBe(true);
+      const pageOne = await call('/api/movies?sort=title&order=asc&limit=5');
+      const pageTwo = await call('/api/movies?sort=title&order=asc&limit=5&offset=5');
+      const both = await call('/api/movies?sort=title&order=asc&limit=10');
+      expect([...(pageOne.body.rows as Row[]), ...(pageTwo.body.rows as Row[])]).toEqual(both.body.rows);
+      expect(pageTwo.body).toMatchObject({ total: titled.length, limit: 5, offset: 5 });
+      expect((await call('/api/movies?year_from=2010&year_to=1990')).status).toBe(400);
+      expect((await call('/api/movies?popularity_tier=huge')).status).toBe(400);
+      // gold.movie_sentiment's row for a movie without reviews: 0, served as such.
+      const quiet = (await call('/api/movies?limit=200')).body.rows as {
+        movie_id: number;
+        reviews: number;
+      }[];
+      const unreviewed = quiet.find((r) => r.reviews === 0)!;
+      expect(unreviewed).toBeDefined();
+      expect(
+        ((await call(`/api/movies/${unreviewed.movie_id}`)).body.sentiment as { reviews: number }).reviews,
+      ).toBe(0);
+
+      // Cached, and dropped when the serving store is published again (not when gold commits).
+      expect((await call('/api/movies/summary')).cache).toBe('miss');
+      expect((await call('/api/movies/summary')).cache).toBe('hit');
+      await refreshMoviesSilverGold(lake, query, 'test-2b');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await call('/api/movies/summary')).cache).toBe('hit');
+      await publishServingStore(store, lake, query, 'run-2', 2);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await call('/api/movies/summary')).cache).toBe('miss');
+
+      // In the OpenAPI document, with their filters.
+      const openapi = (await call('/openapi.json', null)).body as {
+        paths: Record<string, { get?: { parameters?: { name: string }[] } }>;
+      };
+      for (const route of [
+        '/api/movies',
+        '/api/movies/{id}',
+        '/api/movies/{id}/reviews',
+        '/api/people/{id}',
+        '/api/movies/trending',
+        '/api/genres',
+      ])
+        expect(Object.keys(openapi.paths)).toContain(route);
+      expect(openapi.paths['/api/movies'].get?.parameters?.map((p) => p.name)).toEqual(
+        expect.arrayContaining([
+          'genre',
+          'popularity_tier',
+          'rating_tier',
+          'year_from',
+          'year_to',
+          'min_votes',
+          'sort',
+          'limit',
+          'offset',
+        ]),
+      );
     } finally {
       await server.close();
       await store.close();

@@ -2,7 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig, rootLogger, systemClock, Throttle } from '../../../src/core/index.js';
+import {
+  loadConfig,
+  ManualClock,
+  metricsRegistry,
+  RateBudgets,
+  rootLogger,
+  systemClock,
+  Throttle,
+  type Clock,
+} from '../../../src/core/index.js';
 import type { SourceContext } from '../../../src/connectors/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
 import { createMemoryLog, type Log } from '../../../src/log/index.js';
@@ -13,6 +22,8 @@ import {
   readChangesCursor,
   refreshMoviesSilverGold,
   startTmdbSimulator,
+  TmdbClient,
+  tmdbRateBudget,
   type TmdbSimulator,
 } from '../../../src/pipelines/movies/index.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
@@ -46,12 +57,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function servicesOn(dataDir: string, log: Log): PipelineServices {
+function servicesOn(dataDir: string, log: Log, settings: Record<string, string> = {}): PipelineServices {
   const config = loadConfig({
     env: {},
     dotenv: false,
     cwd: dataDir,
-    overrides: { dataDir, pipelineSettings: { movies: { apiUrl: simulator.url, pages: '1' } } },
+    overrides: { dataDir, pipelineSettings: { movies: { apiUrl: simulator.url, pages: '1', ...settings } } },
   });
   return { config, log, lake, query: (text, params) => sql.query(text, params) };
 }
@@ -112,6 +123,47 @@ describe('movies refresh: trending and changes since the saved cursor', () => {
     expect(trending.map((r) => r.rank)).toEqual(list.results.map((_, i) => i + 1));
   }, 120_000);
 
+  it('runs again every TMDB_REFRESH_MINUTES under up, reading the changes since the last run', async () => {
+    const log = createMemoryLog();
+    const services = servicesOn(path.join(dir, 'data'), log, { refreshMinutes: '5' });
+    const [source] = moviesPipeline.sources!(services);
+    if (source.kind !== 'custom') throw new Error('tmdb is a custom source');
+    const manual = new ManualClock(Date.now());
+    // The loop's clock, counting the sleeps it started (the waits between extractions).
+    let sleeps = 0;
+    const clock: Clock = {
+      now: () => manual.now(),
+      sleep: (ms) => {
+        sleeps++;
+        return manual.sleep(ms);
+      },
+    };
+    const stop = new AbortController();
+    const changesCalls = () => simulator.requests().filter((r) => r.path === '/3/movie/changes').length;
+    const until = async (condition: () => Promise<boolean> | boolean) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await condition()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await condition()).toBe(true);
+    };
+    const running = source.run({ ...context(), clock, signal: stop.signal });
+    await until(() => sleeps === 1);
+    expect(await readChangesCursor(services.config.dataDir)).not.toBeNull();
+    const first = new Set(await movieKeys(log));
+    const edited = simulator.movies.find((m) => !first.has(String(m.id)) && m.title !== '')!;
+    simulator.touch(edited.id, { popularity: 999 });
+    manual.advance(5 * 60_000 - 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(changesCalls()).toBe(0);
+    manual.advance(1);
+    await until(async () => (await movieKeys(log)).includes(String(edited.id)));
+    expect(changesCalls()).toBeGreaterThan(0);
+    // The second extraction ends and the loop waits again; stopped then, it ends.
+    await until(() => sleeps === 2);
+    stop.abort();
+    manual.advance(5 * 60_000);
+    await running;
+  }, 120_000);
+
   it('keeps the cursor where it was when the log does not acknowledge the records', async () => {
     const failing = createMemoryLog();
     failing.append = () => Promise.reject(new Error('disk full'));
@@ -120,5 +172,59 @@ describe('movies refresh: trending and changes since the saved cursor', () => {
     if (source.kind !== 'custom' || source.drain === undefined) throw new Error('tmdb is a custom source');
     await expect(source.drain(context())).rejects.toThrow(/disk full/);
     expect(await readChangesCursor(services.config.dataDir)).toBeNull();
+  }, 60_000);
+});
+
+describe('movies: the shared tmdb budget and refused keys', () => {
+  it("holds every client of the budget back for a 429's Retry-After", async () => {
+    await simulator.close();
+    simulator = await startTmdbSimulator({ seed: 5, movies: 20, people: 30, rate: 4, windowMs: 1000 });
+    const budget = new RateBudgets().declare('tmdb', tmdbRateBudget({ TMDB_RATE: '4' }));
+    const first = new TmdbClient({
+      baseUrl: simulator.url,
+      apiKey: simulator.apiKey,
+      throttle: budget,
+      attemptsMax: 1,
+    });
+    const second = new TmdbClient({ baseUrl: simulator.url, apiKey: simulator.apiKey, throttle: budget });
+    // Another user of the API fills the server's window: the next request is answered 429.
+    for (let i = 0; i < 4; i++) await fetch(`${simulator.url}/genre/movie/list?api_key=${simulator.apiKey}`);
+    await expect(first.get('/genre/movie/list')).rejects.toThrow(/429/);
+    const refused = simulator.requests().at(-1)!;
+    expect(refused.status).toBe(429);
+    // The other client on the same budget waits out Retry-After (1 s) before it starts.
+    await second.get('/genre/movie/list');
+    const next = simulator.requests().at(-1)!;
+    expect(next.status).toBe(200);
+    expect(next.atMs - refused.atMs).toBeGreaterThanOrEqual(1000);
+    expect(first.stats.rateLimited + second.stats.rateLimited).toBe(1);
+  });
+
+  it('stops at a 401 without retrying, naming the variables to set', async () => {
+    const client = new TmdbClient({ baseUrl: simulator.url, apiKey: 'wrong', retryBaseMs: 10 });
+    await expect(client.get('/movie/popular')).rejects.toThrow(
+      /TMDB refused the credentials \(401 status_code 7: Invalid API key.*\): set TMDB_API_KEY .* or TMDB_READ_ACCESS_TOKEN/,
+    );
+    expect(client.stats).toMatchObject({ requests: 1, retries: 0 });
+    expect(() => new TmdbClient({ baseUrl: simulator.url })).toThrow(/TMDB_API_KEY.*TMDB_READ_ACCESS_TOKEN/);
+  });
+
+  it('exposes the last extraction as metrics', async () => {
+    const log = createMemoryLog();
+    const services = servicesOn(path.join(dir, 'data'), log);
+    const [source] = moviesPipeline.sources!(services);
+    if (source.kind !== 'custom' || source.drain === undefined) throw new Error('tmdb is a custom source');
+    const positions: string[] = [];
+    await source.drain({
+      ...context(),
+      report: (p) => p.position !== undefined && positions.push(p.position),
+    });
+    const text = await metricsRegistry.metrics();
+    const movies = Number(/tributary_tmdb_extraction_records\{topic="movies"\} (\d+)/.exec(text)?.[1]);
+    expect(movies).toBeGreaterThanOrEqual(20);
+    expect(text).toMatch(/tributary_tmdb_extraction_requests\{kind="requests"\} [1-9]\d*/);
+    expect(text).toMatch(/tributary_tmdb_extraction_seconds [\d.]+/);
+    // The source's position (shown on /api/status and `tributary status`) is the same statistics line.
+    expect(positions.at(-1)).toMatch(new RegExp(`tmdb: 1 pages, 20 trending, 0 changed; ${movies} movies`));
   }, 60_000);
 });
