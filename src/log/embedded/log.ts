@@ -618,10 +618,11 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
   }
 
   /**
-   * One write stage: write every pending batch (one writev per partition), then queue its sync.
-   * The next write stage starts as soon as this one's writes are done, while the sync still runs,
-   * so the disk sees a continuous stream of writes and back-to-back fsyncs (pipelined group commit).
-   * Syncs run one at a time and in order; a stage is published and acknowledged after its sync.
+   * One write stage: write every pending batch (one writev per partition), then sync it. The next
+   * write stage starts as soon as this one's writes are done, while the sync still runs, so the
+   * disk sees a continuous stream of writes and fsyncs (pipelined group commit). Syncs of
+   * successive stages may overlap; a stage is published and acknowledged after its own sync and
+   * after every earlier stage (in order).
    */
   #flushNow(): Promise<void> {
     if (this.#writing !== undefined) return this.#writing;
@@ -652,11 +653,21 @@ class EmbeddedLogImpl extends LocalGroupLog implements EmbeddedLog {
     );
     this.#writing = stage;
     this.#syncsInFlight++;
+    // The stage's fsync starts as soon as its writes are done, even while an earlier stage's fsync
+    // still runs (fdatasync covers everything written before it was called, so concurrent syncs
+    // are safe); publishing and acknowledging stay in stage order below. Records that arrived
+    // during an fsync then wait for their own, not for the running one to end first.
+    const durable = write.then(async (marks) => {
+      if (this.#fsync !== 'never' && this.#writeFault === undefined)
+        await Promise.all(marks.map(([store]) => store.sync()));
+      return marks;
+    });
+    // Awaited below, in stage order; until then a failure must not count as unhandled.
+    durable.catch(() => undefined);
     const synced = this.#syncTail.then(async () => {
       try {
-        const marks = await write;
+        const marks = await durable;
         if (this.#writeFault) throw this.#writeFault;
-        if (this.#fsync !== 'never') await Promise.all(marks.map(([store]) => store.sync()));
         for (const [store, mark] of marks) {
           store.publish(mark);
           this.signals.notify(partitionKey(store.topic, store.partition));

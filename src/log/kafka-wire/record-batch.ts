@@ -391,6 +391,13 @@ function putVarint(buffer: Buffer, at: number, v: number): number {
   return at;
 }
 
+const noNames: string[] = [];
+
+function hasOwnKeys(headers: Record<string, Uint8Array>): boolean {
+  for (const name in headers) if (Object.hasOwn(headers, name)) return true;
+  return false;
+}
+
 /**
  * Encodes stored records (one partition, ascending offsets, possibly with gaps) as one
  * uncompressed record batch v2 with CreateTime timestamps, no producer id and its CRC-32C — what
@@ -414,7 +421,8 @@ export function encodeBatch(records: readonly LogRecord[]): Buffer {
     let size = 1 + varintBytes(record.timestamp - baseTimestamp) + varintBytes(record.offset - baseOffset);
     size += record.key === null ? 1 : varintBytes(record.key.length) + record.key.length;
     size += record.value === null ? 1 : varintBytes(record.value.length) + record.value.length;
-    const names = Object.keys(record.headers);
+    // Most records have no headers: tell without allocating Object.keys' array for each of them.
+    const names = hasOwnKeys(record.headers) ? Object.keys(record.headers) : noNames;
     size += varintBytes(names.length);
     if (names.length === 0) headerKeys[i] = null;
     else {
