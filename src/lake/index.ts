@@ -54,6 +54,7 @@ export {
   type GcOptions,
   type GcResult,
 } from './table.js';
+export type { RowGroup } from './writer.js';
 export {
   Lake,
   openLake,
