@@ -53,6 +53,7 @@ export {
   type GcOptions,
   type GcResult,
 } from './table.js';
+export type { RowGroup } from './writer.js';
 export {
   Lake,
   openLake,

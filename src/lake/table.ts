@@ -439,7 +439,15 @@ export class LakeTable {
     };
     for (const group of groups) {
       if (group.rows.length === 0) continue;
-      for (const row of group.rows) for (const key in row) see(key);
+      // Rows of one source mostly share their keys (and their order): a row whose keys are those
+      // of the row before it adds no name, so only its keys are compared.
+      let previous: string[] = [];
+      for (const row of group.rows) {
+        const keys = Object.keys(row);
+        if (keys.length === previous.length && keys.every((key, i) => key === previous[i])) continue;
+        for (const key of keys) see(key);
+        previous = keys;
+      }
       if (group.constants !== undefined) for (const key in group.constants) see(key);
     }
     const existingTypes = new Map(existing.map((c) => [c.name.toLowerCase(), c]));

@@ -45,6 +45,7 @@ export {
   type TopicSink,
   type TopicSinkOptions,
   type TwoPhaseTable,
+  type StageGroup,
 } from './sinks.js';
 export {
   JobTask,

@@ -2,7 +2,11 @@ import { appendFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalStorage, openLake } from '../../src/lake/index.js';
+import { createMemoryLog } from '../../src/log/index.js';
+import { checkpointDir, readCheckpoint, runJob } from '../../src/stream/index.js';
 import { LakeSpill, type SpillBuffer } from '../../src/stream/lake-spill.js';
+import { viewEvents, viewsJob, viewsTopic } from '../../src/stream/testing/partitioned-lake.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -81,4 +85,53 @@ describe('lake sink spill file', () => {
     expect(await new LakeSpill(dir, 0).restore(null, new Map())).toEqual(new Map());
     expect((await readdir(dir)).sort()).toEqual(['chk-0000000001.json', kept.file].sort());
   });
+});
+
+describe('lake sink checkpoints with a spill file', () => {
+  it('a checkpoint names the spill file instead of carrying the buffered rows, and a restart commits each row once', async () => {
+    const lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
+    try {
+      const events = viewEvents(20_000, { users: 5_000, days: 2 });
+      const log = createMemoryLog();
+      await log.createTopic(viewsTopic, { partitions: 1 });
+      await log.append(events.map((e) => ({ topic: viewsTopic, key: e.user_id, value: JSON.stringify(e) })));
+      const table = lake.table('silver', 'views');
+      const dataDir = path.join(dir, 'data');
+      let batches = 0;
+      await expect(
+        runJob(viewsJob(log, table), {
+          dataDir,
+          once: true,
+          pollMaxRecords: 4_000,
+          onBatch: () => {
+            if (++batches === 3) throw new Error('simulated crash');
+          },
+        }),
+      ).rejects.toThrow('simulated crash');
+      // Checkpoints after batches 1 and 2: 8,000 rows buffered, none rolled yet.
+      const checkpoint = (await readCheckpoint(checkpointDir(dataDir, 'views-to-lake')))!;
+      const state = checkpoint.state.sinks[0] as {
+        buffers: unknown[];
+        spill: { file: string; bytes: number; buffers: [string, unknown, number, unknown, number, number][] };
+      };
+      expect(state.buffers).toEqual([]);
+      expect(state.spill.buffers.reduce((n, b) => n + b[5], 0)).toBe(8_000);
+      // The rows are in the spill file, not in the state (8,000 rows inline would be ~700 kB).
+      expect(checkpoint.manifest.stateBytes).toBeLessThan(state.spill.bytes / 4);
+      expect(await table.snapshot()).toBeNull();
+
+      await runJob(viewsJob(log, table), { dataDir, once: true, pollMaxRecords: 4_000 });
+      const snapshot = (await table.snapshot())!;
+      expect(snapshot.files.reduce((n, f) => n + f.rows, 0)).toBe(events.length);
+      // One file per partition: the buffered rows came back from the spill file.
+      expect(new Set(snapshot.files.map((f) => f.partition)).size).toBe(snapshot.files.length);
+      // The final checkpoint has nothing buffered: its spill files are gone.
+      const left = (await readdir(checkpointDir(dataDir, 'views-to-lake'))).filter((n) =>
+        n.endsWith('.spill'),
+      );
+      expect(left).toEqual([]);
+    } finally {
+      await lake.close();
+    }
+  }, 120_000);
 });

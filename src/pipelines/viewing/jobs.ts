@@ -65,11 +65,17 @@ const utf8 = (bytes: Uint8Array | null | undefined) =>
     ? undefined
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 
+/** The last source name decoded: records of one file come in runs, and each valid row keeps it. */
+let lastSource = '';
+
 export function decodeIncoming(record: LogRecord): IncomingEvent {
   const decodeError = utf8(record.headers['tributary.decode-error']);
+  let source = utf8(record.headers[sourceHeader]) ?? utf8(record.headers['tributary.file']) ?? 'unknown';
+  if (source === lastSource) source = lastSource;
+  else lastSource = source;
   return {
     raw: utf8(record.value) ?? '',
-    source: utf8(record.headers[sourceHeader]) ?? utf8(record.headers['tributary.file']) ?? 'unknown',
+    source,
     ingestedAtMs: record.timestamp,
     ...(decodeError === undefined ? {} : { decodeError }),
   };

@@ -63,6 +63,37 @@ export type QuarantineReason =
 
 export type Validation = { ok: true; event: ViewingEvent } | { ok: false; reason: QuarantineReason };
 
+/**
+ * One string per distinct value of the fields that repeat across events (titles, enums, users,
+ * dates): a valid event can sit in the lake sink's buffers until its partition rolls, and a
+ * hundred thousand copies of "series" or of a show title are that many more objects for the
+ * garbage collector to copy and mark. Bounded: past `sizeMax` values the table starts over.
+ */
+class Interned {
+  readonly #values = new Map<string, string>();
+  constructor(private readonly sizeMax: number) {}
+  of(value: string): string {
+    const known = this.#values.get(value);
+    if (known !== undefined) return known;
+    if (this.#values.size >= this.sizeMax) this.#values.clear();
+    this.#values.set(value, value);
+    return value;
+  }
+}
+const interned = new Interned(65_536);
+
+/** UTC date of an epoch-ms time, YYYY-MM-DD; the last day's text is reused (events come in runs). */
+let lastDay = Number.NaN;
+let lastDate = '';
+function utcDate(ms: number): string {
+  const day = Math.floor(ms / 86_400_000);
+  if (day !== lastDay) {
+    lastDate = interned.of(new Date(ms).toISOString().slice(0, 10));
+    lastDay = day;
+  }
+  return lastDate;
+}
+
 /** How far ahead of the ingest time an event may be stamped (clock skew) before it is refused. */
 export const futureToleranceMs = 5 * 60_000;
 
@@ -181,20 +212,20 @@ export function validateEvent(record: Record<string, unknown>, ingestedAtMs: num
     ok: true,
     event: {
       event_id: str(record.event_id),
-      user_id: str(record.user_id),
-      show_id: str(record.show_id),
-      show_title: missing(record.show_title) ? null : str(record.show_title),
-      show_type: showType as ViewingEvent['show_type'],
+      user_id: interned.of(str(record.user_id)),
+      show_id: interned.of(str(record.show_id)),
+      show_title: missing(record.show_title) ? null : interned.of(str(record.show_title)),
+      show_type: interned.of(showType) as ViewingEvent['show_type'],
       season,
       episode,
-      event_type: eventType as ViewingEvent['event_type'],
+      event_type: interned.of(eventType) as ViewingEvent['event_type'],
       event_ts: eventTs,
-      event_date: new Date(eventTs).toISOString().slice(0, 10),
+      event_date: utcDate(eventTs),
       watch_seconds: amounts.watch_seconds,
       position_seconds: amounts.position_seconds,
       duration_seconds: amounts.duration_seconds,
-      device: device as ViewingEvent['device'],
-      country,
+      device: interned.of(device) as ViewingEvent['device'],
+      country: interned.of(country),
       rating,
       session_id: missing(record.session_id) ? null : str(record.session_id),
     },
