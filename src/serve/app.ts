@@ -805,14 +805,14 @@ export function createApp(options: AppOptions): TributaryApp {
         topK: z.number().int().min(1).max(50).optional(),
       }),
       responses: { 200: { description: 'answer with sources' } },
-      handler: async ({ body, auth }) => {
+      handler: async ({ body, auth, signal }) => {
         const company = auth?.tenant ?? body.company;
         if (company === undefined)
           throw new TributaryError(
             'INVALID_ARGUMENT',
             'body.company is required for keys not bound to a tenant',
           );
-        return ask(body.question, { company, ...(body.topK ? { topK: body.topK } : {}) });
+        return ask(body.question, { company, signal, ...(body.topK ? { topK: body.topK } : {}) });
       },
     });
   }

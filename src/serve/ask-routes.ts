@@ -55,6 +55,7 @@ export async function askWithinTenant(
   auth: Pick<AuthInfo, 'tenant'> | undefined,
   body: AskBody,
   pipeline: string,
+  signal?: AbortSignal,
 ): Promise<Answer> {
   const { tenantField } = await index.schema();
   const filters: Record<string, MetadataFilter[string]> = { ...validateFilter(body.filters) };
@@ -84,7 +85,7 @@ export async function askWithinTenant(
       `filters.${tenantField} is required for keys not bound to a tenant: the ${pipeline} index answers within one tenant`,
     );
   }
-  return index.ask(body.question, { filters, ...(body.k === undefined ? {} : { k: body.k }) });
+  return index.ask(body.question, { filters, signal, ...(body.k === undefined ? {} : { k: body.k }) });
 }
 
 export interface AskRouteOptions {
@@ -123,6 +124,7 @@ export function registerAskRoute(api: ApiRouter, options: AskRouteOptions): void
         description: 'the key is bound to another tenant (or to any tenant, on an index without tenants)',
       },
     },
-    handler: async ({ body, auth }) => askWithinTenant(options.index, auth, body, options.pipeline),
+    handler: async ({ body, auth, signal }) =>
+      askWithinTenant(options.index, auth, body, options.pipeline, signal),
   });
 }

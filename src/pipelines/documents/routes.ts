@@ -22,7 +22,7 @@ export interface CallerIdentity {
 export type ResolveCaller = (c: Context) => CallerIdentity | undefined | Promise<CallerIdentity | undefined>;
 
 /** The documents RAG answer, searched only within `companyId`'s chunks. */
-export type AskDocuments = (question: string, companyId: string) => Promise<unknown>;
+export type AskDocuments = (question: string, companyId: string, signal?: AbortSignal) => Promise<unknown>;
 
 export interface DocumentRoutesOptions {
   ingest: IngestDeps;
@@ -146,6 +146,7 @@ export async function handleAsk(
   body: unknown,
   caller: CallerIdentity | undefined,
   ask: AskDocuments | undefined,
+  signal?: AbortSignal,
 ): Promise<unknown> {
   const allowed = requireScope(caller, 'read');
   const parsed = questionSchema.safeParse(body);
@@ -162,7 +163,7 @@ export async function handleAsk(
       'UNAVAILABLE',
       'question answering is not configured for the documents pipeline',
     );
-  return ask(parsed.data.question, parsed.data.company_id);
+  return ask(parsed.data.question, parsed.data.company_id, signal);
 }
 
 /** Framing slack of a multipart body over the file itself (boundaries, part headers, fields). */
@@ -243,7 +244,7 @@ export function registerDocumentRoutes(
     scope: 'read',
     body: questionSchema,
     responses: { 200: { description: 'answer with citations' } },
-    handler: async ({ body, auth }) => (await handleAsk(body, auth, options.ask)) as object,
+    handler: async ({ body, auth, signal }) => (await handleAsk(body, auth, options.ask, signal)) as object,
   });
   api.route({
     method: 'get',
