@@ -358,8 +358,7 @@ class ServerConnection {
         return [MessageType.RECORDS, encodeRecordGroups(records)];
       }
       case MessageType.OFFSET_FOR_TIMESTAMP: {
-        const [topic, partition, timestamp] =
-          json('OFFSET_FOR_TIMESTAMP');
+        const [topic, partition, timestamp] = json('OFFSET_FOR_TIMESTAMP');
         return ok(await log.offsetForTimestamp(topic, partition, timestamp));
       }
       case MessageType.COMMIT_OFFSETS: {
