@@ -51,7 +51,7 @@ async function openPlatformServices(config: TributaryConfig): Promise<Omit<Platf
     config,
     log,
     lake,
-    query: (text, params) => sql.query(text, params),
+    query: (text, params, options) => sql.query(text, params, options),
     schemaRegistry,
   };
   return { config, log, lake, sql, schemaRegistry, services };

@@ -37,8 +37,15 @@ import type { LiveEvent, PipelineModule } from '../serve/index.js';
 import type { PipelineJobs } from '../stream/index.js';
 import type { PipelineSettingsSpec } from './settings.js';
 
-/** Read-only SQL over the lake (the SQL layer's `SqlEngine.query` fits). */
-export type QueryFunction = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+/**
+ * Read-only SQL over the lake (the SQL layer's `SqlEngine.query` fits). Routes pass their request's
+ * `signal`, so a query of a request that timed out (or whose client left) is interrupted.
+ */
+export type QueryFunction = (
+  sql: string,
+  params?: unknown[],
+  options?: { signal?: AbortSignal | undefined },
+) => Promise<Record<string, unknown>[]>;
 
 /** Services the platform opens once and shares between pipelines. */
 export interface PipelineServices {

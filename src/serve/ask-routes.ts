@@ -56,6 +56,7 @@ export async function askWithinTenant(
   auth: Pick<AuthInfo, 'tenant'> | undefined,
   body: AskBody,
   pipeline: string,
+  signal?: AbortSignal,
 ): Promise<Answer> {
   const { tenantField } = await index.schema();
   const filters: Record<string, MetadataFilter[string]> = { ...validateFilter(body.filters) };
@@ -85,7 +86,7 @@ export async function askWithinTenant(
       `filters.${tenantField} is required for keys not bound to a tenant: the ${pipeline} index answers within one tenant`,
     );
   }
-  return index.ask(body.question, { filters, ...(body.k === undefined ? {} : { k: body.k }) });
+  return index.ask(body.question, { filters, signal, ...(body.k === undefined ? {} : { k: body.k }) });
 }
 
 export interface AskRouteOptions {
@@ -124,7 +125,8 @@ export function registerAskRoute(api: ApiRouter, options: AskRouteOptions): void
         description: 'the key is bound to another tenant (or to any tenant, on an index without tenants)',
       },
     },
-    handler: async ({ body, auth }) => askWithinTenant(options.index, auth, body, options.pipeline),
+    handler: async ({ body, auth, signal }) =>
+      askWithinTenant(options.index, auth, body, options.pipeline, signal),
   });
 }
 
@@ -149,14 +151,14 @@ export function registerPlatformAskRoute(api: ApiRouter, ask: AskFunction): void
       topK: z.number().int().min(1).max(50).optional(),
     }),
     responses: { 200: { description: 'answer with sources' } },
-    handler: async ({ body, auth }) => {
+    handler: async ({ body, auth, signal }) => {
       const company = auth?.tenant ?? body.company;
       if (company === undefined)
         throw new TributaryError(
           'INVALID_ARGUMENT',
           'body.company is required for keys not bound to a tenant',
         );
-      return ask(body.question, { company, ...(body.topK ? { topK: body.topK } : {}) });
+      return ask(body.question, { company, signal, ...(body.topK ? { topK: body.topK } : {}) });
     },
   });
 }

@@ -222,7 +222,10 @@ export interface PipelineModule {
  * RAG question answering (src/ml `ask`), exposed as `POST /api/ask` when given. `company` is the
  * key's tenant for tenant-bound keys (a body value cannot override it), else the body's `company`.
  */
-export type AskFunction = (question: string, options: { company: string; topK?: number }) => Promise<unknown>;
+export type AskFunction = (
+  question: string,
+  options: { company: string; topK?: number; signal?: AbortSignal },
+) => Promise<unknown>;
 
 /**
  * A connector ingest sub-app mounted under `/api/ingest` behind the `ingest` scope (auth and rate

@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { dataDirPaths, processAlive, TributaryError, writeFileAtomic } from '../core/index.js';
+import { dataDirPaths, noSpaceError, processAlive, TributaryError, writeFileAtomic } from '../core/index.js';
 import type { TaskSnapshot } from './runtime.js';
 
 export const checkpointFormatVersion = 1;
@@ -235,7 +235,11 @@ export function lockJob(dir: string, job: string): () => void {
       writeFileSync(file, String(process.pid), { flag: 'wx' });
       return () => rmSync(file, { force: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        // Created by us but not written (a full disk): an empty lock would outlive the error.
+        rmSync(file, { force: true });
+        throw noSpaceError(error, `taking the lock of job ${job}`);
+      }
       const owner = Number(readFileSync(file, 'utf8').trim());
       if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
         throw new TributaryError(

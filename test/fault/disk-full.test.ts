@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createIngestRoutes } from '../../src/connectors/index.js';
 import { dataDirPaths, isTributaryError, writeFileAtomic } from '../../src/core/index.js';
 import { openEmbeddedNorthwind } from '../../src/pipelines/northwind/source.js';
+import { BatchDag } from '../../src/stream/index.js';
 import { LocalStorage, openLake } from '../../src/lake/index.js';
 import { openEmbeddedLog, type EmbeddedLog, type LogRecord } from '../../src/log/index.js';
 import { createApp, KeyStore, type TributaryApp } from '../../src/serve/index.js';
@@ -200,6 +201,23 @@ describe.skipIf(skip)('a full disk (20 MiB tmpfs)', () => {
     } finally {
       await lake.close();
       disk.free();
+    }
+  });
+});
+
+describe.skipIf(skip)('batch runs on a full disk', () => {
+  it('are recorded as run even when their history line cannot be written (this used to crash `up`)', async () => {
+    const disk = mountSmallDisk(5);
+    try {
+      const dag = new BatchDag(
+        [{ name: 'gold.refresh', partitionFor: () => null, run: () => Promise.resolve({ rowsOut: 1 }) }],
+        { historyFile: path.join(disk.dir, 'jobs', 'history.jsonl') },
+      );
+      disk.fill();
+      const record = await dag.run('gold.refresh');
+      expect(record.status).toBe('succeeded');
+    } finally {
+      disk.unmount();
     }
   });
 });

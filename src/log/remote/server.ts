@@ -4,9 +4,9 @@ import path from 'node:path';
 import { childLogger, limits, toTributaryError, TributaryError } from '../../core/index.js';
 import { startOffsets } from '../records.js';
 import type { Consumer, Log, StartPosition, TopicPartition, TopicPartitionOffset } from '../types.js';
+import { decodeBody, type BodyName } from './bodies.js';
 import { removeServerInfo, writeServerInfo } from './info.js';
 import {
-  decodeJson,
   decodeProducerRecords,
   encodeAppendResults,
   encodeError,
@@ -19,12 +19,7 @@ import {
   protocolVersion,
   type AssignmentAck,
   type AssignmentPush,
-  type ConsumerCommitBody,
   type ConsumerOpenBody,
-  type ConsumerPartitionsBody,
-  type ConsumerPollBody,
-  type ConsumerSeekBody,
-  type FetchBody,
   type Frame,
   type HelloBody,
   writeFrame,
@@ -235,24 +230,24 @@ class ServerConnection {
           this.#inflight.get(frame.requestId)?.abort();
           return;
         case MessageType.CONSUMER_SEEK: {
-          const body = decodeJson(frame.payload, 'CONSUMER_SEEK') as ConsumerSeekBody;
+          const body = decodeBody(frame.payload, 'CONSUMER_SEEK');
           const member = this.#member(body.consumerId);
           member.seekSequence = body.sequence;
           member.consumer.seek({ topic: body.topic, partition: body.partition }, body.offset);
           return;
         }
         case MessageType.CONSUMER_PAUSE: {
-          const body = decodeJson(frame.payload, 'CONSUMER_PAUSE') as ConsumerPartitionsBody;
+          const body = decodeBody(frame.payload, 'CONSUMER_PAUSE');
           this.#member(body.consumerId).consumer.pause(body.partitions);
           return;
         }
         case MessageType.CONSUMER_RESUME: {
-          const body = decodeJson(frame.payload, 'CONSUMER_RESUME') as ConsumerPartitionsBody;
+          const body = decodeBody(frame.payload, 'CONSUMER_RESUME');
           this.#member(body.consumerId).consumer.resume(body.partitions);
           return;
         }
         case MessageType.ASSIGNMENT_ACK: {
-          const body = decodeJson(frame.payload, 'ASSIGNMENT_ACK') as AssignmentAck;
+          const body = decodeBody(frame.payload, 'ASSIGNMENT_ACK');
           this.#members.get(body.consumerId)?.acknowledge(body);
           return;
         }
@@ -283,7 +278,7 @@ class ServerConnection {
     }
     let body: HelloBody;
     try {
-      body = decodeJson(frame.payload, 'HELLO') as HelloBody;
+      body = decodeBody(frame.payload, 'HELLO');
     } catch (error) {
       refuse(toTributaryError(error));
       return;
@@ -324,24 +319,24 @@ class ServerConnection {
   /** Everything before the first `await` runs in arrival order (CONSUMER_OPEN registers at once). */
   async #handle(frame: Frame): Promise<Answer> {
     const log = this.#context.log;
-    const json = <T>(what: string) => decodeJson(frame.payload, what) as T;
+    const json = <N extends BodyName>(what: N) => decodeBody(frame.payload, what);
     switch (frame.type) {
       case MessageType.CREATE_TOPIC: {
-        const [name, config, options] = json<Parameters<Log['createTopic']>>('CREATE_TOPIC');
+        const [name, config, options] = json('CREATE_TOPIC');
         return ok(await log.createTopic(name, config, options ?? undefined));
       }
       case MessageType.ENSURE_TOPIC: {
-        const [name, config] = json<Parameters<Log['ensureTopic']>>('ENSURE_TOPIC');
+        const [name, config] = json('ENSURE_TOPIC');
         return ok(await log.ensureTopic(name, config));
       }
       case MessageType.DELETE_TOPIC: {
-        const [name] = json<Parameters<Log['deleteTopic']>>('DELETE_TOPIC');
+        const [name] = json('DELETE_TOPIC');
         return ok(await log.deleteTopic(name));
       }
       case MessageType.LIST_TOPICS:
         return ok(await log.listTopics());
       case MessageType.DESCRIBE_TOPIC: {
-        const [name] = json<Parameters<Log['describeTopic']>>('DESCRIBE_TOPIC');
+        const [name] = json('DESCRIBE_TOPIC');
         return ok(await log.describeTopic(name));
       }
       case MessageType.APPEND: {
@@ -349,7 +344,7 @@ class ServerConnection {
         return [MessageType.APPEND_RESULT, encodeAppendResults(await log.append(records))];
       }
       case MessageType.FETCH: {
-        const body = json<FetchBody>('FETCH');
+        const body = json('FETCH');
         const records = await this.#cancellable(frame.requestId, (signal) =>
           log.fetch(body.topic, body.partition, body.offset, {
             maxRecords: body.maxRecords,
@@ -361,26 +356,25 @@ class ServerConnection {
         return [MessageType.RECORDS, encodeRecordGroups(records)];
       }
       case MessageType.OFFSET_FOR_TIMESTAMP: {
-        const [topic, partition, timestamp] =
-          json<Parameters<Log['offsetForTimestamp']>>('OFFSET_FOR_TIMESTAMP');
+        const [topic, partition, timestamp] = json('OFFSET_FOR_TIMESTAMP');
         return ok(await log.offsetForTimestamp(topic, partition, timestamp));
       }
       case MessageType.COMMIT_OFFSETS: {
-        const [group, offsets] = json<Parameters<Log['commitOffsets']>>('COMMIT_OFFSETS');
+        const [group, offsets] = json('COMMIT_OFFSETS');
         return ok(await log.commitOffsets(group, offsets));
       }
       case MessageType.COMMITTED_OFFSETS: {
-        const [group, topic] = json<Parameters<Log['committedOffsets']>>('COMMITTED_OFFSETS');
+        const [group, topic] = json('COMMITTED_OFFSETS');
         return ok([...(await log.committedOffsets(group, topic))]);
       }
       case MessageType.RESET_OFFSETS: {
-        const [group, topic, to] = json<Parameters<Log['resetOffsets']>>('RESET_OFFSETS');
+        const [group, topic, to] = json('RESET_OFFSETS');
         return ok(await log.resetOffsets(group, topic, to));
       }
       case MessageType.LIST_GROUPS:
         return ok(await log.listGroups());
       case MessageType.CONSUMER_OPEN: {
-        const body = json<ConsumerOpenBody>('CONSUMER_OPEN');
+        const body = json('CONSUMER_OPEN');
         if (this.#members.has(body.consumerId)) {
           throw new TributaryError(
             'CONFLICT',
@@ -392,7 +386,7 @@ class ServerConnection {
         return ok();
       }
       case MessageType.CONSUMER_POLL: {
-        const body = json<ConsumerPollBody>('CONSUMER_POLL');
+        const body = json('CONSUMER_POLL');
         const member = this.#member(body.consumerId);
         const records = await this.#cancellable(frame.requestId, (signal) =>
           member.consumer.poll({
@@ -405,11 +399,11 @@ class ServerConnection {
         return [MessageType.POLL_RESULT, encodePollResult(member.seekSequence, member.deliverable(records))];
       }
       case MessageType.CONSUMER_COMMIT: {
-        const body = json<ConsumerCommitBody>('CONSUMER_COMMIT');
+        const body = json('CONSUMER_COMMIT');
         return ok(await this.#member(body.consumerId).consumer.commit(body.offsets));
       }
       case MessageType.CONSUMER_CLOSE: {
-        const body = json<{ consumerId: number }>('CONSUMER_CLOSE');
+        const body = json('CONSUMER_CLOSE');
         const member = this.#members.get(body.consumerId);
         this.#members.delete(body.consumerId);
         await member?.close();

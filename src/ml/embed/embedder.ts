@@ -4,6 +4,7 @@ import {
   retry,
   systemClock,
   Throttle,
+  toTributaryError,
   TributaryError,
   type Clock,
 } from '../../core/index.js';
@@ -18,7 +19,8 @@ export interface Embedder {
   readonly name: string;
   /** Vector length; for a remote model it may be learned from the first response (0 until then). */
   readonly dimensions: number;
-  embed(texts: readonly string[]): Promise<Float32Array[]>;
+  /** `signal` stops a remote model's requests (the API request that asked timed out or left). */
+  embed(texts: readonly string[], options?: { signal?: AbortSignal | undefined }): Promise<Float32Array[]>;
 }
 
 export function l2Normalise(vector: Float32Array): Float32Array {
@@ -171,9 +173,12 @@ export async function postJsonWithRetry(
     clock?: Clock;
     random?: () => number;
     what: string;
+    /** Aborts the request and its retries (with the signal's reason, e.g. the route's TIMEOUT). */
+    signal?: AbortSignal | undefined;
   },
 ): Promise<Response> {
   const clock = options.clock ?? systemClock;
+  const signal = options.signal;
   const transient = new WeakSet<TributaryError>();
   try {
     return await retry(
@@ -187,9 +192,14 @@ export async function postJsonWithRetry(
               ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
             },
             body: JSON.stringify(body),
-            signal: AbortSignal.timeout(options.timeoutMs),
+            signal:
+              signal === undefined
+                ? AbortSignal.timeout(options.timeoutMs)
+                : AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs)]),
           });
         } catch (error) {
+          // Our caller gave up: its reason, not a retryable network failure.
+          if (signal?.aborted) throw toTributaryError(signal.reason, 'TIMEOUT');
           const failure = new TributaryError('UNAVAILABLE', (error as Error).message, { cause: error });
           transient.add(failure);
           throw failure;
@@ -217,6 +227,7 @@ export async function postJsonWithRetry(
         maxMs: limits.retryBackoffMsMax,
         clock,
         ...(options.random ? { random: options.random } : {}),
+        ...(signal === undefined ? {} : { signal }),
         retryable: (error) => error instanceof TributaryError && transient.has(error),
       },
     );
@@ -278,16 +289,19 @@ export class OpenAiEmbedder implements Embedder {
     return this.#dimensions;
   }
 
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+  async embed(
+    texts: readonly string[],
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     const url = `${this.#options.baseUrl}/embeddings`;
     for (let i = 0; i < texts.length; i += this.#options.batchSize) {
       const batch = texts.slice(i, i + this.#options.batchSize);
-      await this.#throttle.take();
+      await this.#throttle.take(options.signal);
       const response = await postJsonWithRetry(
         url,
         { model: this.#options.model, input: batch },
-        { ...this.#options, what: 'embedding endpoint' },
+        { ...this.#options, what: 'embedding endpoint', signal: options.signal },
       );
       const json = (await response.json()) as { data?: { embedding?: unknown; index?: number }[] };
       if (!Array.isArray(json.data) || json.data.length !== batch.length) {

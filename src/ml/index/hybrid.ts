@@ -64,6 +64,8 @@ export interface SearchQuery {
   filters?: MetadataFilter | undefined;
   /** Results wanted (default 5). */
   k?: number | undefined;
+  /** Stops embedding the query text with a remote model (the asking request timed out or left). */
+  signal?: AbortSignal | undefined;
 }
 
 /** A passage as a search returns it: the stored record without its vector, with its scores. */
@@ -443,7 +445,7 @@ export class HybridIndex {
     const filters = this.#requireFilters(query.filters);
     const k = query.k ?? 5;
     if (this.count === 0) return [];
-    const [vector] = await this.embedder.embed([query.text]);
+    const [vector] = await this.embedder.embed([query.text], { signal: query.signal });
     const pool = Math.max(20, k * 3);
     const vectorHits = this.vectorSearch(vector, { filters }, pool);
     const lexicalHits = this.#bm25.search(query.text, pool, this.#accept(filters));

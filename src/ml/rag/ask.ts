@@ -53,6 +53,8 @@ export interface AskOptions {
   llm?: LlmConfig | undefined;
   /** Receives generated text as it streams (LLM mode), or the whole answer once (extractive). */
   onToken?: (text: string) => void;
+  /** Stops the embedding and chat requests (the asking request timed out or its client left). */
+  signal?: AbortSignal | undefined;
 }
 
 export const notFoundAnswer = 'Not found in the documents.';
@@ -144,7 +146,12 @@ export async function ask(index: HybridIndex, question: string, options: AskOpti
   if (typeof question !== 'string' || question.trim() === '') {
     throw new TributaryError('INVALID_ARGUMENT', 'the question is empty');
   }
-  const hits = await index.search({ text: question, filters: options.filters, k: options.k ?? 5 });
+  const hits = await index.search({
+    text: question,
+    filters: options.filters,
+    k: options.k ?? 5,
+    signal: options.signal,
+  });
   const noMatch = index.schema.noMatchAnswer;
   if (
     hits.length === 0 &&
@@ -166,7 +173,14 @@ export async function ask(index: HybridIndex, question: string, options: AskOpti
   }
   if (options.llm) {
     const citations = relevant.map((hit) => citationOf(hit, index.schema));
-    const answer = await generateAnswer(question, relevant, index.schema, options.llm, options.onToken);
+    const answer = await generateAnswer(
+      question,
+      relevant,
+      index.schema,
+      options.llm,
+      options.onToken,
+      options.signal,
+    );
     return { answer, citations, mode: 'llm' };
   }
   const result = extractiveAnswer(question, relevant, weights, 3, index.schema);
@@ -274,6 +288,7 @@ async function generateAnswer(
   schema: IndexSchema,
   llm: LlmConfig,
   onToken?: (text: string) => void,
+  signal?: AbortSignal,
 ): Promise<string> {
   const url = `${llm.url.replace(/\/+$/, '')}/chat/completions`;
   const response = await postJsonWithRetry(
@@ -286,6 +301,7 @@ async function generateAnswer(
       timeoutMs: llm.timeoutMs ?? 120_000,
       fetch: llm.fetch ?? fetch,
       what: 'chat endpoint',
+      signal,
     },
   );
   if (!response.body) throw new TributaryError('EXTERNAL', `chat endpoint ${url} returned no body`);

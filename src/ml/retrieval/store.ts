@@ -78,7 +78,13 @@ export interface IndexReader {
   schema(): Promise<IndexSchema>;
   ask(
     question: string,
-    options?: { filters?: MetadataFilter; k?: number; onToken?: (text: string) => void },
+    options?: {
+      filters?: MetadataFilter;
+      k?: number;
+      onToken?: (text: string) => void;
+      /** The asking request's signal: stops the embedding and chat requests when it aborts. */
+      signal?: AbortSignal | undefined;
+    },
   ): Promise<Answer>;
 }
 
@@ -253,11 +259,17 @@ export class RetrievalIndex implements IndexWriter, IndexReader {
    */
   async ask(
     question: string,
-    options: { filters?: MetadataFilter; k?: number; onToken?: (text: string) => void } = {},
+    options: {
+      filters?: MetadataFilter;
+      k?: number;
+      onToken?: (text: string) => void;
+      signal?: AbortSignal | undefined;
+    } = {},
   ): Promise<Answer> {
     return ask(await this.#current(), question, {
       filters: options.filters,
       k: options.k ?? 5,
+      signal: options.signal,
       ...(this.#llm ? { llm: this.#llm } : {}),
       ...(options.onToken ? { onToken: options.onToken } : {}),
     });

@@ -89,7 +89,7 @@ export class DocumentIndex implements IndexWriter<IndexedChunk> {
   }
 
   /** RAG answer with citations (document, page, chunk) from `companyId`'s chunks only. */
-  ask(question: string, companyId: string, k = 5): Promise<Answer> {
-    return this.retrieval.ask(question, { filters: { company_id: companyId }, k });
+  ask(question: string, companyId: string, k = 5, signal?: AbortSignal): Promise<Answer> {
+    return this.retrieval.ask(question, { filters: { company_id: companyId }, k, signal });
   }
 }

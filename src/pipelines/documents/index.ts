@@ -277,7 +277,7 @@ export function documentsModule(services: PipelineServices): PipelineModule {
       registerDocumentRoutes(api, {
         log: services.log,
         ingest: { log: services.log, storage: services.lake.storage },
-        ask: (question, companyId) => runtime.index.ask(question, companyId),
+        ask: (question, companyId, signal) => runtime.index.ask(question, companyId, 5, signal),
         query: services.query,
       });
       // The platform's ask route: POST /api/documents/ask {question, filters, k}, company_id mandatory.
@@ -294,7 +294,8 @@ export function documentsModule(services: PipelineServices): PipelineModule {
  */
 export function documentsAsk(services: PipelineServices): AskFunction {
   const runtime = runtimeOf(services);
-  return (question, options) => runtime.index.ask(question, options.company, options.topK ?? 5);
+  return (question, options) =>
+    runtime.index.ask(question, options.company, options.topK ?? 5, options.signal);
 }
 
 /** Finds the ML layer's sample documents from the source tree or the compiled `dist/` tree. */

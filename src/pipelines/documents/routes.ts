@@ -23,7 +23,7 @@ export interface CallerIdentity {
 export type ResolveCaller = (c: Context) => CallerIdentity | undefined | Promise<CallerIdentity | undefined>;
 
 /** The documents RAG answer, searched only within `companyId`'s chunks. */
-export type AskDocuments = (question: string, companyId: string) => Promise<unknown>;
+export type AskDocuments = (question: string, companyId: string, signal?: AbortSignal) => Promise<unknown>;
 
 export interface DocumentRoutesOptions {
   ingest: IngestDeps;
@@ -147,6 +147,7 @@ export async function handleAsk(
   body: unknown,
   caller: CallerIdentity | undefined,
   ask: AskDocuments | undefined,
+  signal?: AbortSignal,
 ): Promise<unknown> {
   const allowed = requireScope(caller, 'read');
   const parsed = questionSchema.safeParse(body);
@@ -163,7 +164,7 @@ export async function handleAsk(
       'UNAVAILABLE',
       'question answering is not configured for the documents pipeline',
     );
-  return ask(parsed.data.question, parsed.data.company_id);
+  return ask(parsed.data.question, parsed.data.company_id, signal);
 }
 
 /**
@@ -241,7 +242,7 @@ export function registerDocumentRoutes(
     scope: 'read',
     body: questionSchema,
     responses: { 200: { description: 'answer with citations' } },
-    handler: async ({ body, auth }) => (await handleAsk(body, auth, options.ask)) as object,
+    handler: async ({ body, auth, signal }) => (await handleAsk(body, auth, options.ask, signal)) as object,
   });
   api.route({
     method: 'get',

@@ -69,10 +69,12 @@ export async function openEmbeddedNorthwind(dataDir: string): Promise<PGlite> {
   try {
     return await PGlite.create(dir);
   } catch (error) {
+    // A database that initdb could not finish is never opened later as if it were whole.
+    const noSpace = pgliteNoSpace(error);
+    if (created && noSpace) rmSync(dir, { recursive: true, force: true });
     const freeBytes = freeBytesAt(dir);
     const mib = (bytes: number) => `${Math.floor(bytes / (1024 * 1024))} MiB`;
-    if (pgliteNoSpace(error) || (created && freeBytes !== undefined && freeBytes < pgliteCreateBytesMin)) {
-      // A database that initdb could not finish is never opened later as if it were whole.
+    if (noSpace || (created && freeBytes !== undefined && freeBytes < pgliteCreateBytesMin)) {
       if (created) rmSync(dir, { recursive: true, force: true });
       const room =
         freeBytes === undefined

@@ -118,15 +118,23 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         tags: ['reviews'],
         scope: 'read',
         responses: rowsResponse,
-        handler: async () => {
+        handler: async ({ signal }) => {
           const [silver, quarantined, duplicates] = await Promise.all([
             rowsWhenPresent(
-              services,
+              { ...services, signal },
               tables.silver,
               `SELECT count(*) AS accepted, avg(sentiment_score) AS avg_sentiment FROM ${tables.silver}`,
             ),
-            rowsWhenPresent(services, tables.quarantine, `SELECT count(*) AS n FROM ${tables.quarantine}`),
-            rowsWhenPresent(services, tables.duplicates, `SELECT count(*) AS n FROM ${tables.duplicates}`),
+            rowsWhenPresent(
+              { ...services, signal },
+              tables.quarantine,
+              `SELECT count(*) AS n FROM ${tables.quarantine}`,
+            ),
+            rowsWhenPresent(
+              { ...services, signal },
+              tables.duplicates,
+              `SELECT count(*) AS n FROM ${tables.duplicates}`,
+            ),
           ]);
           return {
             rows: [
@@ -149,7 +157,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         scope: 'read',
         query: limitQuery.extend({ sort: z.enum(['best', 'worst', 'reviews']).default('reviews') }),
         responses: rowsResponse,
-        handler: async ({ query }) => {
+        handler: async ({ query, signal }) => {
           const order =
             query.sort === 'best'
               ? 'avg_sentiment DESC, product_id'
@@ -158,7 +166,7 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
                 : 'reviews DESC, product_id';
           return {
             rows: await rowsWhenPresent(
-              services,
+              { ...services, signal },
               tables.productSentiment,
               `SELECT * FROM ${tables.productSentiment} ORDER BY ${order} LIMIT $1 OFFSET $2`,
               [query.limit, query.offset],
@@ -176,9 +184,9 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         params: z.object({ productId: z.string().min(1).max(200) }),
         query: limitQuery,
         responses: rowsResponse,
-        handler: async ({ params, query }) => {
+        handler: async ({ params, query, signal }) => {
           const rows = await rowsWhenPresent(
-            services,
+            { ...services, signal },
             tables.silver,
             `SELECT review_id, product_id, user_id, rating, title, text, review_ts, sentiment_score,
                     sentiment_label, sentiment_confidence, source_file, source_line
@@ -203,9 +211,9 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         tags: ['reviews'],
         scope: 'read',
         responses: rowsResponse,
-        handler: async () => ({
+        handler: async ({ signal }) => ({
           rows: await rowsWhenPresent(
-            services,
+            { ...services, signal },
             tables.sentimentDaily,
             `SELECT CAST(date AS VARCHAR) AS date, reviews, avg_sentiment FROM ${tables.sentimentDaily} ORDER BY date`,
           ),
@@ -219,9 +227,9 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         tags: ['reviews'],
         scope: 'read',
         responses: rowsResponse,
-        handler: async () => ({
+        handler: async ({ signal }) => ({
           rows: await rowsWhenPresent(
-            services,
+            { ...services, signal },
             tables.ratingVsSentiment,
             `SELECT * FROM ${tables.ratingVsSentiment} ORDER BY rating`,
           ),
@@ -235,9 +243,9 @@ export function reviewsModule(services: Pick<PipelineServices, 'query' | 'lake'>
         tags: ['reviews'],
         scope: 'read',
         responses: rowsResponse,
-        handler: async () => ({
+        handler: async ({ signal }) => ({
           rows: await rowsWhenPresent(
-            services,
+            { ...services, signal },
             tables.quarantine,
             `SELECT split_part(reason, ':', 1) AS reason, count(*) AS lines, count(DISTINCT source_file) AS files
              FROM ${tables.quarantine} GROUP BY 1 ORDER BY lines DESC, reason`,

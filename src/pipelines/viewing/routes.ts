@@ -195,8 +195,8 @@ export interface ViewingRoutesDeps extends Pick<PipelineServices, 'query' | 'lak
 
 /** API routes under /api/viewing (read scope; the event stream endpoint needs ingest) and the page. */
 export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
-  const rowsOf = (table: string, sql: string, params: unknown[] = []) =>
-    rowsWhenPresent(deps, table, sql, params);
+  const rowsOf = (signal: AbortSignal, table: string, sql: string, params: unknown[] = []) =>
+    rowsWhenPresent({ ...deps, signal }, table, sql, params);
   const limit = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(20) });
   return {
     name: 'viewing',
@@ -214,10 +214,11 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         scope: 'read',
         query: viewingFilters.extend(limit.shape),
         responses: rowsResponse,
-        handler: async ({ query }) => {
+        handler: async ({ query, signal }) => {
           const filter = where(query);
           return {
             rows: await rowsOf(
+              signal,
               tables.bronze,
               `SELECT show_id, arg_max(show_title, event_ts) AS show_title, arg_max(show_type, event_ts) AS show_type,
                       sum(watch_seconds) / 3600.0 AS watch_hours,
@@ -239,8 +240,9 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         scope: 'read',
         params: z.object({ showId: z.string().min(1).max(200) }),
         responses: { 200: { description: 'engagement, daily, also_watched' } },
-        handler: async ({ params }) => {
+        handler: async ({ params, signal }) => {
           const [engagement] = await rowsOf(
+            signal,
             tables.showEngagement,
             `SELECT * FROM ${tables.showEngagement} WHERE show_id = $1`,
             [params.showId],
@@ -250,6 +252,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
           return {
             engagement,
             daily: await rowsOf(
+              signal,
               tables.bronze,
               `SELECT CAST(event_date AS VARCHAR) AS event_date, sum(watch_seconds) / 3600.0 AS watch_hours,
                       count(*) FILTER (WHERE event_type = 'play') AS plays, count(DISTINCT user_id) AS active_users
@@ -257,6 +260,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
               [params.showId],
             ),
             also_watched: await rowsOf(
+              signal,
               tables.alsoWatched,
               `SELECT a.other_show_id, e.show_title AS other_show_title, a.co_viewers, a.lift, a.rank
                FROM ${tables.alsoWatched} a LEFT JOIN ${tables.showEngagement} e ON e.show_id = a.other_show_id
@@ -275,8 +279,9 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         scope: 'read',
         params: z.object({ userId: z.string().min(1).max(200) }),
         responses: { 200: { description: 'user activity' } },
-        handler: async ({ params }) => {
+        handler: async ({ params, signal }) => {
           const [row] = await rowsOf(
+            signal,
             tables.userActivity,
             `SELECT * FROM ${tables.userActivity} WHERE user_id = $1`,
             [params.userId],
@@ -295,10 +300,11 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         scope: 'read',
         query: viewingFilters.pick({ from: true, to: true, show_type: true }),
         responses: rowsResponse,
-        handler: async ({ query }) => {
+        handler: async ({ query, signal }) => {
           const filter = where(query);
           return {
             rows: await rowsOf(
+              signal,
               tables.dailyEngagement,
               `SELECT CAST(event_date AS VARCHAR) AS event_date, sum(active_users) AS active_users,
                       sum(watch_hours) AS watch_hours, sum(plays) AS plays
@@ -316,8 +322,9 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         tags: ['viewing'],
         scope: 'read',
         responses: rowsResponse,
-        handler: async () => ({
+        handler: async ({ signal }) => ({
           rows: await rowsOf(
+            signal,
             tables.deviceMix,
             `SELECT * FROM ${tables.deviceMix} ORDER BY watch_hours DESC, device`,
           ),
@@ -331,8 +338,12 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         tags: ['viewing'],
         scope: 'read',
         responses: rowsResponse,
-        handler: async () => ({
-          rows: await rowsOf(tables.bronze, `SELECT DISTINCT country FROM ${tables.bronze} ORDER BY country`),
+        handler: async ({ signal }) => ({
+          rows: await rowsOf(
+            signal,
+            tables.bronze,
+            `SELECT DISTINCT country FROM ${tables.bronze} ORDER BY country`,
+          ),
         }),
       });
       api.route({
@@ -344,8 +355,9 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         scope: 'read',
         query: limit,
         responses: rowsResponse,
-        handler: async ({ query }) => ({
+        handler: async ({ query, signal }) => ({
           rows: await rowsOf(
+            signal,
             tables.anomalies,
             `SELECT show_id, show_title, CAST(event_date AS VARCHAR) AS event_date, watch_hours, trailing_mean, trailing_stddev, z_score
              FROM ${tables.anomalies} ORDER BY event_date DESC, abs(z_score) DESC LIMIT $1`,
@@ -371,14 +383,15 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
         tags: ['viewing'],
         scope: 'read',
         responses: { 200: { description: 'reconciliation and score' } },
-        handler: async () => {
-          const count = (table: string) => tableRowCount(deps, table);
+        handler: async ({ signal }) => {
+          const count = (table: string) => tableRowCount({ ...deps, signal }, table);
           const [valid, quarantined, duplicates] = await Promise.all([
             count(tables.bronze),
             count(tables.quarantine),
             count(tables.duplicates),
           ]);
           const reasons = await rowsOf(
+            signal,
             tables.quarantine,
             `SELECT reason, count(*) AS events FROM ${tables.quarantine} GROUP BY reason ORDER BY events DESC, reason`,
           );

@@ -406,8 +406,19 @@ export class BatchDag {
       error,
       trigger: options.trigger ?? 'manual',
     };
-    if (this.history !== null) await this.history.append(record);
-    else this.#memoryHistory.push(record);
+    if (this.history === null) this.#memoryHistory.push(record);
+    else {
+      try {
+        await this.history.append(record);
+      } catch (error) {
+        // The run happened either way; a history line lost to a full disk must not turn into an
+        // unhandled failure of whoever triggered the run (a commit, the scheduler).
+        this.#logger.error(
+          { err: error, job: job.name, runId },
+          'could not record the batch run in its history',
+        );
+      }
+    }
     return record;
   }
 
@@ -496,9 +507,15 @@ export class BatchDag {
           setTimeout(() => {
             timers.delete(job.name);
             // One run after another: a run records its own failure in the history.
-            running = running.then(() =>
-              signal.aborted ? undefined : this.run(job.name, { partition: null, trigger: 'commit', signal }),
-            );
+            running = running
+              .then(() =>
+                signal.aborted
+                  ? undefined
+                  : this.run(job.name, { partition: null, trigger: 'commit', signal }),
+              )
+              .catch((error: unknown) =>
+                this.#logger.error({ err: error, job: job.name }, 'batch run after an input commit failed'),
+              );
           }, job.onInputCommit!.debounceMs),
         );
       }

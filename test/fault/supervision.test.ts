@@ -1,5 +1,5 @@
 /**
- * `tributary up` (its real plan: platform, pipelines, API) with a pipeline built to fail: a stream
+ * Issue 17 §3 (a job that throws): `tributary up` (its real plan: platform, pipelines, API) with a pipeline built to fail: a stream
  * job that throws, a spool source fed a poison file, and a custom source that throws twice. The
  * API must keep answering, status must show each failure, the spool source must go on with the
  * next file, and the throwing source must be restarted.
