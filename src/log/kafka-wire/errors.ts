@@ -38,6 +38,7 @@ export const errorCodes = {
   DUPLICATE_SEQUENCE_NUMBER: 46,
   INVALID_PRODUCER_EPOCH: 47,
   TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 53,
+  KAFKA_STORAGE_ERROR: 56,
   SASL_AUTHENTICATION_FAILED: 58,
   UNKNOWN_PRODUCER_ID: 59,
   MEMBER_ID_REQUIRED: 79,
@@ -56,6 +57,10 @@ export function errorCodeOf(error: unknown): number {
       return errorCodes.MESSAGE_TOO_LARGE;
     case 'CORRUPT_DATA':
       return errorCodes.CORRUPT_MESSAGE;
+    // A full disk or a failed fsync: retriable for Kafka clients, as the log resumes by itself.
+    case 'STORAGE_FULL':
+    case 'UNAVAILABLE':
+      return errorCodes.KAFKA_STORAGE_ERROR;
     case 'INVALID_ARGUMENT':
       return errorCodes.INVALID_REQUEST;
     default:

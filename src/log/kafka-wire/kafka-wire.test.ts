@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { TributaryError } from '../../core/index.js';
 import { createMemoryLog } from '../memory.js';
 import type { LogRecord } from '../types.js';
 import { ScramServer, scramCredential, type KafkaAuthenticator } from './auth.js';
-import { errorCodes } from './errors.js';
+import { errorCodeOf, errorCodes } from './errors.js';
 import { messageSchemas } from './messages.js';
 import { ProducerStates } from './producers.js';
 import { crc32c, crc32cPortable, decodeBatches, encodeBatch } from './record-batch.js';
@@ -42,6 +43,15 @@ describe('CRC-32C', () => {
       expect(crc32c(data, start, end)).toBe(expected);
       expect(crc32cPortable(data, start, end)).toBe(expected);
     }
+  });
+});
+
+describe('error codes', () => {
+  it('answers a full disk or a failed fsync with the retriable KAFKA_STORAGE_ERROR, not an unknown error', () => {
+    expect(errorCodeOf(new TributaryError('STORAGE_FULL', 'no space'))).toBe(56);
+    expect(errorCodeOf(new TributaryError('UNAVAILABLE', 'fsync failed'))).toBe(56);
+    expect(errorCodeOf(new TributaryError('CORRUPT_DATA', 'bad crc'))).toBe(errorCodes.CORRUPT_MESSAGE);
+    expect(errorCodeOf(new Error('other'))).toBe(errorCodes.UNKNOWN_SERVER_ERROR);
   });
 });
 
