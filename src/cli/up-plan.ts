@@ -63,6 +63,8 @@ interface Supervision {
   /** Other loops (batch schedules), shown in status only while they fail. */
   loops: { pipeline: string; supervised: Supervised }[];
   sources: SourceRunner[];
+  /** Pipelines whose start failed (seeding, job set-up): shown as failed; the others and the API go on. */
+  startFailures: { pipeline: string; error: string }[];
 }
 
 /**
@@ -121,9 +123,15 @@ function supervisedStatus(inner: StatusProvider, supervision: Supervision, log: 
             restarts: s.restarts,
           });
       }
+      for (const { pipeline, error } of supervision.startFailures)
+        jobs.push({ name: `${pipeline} start`, pipeline, state: 'failed', error, restarts: 0 });
       const sources = supervision.sources.flatMap((runner) => runner.status());
+      const notStarted = new Set(supervision.startFailures.map((f) => f.pipeline));
       return {
         ...status,
+        pipelines: status.pipelines.map((p) =>
+          notStarted.has(p.name) ? { ...p, state: 'failed' as const } : p,
+        ),
         jobs,
         ...(sources.length > 0 ? { sources } : {}),
         ...(fenced.length > 0 ? { fencedPartitions: fenced } : {}),
@@ -141,100 +149,120 @@ function pipelineService(
   const supervised: Supervised[] = [];
   let sources: SourceRunner | undefined;
   let demo: DemoHandle | undefined;
-  return {
+  const service: UpService = {
     name: `pipeline ${definition.name}`,
     async start(context) {
-      const { services, config, log: eventLog, lake } = platform();
-      if (definition.seedDemo) {
-        context.progress('seeding demo data (only on a fresh data dir)');
-        await definition.seedDemo(services, (message) => context.progress(message));
+      try {
+        await startPipeline(context);
+      } catch (error) {
+        // One pipeline that cannot start (its seed database on a full disk, a job that will not
+        // build) must not take the platform and the other pipelines down: it is shown as failed
+        // with the cause, what it had started is stopped, and the operator restarts `up` once fixed.
+        const message = error instanceof Error ? error.message : String(error);
+        log.error({ err: error, pipeline: definition.name }, 'pipeline failed to start; the others go on');
+        supervision.startFailures.push({ pipeline: definition.name, error: message });
+        context.progress(`failed to start: ${message}`);
+        await service.stop().catch((stopError: unknown) => {
+          log.warn({ err: stopError, pipeline: definition.name }, 'stopping a pipeline that failed to start');
+        });
       }
-      jobs = await definition.jobs(services);
-      supervision.jobNames.set(definition.name, [
-        ...(jobs.stream ?? []).map((j) => j.name),
-        ...(jobs.batch ?? []).map((j) => j.name),
-      ]);
-      await recordPipelineJobs(config.dataDir, Object.fromEntries(supervision.jobNames));
-      // Every stream job runs under the supervisor: a failure is logged, shown in status and
-      // retried with capped backoff from its last checkpoint; the other jobs and the API go on.
-      for (const job of jobs.stream ?? []) {
-        const run = supervise({
-          name: `stream job ${job.name}`,
-          run: async (signal) => {
-            await startJob(job, { dataDir: config.dataDir, signal }).done;
-          },
-        });
-        supervised.push(run);
-        supervision.jobs.set(job.name, { pipeline: definition.name, supervised: run });
-      }
-      context.progress(
-        `${(jobs.stream ?? []).length} stream job(s) running: ${(jobs.stream ?? []).map((j) => j.name).join(', ') || '-'}`,
-      );
-      const batch = jobs.batch ?? [];
-      if (batch.length > 0) {
-        const dag = new BatchDag([...batch], {
-          historyFile: batchHistoryFile(config.dataDir),
-          lineage: lineageFor(config.dataDir),
-        });
-        // The first batch run and the scheduler go on in the background so the API comes up at once.
-        let ranAtStart = definition.batchOnStart === false;
-        const schedule = supervise({
-          name: `${definition.name} batch schedule`,
-          run: async (signal) => {
-            if (!ranAtStart) {
-              ranAtStart = true;
-              const records = await dag
-                .runAll({ partition: null, trigger: 'pipeline', signal })
-                .catch((error: unknown) => {
-                  log.error({ err: error, pipeline: definition.name }, 'batch run at start failed');
-                  return [];
-                });
-              for (const r of records)
-                log.info({ job: r.job, status: r.status, ms: r.durationMs }, 'batch run at start');
-            }
-            await dag.runScheduler(signal);
-          },
-        });
-        supervised.push(schedule);
-        supervision.loops.push({ pipeline: definition.name, supervised: schedule });
-        supervision.loops.push({
-          pipeline: definition.name,
-          supervised: supervise({
-            name: `${definition.name} batch on input commits`,
-            run: (signal) => dag.runOnInputCommits(lake, signal),
-          }),
-        });
-        context.progress(
-          `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
-        );
-      }
-      for (const [name, options] of Object.entries(definition.rateBudgets ?? {}))
-        supervision.budgets.declare(name, options);
-      const declared = definition.sources?.(services) ?? [];
-      if (declared.length > 0) {
-        sources = new SourceRunner([{ pipeline: definition.name, sources: declared }], {
-          log: eventLog,
-          lake,
-          dataDir: config.dataDir,
-          budgets: supervision.budgets,
-        });
-        supervision.sources.push(sources);
-        sources.start();
-        context.progress(
-          // Drop folders are named, so the operator knows where files go.
-          `${declared.length} source(s): ${declared.map((d) => `${d.name} (${d.kind === 'spool' ? `spool ${d.options.dir}` : d.kind})`).join(', ')}`,
-        );
-      }
-      demo = definition.startDemo?.(services);
     },
-    async stop() {
-      await demo?.stop();
-      // Sources first (they feed the jobs), then the jobs take their final checkpoints.
-      await sources?.stop();
-      await Promise.allSettled(supervised.map((s) => s.stop()));
-      await jobs?.close?.();
-    },
+    stop,
   };
+  return service;
+
+  async function startPipeline(context: Parameters<UpService['start']>[0]): Promise<void> {
+    const { services, config, log: eventLog, lake } = platform();
+    if (definition.seedDemo) {
+      context.progress('seeding demo data (only on a fresh data dir)');
+      await definition.seedDemo(services, (message) => context.progress(message));
+    }
+    jobs = await definition.jobs(services);
+    supervision.jobNames.set(definition.name, [
+      ...(jobs.stream ?? []).map((j) => j.name),
+      ...(jobs.batch ?? []).map((j) => j.name),
+    ]);
+    await recordPipelineJobs(config.dataDir, Object.fromEntries(supervision.jobNames));
+    // Every stream job runs under the supervisor: a failure is logged, shown in status and
+    // retried with capped backoff from its last checkpoint; the other jobs and the API go on.
+    for (const job of jobs.stream ?? []) {
+      const run = supervise({
+        name: `stream job ${job.name}`,
+        run: async (signal) => {
+          await startJob(job, { dataDir: config.dataDir, signal }).done;
+        },
+      });
+      supervised.push(run);
+      supervision.jobs.set(job.name, { pipeline: definition.name, supervised: run });
+    }
+    context.progress(
+      `${(jobs.stream ?? []).length} stream job(s) running: ${(jobs.stream ?? []).map((j) => j.name).join(', ') || '-'}`,
+    );
+    const batch = jobs.batch ?? [];
+    if (batch.length > 0) {
+      const dag = new BatchDag([...batch], {
+        historyFile: batchHistoryFile(config.dataDir),
+        lineage: lineageFor(config.dataDir),
+      });
+      // The first batch run and the scheduler go on in the background so the API comes up at once.
+      let ranAtStart = definition.batchOnStart === false;
+      const schedule = supervise({
+        name: `${definition.name} batch schedule`,
+        run: async (signal) => {
+          if (!ranAtStart) {
+            ranAtStart = true;
+            const records = await dag
+              .runAll({ partition: null, trigger: 'pipeline', signal })
+              .catch((error: unknown) => {
+                log.error({ err: error, pipeline: definition.name }, 'batch run at start failed');
+                return [];
+              });
+            for (const r of records)
+              log.info({ job: r.job, status: r.status, ms: r.durationMs }, 'batch run at start');
+          }
+          await dag.runScheduler(signal);
+        },
+      });
+      supervised.push(schedule);
+      supervision.loops.push({ pipeline: definition.name, supervised: schedule });
+      supervision.loops.push({
+        pipeline: definition.name,
+        supervised: supervise({
+          name: `${definition.name} batch on input commits`,
+          run: (signal) => dag.runOnInputCommits(lake, signal),
+        }),
+      });
+      context.progress(
+        `${batch.length} batch job(s): ${definition.batchOnStart === false ? 'on schedule' : 'first run started, then on schedule'}`,
+      );
+    }
+    for (const [name, options] of Object.entries(definition.rateBudgets ?? {}))
+      supervision.budgets.declare(name, options);
+    const declared = definition.sources?.(services) ?? [];
+    if (declared.length > 0) {
+      sources = new SourceRunner([{ pipeline: definition.name, sources: declared }], {
+        log: eventLog,
+        lake,
+        dataDir: config.dataDir,
+        budgets: supervision.budgets,
+      });
+      supervision.sources.push(sources);
+      sources.start();
+      context.progress(
+        // Drop folders are named, so the operator knows where files go.
+        `${declared.length} source(s): ${declared.map((d) => `${d.name} (${d.kind === 'spool' ? `spool ${d.options.dir}` : d.kind})`).join(', ')}`,
+      );
+    }
+    demo = definition.startDemo?.(services);
+  }
+
+  async function stop(): Promise<void> {
+    await demo?.stop();
+    // Sources first (they feed the jobs), then the jobs take their final checkpoints.
+    await sources?.stop();
+    await Promise.allSettled(supervised.map((s) => s.stop()));
+    await jobs?.close?.();
+  }
 }
 
 /**
@@ -293,6 +321,7 @@ export function createUpPlan(
     jobs: new Map(),
     loops: [],
     sources: [],
+    startFailures: [],
   };
   return {
     services: [platformService, ...pipelines.map((d) => pipelineService(d, current, supervision))],

@@ -81,13 +81,25 @@ it('keeps up, the API and the other sources running when a job throws, a file is
       },
     ],
   };
+  // A second pipeline that cannot even start (as northwind's seeding on a disk too small): shown
+  // as failed with the cause, while `up`, the API and the first pipeline go on.
+  const unstartable: PipelineDefinition = {
+    name: 'unstartable',
+    title: 'Unstartable',
+    description: 'a pipeline whose start fails',
+    async seedDemo() {
+      throw new TributaryError('STORAGE_FULL', 'seed database: no space left on its disk');
+    },
+    jobs: async () => ({}),
+    serve: () => ({ name: 'unstartable', title: 'Unstartable' }),
+  };
   const config = loadConfig({
     env: {},
     cwd: dir,
     dotenv: false,
     overrides: { dataDir: dir, port: 0, kafkaListener: '127.0.0.1:0' },
   });
-  const plan = createUpPlan(config, [pipeline]);
+  const plan = createUpPlan(config, [pipeline, unstartable]);
   const lines: string[] = [];
   const handle = await runUp({
     config,
@@ -130,6 +142,9 @@ it('keeps up, the API and the other sources running when a job throws, a file is
     const job = status.jobs.find((j) => j.name === 'faults.broken')!;
     expect(job.error).toMatch(/the warehouse is down/);
     expect(status.pipelines.find((p) => p.name === 'faults')?.state).toBe('failed');
+    expect(status.pipelines.find((p) => p.name === 'unstartable')?.state).toBe('failed');
+    expect(status.jobs.find((j) => j.name === 'unstartable start')?.error).toMatch(/no space left/);
+    expect(lines.join('')).toMatch(/failed to start: seed database: no space left/);
 
     // The declared ingest endpoint counts what clients post to its topic.
     const posted = await fetch(`${handle.url}/api/ingest/topics/faults.in/records`, {
