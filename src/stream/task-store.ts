@@ -470,7 +470,9 @@ export class TaskStore {
     const where = `${this.#storage.root}/${this.#base}/manifest/${pad(id)}.json`;
     let manifest: CheckpointManifest;
     try {
-      manifest = JSON.parse(utf8(await this.#storage.get(`${this.#base}/manifest/${pad(id)}.json`)));
+      manifest = JSON.parse(
+        utf8(await this.#storage.get(`${this.#base}/manifest/${pad(id)}.json`)),
+      ) as CheckpointManifest;
     } catch (error) {
       if (error instanceof TributaryError) throw error;
       throw new TributaryError('CORRUPT_DATA', `checkpoint manifest ${where} is not JSON`, { cause: error });
