@@ -391,7 +391,8 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
     try {
       finalStatus.set(id, await handle.stop());
     } catch (error) {
-      failure ??= error;
+      // Fenced: another worker owns the task now and its last checkpoint stands; not a failure.
+      if (!isTributaryError(error, 'FENCED')) failure ??= error;
     }
     options.onTask?.('stop', id);
   }
