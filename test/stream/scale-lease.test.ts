@@ -277,7 +277,7 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
   it('its successor takes the task after the TTL; the woken owner is refused and the history stays one chain', async () => {
     expect(existsSync(holder), 'run `npm run build` first').toBe(true);
     const dir = await mkdtemp(path.join(root, 'sigstop-'));
-    const ttlMs = 1_500;
+    const ttlMs = 3_000;
     const first = start(dir, ttlMs);
     const checkpoints = (p: { lines: string[] }) => p.lines.filter((l) => l.startsWith('checkpoint '));
     await until('the first owner to checkpoint', () => checkpoints(first).length >= 5);
