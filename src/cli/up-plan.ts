@@ -183,9 +183,12 @@ function pipelineService(
       ...(jobs.batch ?? []).map((j) => j.name),
     ]);
     await recordPipelineJobs(config.dataDir, Object.fromEntries(supervision.jobNames));
+    // Scaled out (config workerPipelines), the pipeline's stream jobs belong to its worker
+    // processes; running them here as well would process every record twice.
+    const scaledOut = config.workerPipelines.split(',').includes(definition.name);
     // Every stream job runs under the supervisor: a failure is logged, shown in status and
     // retried with capped backoff from its last checkpoint; the other jobs and the API go on.
-    for (const job of jobs.stream ?? []) {
+    for (const job of scaledOut ? [] : (jobs.stream ?? [])) {
       const run = supervise({
         name: `stream job ${job.name}`,
         run: async (signal) => {
@@ -196,7 +199,9 @@ function pipelineService(
       supervision.jobs.set(job.name, { pipeline: definition.name, supervised: run });
     }
     context.progress(
-      `${(jobs.stream ?? []).length} stream job(s) running: ${(jobs.stream ?? []).map((j) => j.name).join(', ') || '-'}`,
+      scaledOut
+        ? `stream job(s) left to worker processes (workerPipelines): ${(jobs.stream ?? []).map((j) => j.name).join(', ') || '-'}`
+        : `${(jobs.stream ?? []).length} stream job(s) running: ${(jobs.stream ?? []).map((j) => j.name).join(', ') || '-'}`,
     );
     const batch = jobs.batch ?? [];
     if (batch.length > 0) {

@@ -181,6 +181,13 @@ export const configSchema = z
       .min(1)
       .default(limits.documentOutputBytesMax)
       .describe('Bytes of chunk text one document may produce'),
+    workerPipelines: z
+      .string()
+      .regex(/^([a-z][a-z0-9-]*(,[a-z][a-z0-9-]*)*)?$/, 'pipeline names separated by commas')
+      .default('')
+      .describe(
+        'Pipelines whose stream jobs run in `tributary run <pipeline> --worker` processes: `up` runs their sources, batch jobs and routes but not their stream jobs',
+      ),
     pipelineSettings: z
       .record(z.string(), z.record(z.string(), z.string()))
       .default({})

@@ -14,12 +14,12 @@
  * Which worker runs which task is the log's group membership (`job.<name>.workers.s<k>`): the
  * embedded log served to several processes (`tributary log serve`, or `tributary up`) assigns
  * partitions among members and takes a dead member's partitions away when its connection drops;
- * Kafka uses its consumer groups. A task has its own checkpoint directory,
- * `<dataDir>/checkpoints/<job>/<task>/`, held under a lease (task-io.ts): on a rebalance the old
- * owner finishes its batch, checkpoints and releases it, the new owner restores that checkpoint;
- * after a `kill -9` the lease is stale and the new owner restores the last checkpoint and replays
- * (outputs deduplicated by id, as for a single process). State moves between workers only through
- * checkpoints.
+ * Kafka uses its consumer groups. A task has its own checkpoints, held under a lease with a
+ * generation (task-store.ts), on local disk or in the lake's bucket: on a rebalance the old owner
+ * finishes its batch, checkpoints and releases it, the new owner restores that checkpoint; after a
+ * `kill -9` or a hang the lease expires and the new owner restores the last checkpoint and replays
+ * (outputs deduplicated by id, as for a single process), while the old owner's writes are fenced.
+ * State moves between workers only through checkpoints.
  *
  * Event time across the shuffle: every record names its upstream partition (`tributary-origin`),
  * and upstream tasks send their watermark to every repartition partition as marker records. A
@@ -27,7 +27,7 @@
  * the source partitions, as in one process.
  *
  * Bounded runs (`once`) share one set of end offsets among the workers: the first worker writes
- * `<dataDir>/checkpoints/<job>/bounded-<n>.json` (exclusive create), later workers of the same run
+ * `<job>/bounded-<n>.json` in the checkpoint storage (exclusive create), later workers of the same run
  * read it, and a new run starts once every task recorded run n as finished. Upstream tasks read to
  * those offsets and write an end marker; a downstream task ends when it has read the end marker
  * of every upstream partition. A worker exits when every task it was assigned finished; a
@@ -391,7 +391,8 @@ export async function runWorker(job: StreamJob, options: WorkerOptions): Promise
     try {
       finalStatus.set(id, await handle.stop());
     } catch (error) {
-      failure ??= error;
+      // Fenced: another worker owns the task now and its last checkpoint stands; not a failure.
+      if (!isTributaryError(error, 'FENCED')) failure ??= error;
     }
     options.onTask?.('stop', id);
   }

@@ -254,7 +254,7 @@ export class TaskStore {
   #heldSinceMs = -Infinity;
   #fenced: TributaryError | null = null;
   /** What a waiting worker last saw of the latest lease, and since when (its own clock). */
-  #observed: { generation: number; renewals: number; sinceMs: number } | null = null;
+  #observed: { generation: number; text: string; sinceMs: number } | null = null;
 
   constructor(
     storage: Storage,
@@ -292,19 +292,23 @@ export class TaskStore {
       .sort((a, b) => a - b);
   }
 
-  /** The record, null when absent, 'torn' when it does not parse (see `#free`). */
-  async #readLease(generation: number): Promise<LeaseRecord | null | 'torn'> {
-    let data: Uint8Array;
+  /**
+   * The latest lease object as stored, with its record, or null when absent. `record` is null
+   * when the text does not parse: S3 replaces objects atomically, but a store that does not (or a
+   * writer killed mid-upload on one) can leave a torn object. It is then judged by its bytes alone.
+   */
+  async #readLease(generation: number): Promise<{ text: string; record: LeaseRecord | null } | null> {
+    let text: string;
     try {
-      data = await this.#storage.get(this.#leaseKey(generation));
+      text = utf8(await this.#storage.get(this.#leaseKey(generation)));
     } catch (error) {
       if (error instanceof TributaryError && error.code === 'NOT_FOUND') return null;
       throw error;
     }
     try {
-      return JSON.parse(utf8(data)) as LeaseRecord;
+      return { text, record: JSON.parse(text) as LeaseRecord };
     } catch {
-      return 'torn';
+      return { text, record: null };
     }
   }
 
@@ -316,34 +320,30 @@ export class TaskStore {
     if (this.#record !== null) return true;
     const latest = (await this.#generations()).at(-1) ?? 0;
     if (latest > 0) {
-      const record = await this.#readLease(latest);
-      if (record === 'torn') {
-        // S3 replaces objects atomically, but some S3-compatible stores (s3rver) let a reader see
-        // an object half rewritten: a renewal in progress, so the owner is alive.
-        this.#observed = null;
-        return false;
-      }
-      if (record !== null && !this.#free(latest, record)) return false;
+      const lease = await this.#readLease(latest);
+      if (lease !== null && !this.#free(latest, lease.text, lease.record)) return false;
     }
     return this.#take(latest + 1);
   }
 
-  #free(generation: number, record: LeaseRecord): boolean {
-    if (record.released) return true;
+  #free(generation: number, text: string, record: LeaseRecord | null): boolean {
+    if (record?.released === true) return true;
     if (
+      record !== null &&
       this.#sameHost &&
       record.host === this.#host &&
       record.pid !== process.pid &&
       !processAlive(record.pid)
     )
       return true;
+    // Any change of the object (a renewal counts up `renewals` and `renewedAtMs`) restarts the wait.
     const now = this.#clock.now();
     const seen = this.#observed;
-    if (seen === null || seen.generation !== generation || seen.renewals !== record.renewals) {
-      this.#observed = { generation, renewals: record.renewals, sinceMs: now };
+    if (seen === null || seen.generation !== generation || seen.text !== text) {
+      this.#observed = { generation, text, sinceMs: now };
       return false;
     }
-    return now - seen.sinceMs >= record.ttlMs;
+    return now - seen.sinceMs >= (record?.ttlMs ?? this.#ttlMs);
   }
 
   async #take(generation: number): Promise<boolean> {
@@ -470,7 +470,9 @@ export class TaskStore {
     const where = `${this.#storage.root}/${this.#base}/manifest/${pad(id)}.json`;
     let manifest: CheckpointManifest;
     try {
-      manifest = JSON.parse(utf8(await this.#storage.get(`${this.#base}/manifest/${pad(id)}.json`)));
+      manifest = JSON.parse(
+        utf8(await this.#storage.get(`${this.#base}/manifest/${pad(id)}.json`)),
+      ) as CheckpointManifest;
     } catch (error) {
       if (error instanceof TributaryError) throw error;
       throw new TributaryError('CORRUPT_DATA', `checkpoint manifest ${where} is not JSON`, { cause: error });

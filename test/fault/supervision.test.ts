@@ -87,10 +87,9 @@ it('keeps up, the API and the other sources running when a job throws, a file is
     name: 'unstartable',
     title: 'Unstartable',
     description: 'a pipeline whose start fails',
-    async seedDemo() {
-      throw new TributaryError('STORAGE_FULL', 'seed database: no space left on its disk');
-    },
-    jobs: async () => ({}),
+    seedDemo: () =>
+      Promise.reject(new TributaryError('STORAGE_FULL', 'seed database: no space left on its disk')),
+    jobs: () => Promise.resolve({}),
     serve: () => ({ name: 'unstartable', title: 'Unstartable' }),
   };
   const config = loadConfig({

@@ -7,16 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock, TributaryError } from '../../src/core/index.js';
 import { LocalStorage, S3Storage, type Storage } from '../../src/lake/index.js';
 import { JobCheckpoints, type CheckpointState, type TaskStore } from '../../src/stream/index.js';
-import { startS3rver } from '../lake/s3rver.js';
+import { startConditionalS3rver } from './scale-s3rver.js';
 
 // Task leases with liveness and fencing (src/stream/task-store.ts): with a fake clock on local disk
-// and on an S3-compatible server (s3rver), then with a real process stopped by SIGSTOP and woken
-// by SIGCONT after another process took its task over.
+// and on an S3-compatible server (s3rver, with If-None-Match as S3 has it), then with a real process
+// stopped by SIGSTOP and woken by SIGCONT after another process took its task over.
 let root: string;
 let s3: { endpoint: string; close(): Promise<void> };
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'tributary-lease-'));
-  s3 = await startS3rver('leases');
+  s3 = await startConditionalS3rver('leases');
 });
 afterAll(async () => {
   await s3.close();
@@ -84,17 +84,19 @@ const backends: [string, () => Promise<Storage>][] = [
   ['local disk', async () => new LocalStorage(await mkdtemp(path.join(root, 'local-')))],
   [
     's3rver',
-    async () =>
-      new S3Storage({
+    async () => {
+      const storage = new S3Storage({
         bucket: 'leases',
         prefix: `run-${Math.random().toString(16).slice(2)}`,
         endpoint: s3.endpoint,
         forcePathStyle: true,
         accessKeyId: 'S3RVER',
         secretAccessKey: 'S3RVER',
-        // s3rver ignores If-None-Match; in one process the per-key lock makes creates exclusive.
-        conditionalWrites: 'check',
-      }),
+      });
+      // Exclusive creates as on AWS S3 and MinIO: If-None-Match (added to s3rver by scale-s3rver.ts).
+      expect(await storage.conditionalWritesSupported()).toBe(true);
+      return storage;
+    },
   ],
 ];
 
@@ -247,12 +249,12 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
     const lines: string[] = [];
     let partial = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       const parts = (partial + d.toString()).split('\n');
       partial = parts.pop() ?? '';
       lines.push(...parts);
     });
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (code, signal) => {
@@ -275,7 +277,7 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
   it('its successor takes the task after the TTL; the woken owner is refused and the history stays one chain', async () => {
     expect(existsSync(holder), 'run `npm run build` first').toBe(true);
     const dir = await mkdtemp(path.join(root, 'sigstop-'));
-    const ttlMs = 1_500;
+    const ttlMs = 3_000;
     const first = start(dir, ttlMs);
     const checkpoints = (p: { lines: string[] }) => p.lines.filter((l) => l.startsWith('checkpoint '));
     await until('the first owner to checkpoint', () => checkpoints(first).length >= 5);

@@ -99,12 +99,12 @@ function start(args: string[], env: NodeJS.ProcessEnv, cwd: string): Proc {
   const lines: string[] = [];
   let stderr = '';
   let partial = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     const parts = (partial + d.toString()).split('\n');
     partial = parts.pop() ?? '';
     lines.push(...parts);
   });
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
     if (verbose) process.stderr.write(`[${child.pid}] ${d.toString()}`);
   });

@@ -10,7 +10,7 @@
  * continuing the restored id, as a task does), printing `checkpoint <id> generation <g>`. When a
  * write or renewal is refused it prints `fenced <code>` and exits with code 3.
  */
-import { isTributaryError, TributaryError } from '../../core/index.js';
+import { isTributaryError, toTributaryError } from '../../core/index.js';
 import { LocalStorage } from '../../lake/index.js';
 import { JobCheckpoints } from '../task-store.js';
 import { numberFlag } from './worker-args.js';
@@ -29,7 +29,7 @@ async function main(dir: string, args: string[]): Promise<void> {
   }, ttlMs / 4);
   try {
     for (;;) {
-      if (failure !== null) throw failure;
+      if (failure !== null) throw toTributaryError(failure);
       id++;
       await store.write(
         {
@@ -48,7 +48,7 @@ async function main(dir: string, args: string[]): Promise<void> {
     }
   } catch (error) {
     if (!isTributaryError(error, 'FENCED')) throw error;
-    process.stdout.write(`fenced ${(error as TributaryError).code}\n`);
+    process.stdout.write(`fenced ${error.code}\n`);
     process.exitCode = 3;
   } finally {
     clearInterval(renewal);
