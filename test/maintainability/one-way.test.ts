@@ -96,4 +96,9 @@ describe('one way to do a thing', () => {
     // The message built from zod issues lives in one place.
     expect(definitionsOf(/options: \$\{[\w.]*issues\.map/)).toEqual(['connectors/options-check.ts']);
   });
+
+  it('one loop that rebuilds gold tables from their queries (reviews, viewing and movies shared copies)', () => {
+    // One overwrite commit per table, named `<prefix>:<table>`.
+    expect(definitionsOf(/commitId: `\$\{\w+\}:\$\{\w+\.table\}`/)).toEqual(['pipelines/tables.ts']);
+  });
 });
