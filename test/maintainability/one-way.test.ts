@@ -101,4 +101,9 @@ describe('one way to do a thing', () => {
     // One overwrite commit per table, named `<prefix>:<table>`.
     expect(definitionsOf(/commitId: `\$\{\w+\}:\$\{\w+\.table\}`/)).toEqual(['pipelines/tables.ts']);
   });
+
+  it('one zero JobCounters (task and run) and one list of the documents pipeline’s topics', () => {
+    expect(definitionsOf(/failedOutputs: 0/)).toEqual(['stream/runtime.ts']);
+    expect(definitionsOf(/topics\.rawDlq,\s*analyticsLateTopic,/)).toEqual(['pipelines/documents/stats.ts']);
+  });
 });
