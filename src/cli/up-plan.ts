@@ -16,18 +16,15 @@ import {
 } from '../core/index.js';
 import { createIngestRoutes, SourceRunner } from '../connectors/index.js';
 import {
-  documentsAsk,
   outsideWritesAllowed,
+  pipelineAppOptions,
   pipelineDefinitions,
   type DemoHandle,
   type PipelineDefinition,
 } from '../pipelines/index.js';
 import {
-  createLakeTableProvider,
   createStreamStatusProvider,
-  lineageModule,
   recordPipelineJobs,
-  topicsModule,
   type JobStatus,
   type StatusProvider,
   type UpAppOptions,
@@ -35,14 +32,7 @@ import {
   type UpService,
 } from '../serve/index.js';
 import { serveLog, type KafkaListener, type LogServer } from '../log/index.js';
-import {
-  BatchDag,
-  batchHistoryFile,
-  lineageFor,
-  LineageGraphReader,
-  startJob,
-  type PipelineJobs,
-} from '../stream/index.js';
+import { BatchDag, batchHistoryFile, lineageFor, startJob, type PipelineJobs } from '../stream/index.js';
 import { startKafkaListener } from './kafka-listener.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
@@ -279,9 +269,9 @@ export function createUpPlan(
   return {
     services: [platformService, ...pipelines.map((d) => pipelineService(d, current, supervision))],
     app: () => {
-      const { lake, sql, log: eventLog, services } = current();
+      const { sql, log: eventLog, services } = current();
       return {
-        tables: createLakeTableProvider({ lake, sql }),
+        ...pipelineAppOptions({ definitions: pipelines, services, sql }),
         status: supervisedStatus(
           createStreamStatusProvider({
             dataDir: config.dataDir,
@@ -294,12 +284,6 @@ export function createUpPlan(
           }),
           supervision,
         ),
-        pipelines: [
-          ...pipelines.map((d) => d.serve(services)),
-          topicsModule(eventLog, services.schemaRegistry),
-          lineageModule(new LineageGraphReader(config.dataDir)),
-        ],
-        ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: {
           app: createIngestRoutes({
@@ -313,7 +297,6 @@ export function createUpPlan(
           }),
           tenantAware: false,
         },
-        ask: documentsAsk(services),
         readiness: [{ name: 'log', check: async () => void (await eventLog.listTopics()) }],
       };
     },
