@@ -16,18 +16,15 @@ import {
 } from '../core/index.js';
 import { createIngestRoutes, SourceRunner } from '../connectors/index.js';
 import {
-  documentsAsk,
   outsideWritesAllowed,
+  pipelineAppOptions,
   pipelineDefinitions,
   type DemoHandle,
   type PipelineDefinition,
 } from '../pipelines/index.js';
 import {
-  createLakeTableProvider,
   createStreamStatusProvider,
-  lineageModule,
   recordPipelineJobs,
-  topicsModule,
   type JobStatus,
   type StatusProvider,
   type FencedPartitionStatus,
@@ -36,14 +33,7 @@ import {
   type UpService,
 } from '../serve/index.js';
 import { serveLog, type EmbeddedLog, type KafkaListener, type Log, type LogServer } from '../log/index.js';
-import {
-  BatchDag,
-  batchHistoryFile,
-  lineageFor,
-  LineageGraphReader,
-  startJob,
-  type PipelineJobs,
-} from '../stream/index.js';
+import { BatchDag, batchHistoryFile, lineageFor, startJob, type PipelineJobs } from '../stream/index.js';
 import { startKafkaListener } from './kafka-listener.js';
 import { acquirePlatform, type Platform } from './platform.js';
 
@@ -331,9 +321,9 @@ export function createUpPlan(
   return {
     services: [platformService, ...pipelines.map((d) => pipelineService(d, current, supervision))],
     app: () => {
-      const { lake, sql, log: eventLog, services } = current();
+      const { sql, log: eventLog, services } = current();
       return {
-        tables: createLakeTableProvider({ lake, sql }),
+        ...pipelineAppOptions({ definitions: pipelines, services, sql }),
         status: supervisedStatus(
           createStreamStatusProvider({
             dataDir: config.dataDir,
@@ -347,12 +337,6 @@ export function createUpPlan(
           supervision,
           eventLog,
         ),
-        pipelines: [
-          ...pipelines.map((d) => d.serve(services)),
-          topicsModule(eventLog, services.schemaRegistry),
-          lineageModule(new LineageGraphReader(config.dataDir)),
-        ],
-        ...(services.schemaRegistry === undefined ? {} : { schemaRegistry: services.schemaRegistry }),
         // The connectors' ingest routes do not scope topics by tenant: tenant-bound keys get 403 there.
         ingest: {
           app: createIngestRoutes({
@@ -366,7 +350,6 @@ export function createUpPlan(
           }),
           tenantAware: false,
         },
-        ask: documentsAsk(services),
         readiness: [
           {
             name: 'log',

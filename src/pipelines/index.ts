@@ -10,6 +10,7 @@ import type { PipelineDefinition } from './types.js';
 
 export type * from './types.js';
 export { documentsAsk };
+export { pipelineAppOptions, type PipelineAppInput } from './app.js';
 export { resolvePipelineSettings, type PipelineSetting, type PipelineSettingsSpec } from './settings.js';
 
 export const pipelineDefinitions: readonly PipelineDefinition[] = [

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Lake } from '../lake/index.js';
 import type { PipelineServices } from './types.js';
 
 /** The OpenAPI response of a route answering `{ rows: [...] }`. */
@@ -26,4 +27,32 @@ export async function rowsWhenPresent(
 /** Rows of `table` (0 before it exists), for reconciliations. */
 export async function tableRowCount(services: QueryServices, table: string): Promise<number> {
   return Number((await rowsWhenPresent(services, table, `SELECT count(*) AS n FROM ${table}`))[0]?.n ?? 0);
+}
+
+/** A table rebuilt whole from one SELECT (a gold aggregate). */
+export interface RebuildQuery {
+  table: string;
+  sql: string;
+}
+
+/**
+ * Replaces each table with its query's result, one commit per table (`<commitPrefix>:<table>`,
+ * so a retried run is recognised); returns the rows written. Stopping (`up` shutting down) waits
+ * for one statement at most, not the whole rebuild.
+ */
+export async function rebuildTables(
+  lake: Lake,
+  queries: readonly RebuildQuery[],
+  commitPrefix: string,
+  signal?: AbortSignal,
+): Promise<number> {
+  let rowsOut = 0;
+  for (const query of queries) {
+    signal?.throwIfAborted();
+    const result = await lake
+      .table(query.table)
+      .writeQuery(query.sql, { mode: 'overwrite', commitId: `${commitPrefix}:${query.table}` });
+    rowsOut += result.rowsAdded;
+  }
+  return rowsOut;
 }

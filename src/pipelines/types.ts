@@ -6,7 +6,7 @@
  * Wiring (done by the lead in `tributary up` / `run`):
  *   const services = { config, log, lake, sql, publish: bus.publish };
  *   jobRegistry.register(def.name, def.description, async () => def.jobs(services));
- *   createApp({ ..., pipelines: [def.serve(services)] });
+ *   createApp({ ..., ...pipelineAppOptions({ definitions, services, sql }) });  // def.serve(services) for each
  *   if (freshDataDir) await def.seedDemo?.(services, progress);
  *   sources.start();  // def.sources(services), each supervised: restarted with backoff, never ends `up`
  *   const demo = def.startDemo?.(services);   // prefer a `custom` source: it is supervised and shown

@@ -49,7 +49,7 @@ import {
 import type { StreamJob } from './job.js';
 import { lakeAndLogSchemas, lineageFor, type LineageEmitter, type LineageRun } from './lineage/emitter.js';
 import type { LineageEventType } from './lineage/event.js';
-import { dlqHeaders, JobTask, shuffleHeaders, type JobCounters } from './runtime.js';
+import { dlqHeaders, JobTask, shuffleHeaders, zeroCounters, type JobCounters } from './runtime.js';
 import { openAssignedConsumer } from './task-io.js';
 import type { TaskStore } from './task-store.js';
 import { readIdsSince } from './sinks.js';
@@ -284,15 +284,7 @@ class JobRun implements JobHandle {
   readonly #sideSeen = new Set<string>();
   #sideDeduplicated = 0;
   readonly #knownTopics = new Set<string>();
-  readonly #reported: JobCounters = {
-    in: 0,
-    accepted: 0,
-    filtered: 0,
-    dlq: 0,
-    late: 0,
-    outputs: 0,
-    failedOutputs: 0,
-  };
+  readonly #reported: JobCounters = zeroCounters();
 
   constructor(job: StreamJob, options: RunJobOptions) {
     this.job = job;

@@ -44,6 +44,11 @@ export interface JobCounters {
   failedOutputs: number;
 }
 
+/** Counters of a task or run that has seen nothing yet. */
+export function zeroCounters(): JobCounters {
+  return { in: 0, accepted: 0, filtered: 0, dlq: 0, late: 0, outputs: 0, failedOutputs: 0 };
+}
+
 export interface TaskSnapshot {
   watermark: { parts: [string, number][]; current: number };
   windows: WindowStateSnapshot[];
@@ -167,15 +172,7 @@ export interface TaskOptions {
 export class JobTask {
   readonly job: StreamJob;
   readonly ctx = new RecordContext();
-  readonly counters: JobCounters = {
-    in: 0,
-    accepted: 0,
-    filtered: 0,
-    dlq: 0,
-    late: 0,
-    outputs: 0,
-    failedOutputs: 0,
-  };
+  readonly counters: JobCounters = zeroCounters();
   readonly tracker: WatermarkTracker;
   readonly windows: WindowOperator[] = [];
   readonly processes: ProcessOperator[] = [];

@@ -96,4 +96,14 @@ describe('one way to do a thing', () => {
     // The message built from zod issues lives in one place.
     expect(definitionsOf(/options: \$\{[\w.]*issues\.map/)).toEqual(['connectors/options-check.ts']);
   });
+
+  it('one loop that rebuilds gold tables from their queries (reviews, viewing and movies shared copies)', () => {
+    // One overwrite commit per table, named `<prefix>:<table>`.
+    expect(definitionsOf(/commitId: `\$\{\w+\}:\$\{\w+\.table\}`/)).toEqual(['pipelines/tables.ts']);
+  });
+
+  it('one zero JobCounters (task and run) and one list of the documents pipeline’s topics', () => {
+    expect(definitionsOf(/failedOutputs: 0/)).toEqual(['stream/runtime.ts']);
+    expect(definitionsOf(/topics\.rawDlq,\s*analyticsLateTopic,/)).toEqual(['pipelines/documents/stats.ts']);
+  });
 });

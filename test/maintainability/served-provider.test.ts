@@ -23,7 +23,9 @@ it('one TableProvider implementation in src: the lake one `up` serves', () => {
     /implements TableProvider\b|\): TableProvider \{/.test(read(file)),
   );
   expect(implementations).toEqual([path.join('src', 'serve', 'lake-tables.ts')]);
-  expect(read('src/cli/up-plan.ts')).toContain('createLakeTableProvider({ lake, sql })');
+  // `up` serves its pipelines through pipelineAppOptions, which reads tables with it.
+  expect(read('src/cli/up-plan.ts')).toContain('...pipelineAppOptions({');
+  expect(read('src/pipelines/app.ts')).toContain('createLakeTableProvider({ lake: services.lake, sql })');
 });
 
 it('the API test fixture and the api.gold_read benchmark serve through it', () => {

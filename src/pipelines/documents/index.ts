@@ -55,7 +55,7 @@ import {
 } from './report.js';
 import { registerDocumentRoutes } from './routes.js';
 import { isolatedExtractAndChunk } from './stages.js';
-import { analyticsLateTopic, topicRecordCount } from './stats.js';
+import { documentTopics, topicRecordCount } from './stats.js';
 
 export const pipelineName = 'documents';
 /** SSE event with each final window result `{window_start, window_end, company_id, chunk_count}` (tenant = company). */
@@ -397,14 +397,7 @@ export const documentsPipeline: PipelineDefinition = {
     'Upload API → documents.raw → chunks → embeddings → 1-min windows, lake sink, daily report, RAG',
   // Written only by /upload and the stages (a forged raw record could relabel a document's
   // company, a forged chunk be cited); analytics and late records come from the engine.
-  internalTopics: [
-    topics.raw,
-    topics.chunks,
-    topics.embeddings,
-    topics.analytics,
-    topics.rawDlq,
-    analyticsLateTopic,
-  ],
+  internalTopics: [...documentTopics],
   async jobs(services) {
     await ensureDocumentTopics(services.log);
     const runtime = runtimeOf(services);

@@ -14,6 +14,19 @@ import { documentLimits } from './limits.js';
 export const analyticsJobName = 'documents.analytics';
 export const analyticsLateTopic = `${analyticsJobName}.late`;
 
+/**
+ * Every topic of the pipeline: the counters read them all, and only the pipeline writes them (its
+ * `internalTopics`: a forged raw record could relabel a document's company, a forged chunk be cited).
+ */
+export const documentTopics = [
+  topics.raw,
+  topics.chunks,
+  topics.embeddings,
+  topics.analytics,
+  topics.rawDlq,
+  analyticsLateTopic,
+] as const;
+
 async function recordsSince(
   log: Pick<Log, 'listTopics' | 'describeTopic' | 'offsetForTimestamp' | 'fetch'>,
   topic: string,
@@ -118,14 +131,7 @@ function companyOfRecord(record: LogRecord): string | undefined {
  * company's counts are recounted from its own records (the most recent ones, bounded per partition).
  */
 export async function documentCounters(log: Log, companyId?: string): Promise<DocumentCounters> {
-  const names = [
-    topics.raw,
-    topics.chunks,
-    topics.embeddings,
-    topics.analytics,
-    topics.rawDlq,
-    analyticsLateTopic,
-  ] as const;
+  const names = documentTopics;
   const counts = await Promise.all(
     names.map(async (topic) => {
       if (companyId === undefined) return topicRecordCount(log, topic);

@@ -1,6 +1,7 @@
 import type { Lake } from '../../lake/index.js';
 import { writeCheckedQuery, type BatchJob, type QualityRule } from '../../stream/index.js';
 import type { QueryFunction } from '../types.js';
+import { rebuildTables, type RebuildQuery } from '../tables.js';
 import { tables, versionTypes } from './jobs.js';
 
 /**
@@ -48,7 +49,7 @@ const moviesInput = (
         SELECT * FROM ${from(tables.movieVersions)} WHERE movie_id IS NULL)`;
 
 /** The derived silver and gold tables, in order (each reads the ones before). */
-export const derivedQueries = (from: From): { table: string; sql: string }[] => [
+export const derivedQueries = (from: From): RebuildQuery[] => [
   { table: tables.people, sql: `SELECT * FROM (${latest(from(tables.personVersions), 'person_id')})` },
   {
     table: tables.credits,
@@ -139,14 +140,7 @@ export async function refreshMoviesSilverGold(
     runId: `${runId}:${tables.movies}`,
     mode: 'overwrite',
   });
-  let rowsOut = report.rowsPassed + report.rowsFlagged;
-  for (const derived of derivedQueries(from)) {
-    const result = await lake
-      .table(derived.table)
-      .writeQuery(derived.sql, { mode: 'overwrite', commitId: `${runId}:${derived.table}` });
-    rowsOut += result.rowsAdded;
-  }
-  return rowsOut;
+  return report.rowsPassed + report.rowsFlagged + (await rebuildTables(lake, derivedQueries(from), runId));
 }
 
 /** The silver + gold step: after the cleaner's commits under `up` (debounced), and hourly. */

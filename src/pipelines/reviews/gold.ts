@@ -1,12 +1,13 @@
 import type { Lake } from '../../lake/index.js';
 import type { BatchJob } from '../../stream/index.js';
+import { rebuildTables, type RebuildQuery } from '../tables.js';
 import { tables } from './jobs.js';
 
 /**
  * Gold tables over `silver.product_reviews`, each fully recomputed (they are small aggregates).
  * Where stars and text disagree is what `rating_vs_sentiment` shows.
  */
-export const goldQueries: readonly { table: string; sql: string }[] = [
+export const goldQueries: readonly RebuildQuery[] = [
   {
     table: tables.productSentiment,
     sql: `SELECT product_id,
@@ -58,14 +59,5 @@ export function reviewGoldJob(lake: Lake): BatchJob {
 /** Recomputes every gold table (one commit each). */
 export async function refreshGold(lake: Lake, commitPrefix: string, signal?: AbortSignal): Promise<number> {
   if ((await lake.table(tables.silver).snapshot()) === null) return 0;
-  let rowsOut = 0;
-  for (const query of goldQueries) {
-    // Stopping (`up` shutting down) waits for one statement at most, not the whole refresh.
-    signal?.throwIfAborted();
-    const result = await lake
-      .table(query.table)
-      .writeQuery(query.sql, { mode: 'overwrite', commitId: `${commitPrefix}:${query.table}` });
-    rowsOut += result.rowsAdded;
-  }
-  return rowsOut;
+  return rebuildTables(lake, goldQueries, commitPrefix, signal);
 }

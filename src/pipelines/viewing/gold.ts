@@ -1,5 +1,6 @@
 import type { Lake } from '../../lake/index.js';
 import type { BatchJob } from '../../stream/index.js';
+import { rebuildTables, type RebuildQuery } from '../tables.js';
 import { tables } from './jobs.js';
 
 const events = tables.bronze;
@@ -12,7 +13,7 @@ export const sessionGapMinutes = 30;
  * `watch_hours` is the sum of `watch_seconds` / 3600, unrounded; days and devices without activity
  * have no rows.
  */
-export const goldQueries: readonly { table: string; sql: string }[] = [
+export const goldQueries: readonly RebuildQuery[] = [
   {
     table: tables.showEngagement,
     sql: `SELECT show_id,
@@ -153,16 +154,7 @@ export async function refreshViewingGold(
   signal?: AbortSignal,
 ): Promise<number> {
   if ((await lake.table(events).snapshot()) === null) return 0;
-  let rowsOut = 0;
-  for (const query of goldQueries) {
-    // Stopping (`up` shutting down) waits for one statement at most, not the whole refresh.
-    signal?.throwIfAborted();
-    const result = await lake
-      .table(query.table)
-      .writeQuery(query.sql, { mode: 'overwrite', commitId: `${commitPrefix}:${query.table}` });
-    rowsOut += result.rowsAdded;
-  }
-  return rowsOut;
+  return rebuildTables(lake, goldQueries, commitPrefix, signal);
 }
 
 /** The gold step: after each bronze commit under `up` (debounced), and hourly. */

@@ -6,13 +6,7 @@ import { catalogIndex } from '../../../src/pipelines/northwind/catalog.js';
 import { dataDirPaths, loadConfig, openDataDir, type TributaryConfig } from '../../../src/core/index.js';
 import { openLakeFromConfig, type Lake } from '../../../src/lake/index.js';
 import { openEmbeddedLog, type Log } from '../../../src/log/index.js';
-import {
-  createApp,
-  createLakeTableProvider,
-  KeyStore,
-  startServer,
-  type LiveEvent,
-} from '../../../src/serve/index.js';
+import { createApp, KeyStore, startServer, type LiveEvent } from '../../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
 import {
   configureLineage,
@@ -28,6 +22,7 @@ import {
 } from '../../../src/pipelines/northwind/index.js';
 import { liveTopic, liveWindowsJobName, simulateSales } from '../../../src/pipelines/northwind/live.js';
 import { quarantineReasons } from '../../../src/pipelines/northwind/sql.js';
+import { pipelineAppOptions } from '../../../src/pipelines/index.js';
 import type { PipelineServices } from '../../../src/pipelines/types.js';
 
 /**
@@ -211,10 +206,10 @@ describe('pipeline northwind, run once on a clean data dir', () => {
   it('serves the gold tables and the live view through the API, with auth', async () => {
     const keys = KeyStore.open(path.join(dataDir, 'keys.json'));
     const readKey = (await keys.create({ scopes: ['read'] })).key;
+    // Built as `tributary up` builds it.
     const api = createApp({
       keys,
-      pipelines: [northwindPipeline.serve(services)],
-      tables: createLakeTableProvider({ lake, sql }),
+      ...pipelineAppOptions({ definitions: [northwindPipeline], services, sql }),
       statusTickMs: 0,
       ui: false,
     });
