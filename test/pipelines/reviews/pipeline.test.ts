@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rootLogger } from '../../../src/core/index.js';
+import { loadConfig, rootLogger } from '../../../src/core/index.js';
 import { createSpoolSource } from '../../../src/connectors/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
 import { createMemoryLog, type Log } from '../../../src/log/index.js';
@@ -18,7 +18,8 @@ import {
 import { reviewsSpoolOptions } from '../../../src/pipelines/reviews/index.js';
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
 import { createApp, KeyStore, startServer } from '../../../src/serve/index.js';
-import { reviewsModule } from '../../../src/pipelines/reviews/index.js';
+import { reviewsPipeline } from '../../../src/pipelines/reviews/index.js';
+import { pipelineAppOptions, type PipelineServices } from '../../../src/pipelines/index.js';
 import { runJob } from '../../../src/stream/index.js';
 
 const logger = rootLogger.child({}, { level: 'silent' });
@@ -253,14 +254,17 @@ describe('reviews pipeline: golden run over every layout and fault', () => {
     const demo = await writeDemoReviews(spool, { reviewsPerFormat: 60, seed: 5 });
     const keys = KeyStore.open(path.join(dir, 'keys.json'));
     const readKey = (await keys.create({ scopes: ['read'] })).key;
+    // Built as `tributary up` builds it.
+    const services: PipelineServices = {
+      config: loadConfig({ env: {}, dotenv: false, cwd: dir, overrides: { dataDir: dir } }),
+      log,
+      lake,
+      query: (text, params) => sql.query(text, params),
+      publish: () => undefined,
+    };
     const api = createApp({
       keys,
-      pipelines: [
-        reviewsModule({
-          lake,
-          query: (text, params) => sql.query(text, params),
-        }),
-      ],
+      ...pipelineAppOptions({ definitions: [reviewsPipeline], services, sql }),
       statusTickMs: 0,
       ui: false,
     });

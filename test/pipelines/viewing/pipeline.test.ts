@@ -4,7 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rootLogger } from '../../../src/core/index.js';
+import { loadConfig, rootLogger } from '../../../src/core/index.js';
 import { createSpoolSource } from '../../../src/connectors/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
 import { createMemoryLog, murmur2, type Log } from '../../../src/log/index.js';
@@ -22,7 +22,8 @@ import {
 import { openSqlEngine, type SqlEngine } from '../../../src/sql/index.js';
 import { runJob } from '../../../src/stream/index.js';
 import { createApp, KeyStore, startServer } from '../../../src/serve/index.js';
-import { LiveBoard, viewingModule } from '../../../src/pipelines/viewing/index.js';
+import { viewingPipeline } from '../../../src/pipelines/viewing/index.js';
+import { pipelineAppOptions, type PipelineServices } from '../../../src/pipelines/index.js';
 
 const logger = rootLogger.child({}, { level: 'silent' });
 const now = Date.now();
@@ -216,11 +217,17 @@ describe('viewing pipeline: golden run over CSV, JSON lines and a JSON array', (
     const keys = KeyStore.open(path.join(dir, 'keys.json'));
     const readKey = (await keys.create({ scopes: ['read'] })).key;
     const ingestKey = (await keys.create({ scopes: ['ingest'] })).key;
+    // Built as `tributary up` builds it.
+    const services: PipelineServices = {
+      config: loadConfig({ env: {}, dotenv: false, cwd: dir, overrides: { dataDir: dir } }),
+      log,
+      lake,
+      query: (text, params) => sql.query(text, params),
+      publish: () => undefined,
+    };
     const api = createApp({
       keys,
-      pipelines: [
-        viewingModule({ lake, log, query: (text, params) => sql.query(text, params), live: new LiveBoard() }),
-      ],
+      ...pipelineAppOptions({ definitions: [viewingPipeline], services, sql }),
       statusTickMs: 0,
       ui: false,
     });
