@@ -169,8 +169,8 @@ function tooLarge(max: number): TributaryError {
 }
 
 /**
- * The whole body of a Node request stream, at most `max` bytes (past it the stream is destroyed, as
- * cancelling the web stream did). A client that goes away mid-body rejects with UNAVAILABLE.
+ * The whole body of a Node request stream, at most `max` bytes (past it the rest is read away and
+ * the body refused). A client that goes away mid-body rejects with UNAVAILABLE.
  */
 function readNodeBody(incoming: Readable, max: number): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
@@ -186,8 +186,8 @@ function readNodeBody(incoming: Readable, max: number): Promise<Uint8Array> {
       size += chunk.length;
       if (size > max) {
         done();
-        incoming.destroy();
-        reject(tooLarge(max));
+        chunks.length = 0;
+        refuseAfterDraining(incoming, size, () => reject(tooLarge(max)));
         return;
       }
       chunks.push(chunk);
@@ -205,6 +205,31 @@ function readNodeBody(incoming: Readable, max: number): Promise<Uint8Array> {
     incoming.once('error', onGone);
     incoming.once('close', onGone);
   });
+}
+
+/**
+ * Reads the rest of a refused body away (up to a bound) before the refusal is answered, so a client
+ * still sending gets the 413 instead of a connection reset; past the bound the connection is closed.
+ */
+function refuseAfterDraining(incoming: Readable, readBytes: number, refuse: () => void): void {
+  let drained = readBytes;
+  const finish = () => {
+    incoming.off('data', onData);
+    incoming.off('end', finish);
+    incoming.off('error', finish);
+    incoming.off('close', finish);
+    refuse();
+  };
+  const onData = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained <= coreLimits.httpUnreadBodyDrainBytesMax) return;
+    finish();
+    incoming.destroy();
+  };
+  incoming.on('data', onData);
+  incoming.once('end', finish);
+  incoming.once('error', finish);
+  incoming.once('close', finish);
 }
 
 function asValue(value: unknown): string | null {
