@@ -42,7 +42,9 @@ export const limits = {
    * Files a lake commit publishes (fsync + rename + directory fsync) or marks at once: overlapping
    * fsyncs share the file system's journal commits, one at a time each costs a disk flush.
    */
-  lakePublishConcurrency: 32,
+  lakePublishConcurrencyMax: 32,
+  /** Partition files one lake COPY keeps open (each holds a row-group buffer until it is closed). */
+  lakePartitionFilesOpenMax: 8192,
   /** Escaped length of one partition value (a path segment; file systems cap names at 255 bytes). */
   lakePartitionValueBytesMax: 200,
   /** Request bodies on the HTTP API. */
@@ -62,7 +64,7 @@ export const limits = {
    */
   taskLeaseTtlMs: 15_000,
   /** Lease generations kept per task (older records are deleted by the taker). */
-  taskLeaseGenerationsKept: 8,
+  taskLeaseGenerationsKeptMax: 8,
   /** Lineage (src/stream/lineage): a process's event file is rotated at this size; older files beyond the count are deleted. */
   lineageFileBytesMax: 8 * 1024 * 1024,
   lineageFilesMax: 64,

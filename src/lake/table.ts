@@ -305,7 +305,7 @@ export class LakeTable {
     const staged = new Array<StagedFile>(written.length);
     const existing = new Map((committed?.files ?? []).map((f) => [f.path, f]));
     try {
-      await forEachConcurrently(written, limits.lakePublishConcurrency, async (file, i) => {
+      await forEachConcurrently(written, limits.lakePublishConcurrencyMax, async (file, i) => {
         const relative = file.partition === '' ? file.fileName : `${file.partition}/${file.fileName}`;
         const already = existing.get(relative);
         if (already) {
@@ -634,7 +634,7 @@ export class LakeTable {
       const livePartitions = new Set(files.map((f) => f.partition));
       await forEachConcurrently(
         [...touched].filter((p) => livePartitions.has(p)),
-        limits.lakePublishConcurrency,
+        limits.lakePublishConcurrencyMax,
         (p) => this.#writeMarker(p, manifest),
       );
       stopTimer();

@@ -15,7 +15,7 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
-import { isNoSpaceError, noSpaceError, TributaryError } from '../core/index.js';
+import { isNoSpaceError, limits, noSpaceError, TributaryError } from '../core/index.js';
 import { decodePartitionPath, encodePartitionPath } from './partition.js';
 import {
   canonicalType,
@@ -36,8 +36,6 @@ export interface WrittenFile {
   bytes: number;
 }
 
-/** Partition files one COPY keeps open (each holds a row-group buffer until it is closed). */
-const partitionFilesOpenMax = 8192;
 /** Rows per DuckDB data chunk (DuckDB's vector size). */
 const chunkRows = 2048;
 const millisPerDay = 86_400_000;
@@ -338,7 +336,7 @@ export class ParquetWriter {
       // DuckDB keeps 100 partition files open by default and starts a second file for a partition
       // it had to close; a stream sink writes hundreds of partitions in one statement and wants one
       // file each (the temp table holds each partition's rows together).
-      await connection.run(`SET partitioned_write_max_open_files = ${partitionFilesOpenMax}`);
+      await connection.run(`SET partitioned_write_max_open_files = ${limits.lakePartitionFilesOpenMax}`);
     }
     const target = partitioned ? outDir : nodePath.join(outDir, `${stem}-0.parquet`);
     const options = ['FORMAT parquet', 'COMPRESSION zstd', 'RETURN_STATS true'];

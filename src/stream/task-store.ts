@@ -371,7 +371,7 @@ export class TaskStore {
     this.#fenced = null;
     this.#observed = null;
     // Old records only make listings longer (see the file comment for why deleting them is safe).
-    for (const old of generations.filter((g) => g <= generation - limits.taskLeaseGenerationsKept))
+    for (const old of generations.filter((g) => g <= generation - limits.taskLeaseGenerationsKeptMax))
       await this.#storage.delete(this.#leaseKey(old)).catch(() => undefined);
     return true;
   }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { seededRandom } from '../../core/index.js';
+import { moviesLimits } from './limits.js';
 
 /**
  * `tributary simulate tmdb`: a stand-in for TMDB's v3 API, for demos and tests. Same paths, same
@@ -67,7 +68,6 @@ export const tmdbPageSize = 20;
 
 /** `/movie/changes` gives 100 ids a page and spans at most 14 days (TMDB's limits). */
 export const tmdbChangesPageSize = 100;
-export const tmdbChangesDaysMax = 14;
 
 const dayMs = 86_400_000;
 /** `YYYY-MM-DD` (UTC) of a time. */
@@ -388,7 +388,7 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
   {
     const edits = seededRandom(seed + 29);
     const today = Math.floor(Date.now() / dayMs);
-    for (let day = today - tmdbChangesDaysMax; day < today; day++)
+    for (let day = today - moviesLimits.changesDaysMax; day < today; day++)
       for (const m of catalogue.movies)
         if (edits() < 0.1) changedAt.set(m.id, [...(changedAt.get(m.id) ?? []), day * dayMs + 3_600_000]);
   }
@@ -448,7 +448,7 @@ export async function startTmdbSimulator(options: TmdbSimulatorOptions = {}): Pr
       const endMs = end === null ? nowMs : Date.parse(`${end}T23:59:59.999Z`);
       const startMs = start === null ? endMs - dayMs : Date.parse(`${start}T00:00:00Z`);
       if (Number.isNaN(startMs) || Number.isNaN(endMs)) return errors.invalidParameters;
-      if (endMs < startMs || endMs - startMs > tmdbChangesDaysMax * dayMs) return errors.invalidDate;
+      if (endMs < startMs || endMs - startMs > moviesLimits.changesDaysMax * dayMs) return errors.invalidDate;
       const changed = catalogue.movies.filter((m) =>
         (changedAt.get(m.id) ?? []).some((at) => at >= startMs && at <= endMs),
       );
