@@ -71,6 +71,9 @@ describe.skipIf(skip)('a full disk (20 MiB tmpfs)', () => {
         keys,
         ui: false,
         statusTickMs: 0,
+        // ~125 requests in well under a second from one key: the default per-key limit would answer
+        // 429 before the disk-full answers this test is about.
+        rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
         ingest: {
           app: createIngestRoutes({ log, topicsAllowed: ['events'], partitions: 3 }),
           tenantAware: false,
