@@ -2,6 +2,7 @@ import {
   childLogger,
   dataDirPaths,
   openDataDir,
+  retry,
   TributaryError,
   type TributaryConfig,
 } from '../core/index.js';
@@ -108,7 +109,17 @@ export async function openLog(config: LogConfig, options: OpenLogOptions = {}): 
     const server = readLogServerInfo(paths.log);
     if (server !== null && server.pid !== process.pid) {
       try {
-        return await connectRemoteLog({ host: server.host, port: server.port, token: server.token });
+        // A loaded machine can miss one connect or HELLO deadline; while the server's process lives,
+        // try again rather than fall back to a directory whose lock that process holds.
+        return await retry(
+          () => connectRemoteLog({ host: server.host, port: server.port, token: server.token }),
+          {
+            attemptsMax: 3,
+            baseMs: 200,
+            maxMs: 2000,
+            retryable: () => readLogServerInfo(paths.log)?.pid === server.pid,
+          },
+        );
       } catch (error) {
         logger.warn(
           { err: error, pid: server.pid, address: `${server.host}:${server.port}` },
