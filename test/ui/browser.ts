@@ -1,6 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import {
+  createApp,
+  KeyStore,
+  startServer,
+  type AppOptions,
+  type RunningServer,
+  type TributaryApp,
+} from '../../src/serve/index.js';
 
 /** Debian's chromium (installed by .ci/run when missing); playwright never downloads a browser. */
 export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -67,4 +75,50 @@ export async function openDashboard(
   await page.goto(`${baseUrl}/${hash}`);
   await page.waitForSelector('body[data-ready]');
   return { page, errors };
+}
+
+export interface ServedDashboard {
+  api: TributaryApp;
+  server: RunningServer;
+  context: BrowserContext;
+  /** The key store of the app, for tests that add tenant keys. */
+  keys: KeyStore;
+  adminKey: string;
+  /** Chromium, the app and its server, in that order. */
+  close(): Promise<void>;
+}
+
+/**
+ * The dashboard as the browser tests serve it: the client compiled under `dir`, a key store with an
+ * admin key, the app (rate limits out of the way: a page load makes many requests) on a free port,
+ * and chromium with its profile under `dir`.
+ */
+export async function serveDashboard(
+  dir: string,
+  options: Omit<AppOptions, 'keys' | 'ui' | 'rateLimit' | 'statusTickMs'>,
+): Promise<ServedDashboard> {
+  const clientDir = compileClient(path.join(dir, 'client'));
+  const keys = KeyStore.open(path.join(dir, 'keys.json'));
+  const adminKey = (await keys.create({ scopes: ['admin'], name: 'admin' })).key;
+  const api = createApp({
+    ...options,
+    keys,
+    rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
+    statusTickMs: 0,
+    ui: { clientDir },
+  });
+  const server = await startServer(api.app, { port: 0 });
+  const context = await launchChromium(path.join(dir, 'chromium'));
+  return {
+    api,
+    server,
+    context,
+    keys,
+    adminKey,
+    async close() {
+      await context.close();
+      await api.close();
+      await server.close(200);
+    },
+  };
 }

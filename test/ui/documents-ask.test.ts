@@ -15,17 +15,9 @@ import {
   documentsPage,
 } from '../../src/pipelines/documents/index.js';
 import type { PipelineServices } from '../../src/pipelines/types.js';
-import {
-  createApp,
-  KeyStore,
-  createLakeTableProvider,
-  type TableProvider,
-  startServer,
-  type RunningServer,
-  type TributaryApp,
-} from '../../src/serve/index.js';
+import { createLakeTableProvider, type TableProvider, type RunningServer } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
-import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
+import { chromiumPath, openDashboard, serveDashboard, type ServedDashboard } from './browser.js';
 import { skipWithout } from '../fixtures/prerequisite.js';
 
 /**
@@ -68,7 +60,7 @@ let log: MemoryLog;
 let lake: Lake;
 let sql: SqlEngine;
 let tables: TableProvider;
-let api: TributaryApp;
+let dashboard: ServedDashboard | undefined;
 let server: RunningServer;
 let context: BrowserContext;
 let keys: { admin: string; acme: string };
@@ -90,7 +82,6 @@ async function writeDailyChunks(lake: Lake): Promise<void> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-ask-ui-'));
-  const clientDir = compileClient(path.join(dir, 'client'));
   await mkdir(screenshots, { recursive: true });
 
   const config = loadConfig({
@@ -127,27 +118,16 @@ beforeAll(async () => {
   };
   await writeDailyChunks(lake);
   tables = createLakeTableProvider({ lake, sql, tenantColumns: { 'gold.daily_chunk_count': 'company_id' } });
-  const store = KeyStore.open(path.join(dir, 'keys.json'));
+  dashboard = await serveDashboard(dir, { tables, pipelines: [documentsModule(services)] });
+  ({ server, context } = dashboard);
   keys = {
-    admin: (await store.create({ scopes: ['admin'], name: 'admin' })).key,
-    acme: (await store.create({ scopes: ['read'], tenant: 'acme', name: 'acme reader' })).key,
+    admin: dashboard.adminKey,
+    acme: (await dashboard.keys.create({ scopes: ['read'], tenant: 'acme', name: 'acme reader' })).key,
   };
-  api = createApp({
-    keys: store,
-    tables,
-    pipelines: [documentsModule(services)],
-    rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
-    statusTickMs: 0,
-    ui: { clientDir },
-  });
-  server = await startServer(api.app, { port: 0 });
-  context = await launchChromium(path.join(dir, 'chromium'));
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await api?.close();
-  await server?.close(200);
+  await dashboard?.close();
   sql?.close();
   await lake?.close();
   await log?.close();

@@ -17,17 +17,11 @@ import {
   TmdbClient,
   type ExtractionStats,
 } from '../../src/pipelines/movies/index.js';
-import {
-  createApp,
-  KeyStore,
-  startServer,
-  type RunningServer,
-  type TributaryApp,
-} from '../../src/serve/index.js';
+import { type RunningServer } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { runJob } from '../../src/stream/index.js';
 import { skipWithout } from '../fixtures/prerequisite.js';
-import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
+import { chromiumPath, openDashboard, serveDashboard, type ServedDashboard } from './browser.js';
 
 /**
  * The movies page in chromium, over a serving store filled from `simulate tmdb`: its filters
@@ -39,7 +33,7 @@ let dir: string;
 let lake: Lake;
 let sql: SqlEngine;
 let store: MoviesServingStore;
-let api: TributaryApp;
+let dashboard: ServedDashboard | undefined;
 let server: RunningServer;
 let context: BrowserContext;
 let adminKey: string;
@@ -47,7 +41,6 @@ const screenshots = path.resolve(import.meta.dirname, '../../test-artifacts/scre
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-movies-ui-'));
-  const clientDir = compileClient(path.join(dir, 'client'));
   lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
   sql = await openSqlEngine(lake);
   const log = createMemoryLog();
@@ -70,23 +63,14 @@ beforeAll(async () => {
   await refreshMoviesSilverGold(lake, query, 'ui-1');
   store = await MoviesServingStore.open({ schema: 'movies_ui' });
   await store.publish(query, 1);
-  const keys = KeyStore.open(path.join(dir, 'keys.json'));
-  adminKey = (await keys.create({ scopes: ['admin'], name: 'admin' })).key;
-  api = createApp({
-    keys,
+  dashboard = await serveDashboard(dir, {
     pipelines: [moviesModule({ store: () => Promise.resolve(store), extraction: () => stats })],
-    rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
-    statusTickMs: 0,
-    ui: { clientDir },
   });
-  server = await startServer(api.app, { port: 0 });
-  context = await launchChromium(path.join(dir, 'chromium'));
+  ({ server, context, adminKey } = dashboard);
 }, 240_000);
 
 afterAll(async () => {
-  await context?.close();
-  await api?.close();
-  await server?.close(200);
+  await dashboard?.close();
   await store?.close();
   sql?.close();
   await lake?.close();

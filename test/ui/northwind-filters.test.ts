@@ -13,18 +13,11 @@ import {
   northwindModule,
   refreshCombined,
 } from '../../src/pipelines/northwind/index.js';
-import {
-  createApp,
-  KeyStore,
-  lineageModule,
-  startServer,
-  type RunningServer,
-  type TributaryApp,
-} from '../../src/serve/index.js';
+import { lineageModule, type RunningServer } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { BatchDag, LineageEmitter, LineageGraphReader } from '../../src/stream/index.js';
 import { skipWithout } from '../fixtures/prerequisite.js';
-import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
+import { chromiumPath, openDashboard, serveDashboard, type ServedDashboard } from './browser.js';
 
 /**
  * Page filters in a real browser (Debian's chromium via playwright-core): the northwind page's
@@ -38,7 +31,7 @@ const screenshots = path.join(repoRoot, 'test-artifacts', 'screenshots');
 let dir: string;
 let lake: Lake;
 let sql: SqlEngine;
-let api: TributaryApp;
+let dashboard: ServedDashboard | undefined;
 let server: RunningServer;
 let context: BrowserContext;
 let adminKey: string;
@@ -60,7 +53,6 @@ FROM range(240) t(i)`;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-filters-ui-'));
-  const clientDir = compileClient(path.join(dir, 'client'));
   await mkdir(screenshots, { recursive: true });
   const config = loadConfig({
     env: {},
@@ -77,8 +69,6 @@ beforeAll(async () => {
   await ensureLiveTable(lake);
   await refreshCombined(lake);
   sql = await openSqlEngine(lake);
-  const store = KeyStore.open(path.join(dir, 'keys.json'));
-  adminKey = (await store.create({ scopes: ['admin'], name: 'admin' })).key;
   // Lineage of a small DAG shaped like northwind's: source → bronze → silver → gold, plus a topic.
   const lineage = new LineageEmitter({ dataDir: config.dataDir });
   const ok = () => Promise.resolve();
@@ -101,24 +91,17 @@ beforeAll(async () => {
     { lineage },
   ).runAll();
   await lineage.flush();
-  api = createApp({
-    keys: store,
+  dashboard = await serveDashboard(dir, {
     pipelines: [
       northwindModule({ query: (text, params) => sql.query(text, params) }),
       lineageModule(new LineageGraphReader(config.dataDir)),
     ],
-    rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
-    statusTickMs: 0,
-    ui: { clientDir },
   });
-  server = await startServer(api.app, { port: 0 });
-  context = await launchChromium(path.join(dir, 'chromium'));
+  ({ server, context, adminKey } = dashboard);
 }, 120_000);
 
 afterAll(async () => {
-  await context?.close();
-  await api?.close();
-  await server?.close(200);
+  await dashboard?.close();
   sql?.close();
   await lake?.close();
   if (dir) await rm(dir, { recursive: true, force: true });

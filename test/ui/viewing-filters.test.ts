@@ -18,31 +18,23 @@ import {
   viewingTopics,
   viewingValidateJob,
 } from '../../src/pipelines/viewing/index.js';
-import {
-  createApp,
-  createLakeTableProvider,
-  KeyStore,
-  startServer,
-  type RunningServer,
-  type TributaryApp,
-} from '../../src/serve/index.js';
+import { createLakeTableProvider, type RunningServer } from '../../src/serve/index.js';
 import { openSqlEngine, type SqlEngine } from '../../src/sql/index.js';
 import { runJob } from '../../src/stream/index.js';
 import { skipWithout } from '../fixtures/prerequisite.js';
-import { chromiumPath, compileClient, launchChromium, openDashboard } from './browser.js';
+import { chromiumPath, openDashboard, serveDashboard, type ServedDashboard } from './browser.js';
 
 /** The viewing page in chromium: its filters change the charts' data, land in the URL and survive a reload. */
 let dir: string;
 let lake: Lake;
 let sql: SqlEngine;
-let api: TributaryApp;
+let dashboard: ServedDashboard | undefined;
 let server: RunningServer;
 let context: BrowserContext;
 let adminKey: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tributary-viewing-ui-'));
-  const clientDir = compileClient(path.join(dir, 'client'));
   lake = await openLake({ storage: new LocalStorage(path.join(dir, 'lake')) });
   const log = createMemoryLog();
   await log.createTopic(viewingTopics.events, { partitions: 2 });
@@ -59,26 +51,17 @@ beforeAll(async () => {
   await runJob(viewingValidateJob({ log, lake }), { dataDir: path.join(dir, 'state'), once: true });
   await refreshViewingGold(lake, 'ui-test');
   sql = await openSqlEngine(lake);
-  const store = KeyStore.open(path.join(dir, 'keys.json'));
-  adminKey = (await store.create({ scopes: ['admin'], name: 'admin' })).key;
-  api = createApp({
-    keys: store,
+  dashboard = await serveDashboard(dir, {
     tables: createLakeTableProvider({ lake, sql }),
     pipelines: [
       viewingModule({ lake, log, query: (text, params) => sql.query(text, params), live: new LiveBoard() }),
     ],
-    rateLimit: { ratePerSecond: 10_000, burst: 10_000 },
-    statusTickMs: 0,
-    ui: { clientDir },
   });
-  server = await startServer(api.app, { port: 0 });
-  context = await launchChromium(path.join(dir, 'chromium'));
+  ({ server, context, adminKey } = dashboard);
 }, 180_000);
 
 afterAll(async () => {
-  await context?.close();
-  await api?.close();
-  await server?.close(200);
+  await dashboard?.close();
   sql?.close();
   await lake?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
