@@ -1,7 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { seededRandom } from '../../src/core/index.js';
+import { loadConfig, seededRandom } from '../../src/core/index.js';
+import { openLakeFromConfig } from '../../src/lake/index.js';
+import { openSqlEngine } from '../../src/sql/index.js';
 import { checkpointDir } from '../../src/stream/index.js';
 
 /**
@@ -76,4 +78,25 @@ export async function killRunAfterCheckpoint(
   child.kill('SIGKILL');
   const signal = await exited;
   if (signal !== 'SIGKILL') throw new Error(`run ${pipeline} ended before the kill (${signal}): ${stderr}`);
+}
+
+/**
+ * The rows of each query over the lake of `dataDir` (opened as the CLI opens it), each row as its
+ * JSON text, so two runs' tables compare with one `toEqual`.
+ */
+export async function lakeRows<K extends string>(
+  dataDir: string,
+  queries: Record<K, string>,
+): Promise<Record<K, string[]>> {
+  const lake = await openLakeFromConfig(loadConfig({ env: {}, dotenv: false, overrides: { dataDir } }));
+  const sql = await openSqlEngine(lake);
+  try {
+    const result = {} as Record<K, string[]>;
+    for (const key of Object.keys(queries) as K[])
+      result[key] = (await sql.query(queries[key])).map((row) => JSON.stringify(row));
+    return result;
+  } finally {
+    sql.close();
+    await lake.close();
+  }
 }

@@ -3,12 +3,9 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/core/index.js';
-import { openLakeFromConfig } from '../../../src/lake/index.js';
 import { reviewTables as tables, writeDemoReviews } from '../../../src/pipelines/reviews/index.js';
-import { openSqlEngine } from '../../../src/sql/index.js';
 import { skipWithout } from '../../fixtures/prerequisite.js';
-import { killRunAfterCheckpoint, runEnv, runOnce } from '../kill-run.js';
+import { killRunAfterCheckpoint, lakeRows, runEnv, runOnce } from '../kill-run.js';
 
 /**
  * kill -9 of `tributary run reviews` (unbounded: spool source and ingest job) while it is taking
@@ -18,28 +15,13 @@ import { killRunAfterCheckpoint, runEnv, runOnce } from '../kill-run.js';
  */
 const built = path.resolve('dist/src/cli/main.js');
 
-async function tablesOf(dataDir: string) {
-  const config = loadConfig({ env: {}, dotenv: false, overrides: { dataDir } });
-  const lake = await openLakeFromConfig(config);
-  const sql = await openSqlEngine(lake);
-  try {
-    const rows = async (text: string) => (await sql.query(text)).map((r) => JSON.stringify(r));
-    return {
-      bronze: await rows(`SELECT source_file, source_line, outcome FROM ${tables.bronze} ORDER BY 1, 2`),
-      silver: await rows(
-        `SELECT review_id, product_id, rating, sentiment_label FROM ${tables.silver} ORDER BY review_id`,
-      ),
-      quarantine: await rows(
-        `SELECT source_file, source_line, reason FROM ${tables.quarantine} ORDER BY 1, 2`,
-      ),
-      duplicates: await rows(
-        `SELECT review_id, source_file, source_line FROM ${tables.duplicates} ORDER BY 2, 3`,
-      ),
-    };
-  } finally {
-    sql.close();
-    await lake.close();
-  }
+function tablesOf(dataDir: string) {
+  return lakeRows(dataDir, {
+    bronze: `SELECT source_file, source_line, outcome FROM ${tables.bronze} ORDER BY 1, 2`,
+    silver: `SELECT review_id, product_id, rating, sentiment_label FROM ${tables.silver} ORDER BY review_id`,
+    quarantine: `SELECT source_file, source_line, reason FROM ${tables.quarantine} ORDER BY 1, 2`,
+    duplicates: `SELECT review_id, source_file, source_line FROM ${tables.duplicates} ORDER BY 2, 3`,
+  });
 }
 
 describe.skipIf(skipWithout(existsSync(built), `the build is missing (${built}); run npm run build`))(

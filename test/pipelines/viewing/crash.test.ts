@@ -3,17 +3,14 @@ import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../src/core/index.js';
-import { openLakeFromConfig } from '../../../src/lake/index.js';
 import {
   generateViewing,
   toCsv,
   toNdjson,
   viewingTables as tables,
 } from '../../../src/pipelines/viewing/index.js';
-import { openSqlEngine } from '../../../src/sql/index.js';
 import { skipWithout } from '../../fixtures/prerequisite.js';
-import { killRunAfterCheckpoint, runEnv, runOnce } from '../kill-run.js';
+import { killRunAfterCheckpoint, lakeRows, runEnv, runOnce } from '../kill-run.js';
 
 /**
  * kill -9 of `tributary run viewing` (unbounded: spool source, validation and live jobs) while it
@@ -22,23 +19,12 @@ import { killRunAfterCheckpoint, runEnv, runOnce } from '../kill-run.js';
  */
 const built = path.resolve('dist/src/cli/main.js');
 
-async function tablesOf(dataDir: string) {
-  const config = loadConfig({ env: {}, dotenv: false, overrides: { dataDir } });
-  const lake = await openLakeFromConfig(config);
-  const sql = await openSqlEngine(lake);
-  try {
-    const rows = async (text: string) => (await sql.query(text)).map((r) => JSON.stringify(r));
-    return {
-      bronze: await rows(
-        `SELECT event_id, user_id, show_id, event_type, watch_seconds, user_bucket FROM ${tables.bronze} ORDER BY event_id`,
-      ),
-      quarantine: await rows(`SELECT event_id, reason, source FROM ${tables.quarantine} ORDER BY raw`),
-      duplicates: await rows(`SELECT event_id, source FROM ${tables.duplicates} ORDER BY event_id, source`),
-    };
-  } finally {
-    sql.close();
-    await lake.close();
-  }
+function tablesOf(dataDir: string) {
+  return lakeRows(dataDir, {
+    bronze: `SELECT event_id, user_id, show_id, event_type, watch_seconds, user_bucket FROM ${tables.bronze} ORDER BY event_id`,
+    quarantine: `SELECT event_id, reason, source FROM ${tables.quarantine} ORDER BY raw`,
+    duplicates: `SELECT event_id, source FROM ${tables.duplicates} ORDER BY event_id, source`,
+  });
 }
 
 describe.skipIf(skipWithout(existsSync(built), `the build is missing (${built}); run npm run build`))(
