@@ -50,15 +50,21 @@ function holdSyncs(events: string[]) {
   };
 }
 
+/** A group-commit log whose window (one hour) could only end a test by timing out, with topic `t`. */
+async function openIdleLog() {
+  const log = await openEmbeddedLog({
+    dir: freshDir(),
+    fsync: 'group',
+    groupCommitMs: hourMs,
+    retentionCheckMs: 0,
+  });
+  await log.createTopic('t', { partitions: 1 });
+  return log;
+}
+
 describe('adaptive group commit (fsync=group)', () => {
   it('commits an append on an idle log at once, without waiting for the window', async () => {
-    const log = await openEmbeddedLog({
-      dir: freshDir(),
-      fsync: 'group',
-      groupCommitMs: hourMs,
-      retentionCheckMs: 0,
-    });
-    await log.createTopic('t', { partitions: 1 });
+    const log = await openIdleLog();
     // With a one-hour window this only returns (within the test timeout) if the commit did not wait.
     const [result] = await log.append([{ topic: 't', value: 'alone' }]);
     expect(result.offset).toBe(0);
@@ -67,13 +73,7 @@ describe('adaptive group commit (fsync=group)', () => {
   });
 
   it('acknowledges only after the fsync, and appends made during an fsync share the next one when it ends', async () => {
-    const log = await openEmbeddedLog({
-      dir: freshDir(),
-      fsync: 'group',
-      groupCommitMs: hourMs,
-      retentionCheckMs: 0,
-    });
-    await log.createTopic('t', { partitions: 1 });
+    const log = await openIdleLog();
     const events: string[] = [];
     const syncs = holdSyncs(events);
     const first = log.append([{ topic: 't', value: 'a' }]).then(() => events.push('a acked'));
@@ -111,13 +111,7 @@ describe('adaptive group commit (fsync=group)', () => {
   });
 
   it('appends issued in one event-loop turn share one fsync', async () => {
-    const log = await openEmbeddedLog({
-      dir: freshDir(),
-      fsync: 'group',
-      groupCommitMs: hourMs,
-      retentionCheckMs: 0,
-    });
-    await log.createTopic('t', { partitions: 1 });
+    const log = await openIdleLog();
     const events: string[] = [];
     const syncs = holdSyncs(events);
     const acks = Array.from({ length: 10 }, (_, i) => log.append([{ topic: 't', value: `v${i}` }]));
