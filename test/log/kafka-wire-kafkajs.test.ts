@@ -5,6 +5,7 @@ import { Kafka, logLevel, type Consumer, type EachMessagePayload } from 'kafkajs
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEmbeddedLog, serveKafka, type EmbeddedLog, type KafkaListener } from '../../src/log/index.js';
 import { kafkaAuthenticator, KeyStore } from '../../src/serve/index.js';
+import { until as waitUntil } from '../fixtures/processes.js';
 
 /**
  * kafkajs 2.2.4 (a client nobody here wrote) against the Kafka listener: admin client, an
@@ -40,13 +41,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (condition: () => boolean, what: string, timeoutMs = 20_000) =>
+  waitUntil(what, condition, timeoutMs);
 
 describe('Kafka listener with kafkajs', () => {
   it('creates, lists, describes and deletes topics with the admin client', async () => {

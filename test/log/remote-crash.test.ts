@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTributaryError } from '../../src/core/index.js';
 import { connectRemoteLog, readLogServerInfo, type RemoteLog } from '../../src/log/index.js';
+import { until as waitUntil } from '../fixtures/processes.js';
 
 /**
  * One consumer group as several processes: a log server (`tributary log serve`, compiled CLI) and
@@ -58,13 +59,7 @@ function start(args: string[]): Proc {
 }
 
 /** Waits (polling every 20 ms) for `condition`; fails after a generous deadline, never on speed. */
-async function until(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = (what: string, condition: () => boolean) => waitUntil(what, condition, 30_000);
 
 /** The partitions a member said it owns in its last `assignment` line (undefined before any). */
 function latestAssignment(member: Proc): number[] | undefined {

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,6 +8,7 @@ import { dataDirPaths } from '../../src/core/index.js';
 import { connectRemoteLog, openEmbeddedLog, readLogServerInfo, type Log } from '../../src/log/index.js';
 import { runJob } from '../../src/stream/index.js';
 import { goldenJob, goldenOutputTopic, goldenSales } from '../../src/stream/testing/golden.js';
+import { startNode, until, type StartedProcess } from '../fixtures/processes.js';
 
 // The golden job run three ways must give identical outputs: straight through, killed with
 // SIGKILL mid-run and restarted (compiled worker from dist/), and as worker processes of one group
@@ -62,28 +62,17 @@ async function runInProcess(dataDir: string): Promise<{ values: string[]; ids: s
   }
 }
 
-function runWorker(
+async function runWorker(
   dataDir: string,
   killAfterBatches: number | null,
 ): Promise<{ code: number | null; signal: string | null; batches: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [worker, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let batches = 0;
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      batches += d
-        .toString()
-        .split('\n')
-        .filter((l) => l.startsWith('batch ')).length;
-      if (killAfterBatches !== null && batches >= killAfterBatches) child.kill('SIGKILL');
+  const started = startNode([worker, dataDir], { env: process.env });
+  if (killAfterBatches !== null)
+    started.child.stdout?.on('data', () => {
+      if (batchesOf(started) >= killAfterBatches) started.child.kill('SIGKILL');
     });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null) reject(new Error(`worker exited ${code}: ${stderr}`));
-      else resolve({ code, signal, batches });
-    });
-  });
+  const end = await started.exited;
+  return { ...end, batches: batchesOf(started) };
 }
 
 describe('golden job', () => {
@@ -142,44 +131,11 @@ describe('golden job', () => {
   }
 });
 
-interface Proc {
-  child: ChildProcess;
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
+type Proc = StartedProcess;
 
 /** Starts a compiled process, collecting its stdout lines; `exited` rejects on a non-zero exit. */
-function start(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TRIBUTARY_LOG_LEVEL: 'error', ...env },
-  });
-  const lines: string[] = [];
-  let stderr = '';
-  let partial = '';
-  child.stdout.on('data', (d: Buffer) => {
-    const parts = (partial + d.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null) reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
-      else resolve({ code, signal });
-    });
-  });
-  return { child, lines, exited };
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const start = (args: string[], env: Record<string, string> = {}): Proc =>
+  startNode(args, { env: { ...process.env, TRIBUTARY_LOG_LEVEL: 'error', ...env } });
 
 const batchesOf = (p: Proc) => p.lines.filter((l) => l.startsWith('batch ')).length;
 

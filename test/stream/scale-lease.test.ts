@@ -8,6 +8,7 @@ import { ManualClock, TributaryError } from '../../src/core/index.js';
 import { LocalStorage, S3Storage, type Storage } from '../../src/lake/index.js';
 import { JobCheckpoints, type CheckpointState, type TaskStore } from '../../src/stream/index.js';
 import { startConditionalS3rver } from './scale-s3rver.js';
+import { until as waitUntil } from '../fixtures/processes.js';
 
 // Task leases with liveness and fencing (src/stream/task-store.ts): with a fake clock on local disk
 // and on an S3-compatible server (s3rver, with If-None-Match as S3 has it), then with a real process
@@ -266,13 +267,7 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
     return { child, lines, exited };
   }
 
-  async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  const until = (what: string, check: () => boolean, timeoutMs = 30_000) => waitUntil(what, check, timeoutMs);
 
   it('its successor takes the task after the TTL; the woken owner is refused and the history stays one chain', async () => {
     expect(existsSync(holder), 'run `npm run build` first').toBe(true);

@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +16,7 @@ import {
   goldenSales,
 } from '../../src/stream/testing/golden.js';
 import { startConditionalS3rver } from './scale-s3rver.js';
+import { startNode, until, type StartedProcess } from '../fixtures/processes.js';
 
 // Scale-out across machines, simulated on one: three worker processes, each with its own data dir,
 // share nothing but the log — one `tributary log serve --kafka-port` process, reached over the
@@ -84,47 +85,14 @@ async function results(log: Log, lake: Lake): Promise<Results> {
   }
 }
 
-interface Proc {
-  child: ChildProcess;
-  lines: string[];
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
+type Proc = StartedProcess;
 
-function start(args: string[], env: NodeJS.ProcessEnv, cwd: string): Proc {
-  const child = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+const start = (args: string[], env: NodeJS.ProcessEnv, cwd: string): Proc =>
+  startNode(args, {
     env: { ...baseEnv, TRIBUTARY_LOG_LEVEL: verbose ? 'info' : 'error', ...env },
     cwd,
+    echo: verbose,
   });
-  const lines: string[] = [];
-  let stderr = '';
-  let partial = '';
-  child.stdout.on('data', (d: Buffer) => {
-    const parts = (partial + d.toString()).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    if (verbose) process.stderr.write(`[${child.pid}] ${d.toString()}`);
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code !== 0 && signal === null) reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`));
-      else resolve({ code, signal });
-    });
-  });
-  return { child, lines, exited };
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function tributary(dataDir: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -173,7 +141,7 @@ describe('three worker machines: Kafka protocol + object storage only', () => {
     const logDir = path.join(root, 'log-machine');
     const key = (await tributary(logDir, ['keys', 'create', '--scope', 'admin', '--name', 'workers'])).trim();
     server = start([cli, '--data-dir', logDir, 'log', 'serve', '--kafka-port', '0'], {}, root);
-    await until('the Kafka listener', () => server!.lines.some((l) => /Kafka listener on /.test(l)));
+    await until('the Kafka listener', () => server!.lines.some((l) => /Kafka listener on /.test(l)), 90_000);
     const kafkaPort = Number(/:(\d+)$/.exec(server.lines.find((l) => /Kafka listener on /.test(l))!)![1]);
     const info = readLogServerInfo(dataDirPaths(logDir).log)!;
     const log = await connectRemoteLog({ host: info.host, port: info.port, token: info.token });
@@ -201,7 +169,7 @@ describe('three worker machines: Kafka protocol + object storage only', () => {
       new Set(p.lines.filter((l) => l.startsWith('task start ')).map((l) => l.slice(11)));
     try {
       const workers = [await machine(25), await machine(25), await machine(25)];
-      await until('every worker to be under way', () => workers.every((w) => batchesOf(w) >= 3));
+      await until('every worker to be under way', () => workers.every((w) => batchesOf(w) >= 3), 90_000);
       const [victim, ...survivors] = workers;
       victim.child.kill('SIGKILL');
       expect((await victim.exited).signal).toBe('SIGKILL');
