@@ -65,16 +65,14 @@ export function encodeCheckpointState(state: CheckpointState): Uint8Array {
   return Buffer.from(JSON.stringify(state), 'utf8');
 }
 
-/** Writes state then manifest; returns the manifest (with the state size). */
-export async function writeCheckpoint(
-  dir: string,
+/** The manifest naming a checkpoint's state file (its digest and size), local or in a task's store. */
+export function checkpointManifest(
   state: CheckpointState,
+  stateFile: string,
+  data: Uint8Array,
   createdAtMs: number,
-): Promise<CheckpointManifest> {
-  const data = encodeCheckpointState(state);
-  const stateFile = `chk-${String(state.checkpointId).padStart(10, '0')}.json`;
-  await writeFileAtomic(path.join(dir, stateFile), data);
-  const manifest: CheckpointManifest = {
+): CheckpointManifest {
+  return {
     format: 'tributary.stream.checkpoint',
     version: checkpointFormatVersion,
     job: state.job,
@@ -84,6 +82,18 @@ export async function writeCheckpoint(
     stateBytes: data.length,
     createdAtMs,
   };
+}
+
+/** Writes state then manifest; returns the manifest (with the state size). */
+export async function writeCheckpoint(
+  dir: string,
+  state: CheckpointState,
+  createdAtMs: number,
+): Promise<CheckpointManifest> {
+  const data = encodeCheckpointState(state);
+  const stateFile = `chk-${String(state.checkpointId).padStart(10, '0')}.json`;
+  await writeFileAtomic(path.join(dir, stateFile), data);
+  const manifest = checkpointManifest(state, stateFile, data, createdAtMs);
   await writeFileAtomic(path.join(dir, 'CURRENT'), `${JSON.stringify(manifest)}\n`);
   // Older state files are garbage once the manifest points past them.
   for (const name of await readdir(dir)) {

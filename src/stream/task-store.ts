@@ -43,7 +43,7 @@
  * A taker also lists the lease records after creating its generation and backs off when a higher
  * one exists (old generations are deleted, so a long-stalled taker could re-create one).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import {
   childLogger,
@@ -65,7 +65,7 @@ import {
 } from '../lake/index.js';
 import {
   checkCheckpointManifest,
-  checkpointFormatVersion,
+  checkpointManifest,
   decodeCheckpointState,
   decodeSinkIntent,
   encodeCheckpointState,
@@ -493,14 +493,7 @@ export class TaskStore {
     const stateFile = `${pad(state.checkpointId)}-g${this.generation}.json`;
     await this.#storage.put(`${this.#base}/state/${stateFile}`, data);
     const manifest: CheckpointManifest = {
-      format: 'tributary.stream.checkpoint',
-      version: checkpointFormatVersion,
-      job: state.job,
-      checkpointId: state.checkpointId,
-      stateFile,
-      stateSha256: createHash('sha256').update(data).digest('hex'),
-      stateBytes: data.length,
-      createdAtMs,
+      ...checkpointManifest(state, stateFile, data, createdAtMs),
       generation: this.generation,
     };
     const manifestKey = `${this.#base}/manifest/${pad(state.checkpointId)}.json`;
