@@ -14,3 +14,4 @@ export * from './process.js';
 export * from './retry.js';
 export * from './throttle.js';
 export * from './supervise.js';
+export * from './concurrency.js';

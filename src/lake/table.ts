@@ -2,8 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import nodePath from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { limits, TributaryError, type Clock } from '../core/index.js';
-import { forEachConcurrently } from './concurrency.js';
+import { forEachBounded, limits, TributaryError, type Clock } from '../core/index.js';
 import {
   decodeManifest,
   encodeManifest,
@@ -305,7 +304,7 @@ export class LakeTable {
     const staged = new Array<StagedFile>(written.length);
     const existing = new Map((committed?.files ?? []).map((f) => [f.path, f]));
     try {
-      await forEachConcurrently(written, limits.lakePublishConcurrencyMax, async (file, i) => {
+      await forEachBounded(written, limits.lakePublishConcurrencyMax, async (file, i) => {
         const relative = file.partition === '' ? file.fileName : `${file.partition}/${file.fileName}`;
         const already = existing.get(relative);
         if (already) {
@@ -632,7 +631,7 @@ export class LakeTable {
       this.#cached = manifest;
       const touched = new Set([...added.map((f) => f.partition), ...(replaced === 'all' ? [] : replaced)]);
       const livePartitions = new Set(files.map((f) => f.partition));
-      await forEachConcurrently(
+      await forEachBounded(
         [...touched].filter((p) => livePartitions.has(p)),
         limits.lakePublishConcurrencyMax,
         (p) => this.#writeMarker(p, manifest),

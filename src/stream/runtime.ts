@@ -11,7 +11,7 @@
  * before failing stay); `late` means every window it belonged to was past its allowed lateness.
  */
 import { createHash } from 'node:crypto';
-import { TributaryError, toTributaryError, type Clock, type ErrorCode } from '../core/index.js';
+import { runBounded, TributaryError, toTributaryError, type Clock, type ErrorCode } from '../core/index.js';
 import { AvroSerde, type LogRecord, type ProducerRecord } from '../log/index.js';
 import type { Decoder, SourceDefinition, Stage, StreamJob } from './job.js';
 import {
@@ -723,31 +723,6 @@ function restore(ctx: RecordContext, item: ParkedRecord): void {
   // Distinct id space per parked item: an async result may fan out again downstream.
   ctx.fanout = item.fanout * 1_000_000;
   ctx.timestamp = item.ts;
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** Runs `fn` over `items` with at most `concurrency` in flight; results in input order. */
-async function runBounded<I, O>(
-  items: I[],
-  concurrency: number,
-  fn: (item: I) => Promise<O>,
-): Promise<Settled<O>[]> {
-  const results = new Array<Settled<O>>(items.length);
-  let nextIndex = 0;
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const i = nextIndex++;
-      if (i >= items.length) return;
-      try {
-        results[i] = { ok: true, value: await fn(items[i]) };
-      } catch (error) {
-        results[i] = { ok: false, error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
 }
 
 export { outcomeAccepted, outcomeLate };
