@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   openEmbeddedLog,
   readLogServerInfo,
@@ -27,9 +28,9 @@ const openAuthenticator: KafkaAuthenticator = {
 
 /**
  * One embedded log served both ways in this process (the log server and the Kafka listener, as in
- * `tributary up`), and the clients of both in one worker thread (see kafka-clients.ts): the
- * figures are the served side's throughput, with client encoding off the server's event loop as it
- * is for real client processes.
+ * `tributary up`), and the clients of both in one child process (see kafka-clients.ts): the
+ * figures are the served side's throughput, with client encoding in a process of its own as it is
+ * for real clients.
  */
 interface Served {
   log: Log;
@@ -53,15 +54,21 @@ async function serveBoth(context: BenchContext): Promise<Served> {
     batchesInFlight,
     fetchPartitionBytes,
   };
-  const worker = new Worker(new URL('./kafka-clients.js', import.meta.url), {
-    workerData: setup,
-    // The young generation npm run bench gives the main thread (--max-semi-space-size=32).
-    resourceLimits: { maxYoungGenerationSizeMb: 96 },
-  });
+  const client = fork(
+    fileURLToPath(new URL('./kafka-clients.js', import.meta.url)),
+    [JSON.stringify(setup)],
+    {
+      // The young generation npm run bench gives itself.
+      execArgv: ['--max-semi-space-size=32'],
+    },
+  );
   const answers: ((answer: ClientAnswer) => void)[] = [];
-  const failed = new Promise<never>((_, reject) => worker.once('error', reject));
+  const failed = new Promise<never>((_, reject) => {
+    client.once('error', reject);
+    client.once('exit', (code) => reject(new Error(`the benchmark client exited with code ${code}`)));
+  });
   failed.catch(() => undefined);
-  worker.on('message', (answer: ClientAnswer) => answers.shift()?.(answer));
+  client.on('message', (answer: ClientAnswer) => answers.shift()?.(answer));
   const next = () =>
     Promise.race([new Promise<ClientAnswer>((resolve) => answers.push(resolve)), failed]).then((answer) => {
       if (!answer.ok) throw new Error(`benchmark client: ${answer.error}`);
@@ -70,7 +77,7 @@ async function serveBoth(context: BenchContext): Promise<Served> {
   await next(); // connected
   const run = (task: ClientTask) => {
     const answer = next();
-    worker.postMessage(task);
+    client.send(task);
     return answer;
   };
   return {
@@ -80,7 +87,7 @@ async function serveBoth(context: BenchContext): Promise<Served> {
       try {
         await run({ kind: 'close' });
       } finally {
-        await worker.terminate();
+        client.kill();
         await kafka.close();
         await server.close();
         await log.close();
@@ -91,7 +98,7 @@ async function serveBoth(context: BenchContext): Promise<Served> {
 
 const produceBench: Benchmark = {
   name: 'kafka.produce',
-  description: `produce ${produceRecords.toLocaleString('en-US')} records of ${valueBytes} B through the Kafka listener (@platformatic/kafka producer, acks=1, batches of ${recordsPerBatch}, ${batchesInFlight} in flight; clients in a worker thread)`,
+  description: `produce ${produceRecords.toLocaleString('en-US')} records of ${valueBytes} B through the Kafka listener (@platformatic/kafka producer, acks=1, batches of ${recordsPerBatch}, ${batchesInFlight} in flight; clients in a child process)`,
   async run(context: BenchContext): Promise<BenchResult> {
     const served = await serveBoth(context);
     try {
@@ -147,7 +154,7 @@ const produceBench: Benchmark = {
 
 const fetchBench: Benchmark = {
   name: 'kafka.fetch',
-  description: `fetch ${produceRecords.toLocaleString('en-US')} records of ${valueBytes} B through the Kafka listener (@platformatic/kafka Fetch, ${fetchPartitionBytes / 1024 / 1024} MiB per request; clients in a worker thread)`,
+  description: `fetch ${produceRecords.toLocaleString('en-US')} records of ${valueBytes} B through the Kafka listener (@platformatic/kafka Fetch, ${fetchPartitionBytes / 1024 / 1024} MiB per request; clients in a child process)`,
   async run(context: BenchContext): Promise<BenchResult> {
     const served = await serveBoth(context);
     try {
