@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { createIngestRoutes } from '../src/connectors/index.js';
@@ -12,6 +11,7 @@ import {
   type ProducerRecord,
 } from '../src/log/index.js';
 import { createApp, KeyStore, startServer, topicsModule } from '../src/serve/index.js';
+import { httpLoad } from './http-load.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 /**
@@ -301,24 +301,6 @@ const remoteBench: Benchmark = {
 
 // ---- HTTP ingest ---------------------------------------------------------------------------------
 
-/** The part of autocannon's programmatic API used here (the package ships no types). */
-interface AutocannonResult {
-  requests: { total: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (options: {
-  url: string;
-  method: 'POST';
-  body: string;
-  headers: Record<string, string>;
-  connections: number;
-  duration: number;
-  workers?: number;
-}) => Promise<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
-
 const recordsPerRequest = 100;
 const requestsInFlight = 16;
 const ingestRounds = 3;
@@ -381,40 +363,43 @@ const ingestBench: Benchmark = {
     const server = await startServer(root, { port: 0 });
     const batch = ingestBatch();
     const body = JSON.stringify(batch);
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
     const request = {
       url: `${server.url}/api/ingest/topics/http/records`,
       method: 'POST' as const,
-      body,
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: { text: body, file: path.join(context.dir, 'ingest-body.json') },
+      headers,
       connections: requestsInFlight,
-      workers: 1,
     };
     // The same records through the admin topics API: {"records": [{"value": "<element JSON>"}]}.
     const topicsRequest = {
       ...request,
       url: `${server.url}/api/topics/admin/records`,
-      body: JSON.stringify({ records: batch.map((element) => ({ value: JSON.stringify(element) })) }),
+      body: {
+        text: JSON.stringify({ records: batch.map((element) => ({ value: JSON.stringify(element) })) }),
+        file: path.join(context.dir, 'topics-body.json'),
+      },
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
     };
     try {
       await log.createTopic('direct', { partitions: 1, retentionMs: -1 });
-      const warm = await fetch(request.url, { method: 'POST', body, headers: request.headers });
+      const warm = await fetch(request.url, { method: 'POST', body, headers });
       if (!warm.ok) throw new Error(`warm-up ingest failed: ${warm.status} ${await warm.text()}`);
       // Untimed warm-up of both paths, then alternating rounds (the machine is shared).
-      await autocannon({ ...request, duration: 1 });
-      await autocannon({ ...topicsRequest, duration: 1 });
+      await httpLoad({ ...request, durationSeconds: 1 });
+      await httpLoad({ ...topicsRequest, durationSeconds: 1 });
       await directAppendRate(log, 'direct', batch, 1);
       let httpRecords = 0;
       let topicsRecords = 0;
       let directRate = 0;
       for (let round = 0; round < ingestRounds; round++) {
-        const http = await autocannon({ ...request, duration: ingestRoundSeconds });
+        const http = await httpLoad({ ...request, durationSeconds: ingestRoundSeconds });
         if (http.non2xx + http.errors + http.timeouts > 0)
           throw new Error(
             `ingest round had ${http.non2xx} non-2xx, ${http.errors} errors, ${http.timeouts} timeouts`,
           );
         httpRecords += http.requests.total * recordsPerRequest;
-        const topics = await autocannon({ ...topicsRequest, duration: ingestRoundSeconds });
+        const topics = await httpLoad({ ...topicsRequest, durationSeconds: ingestRoundSeconds });
         if (topics.non2xx + topics.errors + topics.timeouts > 0)
           throw new Error(`topics API round had ${topics.non2xx} non-2xx, ${topics.errors} errors`);
         topicsRecords += topics.requests.total * recordsPerRequest;

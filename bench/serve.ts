@@ -1,27 +1,10 @@
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { LocalStorage, openLake, type Lake } from '../src/lake/index.js';
 import { createApp, createLakeTableProvider, KeyStore, startServer } from '../src/serve/index.js';
 import { openSqlEngine } from '../src/sql/index.js';
+import { httpLoad, type HttpLoadResult } from './http-load.js';
 import type { Benchmark } from './types.js';
-
-/** The part of autocannon's programmatic API used here (the package ships no types). */
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number; average: number };
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  duration: number;
-  headers?: Record<string, string>;
-  workers?: number;
-}) => Promise<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const connections = 50;
 const durationSeconds = 10;
@@ -79,30 +62,28 @@ export const serveBenchmarks: Benchmark[] = [
         const bytes = (await warm.text()).length;
         // The machine is shared, so load drifts during a run: alternate short hello and gold rounds
         // (same total time each) so both see the same conditions.
-        const hello: AutocannonResult[] = [];
-        const gold: AutocannonResult[] = [];
+        const hello: HttpLoadResult[] = [];
+        const gold: HttpLoadResult[] = [];
         const roundSeconds = durationSeconds / rounds;
         progress(`gold response ${bytes} bytes; ${rounds} alternating rounds of ${roundSeconds} s each`);
         // Untimed warm-up so JIT compilation lands in neither measurement.
-        await autocannon({ url: `${server.url}/hello`, connections, duration: 1, workers: 1 });
-        await autocannon({
+        await httpLoad({ url: `${server.url}/hello`, connections, durationSeconds: 1 });
+        await httpLoad({
           url: goldUrl,
           connections,
-          duration: 1,
+          durationSeconds: 1,
           headers: { authorization: `Bearer ${key}` },
-          workers: 1,
         });
         for (let round = 0; round < rounds; round += 1) {
           hello.push(
-            await autocannon({ url: `${server.url}/hello`, connections, duration: roundSeconds, workers: 1 }),
+            await httpLoad({ url: `${server.url}/hello`, connections, durationSeconds: roundSeconds }),
           );
           gold.push(
-            await autocannon({
+            await httpLoad({
               url: goldUrl,
               connections,
-              duration: roundSeconds,
+              durationSeconds: roundSeconds,
               headers: { authorization: `Bearer ${key}` },
-              workers: 1,
             }),
           );
           progress(
@@ -111,7 +92,7 @@ export const serveBenchmarks: Benchmark[] = [
         }
         const failures = gold.reduce((n, r) => n + r.non2xx + r.errors, 0);
         if (failures > 0) throw new Error(`gold runs had ${failures} non-2xx responses or errors`);
-        const rate = (runs: AutocannonResult[]) =>
+        const rate = (runs: HttpLoadResult[]) =>
           runs.reduce((n, r) => n + r.requests.total, 0) / durationSeconds;
         const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
         const goldRate = rate(gold);
