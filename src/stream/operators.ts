@@ -98,15 +98,20 @@ export class JoinTableOperator implements Operator {
 
 export class SinkOperator implements Operator {
   next: Operator | null = null;
+  /** Whether any sink reads output ids; else they are not computed (see `Sink.usesIds`). */
+  readonly #ids: boolean;
   constructor(
     private readonly sinks: readonly Sink<unknown>[],
     private readonly ctx: RecordContext,
     private readonly idFor: (outId: string, fanout: number) => string,
     private readonly counters: { outputs: number },
-  ) {}
+  ) {
+    this.#ids = sinks.some((sink) => sink.usesIds !== false);
+  }
   push(value: unknown, ts: number, key: Key): void {
     const ctx = this.ctx;
-    const id = this.idFor(ctx.sourceId(), ctx.fanout++);
+    const fanout = ctx.fanout++;
+    const id = this.#ids ? this.idFor(ctx.sourceId(), fanout) : '';
     ctx.outcome |= outcomeAccepted;
     this.counters.outputs++;
     const k = key === noKey ? null : key;

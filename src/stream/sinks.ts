@@ -239,6 +239,7 @@ export function sinkWhere<T, U = T>(
     write(value, timestampMs, key, id) {
       if (where(value)) sink.write(as(value), timestampMs, key, id);
     },
+    ...(sink.usesIds === false ? { usesIds: false } : {}),
     flush: () => sink.flush(),
     preCommit: (checkpointId) => sink.preCommit(checkpointId),
     commit: (checkpointId, state) => sink.commit(checkpointId, state),
@@ -559,6 +560,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
 
   return {
     name: `lake:${table.name}`,
+    // Replays are recognised by deterministic file names and commit ids, not by output ids.
+    usesIds: false,
     get evicted() {
       return evicted;
     },

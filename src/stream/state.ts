@@ -84,6 +84,28 @@ class ProcessContextImpl implements ProcessContext<unknown> {
   }
 }
 
+/**
+ * A value state of one key: one small object per `valueState` call (a dedup step calls it for
+ * every record) instead of an object and three closures.
+ */
+class ValueHandle<T> implements ValueState<T> {
+  constructor(
+    private readonly op: ProcessOperator,
+    private readonly state: KeyState,
+    private readonly name: string,
+  ) {}
+  get(): T | undefined {
+    const s = this.state.values[this.name];
+    return this.op.alive(s) ? (s[0] as T) : undefined;
+  }
+  set(value: T): void {
+    this.state.values[this.name] = [value, this.op.currentTs];
+  }
+  clear(): void {
+    delete this.state.values[this.name];
+  }
+}
+
 export class ProcessOperator implements Operator {
   next: Operator | null = null;
   watermark = -Infinity;
@@ -150,19 +172,12 @@ export class ProcessOperator implements Operator {
   }
 
   #valueState<T>(name: string): ValueState<T> {
-    const state = this.#current!;
-    return {
-      get: () => {
-        const s = state.values[name];
-        return this.#alive(s) ? (s[0] as T) : undefined;
-      },
-      set: (value: T) => {
-        state.values[name] = [value, this.#currentTs];
-      },
-      clear: () => {
-        delete state.values[name];
-      },
-    };
+    return new ValueHandle<T>(this, this.#current!, name);
+  }
+
+  /** Whether a stamped entry is still alive (its TTL not passed by the watermark). */
+  alive(stamp: Stamped | undefined): stamp is Stamped {
+    return this.#alive(stamp);
   }
 
   #mapState<V>(name: string): MapState<V> {

@@ -115,6 +115,12 @@ export interface Sink<T> {
   open(context: SinkContext): Promise<void>;
   /** `id` is deterministic for the output (same input, same job → same id), for deduplication. */
   write(value: T, timestampMs: number, key: Key | null, id: string): void;
+  /**
+   * False for a sink whose `write` never reads `id` (the lake sink: replays are recognised by
+   * deterministic file names and commit ids). When no sink of a job reads ids the engine does not
+   * compute them (a SHA-256 per output) and passes ''. Default true.
+   */
+  readonly usesIds?: boolean;
   flush(): Promise<void>;
   preCommit(checkpointId: number): Promise<unknown>;
   commit(checkpointId: number, state: unknown): Promise<void>;

@@ -16,6 +16,12 @@ export interface DecodedRecord {
   line: number;
   /** For txt the line, for jsonl the line as written, for csv/json a JSON object text. */
   value: string;
+  /**
+   * txt and jsonl: `value`'s UTF-8 bytes, a view of the bytes read (the line was checked to be
+   * UTF-8, so they are what encoding `value` again would give). A caller appending the record to
+   * the log passes them instead of encoding the text a second time.
+   */
+  bytes?: Uint8Array;
   /** Parsed value for structured formats (csv object, json element, jsonl value). */
   parsed?: unknown;
   /**
@@ -136,10 +142,15 @@ export async function* decodeStream(
     const recordBytesMax = options.recordBytesMax ?? limits.recordBytesMax;
     let line = 0;
     let index = 0;
-    const emit = function* (text: string): Generator<DecodedRecord> {
+    const emit = function* (text: string, lineBytes: Buffer): Generator<DecodedRecord> {
       line++;
-      const value = text.endsWith('\r') ? text.slice(0, -1) : text;
+      const cr = text.endsWith('\r');
+      const value = cr ? text.slice(0, -1) : text;
       if (value.length === 0 || (validate && value.trim().length === 0)) return;
+      // The text's own bytes: without a byte-order mark lineText dropped and the '\r' cut above.
+      const bom =
+        line === 1 && lineBytes[0] === 0xef && lineBytes[1] === 0xbb && lineBytes[2] === 0xbf ? 3 : 0;
+      const bytes = lineBytes.subarray(bom, lineBytes.length - (cr ? 1 : 0));
       if (validate) {
         let parsed: unknown;
         try {
@@ -147,13 +158,13 @@ export async function* decodeStream(
         } catch (error) {
           const reason = `not valid JSON (${(error as Error).message})`;
           if (options.badRecords !== 'yield') throw decodeError(name, line, reason, error);
-          yield { index: index++, line, value, error: `${name} line ${line}: ${reason}` };
+          yield { index: index++, line, value, bytes, error: `${name} line ${line}: ${reason}` };
           return;
         }
-        yield parse ? { index: index++, line, value, parsed } : { index: index++, line, value };
+        yield parse ? { index: index++, line, value, bytes, parsed } : { index: index++, line, value, bytes };
         return;
       }
-      yield { index: index++, line, value };
+      yield { index: index++, line, value, bytes };
     };
     // Lines are split on the newline byte before decoding (0x0A never occurs inside a multi-byte
     // UTF-8 sequence): the unfinished line is kept as a list of pieces and joined once, when its
@@ -163,10 +174,13 @@ export async function* decodeStream(
     let carryBytes = 0;
     // Each line is decoded whole; only the file's first line may start with a byte-order mark.
     const lineDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-    const lineText = (piece: Buffer): string => {
+    const lineBytes = (piece: Buffer): Buffer => {
       const bytes = carry.length === 0 ? piece : Buffer.concat([...carry, piece]);
       carry = [];
       carryBytes = 0;
+      return bytes;
+    };
+    const lineText = (bytes: Buffer): string => {
       let text: string;
       try {
         text = lineDecoder.decode(bytes);
@@ -184,7 +198,8 @@ export async function* decodeStream(
       while (newline !== -1) {
         if (carryBytes + newline - start > recordBytesMax)
           throw recordTooLarge(name, line + 1, recordBytesMax);
-        yield* emit(lineText(bytes.subarray(start, newline)));
+        const piece = lineBytes(bytes.subarray(start, newline));
+        yield* emit(lineText(piece), piece);
         start = newline + 1;
         newline = bytes.indexOf(10, start);
       }
@@ -194,7 +209,10 @@ export async function* decodeStream(
         carry.push(Buffer.from(bytes.subarray(start)));
       }
     }
-    if (carryBytes > 0) yield* emit(lineText(Buffer.alloc(0)));
+    if (carryBytes > 0) {
+      const piece = lineBytes(Buffer.alloc(0));
+      yield* emit(lineText(piece), piece);
+    }
   } catch (error) {
     if (error instanceof TributaryError) throw error;
     // zlib and fs errors: a corrupt .gz is an undecodable file, not an I/O fault of ours.

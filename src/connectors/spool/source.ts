@@ -481,7 +481,8 @@ export class SpoolSource {
         batch.push({
           topic,
           key,
-          value: record.value,
+          // The line's bytes as read when the decoder has them: not encoded a second time.
+          value: record.bytes ?? record.value,
           headers: {
             [spoolHeaders.recordId]: `${current.fileId}:${record.index}`,
             [spoolHeaders.file]: fileHeader,

@@ -55,11 +55,26 @@ export interface EncodableRecord {
 
 const utf8 = new TextEncoder();
 
+/**
+ * UTF-8 of header names, kept: a source puts the same few names on every record (the spool three),
+ * and encoding each anew is a fresh ArrayBuffer per header. The bytes are only copied out.
+ */
+const headerNames = new Map<string, Uint8Array>();
+
+function headerNameBytes(name: string): Uint8Array {
+  let bytes = headerNames.get(name);
+  if (bytes === undefined) {
+    bytes = utf8.encode(name);
+    if (headerNames.size < limits.logHeaderNamesCachedMax) headerNames.set(name, bytes);
+  }
+  return bytes;
+}
+
 function headerEntries(headers: Record<string, Bytes>): [Bytes, Bytes][] | null {
   if (headers === noHeaders) return null;
   let entries: [Bytes, Bytes][] | null = null;
   for (const name in headers) {
-    (entries ??= []).push([utf8.encode(name), headers[name]]);
+    (entries ??= []).push([headerNameBytes(name), headers[name]]);
   }
   return entries;
 }

@@ -33,6 +33,8 @@ export function indexSink<T, R = IndexRecord>(
     write(value) {
       buffer.push(toRecord(value));
     },
+    // Upserts are by the record's own id; the engine's output ids are not needed.
+    usesIds: false,
     flush,
     async preCommit() {
       await flush();
