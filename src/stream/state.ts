@@ -40,6 +40,13 @@ export interface ProcessOptions {
 /** [value, written-at event time] */
 type Stamped = [unknown, number];
 
+/**
+ * The `maps` of every key that never used a MapState: one shared, frozen empty object (replaced by
+ * the key's own on first use), so a key that holds only a value — a dedup's seen flag, for
+ * hundreds of thousands of keys — carries one object less. It encodes as `{}` like its own would.
+ */
+const noMaps: Record<string, Record<string, Stamped>> = Object.freeze({});
+
 interface KeyState {
   values: Record<string, Stamped>;
   maps: Record<string, Record<string, Stamped>>;
@@ -155,7 +162,7 @@ export class ProcessOperator implements Operator {
   push(value: unknown, ts: number, key: Key): void {
     let state = this.#store.get(key);
     if (state === undefined) {
-      state = { values: {}, maps: {} };
+      state = { values: {}, maps: noMaps };
       this.#store.set(key, state);
     }
     this.#current = state;
@@ -183,6 +190,7 @@ export class ProcessOperator implements Operator {
 
   #mapState<V>(name: string): MapState<V> {
     const state = this.#current!;
+    if (state.maps === noMaps) state.maps = {};
     const map = (state.maps[name] ??= {});
     return {
       get: (field) => {
