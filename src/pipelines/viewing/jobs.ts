@@ -65,26 +65,46 @@ const utf8 = (bytes: Uint8Array | null | undefined) =>
     ? undefined
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 
-/** The last source name decoded: records of one file come in runs, and each valid row keeps it. */
+/**
+ * The last source name decoded and its bytes: records of one file come in runs, so a header with
+ * the same bytes is the same name, reused without decoding it again (and each valid row that
+ * keeps it shares one string).
+ */
 let lastSource = '';
+let lastSourceBytes: Uint8Array | null = null;
+
+function sourceOf(bytes: Uint8Array | undefined): string | undefined {
+  if (bytes === undefined) return undefined;
+  const last = lastSourceBytes;
+  if (last !== null && last.length === bytes.length) {
+    let same = true;
+    for (let i = 0; i < bytes.length && same; i++) same = bytes[i] === last[i];
+    if (same) return lastSource;
+  }
+  lastSource = utf8(bytes)!;
+  // A copy: the header is a view into a log batch, which a kept view would keep alive.
+  lastSourceBytes = new Uint8Array(bytes);
+  return lastSource;
+}
 
 export function decodeIncoming(record: LogRecord): IncomingEvent {
   const decodeError = utf8(record.headers['tributary.decode-error']);
-  let source = utf8(record.headers[sourceHeader]) ?? utf8(record.headers['tributary.file']) ?? 'unknown';
-  if (source === lastSource) source = lastSource;
-  else lastSource = source;
-  return {
-    raw: utf8(record.value) ?? '',
-    source,
-    ingestedAtMs: record.timestamp,
-    ...(decodeError === undefined ? {} : { decodeError }),
-  };
+  const source =
+    sourceOf(record.headers[sourceHeader]) ?? sourceOf(record.headers['tributary.file']) ?? 'unknown';
+  const incoming: IncomingEvent = { raw: utf8(record.value) ?? '', source, ingestedAtMs: record.timestamp };
+  if (decodeError !== undefined) incoming.decodeError = decodeError;
+  return incoming;
 }
 
 interface Classified {
   routed: RoutedEvent;
   /** What a repeat is recognised by: the event_id, else the record's bytes. */
   dedupKey: string;
+}
+
+/** Dedup key of a record without a usable event_id: a digest of its bytes. */
+function rawKey(raw: string): string {
+  return `raw:${createHash('sha1').update(raw).digest('hex')}`;
 }
 
 export function classify(incoming: IncomingEvent): Classified {
@@ -96,7 +116,6 @@ export function classify(incoming: IncomingEvent): Classified {
       record = undefined;
     }
   }
-  const rawKey = () => `raw:${createHash('sha1').update(incoming.raw).digest('hex')}`;
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     return {
       routed: {
@@ -106,7 +125,7 @@ export function classify(incoming: IncomingEvent): Classified {
         source: incoming.source,
         raw: incoming.raw,
       },
-      dedupKey: rawKey(),
+      dedupKey: rawKey(incoming.raw),
     };
   }
   const fields = record as Record<string, unknown>;
@@ -131,7 +150,7 @@ export function classify(incoming: IncomingEvent): Classified {
       source: incoming.source,
       raw: incoming.raw,
     },
-    dedupKey: id === null ? rawKey() : `id:${id}`,
+    dedupKey: id === null ? rawKey(incoming.raw) : `id:${id}`,
   };
 }
 
