@@ -170,7 +170,7 @@ export class LakeSpill {
         const chunk = Buffer.allocUnsafe(spillChunkBytes);
         let used = 0;
         const writeOut = async (bytes: Buffer, length: number) => {
-          for (let at = 0; at < length; ) at += (await handle.write(bytes, at, length - at)).bytesWritten;
+          for (let at = 0; at < length;) at += (await handle.write(bytes, at, length - at)).bytesWritten;
           written += length;
         };
         for (const buffer of buffers) {

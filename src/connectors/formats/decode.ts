@@ -320,8 +320,7 @@ async function* decodeCsv(
     }
   };
   try {
-    for await (const chunk of stream)
-      yield* inBatches(toRecords(parser.push(decodeChunk(chunk, false))));
+    for await (const chunk of stream) yield* inBatches(toRecords(parser.push(decodeChunk(chunk, false))));
     yield* inBatches(toRecords(parser.push(decodeChunk(Buffer.alloc(0), true))));
     yield* inBatches(toRecords(parser.end()));
   } catch (error) {

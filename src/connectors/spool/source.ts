@@ -492,7 +492,8 @@ export class SpoolSource {
             },
           });
           batchBytes += record.value.length + 64;
-          if (batch.length >= this.options.batchRecords || batchBytes >= this.options.batchBytes) await flush();
+          if (batch.length >= this.options.batchRecords || batchBytes >= this.options.batchBytes)
+            await flush();
         }
       }
       if (batch.length > 0 || next > current.recordsDone) await flush();

@@ -170,8 +170,7 @@ function amount(
  * closures made per call: this runs once per event.
  */
 export function validateEvent(record: Record<string, unknown>, ingestedAtMs: number): Validation {
-  let reason =
-    required(record, 'event_id') ?? required(record, 'user_id') ?? required(record, 'show_id');
+  let reason = required(record, 'event_id') ?? required(record, 'user_id') ?? required(record, 'show_id');
   if (reason) return fail(reason);
   // show_title: a string, optional.
   reason = required(record, 'show_type');
