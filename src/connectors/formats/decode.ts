@@ -90,9 +90,17 @@ const decodeError = (name: string, line: number, message: string, cause?: unknow
     details: { file: name, line },
   });
 
+/**
+ * Bytes per read of `openText`: 64 KiB, Node's own default for files. Every row and record decoded
+ * from one chunk is alive at once while they are handed out; from 1 MiB chunks those thousands of
+ * rows outlived each young-generation collection and were copied by it, which cost more than the
+ * decoding itself (a 172k-row CSV decoded in 1.07 s with 1 MiB reads, 0.47 s with 64 KiB).
+ */
+const readChunkBytes = 64 * 1024;
+
 /** Opens `file` as a text stream (gunzipped when asked); bytes that are not UTF-8 fail. */
 export function openText(file: string, gzip: boolean): Readable {
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(file, { highWaterMark: readChunkBytes });
   if (!gzip) return raw;
   const gunzip = createGunzip();
   raw.on('error', (error) => gunzip.destroy(error));
