@@ -107,8 +107,6 @@ export const limits = {
   logFollowedWriteGroupsMax: 4,
   /** Segments whose last read chunk the read cache keeps. */
   logReadCacheSegmentsMax: 16,
-  /** Header names whose UTF-8 bytes the batch encoder keeps (names repeat on every record). */
-  logHeaderNamesCachedMax: 256,
   /**
    * Largest log server frame either side accepts once authenticated. Fetch answers stay near
    * `fetchBytesMax` (one record may exceed it); a larger append is refused by the client with

@@ -113,8 +113,21 @@ function converterFor(table: string, column: ColumnSchema, duckType: DuckDBType)
       return (v, i) => timestampValue(BigInt(Math.round(toMillis(v, i))) * 1000n);
     case 'TIMESTAMP WITH TIME ZONE':
       return (v, i) => timestampTZValue(BigInt(Math.round(toMillis(v, i))) * 1000n);
-    case 'DATE':
-      return (v, i) => dateValue(Math.floor(toMillis(v, i) / millisPerDay));
+    case 'DATE': {
+      // Rows come grouped by partition, and a date is often one (`event_date=…`): the last text's
+      // value is reused instead of parsing the same date again for every row.
+      let lastText: string | null = null;
+      let lastValue: DuckDBValue = null;
+      return (v, i) => {
+        if (typeof v === 'string' && v === lastText) return lastValue;
+        const value = dateValue(Math.floor(toMillis(v, i) / millisPerDay));
+        if (typeof v === 'string') {
+          lastText = v;
+          lastValue = value;
+        }
+        return value;
+      };
+    }
     case 'BLOB':
       return (v, i) =>
         v instanceof Uint8Array ? blobValue(v) : typeof v === 'string' ? blobValue(v) : refuse(v, i);
@@ -362,9 +375,16 @@ export class ParquetWriter {
       );
     }
     const files: WrittenFile[] = [];
-    for (const stat of reader.getRowObjectsJson()) {
-      const localFile = typeof stat.filename === 'string' ? stat.filename : '';
-      const rows = Number(stat.count);
+    // Only the three columns used are read: converting whole rows also turned every file's
+    // per-column statistics (a map of structs, 20-odd columns × hundreds of files) into JSON.
+    const names = reader.columnNames();
+    const [nameColumn, countColumn, bytesColumn] = ['filename', 'count', 'file_size_bytes'].map((c) =>
+      names.indexOf(c),
+    );
+    for (let row = 0; row < reader.currentRowCount; row++) {
+      const filename = nameColumn < 0 ? null : reader.value(nameColumn, row);
+      const localFile = typeof filename === 'string' ? filename : '';
+      const rows = countColumn < 0 ? Number.NaN : Number(reader.value(countColumn, row));
       if (rows === 0 && partitioned) continue;
       const relativeDir = nodePath
         .relative(outDir, nodePath.dirname(localFile))
@@ -376,7 +396,7 @@ export class ParquetWriter {
         partition,
         fileName: nodePath.basename(localFile),
         rows,
-        bytes: Number(stat.file_size_bytes),
+        bytes: bytesColumn < 0 ? Number.NaN : Number(reader.value(bytesColumn, row)),
       });
     }
     return files;

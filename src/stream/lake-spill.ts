@@ -38,6 +38,9 @@ export interface SpillBuffer {
 /** Live rows under this many never trigger a rewrite (small files are cheap to keep). */
 const rewriteSlackLines = 10_000;
 
+/** Bytes of spill lines encoded before each write (one reused buffer). */
+const spillChunkBytes = 1 << 20;
+
 export class LakeSpill {
   readonly #dir: string;
   readonly #stem: string;
@@ -153,22 +156,43 @@ export class LakeSpill {
     }
     const name = this.#name(this.#generation);
     if (fresh > 0 || rewrite) {
-      const parts: string[] = [];
-      for (const buffer of buffers) {
-        const prefix = `${buffer.id}\t`;
-        for (let i = buffer.spilled; i < buffer.rows.length; i++)
-          parts.push(prefix, JSON.stringify(buffer.rows[i]), '\n');
-        this.#lines += buffer.rows.length - buffer.spilled;
-        buffer.spilled = buffer.rows.length;
-      }
-      const data = Buffer.from(parts.join(''), 'utf8');
       const handle = await open(
         path.join(this.#dir, name),
         constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
         0o644,
       );
+      let written = 0;
       try {
-        await handle.write(data);
+        // Lines are encoded into one reused chunk and written as it fills: the new rows of a
+        // checkpoint are often hundreds of thousands (tens of MB of JSON), and joining them into
+        // one string, then one Buffer, cost more than encoding them and touched that much fresh
+        // memory at every checkpoint.
+        const chunk = Buffer.allocUnsafe(spillChunkBytes);
+        let used = 0;
+        const writeOut = async (bytes: Buffer, length: number) => {
+          for (let at = 0; at < length;) at += (await handle.write(bytes, at, length - at)).bytesWritten;
+          written += length;
+        };
+        for (const buffer of buffers) {
+          const prefix = `${buffer.id}\t`;
+          for (let i = buffer.spilled; i < buffer.rows.length; i++) {
+            const line = `${prefix}${JSON.stringify(buffer.rows[i])}\n`;
+            // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+            if (used + line.length * 3 > chunk.length) {
+              await writeOut(chunk, used);
+              used = 0;
+              if (line.length * 3 > chunk.length) {
+                const bytes = Buffer.from(line, 'utf8');
+                await writeOut(bytes, bytes.length);
+                continue;
+              }
+            }
+            used += chunk.write(line, used, 'utf8');
+          }
+          this.#lines += buffer.rows.length - buffer.spilled;
+          buffer.spilled = buffer.rows.length;
+        }
+        await writeOut(chunk, used);
         await handle.sync();
       } finally {
         await handle.close();
@@ -177,7 +201,7 @@ export class LakeSpill {
         await fsyncDirectory(this.#dir);
         this.#created = true;
       }
-      this.#bytes += data.length;
+      this.#bytes += written;
     }
     return { file: name, bytes: this.#bytes };
   }

@@ -40,6 +40,13 @@ export interface ProcessOptions {
 /** [value, written-at event time] */
 type Stamped = [unknown, number];
 
+/**
+ * The `maps` of every key that never used a MapState: one shared, frozen empty object (replaced by
+ * the key's own on first use), so a key that holds only a value — a dedup's seen flag, for
+ * hundreds of thousands of keys — carries one object less. It encodes as `{}` like its own would.
+ */
+const noMaps: Record<string, Record<string, Stamped>> = Object.freeze({});
+
 interface KeyState {
   values: Record<string, Stamped>;
   maps: Record<string, Record<string, Stamped>>;
@@ -47,6 +54,29 @@ interface KeyState {
 
 export interface KeyedStateSnapshot {
   keys: [Key, KeyState][];
+}
+
+/**
+ * A ValueState bound to one key's state, as `ctx.valueState(name)` returns it. A class rather than
+ * an object of three closures: a process step asks for its state on every record (dedup does, once
+ * per event), and one small object per call is a quarter of the garbage of four.
+ */
+class KeyValueState<T> implements ValueState<T> {
+  constructor(
+    private readonly op: ProcessOperator,
+    private readonly state: KeyState,
+    private readonly name: string,
+  ) {}
+  get(): T | undefined {
+    const s = this.state.values[this.name];
+    return this.op.alive(s) ? (s[0] as T) : undefined;
+  }
+  set(value: T): void {
+    this.state.values[this.name] = [value, this.op.currentTs];
+  }
+  clear(): void {
+    delete this.state.values[this.name];
+  }
 }
 
 /** The `ctx` a process function gets: a view of the operator's current key and record. */
@@ -81,28 +111,6 @@ class ProcessContextImpl implements ProcessContext<unknown> {
   }
   mapState<V>(name: string): MapState<V> {
     return this.op.mapState<V>(name);
-  }
-}
-
-/**
- * A value state of one key: one small object per `valueState` call (a dedup step calls it for
- * every record) instead of an object and three closures.
- */
-class ValueHandle<T> implements ValueState<T> {
-  constructor(
-    private readonly op: ProcessOperator,
-    private readonly state: KeyState,
-    private readonly name: string,
-  ) {}
-  get(): T | undefined {
-    const s = this.state.values[this.name];
-    return this.op.alive(s) ? (s[0] as T) : undefined;
-  }
-  set(value: T): void {
-    this.state.values[this.name] = [value, this.op.currentTs];
-  }
-  clear(): void {
-    delete this.state.values[this.name];
   }
 }
 
@@ -154,7 +162,7 @@ export class ProcessOperator implements Operator {
   push(value: unknown, ts: number, key: Key): void {
     let state = this.#store.get(key);
     if (state === undefined) {
-      state = { values: {}, maps: {} };
+      state = { values: {}, maps: noMaps };
       this.#store.set(key, state);
     }
     this.#current = state;
@@ -172,16 +180,17 @@ export class ProcessOperator implements Operator {
   }
 
   #valueState<T>(name: string): ValueState<T> {
-    return new ValueHandle<T>(this, this.#current!, name);
+    return new KeyValueState<T>(this, this.#current!, name);
   }
 
-  /** Whether a stamped entry is still alive (its TTL not passed by the watermark). */
+  /** Whether a stamped entry is still alive at the current watermark (not past its TTL). */
   alive(stamp: Stamped | undefined): stamp is Stamped {
     return this.#alive(stamp);
   }
 
   #mapState<V>(name: string): MapState<V> {
     const state = this.#current!;
+    if (state.maps === noMaps) state.maps = {};
     const map = (state.maps[name] ??= {});
     return {
       get: (field) => {

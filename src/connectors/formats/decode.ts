@@ -96,13 +96,46 @@ const decodeError = (name: string, line: number, message: string, cause?: unknow
     details: { file: name, line },
   });
 
+/**
+ * Bytes per read of `openText`: 64 KiB, Node's own default for files. Every row and record decoded
+ * from one chunk is alive at once while they are handed out; from 1 MiB chunks those thousands of
+ * rows outlived each young-generation collection and were copied by it, which cost more than the
+ * decoding itself (a 172k-row CSV decoded in 1.07 s with 1 MiB reads, 0.47 s with 64 KiB).
+ */
+const readChunkBytes = 64 * 1024;
+
 /** Opens `file` as a text stream (gunzipped when asked); bytes that are not UTF-8 fail. */
 export function openText(file: string, gzip: boolean): Readable {
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  const raw = createReadStream(file, { highWaterMark: readChunkBytes });
   if (!gzip) return raw;
   const gunzip = createGunzip();
   raw.on('error', (error) => gunzip.destroy(error));
   return raw.pipe(gunzip);
+}
+
+/** Records per batch of `decodeStreamBatches` at most (a read chunk usually ends one first). */
+const batchRecords = 4096;
+
+/**
+ * Groups `records` into arrays of at most `batchRecords`. When `records` throws, the records
+ * before the failure are passed on first and the error is thrown at the next pull, so a batch
+ * reader sees exactly the records, and then the error, that a record-by-record reader would.
+ */
+function* inBatches(records: Iterable<DecodedRecord>): Generator<DecodedRecord[]> {
+  let pending: DecodedRecord[] = [];
+  try {
+    for (const record of records) {
+      pending.push(record);
+      if (pending.length >= batchRecords) {
+        yield pending;
+        pending = [];
+      }
+    }
+  } catch (error) {
+    if (pending.length > 0) yield pending;
+    throw error;
+  }
+  if (pending.length > 0) yield pending;
 }
 
 /**
@@ -114,6 +147,18 @@ export async function* decodeStream(
   stream: AsyncIterable<Buffer | string>,
   options: DecodeOptions,
 ): AsyncGenerator<DecodedRecord> {
+  for await (const batch of decodeStreamBatches(stream, options)) yield* batch;
+}
+
+/**
+ * `decodeStream` in batches: the records of each chunk read (at most `batchRecords` at a time),
+ * same records, same order, same errors. A reader of hundreds of thousands of records takes one
+ * asynchronous step per batch instead of one per record through every generator in between.
+ */
+export async function* decodeStreamBatches(
+  stream: AsyncIterable<Buffer | string>,
+  options: DecodeOptions,
+): AsyncGenerator<DecodedRecord[]> {
   const { name } = options;
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const decodeChunk = (chunk: Buffer | string, last: boolean): string => {
@@ -192,7 +237,7 @@ export async function* decodeStream(
       }
       return line === 0 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
     };
-    for await (const bytes of counted) {
+    const linesOf = function* (bytes: Buffer): Generator<DecodedRecord> {
       let start = 0;
       let newline = bytes.indexOf(10, start);
       while (newline !== -1) {
@@ -208,10 +253,11 @@ export async function* decodeStream(
         if (carryBytes > recordBytesMax) throw recordTooLarge(name, line + 1, recordBytesMax);
         carry.push(Buffer.from(bytes.subarray(start)));
       }
-    }
+    };
+    for await (const bytes of counted) yield* inBatches(linesOf(bytes));
     if (carryBytes > 0) {
       const piece = lineBytes(Buffer.alloc(0));
-      yield* emit(lineText(piece), piece);
+      yield* inBatches(emit(lineText(piece), piece));
     }
   } catch (error) {
     if (error instanceof TributaryError) throw error;
@@ -262,7 +308,7 @@ async function* decodeCsv(
   stream: AsyncIterable<Buffer | string>,
   options: DecodeOptions,
   decodeChunk: (chunk: Buffer | string, last: boolean) => string,
-): AsyncGenerator<DecodedRecord> {
+): AsyncGenerator<DecodedRecord[]> {
   const parser = new CsvParser({
     ...(options.csvDelimiter === undefined ? {} : { delimiter: options.csvDelimiter }),
     recordCharsMax: options.recordBytesMax ?? limits.recordBytesMax,
@@ -300,9 +346,9 @@ async function* decodeCsv(
     }
   };
   try {
-    for await (const chunk of stream) yield* toRecords(parser.push(decodeChunk(chunk, false)));
-    yield* toRecords(parser.push(decodeChunk(Buffer.alloc(0), true)));
-    yield* toRecords(parser.end());
+    for await (const chunk of stream) yield* inBatches(toRecords(parser.push(decodeChunk(chunk, false))));
+    yield* inBatches(toRecords(parser.push(decodeChunk(Buffer.alloc(0), true))));
+    yield* inBatches(toRecords(parser.end()));
   } catch (error) {
     if (
       error instanceof TributaryError &&
@@ -323,7 +369,7 @@ async function* decodeJsonArray(
   stream: AsyncIterable<Buffer | string>,
   options: DecodeOptions,
   decodeChunk: (chunk: Buffer | string, last: boolean) => string,
-): AsyncGenerator<DecodedRecord> {
+): AsyncGenerator<DecodedRecord[]> {
   const max = options.jsonFileBytesMax ?? 256 * 1024 * 1024;
   const parts: string[] = [];
   let size = 0;
@@ -349,14 +395,24 @@ async function* decodeJsonArray(
   }
   if (!Array.isArray(parsed))
     throw decodeError(options.name, 1, 'a .json file must hold one JSON array of records');
-  let index = 0;
-  for (const element of parsed)
-    yield { index: index++, line: 1, value: JSON.stringify(element), parsed: element };
+  const elements = parsed;
+  yield* inBatches(
+    (function* () {
+      let index = 0;
+      for (const element of elements)
+        yield { index: index++, line: 1, value: JSON.stringify(element), parsed: element };
+    })(),
+  );
 }
 
 /** Decodes a whole file by its name's format. */
 export function decodeFile(file: string, options: DecodeOptions): AsyncGenerator<DecodedRecord> {
   return decodeStream(openText(file, options.gzip), options);
+}
+
+/** `decodeFile` in batches (see `decodeStreamBatches`). */
+export function decodeFileBatches(file: string, options: DecodeOptions): AsyncGenerator<DecodedRecord[]> {
+  return decodeStreamBatches(openText(file, options.gzip), options);
 }
 
 /** Decodes an in-memory body (ingest endpoint, tests). */

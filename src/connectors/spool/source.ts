@@ -15,7 +15,7 @@ import {
 } from '../../core/index.js';
 import { quoteLiteral, type Lake, type LakeTable, type PendingFiles } from '../../lake/index.js';
 import type { Log, ProducerRecord } from '../../log/index.js';
-import { decodeFile, formatFromName, type RecordFormat } from '../formats/decode.js';
+import { decodeFile, decodeFileBatches, formatFromName, type RecordFormat } from '../formats/decode.js';
 import { spoolOptionsSchema, type SpoolOptions, type SpoolOptionsInput } from './options.js';
 import { checkConnectorOptions } from '../options-check.js';
 
@@ -458,7 +458,8 @@ export class SpoolSource {
     };
 
     try {
-      for await (const record of decodeFile(full, {
+      // Batches of records (one asynchronous step each, not one per record).
+      for await (const records of decodeFileBatches(full, {
         ...format,
         name: current.name,
         parse: keyFields !== undefined,
@@ -466,32 +467,35 @@ export class SpoolSource {
         csvDelimiter: this.options.csvDelimiter,
         badRecords: this.options.badRecords === 'forward' ? 'yield' : 'throw',
       })) {
-        if (record.index < resumeFrom) continue;
-        next = record.index + 1;
-        if (alreadyInLog.has(record.index)) continue;
-        let key: string | null = null;
-        if (keyFields !== undefined && record.parsed !== null && typeof record.parsed === 'object') {
-          for (const field of keyFields) {
-            const value = (record.parsed as Record<string, unknown>)[field];
-            if (value === undefined || value === null || value === '') continue;
-            key = typeof value === 'string' ? value : JSON.stringify(value);
-            break;
+        for (const record of records) {
+          if (record.index < resumeFrom) continue;
+          next = record.index + 1;
+          if (alreadyInLog.has(record.index)) continue;
+          let key: string | null = null;
+          if (keyFields !== undefined && record.parsed !== null && typeof record.parsed === 'object') {
+            for (const field of keyFields) {
+              const value = (record.parsed as Record<string, unknown>)[field];
+              if (value === undefined || value === null || value === '') continue;
+              key = typeof value === 'string' ? value : JSON.stringify(value);
+              break;
+            }
           }
+          batch.push({
+            topic,
+            key,
+            // The line's bytes as read when the decoder has them: not encoded a second time.
+            value: record.bytes ?? record.value,
+            headers: {
+              [spoolHeaders.recordId]: `${current.fileId}:${record.index}`,
+              [spoolHeaders.file]: fileHeader,
+              [spoolHeaders.line]: String(record.line),
+              ...(record.error === undefined ? {} : { [spoolHeaders.decodeError]: record.error }),
+            },
+          });
+          batchBytes += record.value.length + 64;
+          if (batch.length >= this.options.batchRecords || batchBytes >= this.options.batchBytes)
+            await flush();
         }
-        batch.push({
-          topic,
-          key,
-          // The line's bytes as read when the decoder has them: not encoded a second time.
-          value: record.bytes ?? record.value,
-          headers: {
-            [spoolHeaders.recordId]: `${current.fileId}:${record.index}`,
-            [spoolHeaders.file]: fileHeader,
-            [spoolHeaders.line]: String(record.line),
-            ...(record.error === undefined ? {} : { [spoolHeaders.decodeError]: record.error }),
-          },
-        });
-        batchBytes += record.value.length + 64;
-        if (batch.length >= this.options.batchRecords || batchBytes >= this.options.batchBytes) await flush();
       }
       if (batch.length > 0 || next > current.recordsDone) await flush();
     } catch (error) {

@@ -53,51 +53,28 @@ export interface EncodableRecord {
   headers: Record<string, Bytes>;
 }
 
-const utf8 = new TextEncoder();
-
-/**
- * UTF-8 of header names, kept: a source puts the same few names on every record (the spool three),
- * and encoding each anew is a fresh ArrayBuffer per header. The bytes are only copied out.
- */
-const headerNames = new Map<string, Uint8Array>();
-
-function headerNameBytes(name: string): Uint8Array {
-  let bytes = headerNames.get(name);
-  if (bytes === undefined) {
-    bytes = utf8.encode(name);
-    if (headerNames.size < limits.logHeaderNamesCachedMax) headerNames.set(name, bytes);
-  }
-  return bytes;
-}
-
-function headerEntries(headers: Record<string, Bytes>): [Bytes, Bytes][] | null {
-  if (headers === noHeaders) return null;
-  let entries: [Bytes, Bytes][] | null = null;
-  for (const name in headers) {
-    (entries ??= []).push([headerNameBytes(name), headers[name]]);
-  }
-  return entries;
-}
-
 /** Encodes `records` (at least one) as one batch starting at `baseOffset`. */
 export function encodeBatch(records: readonly EncodableRecord[], baseOffset: number): Buffer {
   if (records.length === 0) throw new TributaryError('INTERNAL', 'encodeBatch needs at least one record');
-  // Sizing pass first, so the batch is one allocation and one write.
-  const encodedHeaders: ([Bytes, Bytes][] | null)[] = new Array<[Bytes, Bytes][] | null>(records.length);
+  // Sizing pass first, so the batch is one allocation and one write. Header names are measured
+  // here and written as UTF-8 straight into the batch below: records of a source repeat the same
+  // few names, and an encoded copy plus an entry pair per header per record was garbage for nothing.
   let size = batchHeaderBytes;
   for (let i = 0; i < records.length; i++) {
     const r = records[i];
     let recordBytes = 4 + 8 + 4 + (r.key?.length ?? 0) + 4 + (r.value?.length ?? 0) + 2;
-    const headers = headerEntries(r.headers);
-    encodedHeaders[i] = headers;
-    if (headers !== null) {
-      if (headers.length > 0xffff) {
-        throw new TributaryError('BAD_RECORD', `record ${i}: ${headers.length} headers exceeds 65535`);
-      }
-      for (const [name, value] of headers) {
-        if (name.length > 0xffff)
+    const headers = r.headers;
+    if (headers !== noHeaders) {
+      let count = 0;
+      for (const name in headers) {
+        const nameBytes = Buffer.byteLength(name, 'utf8');
+        if (nameBytes > 0xffff)
           throw new TributaryError('BAD_RECORD', `record ${i}: header name longer than 65535 bytes`);
-        recordBytes += 2 + name.length + 4 + value.length;
+        recordBytes += 2 + nameBytes + 4 + headers[name].length;
+        count++;
+      }
+      if (count > 0xffff) {
+        throw new TributaryError('BAD_RECORD', `record ${i}: ${count} headers exceeds 65535`);
       }
     }
     size += recordBytes;
@@ -122,19 +99,23 @@ export function encodeBatch(records: readonly EncodableRecord[], baseOffset: num
     if (timestamp > maxTimestamp) maxTimestamp = timestamp;
     pos = writeBytes(buf, view, pos, r.key);
     pos = writeBytes(buf, view, pos, r.value);
-    const headers = encodedHeaders[i];
-    view.setUint16(pos, headers?.length ?? 0, true);
+    const countAt = pos;
     pos += 2;
-    if (headers !== null && headers !== undefined) {
-      for (const [name, value] of headers) {
-        view.setUint16(pos, name.length, true);
-        buf.set(name, pos + 2);
-        pos += 2 + name.length;
+    let count = 0;
+    const headers = r.headers;
+    if (headers !== noHeaders) {
+      for (const name in headers) {
+        const value = headers[name];
+        const nameBytes = buf.write(name, pos + 2, 'utf8');
+        view.setUint16(pos, nameBytes, true);
+        pos += 2 + nameBytes;
         view.setUint32(pos, value.length, true);
         buf.set(value, pos + 4);
         pos += 4 + value.length;
+        count++;
       }
     }
+    view.setUint16(countAt, count, true);
     view.setUint32(start, pos - start, true);
   }
   view.setUint32(0, batchMagic, true);

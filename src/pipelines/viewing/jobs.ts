@@ -65,26 +65,46 @@ const utf8 = (bytes: Uint8Array | null | undefined) =>
     ? undefined
     : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 
-/** The last source name decoded: records of one file come in runs, and each valid row keeps it. */
+/**
+ * The last source name decoded and its bytes: records of one file come in runs, so a header with
+ * the same bytes is the same name, reused without decoding it again (and each valid row that
+ * keeps it shares one string).
+ */
 let lastSource = '';
+let lastSourceBytes: Uint8Array | null = null;
+
+function sourceOf(bytes: Uint8Array | undefined): string | undefined {
+  if (bytes === undefined) return undefined;
+  const last = lastSourceBytes;
+  if (last !== null && last.length === bytes.length) {
+    let same = true;
+    for (let i = 0; i < bytes.length && same; i++) same = bytes[i] === last[i];
+    if (same) return lastSource;
+  }
+  lastSource = utf8(bytes)!;
+  // A copy: the header is a view into a log batch, which a kept view would keep alive.
+  lastSourceBytes = new Uint8Array(bytes);
+  return lastSource;
+}
 
 export function decodeIncoming(record: LogRecord): IncomingEvent {
   const decodeError = utf8(record.headers['tributary.decode-error']);
-  let source = utf8(record.headers[sourceHeader]) ?? utf8(record.headers['tributary.file']) ?? 'unknown';
-  if (source === lastSource) source = lastSource;
-  else lastSource = source;
-  return {
-    raw: utf8(record.value) ?? '',
-    source,
-    ingestedAtMs: record.timestamp,
-    ...(decodeError === undefined ? {} : { decodeError }),
-  };
+  const source =
+    sourceOf(record.headers[sourceHeader]) ?? sourceOf(record.headers['tributary.file']) ?? 'unknown';
+  const incoming: IncomingEvent = { raw: utf8(record.value) ?? '', source, ingestedAtMs: record.timestamp };
+  if (decodeError !== undefined) incoming.decodeError = decodeError;
+  return incoming;
 }
 
 interface Classified {
   routed: RoutedEvent;
   /** What a repeat is recognised by: the event_id, else the record's bytes. */
   dedupKey: string;
+}
+
+/** Dedup key of a record without a usable event_id: a digest of its bytes. */
+function rawKey(raw: string): string {
+  return `raw:${createHash('sha1').update(raw).digest('hex')}`;
 }
 
 export function classify(incoming: IncomingEvent): Classified {
@@ -96,7 +116,6 @@ export function classify(incoming: IncomingEvent): Classified {
       record = undefined;
     }
   }
-  const rawKey = () => `raw:${createHash('sha1').update(incoming.raw).digest('hex')}`;
   if (typeof record !== 'object' || record === null || Array.isArray(record)) {
     return {
       routed: {
@@ -106,7 +125,7 @@ export function classify(incoming: IncomingEvent): Classified {
         source: incoming.source,
         raw: incoming.raw,
       },
-      dedupKey: rawKey(),
+      dedupKey: rawKey(incoming.raw),
     };
   }
   const fields = record as Record<string, unknown>;
@@ -131,16 +150,41 @@ export function classify(incoming: IncomingEvent): Classified {
       source: incoming.source,
       raw: incoming.raw,
     },
-    dedupKey: id === null ? rawKey() : `id:${id}`,
+    dedupKey: id === null ? rawKey(incoming.raw) : `id:${id}`,
   };
 }
 
 /**
  * Bronze row: the valid event and where it came from. `event_ts` stays epoch ms: the column is a
  * TIMESTAMP (`bronzeTypes`), which the lake writer fills from milliseconds without a Date per row.
+ *
+ * Spelled out field by field rather than `{ ...event, source }`: V8 gives each object made by a
+ * spread followed by another property its own hidden class, so a spread row costs a map per row,
+ * and every later pass over the buffered rows (column inference, the spill's JSON, the Parquet
+ * appender's reads) goes megamorphic. The literal shares one class; `satisfies` keeps it in step
+ * with `ViewingEvent` (a missing or extra field does not compile).
  */
 export function bronzeRow(event: ViewingEvent, source: string): Record<string, unknown> {
-  return { ...event, source };
+  return {
+    event_id: event.event_id,
+    user_id: event.user_id,
+    show_id: event.show_id,
+    show_title: event.show_title,
+    show_type: event.show_type,
+    season: event.season,
+    episode: event.episode,
+    event_type: event.event_type,
+    event_ts: event.event_ts,
+    event_date: event.event_date,
+    watch_seconds: event.watch_seconds,
+    position_seconds: event.position_seconds,
+    duration_seconds: event.duration_seconds,
+    device: event.device,
+    country: event.country,
+    rating: event.rating,
+    session_id: event.session_id,
+    source,
+  } satisfies ViewingEvent & { source: string };
 }
 
 export const bronzeTypes: Record<string, string> = {

@@ -130,72 +130,85 @@ export function parseEventTs(value: unknown): number {
   return Number.isFinite(ms) ? ms : Number.NaN;
 }
 
+const fail = (reason: QuarantineReason): Validation => ({ ok: false, reason });
+
+function required(record: Record<string, unknown>, field: string): QuarantineReason | null {
+  return missing(record[field]) ? `missing_field:${field}` : null;
+}
+
+/** Seasons and episodes: optional, else a whole number from 1. */
+function optionalCount(
+  record: Record<string, unknown>,
+  field: 'season' | 'episode',
+): number | null | QuarantineReason {
+  if (missing(record[field])) return null;
+  const value = num(record[field]);
+  if (!Number.isFinite(value)) return `invalid_number:${field}`;
+  if (value < 0) return `negative_value:${field}`;
+  // Seasons and episodes count from 1: zero or a fraction is not a number of this field.
+  if (!Number.isInteger(value) || value < 1) return `invalid_number:${field}`;
+  return value;
+}
+
+/** A required non-negative amount of seconds, or the reason it is not one. */
+function amount(
+  record: Record<string, unknown>,
+  field: 'watch_seconds' | 'position_seconds' | 'duration_seconds',
+): number | QuarantineReason {
+  const reason = required(record, field);
+  if (reason) return reason;
+  const value = num(record[field]);
+  if (!Number.isFinite(value)) return `invalid_number:${field}`;
+  if (value < 0) return `negative_value:${field}`;
+  return value;
+}
+
 /**
  * Validates one record (a parsed JSON object, or a CSV row as an object of strings).
  * `ingestedAtMs` is when the platform received it (the log append time): an event stamped more
- * than five minutes after it is `future_timestamp`.
+ * than five minutes after it is `future_timestamp`. The helpers above are module functions, not
+ * closures made per call: this runs once per event.
  */
 export function validateEvent(record: Record<string, unknown>, ingestedAtMs: number): Validation {
-  const fail = (reason: QuarantineReason): Validation => ({ ok: false, reason });
-  const required = (field: string) => (missing(record[field]) ? `missing_field:${field}` : null);
-
-  for (const field of ['event_id', 'user_id', 'show_id'] as const) {
-    const reason = required(field);
-    if (reason) return fail(reason as QuarantineReason);
-  }
+  let reason = required(record, 'event_id') ?? required(record, 'user_id') ?? required(record, 'show_id');
+  if (reason) return fail(reason);
   // show_title: a string, optional.
-  let reason = required('show_type');
-  if (reason) return fail(reason as QuarantineReason);
+  reason = required(record, 'show_type');
+  if (reason) return fail(reason);
   const showType = str(record.show_type).toLowerCase();
   if (!(showTypes as readonly string[]).includes(showType)) return fail('invalid_enum:show_type');
 
-  const optionalCount = (field: 'season' | 'episode'): number | null | QuarantineReason => {
-    if (missing(record[field])) return null;
-    const value = num(record[field]);
-    if (!Number.isFinite(value)) return `invalid_number:${field}`;
-    if (value < 0) return `negative_value:${field}`;
-    // Seasons and episodes count from 1: zero or a fraction is not a number of this field.
-    if (!Number.isInteger(value) || value < 1) return `invalid_number:${field}`;
-    return value;
-  };
-  const season = optionalCount('season');
+  const season = optionalCount(record, 'season');
   if (typeof season === 'string') return fail(season);
-  const episode = optionalCount('episode');
+  const episode = optionalCount(record, 'episode');
   if (typeof episode === 'string') return fail(episode);
 
-  reason = required('event_type');
-  if (reason) return fail(reason as QuarantineReason);
+  reason = required(record, 'event_type');
+  if (reason) return fail(reason);
   const eventType = str(record.event_type).toLowerCase();
   if (!(eventTypes as readonly string[]).includes(eventType)) return fail('invalid_enum:event_type');
 
-  reason = required('event_ts');
-  if (reason) return fail(reason as QuarantineReason);
+  reason = required(record, 'event_ts');
+  if (reason) return fail(reason);
   const eventTs = parseEventTs(record.event_ts);
   if (Number.isNaN(eventTs)) return fail('invalid_timestamp');
   if (eventTs > ingestedAtMs + futureToleranceMs) return fail('future_timestamp');
 
-  const amounts: Record<'watch_seconds' | 'position_seconds' | 'duration_seconds', number> = {
-    watch_seconds: 0,
-    position_seconds: 0,
-    duration_seconds: 0,
-  };
-  for (const field of ['watch_seconds', 'position_seconds', 'duration_seconds'] as const) {
-    reason = required(field);
-    if (reason) return fail(reason as QuarantineReason);
-    const value = num(record[field]);
-    if (!Number.isFinite(value)) return fail(`invalid_number:${field}`);
-    if (value < 0) return fail(`negative_value:${field}`);
-    amounts[field] = value;
-  }
-  if (amounts.position_seconds > amounts.duration_seconds + 60) return fail('position_exceeds_duration');
+  const watchSeconds = amount(record, 'watch_seconds');
+  if (typeof watchSeconds === 'string') return fail(watchSeconds);
+  const positionSeconds = amount(record, 'position_seconds');
+  if (typeof positionSeconds === 'string') return fail(positionSeconds);
+  const durationSeconds = amount(record, 'duration_seconds');
+  if (typeof durationSeconds === 'string') return fail(durationSeconds);
+  if (positionSeconds > durationSeconds + 60) return fail('position_exceeds_duration');
 
-  reason = required('device');
-  if (reason) return fail(reason as QuarantineReason);
+  reason = required(record, 'device');
+  if (reason) return fail(reason);
   const device = str(record.device).toLowerCase();
   if (!(devices as readonly string[]).includes(device)) return fail('invalid_enum:device');
 
-  reason = required('country');
-  if (reason) return fail(reason as QuarantineReason);
+  reason = required(record, 'country');
+  if (reason) return fail(reason);
   const country = str(record.country).toUpperCase();
   if (!/^[A-Z]{2}$/.test(country)) return fail('invalid_enum:country');
 
@@ -221,9 +234,9 @@ export function validateEvent(record: Record<string, unknown>, ingestedAtMs: num
       event_type: interned.of(eventType) as ViewingEvent['event_type'],
       event_ts: eventTs,
       event_date: utcDate(eventTs),
-      watch_seconds: amounts.watch_seconds,
-      position_seconds: amounts.position_seconds,
-      duration_seconds: amounts.duration_seconds,
+      watch_seconds: watchSeconds,
+      position_seconds: positionSeconds,
+      duration_seconds: durationSeconds,
       device: interned.of(device) as ViewingEvent['device'],
       country: interned.of(country),
       rating,
