@@ -117,8 +117,15 @@ export interface WriteQueryOptions {
 export interface CompactOptions {
   /** Only this partition; default every partition. */
   partition?: PartitionValues;
-  /** Compact a partition only when it has at least this many files (default 2). */
+  /** Compact a partition only when it has at least this many files (default 2) to merge. */
   minFiles?: number;
+  /**
+   * Merge only files of fewer rows than this; larger ones stay as they are (default: every file).
+   * Compaction then bin-packs the small files, as Delta's OPTIMIZE and Iceberg's rewrite do, instead
+   * of rewriting the whole partition each time: a partition that keeps growing would otherwise be
+   * rewritten whole on every compaction, a cost that grows with its size.
+   */
+  fileRowsBelow?: number;
   commitId?: string;
 }
 
@@ -759,9 +766,11 @@ export class LakeTable {
           Object.fromEntries(Object.entries(options.partition).map(([k, v]) => [k, partitionValueOf(v)])),
         )
       : undefined;
+    const rowsBelow = options.fileRowsBelow ?? Number.POSITIVE_INFINITY;
     const groups = new Map<string, ManifestFile[]>();
     for (const file of current.files) {
       if (only !== undefined && file.partition !== only) continue;
+      if (file.rows >= rowsBelow) continue;
       groups.set(file.partition, [...(groups.get(file.partition) ?? []), file]);
     }
     const pendings: PendingFiles[] = [];

@@ -190,8 +190,8 @@ export function lakeTableTarget(table: LakeTable, options: LakeTableTargetOption
         await recordQualityResults(quality.lake, reports, `${commitId}:quality`);
       }
     },
-    async compact(partitions) {
-      for (const partition of partitions) await table.compact({ partition });
+    async compact(partitions, options) {
+      for (const partition of partitions) await table.compact({ ...options, partition });
     },
   };
   return target;

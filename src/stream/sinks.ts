@@ -292,8 +292,11 @@ export interface TwoPhaseTable {
    */
   stageMany?(groups: StageGroup[], options: { fileName: string }): Promise<StagedFile[]>;
   commit(options: { commitId: string; add: StagedFile[] }): Promise<void>;
-  /** Merges small files of the given partitions (optional; the lake's atomic compaction). */
-  compact?(partitions: PartitionValues[]): Promise<void>;
+  /**
+   * Merges the files of fewer than `fileRowsBelow` rows (default all) in the given partitions
+   * (optional; the lake's atomic compaction).
+   */
+  compact?(partitions: PartitionValues[], options?: { fileRowsBelow?: number }): Promise<void>;
 }
 
 export interface LakeSinkOptions<T> {
@@ -331,8 +334,9 @@ export interface LakeSinkOptions<T> {
   /** Roll a buffer that got no rows for this long of wall time (unbounded runs). Default 60 s. */
   idleMs?: number;
   /**
-   * Compact a partition once this many files were committed to it by this sink (idle rolls and
-   * late events make small files; Kafka Connect leaves them). Default 10; 0 turns it off.
+   * Compact a partition once this many small files (fewer rows than `flushSize`) were committed to
+   * it by this sink (idle rolls and late events make them; Kafka Connect leaves them). Only the
+   * small files are merged: files rolled full stay as written. Default 10; 0 turns it off.
    */
   compactAfterFiles?: number;
 }
@@ -455,8 +459,8 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   const toRow = options.row ?? ((v: T) => v as unknown as Record<string, unknown>);
   const compactAfterFiles = options.compactAfterFiles ?? 10;
   /**
-   * Files committed per partition path since its last compaction (not checkpointed: a hint),
-   * least recently committed first and bounded like the open buffers.
+   * Small files committed per partition path since its last compaction (not checkpointed: a
+   * hint), least recently committed first and bounded like the open buffers.
    */
   const committedFiles = new Map<string, { partition: PartitionValues; files: number }>();
   const committedTrackedMax = openMax * 4;
@@ -736,6 +740,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       if (compactAfterFiles <= 0 || table.compact === undefined) return;
       const due: PartitionValues[] = [];
       for (const file of files) {
+        if (file.rows >= flushSize) continue;
         const path = encodePartitionPath(file.partition);
         const entry = committedFiles.get(path) ?? { partition: file.partition, files: 0 };
         entry.files++;
@@ -748,7 +753,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
         if (oldest === undefined) break;
         committedFiles.delete(oldest);
       }
-      if (due.length > 0) await table.compact(due);
+      if (due.length > 0) await table.compact(due, { fileRowsBelow: flushSize });
     },
     async close() {},
     forTask: () => lakeSink(table, options),

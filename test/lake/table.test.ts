@@ -388,6 +388,25 @@ describe('lake tables', () => {
     expect(gc.deletedFiles).toHaveLength(4);
   });
 
+  it('with fileRowsBelow merges only the small files and leaves full ones as written', async () => {
+    const table = lake.table('bronze', 'binpack');
+    await table.append(orders(8, '2026-11-22'), { partitionBy: ['date'], source: 's' });
+    await table.append(orders(8, '2026-11-22', 8), { partitionBy: ['date'], source: 's' });
+    for (let i = 0; i < 3; i++)
+      await table.append(orders(2, '2026-11-22', 16 + i * 2), { partitionBy: ['date'], source: 's' });
+    const full = (await table.snapshot())!.files.filter((f) => f.rows === 8).map((f) => f.path);
+    expect(full).toHaveLength(2);
+    const before = await queryLake(lake, 'select id from bronze.binpack order by id');
+    const result = await table.compact({ fileRowsBelow: 8 });
+    expect(result).toMatchObject({ operation: 'compact', filesRemoved: 3, filesAdded: 1 });
+    const files = (await table.snapshot())!.files;
+    expect(files.map((f) => f.rows).sort()).toEqual([6, 8, 8]);
+    expect(files.filter((f) => full.includes(f.path))).toHaveLength(2);
+    expect(await queryLake(lake, 'select id from bronze.binpack order by id')).toEqual(before);
+    // One small file left: nothing to merge.
+    expect(await table.compact({ fileRowsBelow: 8 })).toBeNull();
+  });
+
   it('emits commit events and validates names', async () => {
     const events: string[] = [];
     const off = lake.onCommit((e) => events.push(`${e.table}@${e.version}`));

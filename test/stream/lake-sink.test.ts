@@ -44,7 +44,7 @@ function job(log: Log): StreamJob {
 }
 
 describe('lake sink', () => {
-  it('compacts a partition after enough small files were committed to it', async () => {
+  it('compacts a partition after enough small files were committed to it, leaving full ones', async () => {
     const log = createMemoryLog();
     await log.createTopic('events', { partitions: 1 });
     await log.append(
@@ -53,15 +53,23 @@ describe('lake sink', () => {
         value: JSON.stringify({ id: i, user: 'u', ts: t0 + i * 1000 }),
       })),
     );
-    const table = lake.table('bronze', 'small');
-    const smallFiles = stream('small-files', { checkpointIntervalMs: 0 })
-      .from<Event>(log, { topics: ['events'], timestamp: (e) => e.ts })
-      .to(lakeSink(lakeTableTarget(table), { flushSize: 10, compactAfterFiles: 3 }));
-    await runJob(smallFiles, { dataDir: path.join(dir, 'small'), once: true, pollMaxRecords: 10 });
-    const files = (await table.snapshot())!.files;
-    expect(files.reduce((n, f) => n + f.rows, 0)).toBe(60);
-    // Six 10-row files committed one per checkpoint; compaction merged them every third.
-    expect(files.length).toBeLessThan(6);
+    const run = async (name: string, options: { flushSize: number; rotateIntervalMs?: number }) => {
+      const table = lake.table('bronze', name);
+      const job = stream(name, { checkpointIntervalMs: 0 })
+        .from<Event>(log, { topics: ['events'], timestamp: (e) => e.ts })
+        .to(lakeSink(lakeTableTarget(table), { ...options, compactAfterFiles: 3 }));
+      await runJob(job, { dataDir: path.join(dir, name), once: true, pollMaxRecords: 10 });
+      const files = (await table.snapshot())!.files;
+      expect(files.reduce((n, f) => n + f.rows, 0)).toBe(60);
+      return files;
+    };
+    // Rolled every 5 s of event time: twelve 5-row files, one commit per checkpoint; every third
+    // small file triggers a merge of the partition's small files.
+    const small = await run('small_files', { flushSize: 100, rotateIntervalMs: 5_000 });
+    expect(small.length).toBeLessThan(12);
+    // Rolled full (10 rows each): nothing to merge, the six files stay as written.
+    const full = await run('full_files', { flushSize: 10 });
+    expect(full.map((f) => f.rows)).toEqual([10, 10, 10, 10, 10, 10]);
   });
 
   it('formats Kafka Connect style time partitions', () => {

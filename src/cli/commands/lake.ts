@@ -100,18 +100,25 @@ export function registerLakeCommands(program: Command, context: CliContext): voi
     .description('lake maintenance: compact small files, garbage-collect');
   lakeCommand
     .command('compact')
-    .description('rewrite each partition of a table into one Parquet file (one atomic commit)')
+    .description('rewrite the files of each partition of a table into one Parquet file (one atomic commit)')
     .argument('<table>', 'layer.name, e.g. bronze.orders')
-    .option('--min-files <n>', 'compact partitions with at least this many files', '2')
-    .action(async (table: string, options: { minFiles: string }) => {
+    .option('--min-files <n>', 'compact partitions with at least this many files to merge', '2')
+    .option('--file-rows-below <n>', 'merge only files of fewer rows than this (larger ones stay)')
+    .action(async (table: string, options: { minFiles: string; fileRowsBelow?: string }) => {
       const minFiles = Number(options.minFiles);
       if (!Number.isInteger(minFiles) || minFiles < 2)
         throw new TributaryError('USAGE', `--min-files ${options.minFiles}: expected an integer >= 2`);
+      const fileRowsBelow = options.fileRowsBelow === undefined ? undefined : Number(options.fileRowsBelow);
+      if (fileRowsBelow !== undefined && (!Number.isInteger(fileRowsBelow) || fileRowsBelow < 1))
+        throw new TributaryError(
+          'USAGE',
+          `--file-rows-below ${options.fileRowsBelow}: expected a positive integer`,
+        );
       const config = context.config();
       await openDataDir(config.dataDir);
       const lake = await openLakeFromConfig(config);
       try {
-        const result = await lake.table(table).compact({ minFiles });
+        const result = await lake.table(table).compact({ minFiles, fileRowsBelow });
         process.stdout.write(
           result
             ? `${table}: version ${result.version}, ${result.filesRemoved} files rewritten into ${result.filesAdded}\n`
