@@ -138,7 +138,10 @@ function scriptOf(code: string, background: string[]): string {
     'set -euo pipefail',
     `tributary() { node ${JSON.stringify(bin)} "$@"; }`,
     'npx() { if [ "$1" = tributary ]; then shift; tributary "$@"; else echo "npx $1: not offline" >&2; return 1; fi; }',
-    "trap 'jobs -p | xargs -r kill' EXIT",
+    // Each background server its own process group (job control on), so the trap stops the server
+    // itself and not only the subshell that runs the `tributary` function around it.
+    'set -m',
+    `trap 'for p in $(jobs -p); do kill -- -"$p" 2>/dev/null || true; done' EXIT`,
     ...lines,
   ].join('\n');
 }
