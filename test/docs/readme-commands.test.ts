@@ -131,17 +131,20 @@ function scriptOf(code: string, background: string[]): string {
   const commands = code.replace(/\\\n\s*/g, ' ').split('\n');
   const lines = commands.map((command) => {
     if (command.trim() === '') return '';
-    if (background.some((text) => command.includes(text))) return `${command.replace(/#.*$/, '')} &`;
+    // A server exec'd in its own subshell: the job's pid is the server's, so the trap stops it
+    // (through the `tributary` function it would stop only the subshell around it).
+    if (background.some((text) => command.includes(text)))
+      return `(exec ${command
+        .replace(/#.*$/, '')
+        .trim()
+        .replace(/^(npx )?tributary /, `node ${JSON.stringify(bin)} `)}) &`;
     return command;
   });
   return [
     'set -euo pipefail',
     `tributary() { node ${JSON.stringify(bin)} "$@"; }`,
     'npx() { if [ "$1" = tributary ]; then shift; tributary "$@"; else echo "npx $1: not offline" >&2; return 1; fi; }',
-    // Each background server its own process group (job control on), so the trap stops the server
-    // itself and not only the subshell that runs the `tributary` function around it.
-    'set -m',
-    `trap 'for p in $(jobs -p); do kill -- -"$p" 2>/dev/null || true; done' EXIT`,
+    "trap 'jobs -p | xargs -r kill' EXIT",
     ...lines,
   ].join('\n');
 }
