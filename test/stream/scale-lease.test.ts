@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import { ManualClock, TributaryError } from '../../src/core/index.js';
 import { LocalStorage, S3Storage, type Storage } from '../../src/lake/index.js';
 import { JobCheckpoints, type CheckpointState, type TaskStore } from '../../src/stream/index.js';
 import { startConditionalS3rver } from './scale-s3rver.js';
-import { until as waitUntil } from '../fixtures/processes.js';
+import { startNode, until as waitUntil } from '../fixtures/processes.js';
 
 // Task leases with liveness and fencing (src/stream/task-store.ts): with a fake clock on local disk
 // and on an S3-compatible server (s3rver, with If-None-Match as S3 has it), then with a real process
@@ -240,32 +240,9 @@ describe('task lease on local disk: a dead owner on this host', () => {
 describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
   const holder = path.resolve('dist/src/stream/testing/lease-holder.js');
 
-  function start(
-    dir: string,
-    ttlMs: number,
-  ): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-    const child = spawn(process.execPath, [holder, dir, `--ttl-ms=${ttlMs}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const lines: string[] = [];
-    let partial = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      const parts = (partial + d.toString()).split('\n');
-      partial = parts.pop() ?? '';
-      lines.push(...parts);
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('exit', (code, signal) => {
-        if (signal === null && code !== 0 && code !== 3)
-          reject(new Error(`lease holder exited ${code}: ${stderr}`));
-        else resolve(code);
-      });
-    });
-    return { child, lines, exited };
-  }
+  /** A lease holder; it exits 3 when fenced (a normal end here). */
+  const start = (dir: string, ttlMs: number) =>
+    startNode([holder, dir, `--ttl-ms=${ttlMs}`], { env: process.env, exitCodes: [0, 3] });
 
   const until = (what: string, check: () => boolean, timeoutMs = 30_000) => waitUntil(what, check, timeoutMs);
 
@@ -290,7 +267,7 @@ describe('a real owner stopped with SIGSTOP and woken with SIGCONT', () => {
       expect(second.lines.find((l) => l.startsWith('acquired '))).toMatch(/^acquired 2 restored \d+$/);
       await until('the second owner to checkpoint', () => checkpoints(second).length >= 3);
       first.child.kill('SIGCONT');
-      expect(await first.exited).toBe(3);
+      expect((await first.exited).code).toBe(3);
       expect(first.lines.at(-1)).toBe('fenced FENCED');
       await until('more checkpoints of the second owner', () => checkpoints(second).length >= 8);
     } finally {
