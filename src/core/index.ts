@@ -15,3 +15,4 @@ export * from './retry.js';
 export * from './throttle.js';
 export * from './supervise.js';
 export * from './concurrency.js';
+export * from './http.js';

@@ -49,6 +49,13 @@ export const limits = {
   lakePartitionValueBytesMax: 200,
   /** Request bodies on the HTTP API. */
   httpBodyBytesMax: 10 * 1024 * 1024,
+  /**
+   * What the HTTP server's sockets and requests buffer before pushing back (Node's default 16 KiB).
+   * A request body arrives with its headers, before a route reads it: a body larger than this
+   * pauses the socket and resumes it when read (two epoll_ctl calls a request, and their JS), which
+   * every 100-record ingest batch (~20 KB) paid.
+   */
+  httpStreamBufferBytes: 256 * 1024,
   uploadBytesMax: 50 * 1024 * 1024,
   /** Records one request to a pipeline's event endpoint may carry (e.g. POST /api/viewing/events). */
   ingestRecordsPerRequestMax: 10_000,

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
-import { TributaryError, type Clock } from '../core/index.js';
+import { requestHeader, TributaryError, type Clock } from '../core/index.js';
 import type { SseTokens } from './events.js';
 import { hasScope, type AuthInfo, type KeyStore } from './keys.js';
 import { MemoryRateLimiter, type RateLimitDecision, type RateLimiter } from './rate-limit.js';
@@ -17,23 +17,9 @@ export interface GuardOptions {
   clock: Clock;
 }
 
-/** Node's raw request under @hono/node-server (`c.env.incoming`); absent in other runtimes. */
-interface NodeBindings {
-  incoming?: { headers: Record<string, string | string[] | undefined> };
-}
-
-function headerOf(c: Context, name: 'authorization' | 'x-api-key'): string | undefined {
-  // Reading the raw header avoids building a WHATWG Headers object on every authenticated request
-  // (a visible share of a cached read's cost).
-  const incoming = (c.env as NodeBindings | undefined)?.incoming;
-  if (!incoming) return c.req.header(name);
-  const value = incoming.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 /** The key a request presents: `Authorization: Bearer`, HTTP Basic (key as password), raw header or `x-api-key`. */
 function credentialOf(c: Context): string | undefined {
-  const header = headerOf(c, 'authorization');
+  const header = requestHeader(c, 'authorization');
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match) return match[1];
@@ -46,7 +32,7 @@ function credentialOf(c: Context): string | undefined {
     }
     return header;
   }
-  return headerOf(c, 'x-api-key');
+  return requestHeader(c, 'x-api-key');
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError, parseJsonBounded, limits } from '../core/index.js';
+import { TributaryError, parseJsonBounded, limits, requestHeader } from '../core/index.js';
 import { errorBody } from './http-errors.js';
 import type { ResponseCache } from './cache.js';
 import type { ApiScope, AuthInfo } from './keys.js';
@@ -119,7 +119,7 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
   const limit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
-    const declared = Number(nodeHeader(c, 'content-length') ?? 'NaN');
+    const declared = Number(requestHeader(c, 'content-length') ?? 'NaN');
     if (Number.isFinite(declared) && declared > maxBytes) {
       // Answered before the body is read: read it away first (up to a bound), so the client,
       // still sending, gets the 413 instead of a connection reset.
@@ -130,22 +130,9 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
     // bodies need counting. Deciding that from Node's own headers (as Hono's bodyLimit does from
     // the WHATWG ones) leaves the body unread, and routes that read Node's stream directly (HTTP
     // ingest) never pay for building a WHATWG Request.
-    if (Number.isFinite(declared) && nodeHeader(c, 'transfer-encoding') === undefined) return next();
+    if (Number.isFinite(declared) && requestHeader(c, 'transfer-encoding') === undefined) return next();
     return limit(c, next);
   };
-}
-
-/** Node's raw request under @hono/node-server (`c.env.incoming`); absent in other runtimes. */
-interface NodeBindings {
-  incoming?: { headers: Record<string, string | string[] | undefined> };
-}
-
-/** A request header read from Node's request when there is one (no WHATWG Headers built). */
-function nodeHeader(c: Context, name: string): string | undefined {
-  const incoming = (c.env as NodeBindings | undefined)?.incoming;
-  if (!incoming) return c.req.header(name);
-  const value = incoming.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 async function discardBody(request: Request, bytesMax: number): Promise<void> {
@@ -228,7 +215,7 @@ export class ApiRouter {
         const query = route.query ? parseOrThrow('query', route.query, c.req.query()) : {};
         let body: unknown = undefined;
         if (route.body) {
-          const type = c.req.header('content-type') ?? '';
+          const type = requestHeader(c, 'content-type') ?? '';
           if (!type.toLowerCase().startsWith('application/json')) {
             throw new TributaryError(
               'UNSUPPORTED_MEDIA_TYPE',

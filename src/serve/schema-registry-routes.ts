@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { childLogger, isTributaryError, TributaryError } from '../core/index.js';
+import { childLogger, isTributaryError, requestHeader, TributaryError } from '../core/index.js';
 import {
   isCompatibilityLevel,
   registryError,
@@ -266,7 +266,7 @@ function idParam(text: string): number {
 
 /** The request body as JSON: the Confluent media types, JSON, or (as some clients send) none. */
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  const type = (c.req.header('content-type') ?? '').toLowerCase();
+  const type = (requestHeader(c, 'content-type') ?? '').toLowerCase();
   if (
     type !== '' &&
     !type.startsWith('application/vnd.schemaregistry') &&

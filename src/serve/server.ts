@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
-import { TributaryError } from '../core/index.js';
+import { limits, TributaryError } from '../core/index.js';
 
 export interface ServerOptions {
   host?: string;
@@ -28,7 +28,12 @@ export interface RunningServer {
 export function startServer(app: Hono, options: ServerOptions = {}): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 0 });
+    const server = serve({
+      fetch: app.fetch,
+      hostname: host,
+      port: options.port ?? 0,
+      serverOptions: { highWaterMark: limits.httpStreamBufferBytes },
+    });
     const http = server as HttpServer;
     http.headersTimeout = options.headersTimeoutMs ?? 20_000;
     http.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;

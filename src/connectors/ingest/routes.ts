@@ -8,6 +8,7 @@ import {
   isTributaryError,
   limits as coreLimits,
   parseJsonBounded,
+  requestHeader,
   systemClock,
   TributaryError,
   type Clock,
@@ -133,7 +134,7 @@ interface NodeRequestBindings {
 
 /** Reads the body, refusing (413) as soon as it passes `max` bytes, whatever Content-Length said. */
 async function readBody(c: Context, max: number): Promise<Uint8Array> {
-  const declared = Number(c.req.header('content-length') ?? 'NaN');
+  const declared = Number(requestHeader(c, 'content-length') ?? 'NaN');
   if (Number.isFinite(declared) && declared > max) {
     throw new TributaryError(
       'PAYLOAD_TOO_LARGE',
@@ -421,9 +422,9 @@ export function createIngestRoutes(config: IngestRoutesConfig): Hono {
       }
       inFlight++;
       counted = true;
-      const contentType = c.req.header('content-type') ?? '';
+      const contentType = requestHeader(c, 'content-type') ?? '';
       const bytes = await readBody(c, o.bodyBytesMax);
-      const key = c.req.header('idempotency-key');
+      const key = requestHeader(c, 'idempotency-key');
       if (key !== undefined) {
         if (key.length === 0 || key.length > 255)
           throw new TributaryError('BAD_RECORD', 'Idempotency-Key must be 1–255 characters');

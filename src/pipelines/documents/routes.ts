@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError, limits, parseJsonBounded } from '../../core/index.js';
+import { TributaryError, limits, parseJsonBounded, requestHeader } from '../../core/index.js';
 import type { Log } from '../../log/index.js';
 import { handleError, type ApiRouter } from '../../serve/index.js';
 import { ingestDocument, type IngestDeps } from './ingest.js';
@@ -83,7 +83,7 @@ export async function handleUpload(
   options: DocumentRoutesOptions,
 ): Promise<Response> {
   const allowed = requireScope(caller, 'ingest');
-  const contentType = c.req.header('content-type') ?? '';
+  const contentType = requestHeader(c, 'content-type') ?? '';
   if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
     throw new TributaryError(
       'UNSUPPORTED_MEDIA_TYPE',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { limits, TributaryError } from '../../core/index.js';
+import { limits, requestHeader, TributaryError } from '../../core/index.js';
 import { decodeBytes } from '../../connectors/index.js';
 import type { Log } from '../../log/index.js';
 import type { DashboardPage, PipelineModule } from '../../serve/index.js';
@@ -419,7 +419,7 @@ export function viewingModule(deps: ViewingRoutesDeps): PipelineModule {
           413: { description: 'body or record count over the limit' },
         },
         handler: async ({ c }) => {
-          const type = (c.req.header('content-type') ?? '').toLowerCase();
+          const type = (requestHeader(c, 'content-type') ?? '').toLowerCase();
           const body = new Uint8Array(await c.req.arrayBuffer());
           const trimmed = Buffer.from(body.subarray(0, 64)).toString('utf8').trimStart();
           const format = type.startsWith('application/json') || trimmed.startsWith('[') ? 'json' : 'jsonl';
