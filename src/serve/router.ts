@@ -1,7 +1,15 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
-import { TributaryError, parseJsonBounded, limits, requestHeader } from '../core/index.js';
+import {
+  abortWhenClientGone,
+  discardRequestBody,
+  limits,
+  parseJsonBounded,
+  readRequestBody,
+  requestHeader,
+  TributaryError,
+} from '../core/index.js';
 import { errorBody } from './http-errors.js';
 import type { ResponseCache } from './cache.js';
 import type { ApiScope, AuthInfo } from './keys.js';
@@ -123,7 +131,7 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
     if (Number.isFinite(declared) && declared > maxBytes) {
       // Answered before the body is read: read it away first (up to a bound), so the client,
       // still sending, gets the 413 instead of a connection reset.
-      await discardBody(c.req.raw, limits.httpUnreadBodyDrainBytesMax);
+      await discardRequestBody(c, limits.httpUnreadBodyDrainBytesMax);
       return tooLarge(c);
     }
     // A declared length within the limit is all Node's HTTP parser delivers, so only chunked
@@ -135,24 +143,8 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
   };
 }
 
-async function discardBody(request: Request, bytesMax: number): Promise<void> {
-  if (request.body === null || request.bodyUsed) return;
-  const reader = request.body.getReader();
-  let read = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-      if (read > bytesMax) {
-        await reader.cancel();
-        return;
-      }
-    }
-  } catch {
-    // The client went away.
-  }
-}
+/** Request bodies as text (a leading BOM dropped, as `Request.text()` does). */
+const utf8 = new TextDecoder();
 
 function validationMessage(where: string, error: z.ZodError): string {
   return error.issues
@@ -222,12 +214,18 @@ export class ApiRouter {
               `${route.path} expects Content-Type: application/json`,
             );
           }
-          body = parseOrThrow('body', route.body, parseJsonBounded(await c.req.text(), 'request body'));
+          const bytes = await readRequestBody(
+            c,
+            route.bodyLimitBytes ?? options.bodyLimitBytes,
+            limits.httpUnreadBodyDrainBytesMax,
+          );
+          body = parseOrThrow('body', route.body, parseJsonBounded(utf8.decode(bytes), 'request body'));
         }
         const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
+        // One controller for the deadline and the client going away: the handler's signal.
         const deadline = new AbortController();
-        const clientGone = c.req.raw.signal as AbortSignal | undefined;
-        const signal = clientGone ? AbortSignal.any([deadline.signal, clientGone]) : deadline.signal;
+        abortWhenClientGone(c, deadline);
+        const signal = deadline.signal;
         const handle = () =>
           timeoutMs === null
             ? route.handler({ c, params, query, body, auth, signal })
@@ -279,7 +277,7 @@ export class ApiRouter {
  */
 async function drainUnreadBody(c: Context): Promise<void> {
   // Within the route's body limit (the limit middleware wraps the stream), so this is bounded.
-  await discardBody(c.req.raw, limits.httpUnreadBodyDrainBytesMax);
+  await discardRequestBody(c, limits.httpUnreadBodyDrainBytesMax);
 }
 
 /** The cache spec of a GET route (other methods are never cached). */

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import {
   childLogger,
@@ -8,6 +7,7 @@ import {
   isTributaryError,
   limits as coreLimits,
   parseJsonBounded,
+  readRequestBody,
   requestHeader,
   systemClock,
   TributaryError,
@@ -125,112 +125,6 @@ function errorResponse(error: TributaryError): {
         ? 1
         : undefined;
   return retryAfterS === undefined ? { status, body } : { status, body, retryAfterS };
-}
-
-/** Node's request under @hono/node-server (`c.env.incoming`); absent in other runtimes. */
-interface NodeRequestBindings {
-  incoming?: Readable & { readableDidRead?: boolean };
-}
-
-/** Reads the body, refusing (413) as soon as it passes `max` bytes, whatever Content-Length said. */
-async function readBody(c: Context, max: number): Promise<Uint8Array> {
-  const declared = Number(requestHeader(c, 'content-length') ?? 'NaN');
-  if (Number.isFinite(declared) && declared > max) {
-    throw new TributaryError(
-      'PAYLOAD_TOO_LARGE',
-      `request body of ${declared} bytes is larger than ${max} bytes`,
-    );
-  }
-  // Straight from Node's request stream when nothing has read it yet: going through `c.req.raw.body`
-  // builds a WHATWG Request, AbortSignal and ReadableStream around it on every request, which
-  // measured as much CPU as appending the request's 100 records.
-  const incoming = (c.env as NodeRequestBindings | undefined)?.incoming;
-  if (incoming !== undefined && incoming.readableDidRead === false && incoming.readableFlowing === null)
-    return readNodeBody(incoming, max);
-  const body = c.req.raw.body;
-  if (!body) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel();
-      throw tooLarge(max);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
-}
-
-function tooLarge(max: number): TributaryError {
-  return new TributaryError('PAYLOAD_TOO_LARGE', `request body is larger than ${max} bytes`);
-}
-
-/**
- * The whole body of a Node request stream, at most `max` bytes (past it the rest is read away and
- * the body refused). A client that goes away mid-body rejects with UNAVAILABLE.
- */
-function readNodeBody(incoming: Readable, max: number): Promise<Uint8Array> {
-  return new Promise<Uint8Array>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = () => {
-      incoming.off('data', onData);
-      incoming.off('end', onEnd);
-      incoming.off('error', onGone);
-      incoming.off('close', onGone);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        done();
-        chunks.length = 0;
-        refuseAfterDraining(incoming, size, () => reject(tooLarge(max)));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      done();
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
-    };
-    const onGone = () => {
-      done();
-      reject(new TributaryError('UNAVAILABLE', 'the client went away before sending the whole body'));
-    };
-    incoming.on('data', onData);
-    incoming.once('end', onEnd);
-    incoming.once('error', onGone);
-    incoming.once('close', onGone);
-  });
-}
-
-/**
- * Reads the rest of a refused body away (up to a bound) before the refusal is answered, so a client
- * still sending gets the 413 instead of a connection reset; past the bound the connection is closed.
- */
-function refuseAfterDraining(incoming: Readable, readBytes: number, refuse: () => void): void {
-  let drained = readBytes;
-  const finish = () => {
-    incoming.off('data', onData);
-    incoming.off('end', finish);
-    incoming.off('error', finish);
-    incoming.off('close', finish);
-    refuse();
-  };
-  const onData = (chunk: Buffer) => {
-    drained += chunk.length;
-    if (drained <= coreLimits.httpUnreadBodyDrainBytesMax) return;
-    finish();
-    incoming.destroy();
-  };
-  incoming.on('data', onData);
-  incoming.once('end', finish);
-  incoming.once('error', finish);
-  incoming.once('close', finish);
 }
 
 function asValue(value: unknown): string | null {
@@ -423,7 +317,7 @@ export function createIngestRoutes(config: IngestRoutesConfig): Hono {
       inFlight++;
       counted = true;
       const contentType = requestHeader(c, 'content-type') ?? '';
-      const bytes = await readBody(c, o.bodyBytesMax);
+      const bytes = await readRequestBody(c, o.bodyBytesMax, coreLimits.httpUnreadBodyDrainBytesMax);
       const key = requestHeader(c, 'idempotency-key');
       if (key !== undefined) {
         if (key.length === 0 || key.length > 255)
