@@ -200,3 +200,13 @@ export function abortWhenClientGone(c: RequestSource, controller: AbortControlle
     else if (!outgoing.writableFinished) controller.abort('Client connection prematurely closed.');
   });
 }
+
+/**
+ * How a sub-app the API mounts (HTTP ingest) answers JSON: the mount sets it as the context
+ * variable `jsonAnswerKey`, and it answers with the API's headers (security headers, the caller's
+ * rate-limit state) from plain records, without the WHATWG Headers objects `c.header()` and
+ * `c.json()` would build on every request. A sub-app used on its own answers with `c.json()`.
+ */
+export type JsonAnswer = (status: number, body: unknown, headers?: Record<string, string>) => Response;
+
+export const jsonAnswerKey = 'tributary.jsonAnswer';

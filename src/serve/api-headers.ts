@@ -21,20 +21,34 @@ const apiSecurityHeaderEntries = Object.entries(apiSecurityHeaders);
 const completeResponse = Symbol('tributary.completeResponse');
 type MarkedResponse = Response & { [completeResponse]?: true };
 
-/** A JSON answer that already carries every API header, so the header middleware leaves it alone. */
+/** A cached JSON answer: every API header and `x-cache: hit`. */
 export function completeJsonResponse(
   body: Uint8Array<ArrayBuffer>,
   headers: Record<string, string>,
 ): Response {
-  // One Response from a plain record, no Headers object (see apiSecurityHeaders): with a
-  // Uint8Array body and a plain record, @hono/node-server writes it straight to the socket.
+  return apiJsonResponse(200, body, headers, 'hit');
+}
+
+/**
+ * A JSON answer that already carries every API header, so the header middleware leaves it alone.
+ * One Response from a plain record, no Headers object (see apiSecurityHeaders): with such a body
+ * and a plain record, @hono/node-server writes it straight to the socket.
+ */
+export function apiJsonResponse(
+  status: number,
+  body: Uint8Array<ArrayBuffer> | string,
+  headers: Record<string, string>,
+  cache?: 'hit',
+): Response {
   // Content-Length comes first so its scan for one stops at once.
-  const record: Record<string, string> = { 'content-length': String(body.byteLength) };
+  const record: Record<string, string> = {
+    'content-length': String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength),
+  };
   for (const [name, value] of apiSecurityHeaderEntries) record[name] = value;
   for (const name in headers) record[name] = headers[name]!;
   record['content-type'] = 'application/json';
-  record['x-cache'] = 'hit';
-  const response: MarkedResponse = new Response(body, { status: 200, headers: record });
+  if (cache !== undefined) record['x-cache'] = cache;
+  const response: MarkedResponse = new Response(body, { status, headers: record });
   response[completeResponse] = true;
   return response;
 }

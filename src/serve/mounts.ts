@@ -1,5 +1,6 @@
 import type { Context, Hono } from 'hono';
-import { TributaryError } from '../core/index.js';
+import { apiJsonResponse } from './api-headers.js';
+import { jsonAnswerKey, TributaryError, type JsonAnswer } from '../core/index.js';
 import type { SchemaRegistry } from '../log/index.js';
 import { guardMounted, mountedRoute, type Guard } from './auth.js';
 import { bodyLimitMiddleware, type StoredRoute } from './router.js';
@@ -15,16 +16,21 @@ export function mountIngest(app: Hono, ingest: IngestMount, guard: Guard, bodyLi
   const route = mountedRoute('/api/ingest/*', 'ingest');
   app.use('/api/ingest/*', bodyLimitMiddleware(bodyLimitBytes));
   app.use('/api/ingest/*', async (c, next) => {
-    const auth = await guardMounted(guard, c as Context, route);
+    const { auth, headers } = await guard(c as Context, route);
     // Ingest topics are not tenant-scoped: a tenant-bound key could write into (or poison)
     // another tenant's stream, so only sub-apps that check the tenant themselves accept one.
     if (auth?.tenant !== undefined && ingest.tenantAware !== true) {
+      for (const name in headers) c.header(name, headers[name]);
       throw new TributaryError(
         'FORBIDDEN',
         `key ${auth.keyId} is bound to tenant "${auth.tenant}", and /api/ingest topics are not tenant-scoped; use a key without a tenant`,
       );
     }
     c.set('auth' as never, auth as never);
+    // The sub-app answers with the guard's headers (rate-limit state) and the API's own.
+    const answer: JsonAnswer = (status, body, extra) =>
+      apiJsonResponse(status, JSON.stringify(body), extra === undefined ? headers : { ...headers, ...extra });
+    c.set(jsonAnswerKey as never, answer as never);
     await next();
   });
   app.route('/api/ingest', ingest.app);

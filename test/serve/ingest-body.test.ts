@@ -93,4 +93,22 @@ describe('HTTP ingest request bodies over a real HTTP server', () => {
     expect(((await streamed.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE');
     expect(await readAll(log, 'too-big')).toEqual([]);
   });
+
+  it("answers with the API's headers and the caller's rate-limit state, accepted or refused", async () => {
+    const accepted = await post('plain', '[1]');
+    const refused = await post('refused', '[1,]');
+    expect(accepted.status).toBe(200);
+    expect(refused.status).toBe(400);
+    for (const response of [accepted, refused]) {
+      expect(response.headers.get('content-type')).toBe('application/json');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; frame-ancestors 'none'",
+      );
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(Number(response.headers.get('x-ratelimit-remaining'))).toBeGreaterThan(0);
+    }
+    expect(await accepted.json()).toMatchObject({ topic: 'plain', records: 1 });
+    expect(await refused.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } });
+  });
 });

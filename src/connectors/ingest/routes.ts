@@ -5,6 +5,7 @@ import {
   childLogger,
   counter,
   isTributaryError,
+  jsonAnswerKey,
   limits as coreLimits,
   parseJsonBounded,
   readRequestBody,
@@ -12,6 +13,7 @@ import {
   systemClock,
   TributaryError,
   type Clock,
+  type JsonAnswer,
 } from '../../core/index.js';
 import { offsetRanges, type Log, type PartitionOffsetRange, type ProducerRecord } from '../../log/index.js';
 import { decodeBytes, formatFromName } from '../formats/decode.js';
@@ -301,6 +303,8 @@ export function createIngestRoutes(config: IngestRoutesConfig): Hono {
     let counted = false;
     const respond = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       requestsCounter.inc({ status: String(status) });
+      const answer = c.get(jsonAnswerKey as never) as JsonAnswer | undefined;
+      if (answer !== undefined) return answer(status, body, headers);
       for (const [name, value] of Object.entries(headers)) c.header(name, value);
       return c.json(body as object, status as 200);
     };
