@@ -127,7 +127,11 @@ describe('HTTP ingest endpoint', () => {
     const tooMany = await post(url, '1\n2\n3\n4\n', 'application/x-ndjson');
     expect(tooMany.status).toBe(413);
     expect(JSON.stringify(await tooMany.json())).toMatch(/more than 3 records/);
-    expect((await post(url, JSON.stringify(['z'.repeat(200)]), 'application/json')).status).toBe(413);
+    const tooLong = await post(url, JSON.stringify(['y', 'z'.repeat(200)]), 'application/json');
+    expect(tooLong.status).toBe(413);
+    expect(JSON.stringify(await tooLong.json())).toMatch(
+      /record 1: record of 202 bytes is larger than 100 bytes/,
+    );
     expect(
       (await post(`http://127.0.0.1:${port}/topics/secret/records`, '[]', 'application/json')).status,
     ).toBe(403);

@@ -150,7 +150,8 @@ async function parseRecords(
 ): Promise<ProducerRecord[]> {
   const mediaType = contentType.split(';')[0].trim().toLowerCase();
   const records: ProducerRecord[] = [];
-  const add = (record: ProducerRecord, where: string) => {
+  /** `where` names the record in errors; a number is an element index (no string per record). */
+  const add = (record: ProducerRecord, where: string | number) => {
     if (records.length >= o.recordsMax)
       throw new TributaryError('PAYLOAD_TOO_LARGE', `more than ${o.recordsMax} records in one request`);
     const size =
@@ -158,7 +159,7 @@ async function parseRecords(
     if (size > o.recordBytesMax)
       throw new TributaryError(
         'PAYLOAD_TOO_LARGE',
-        `${where}: record of ${size} bytes is larger than ${o.recordBytesMax} bytes`,
+        `${typeof where === 'number' ? `record ${where}` : where}: record of ${size} bytes is larger than ${o.recordBytesMax} bytes`,
       );
     records.push(record);
   };
@@ -183,7 +184,8 @@ async function parseRecords(
   if (mediaType === 'application/json') {
     if (startsAsJsonArray(bytes)) {
       // Checked and sliced without building objects: each element's own bytes are its value.
-      jsonArrayElements(bytes).forEach((element, i) => add({ topic, value: element }, `record ${i}`));
+      const elements = jsonArrayElements(bytes);
+      for (let i = 0; i < elements.length; i++) add({ topic, value: elements[i] }, i);
       return records;
     }
     const parsed = parseJsonBounded(
