@@ -46,6 +46,14 @@ export class ManualClock implements Clock {
     this.#wake();
   }
 
+  /**
+   * Deadlines (ms on this clock) of the sleeps not yet woken: a test waits until the code under
+   * test sleeps before moving time, or the move lands before the sleep starts and never wakes it.
+   */
+  get sleepingUntilMs(): number[] {
+    return this.#sleepers.map((s) => s.untilMs);
+  }
+
   #wake(): void {
     const due = this.#sleepers.filter((s) => s.untilMs <= this.#nowMs);
     this.#sleepers = this.#sleepers.filter((s) => s.untilMs > this.#nowMs);

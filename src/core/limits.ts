@@ -50,10 +50,11 @@ export const limits = {
   /** Request bodies on the HTTP API. */
   httpBodyBytesMax: 10 * 1024 * 1024,
   /**
-   * What the HTTP server's sockets and requests buffer before pushing back (Node's default 16 KiB).
-   * A request body arrives with its headers, before a route reads it: a body larger than this
-   * pauses the socket and resumes it when read (two epoll_ctl calls a request, and their JS), which
-   * every 100-record ingest batch (~20 KB) paid.
+   * What the HTTP server's sockets, requests and responses buffer before pushing back (Node's
+   * default 16 KiB). A request body arrives with its headers, before a route reads it: a body larger
+   * than this paused the socket and resumed it when read (two epoll_ctl calls a request, and their
+   * JS), which every 100-record ingest batch (~20 KB) paid. An SSE client that stops reading is
+   * pushed back after this much.
    */
   httpStreamBufferBytes: 256 * 1024,
   uploadBytesMax: 50 * 1024 * 1024,

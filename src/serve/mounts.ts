@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
-import { apiJsonResponse } from './api-headers.js';
 import { jsonAnswerKey, TributaryError, type JsonAnswer } from '../core/index.js';
 import type { SchemaRegistry } from '../log/index.js';
+import { apiJsonResponse } from './api-headers.js';
 import { guardMounted, mountedRoute, type Guard } from './auth.js';
 import { bodyLimitMiddleware, type StoredRoute } from './router.js';
 import { createSchemaRegistryApp, schemaRegistryOpenApiPaths } from './schema-registry-routes.js';

@@ -272,6 +272,11 @@ describe('spool directory source', () => {
     await vi.waitFor(async () => expect(values(await readAll(base, 'in'))).toEqual(lines.slice(0, 5)), {
       timeout: 5000,
     });
+    // The pause has begun: the refused append happened and the source sleeps until 5 s from then
+    // (moving time before the sleep starts would leave it 5 s away still).
+    const pausedAtMs = s.clock.now();
+    await vi.waitFor(() => expect(s.clock.sleepingUntilMs).toContain(pausedAtMs + 5000), { timeout: 5000 });
+    expect(appends).toBe(2);
     s.clock.advance(4999);
     await new Promise((r) => setTimeout(r, 200));
     expect(values(await readAll(base, 'in'))).toHaveLength(5);
