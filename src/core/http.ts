@@ -71,20 +71,33 @@ export async function readRequestBody(
   if (incoming !== undefined) return readNodeBody(incoming, maxBytes, drainBytesMax);
   const body = c.req.raw.body;
   if (!body) return new Uint8Array();
+  const chunks = await readWebBody(body, maxBytes, true);
+  if (chunks === null) throw tooLarge(maxBytes);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads a WHATWG body to its end, keeping its chunks when `keep` is set; past `maxBytes` it is
+ * cancelled and the answer is null.
+ */
+async function readWebBody(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  keep: boolean,
+): Promise<Uint8Array[] | null> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return chunks;
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel();
-      throw tooLarge(maxBytes);
+      return null;
     }
-    chunks.push(value);
+    if (keep) chunks.push(value);
   }
-  return Buffer.concat(chunks);
 }
 
 function readNodeBody(incoming: Readable, max: number, drainBytesMax: number): Promise<Uint8Array> {
@@ -166,18 +179,8 @@ export async function discardRequestBody(c: RequestSource, drainBytesMax: number
   }
   const request = c.req.raw;
   if (request.body === null || request.bodyUsed) return;
-  const reader = request.body.getReader();
-  let read = 0;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-      if (read > drainBytesMax) {
-        await reader.cancel();
-        return;
-      }
-    }
+    await readWebBody(request.body, drainBytesMax, false);
   } catch {
     // The client went away.
   }
