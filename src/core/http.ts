@@ -8,6 +8,7 @@
  */
 import type { Readable } from 'node:stream';
 import { TributaryError } from './errors.js';
+import { limits } from './limits.js';
 
 /** What these helpers need of a Hono context: its bindings (Node's request/response) and request. */
 export interface RequestSource {
@@ -51,15 +52,11 @@ function tooLarge(max: number): TributaryError {
 
 /**
  * The whole request body, refused (PAYLOAD_TOO_LARGE) as soon as it passes `maxBytes`, whatever
- * Content-Length said; past the bound the rest is read away (up to `drainBytesMax`, then the
- * connection is closed) so a client still sending gets the refusal instead of a reset. A client
- * that goes away mid-body rejects with UNAVAILABLE.
+ * Content-Length said; past the bound the rest is read away (up to
+ * `limits.httpUnreadBodyDrainBytesMax`, then the connection is closed) so a client still sending
+ * gets the refusal instead of a reset. A client that goes away mid-body rejects with UNAVAILABLE.
  */
-export async function readRequestBody(
-  c: RequestSource,
-  maxBytes: number,
-  drainBytesMax: number,
-): Promise<Uint8Array> {
+export async function readRequestBody(c: RequestSource, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(requestHeader(c, 'content-length') ?? 'NaN');
   if (Number.isFinite(declared) && declared > maxBytes) {
     throw new TributaryError(
@@ -68,7 +65,7 @@ export async function readRequestBody(
     );
   }
   const incoming = unreadIncoming(c);
-  if (incoming !== undefined) return readNodeBody(incoming, maxBytes, drainBytesMax);
+  if (incoming !== undefined) return readNodeBody(incoming, maxBytes);
   const body = c.req.raw.body;
   if (!body) return new Uint8Array();
   const chunks = await readWebBody(body, maxBytes, true);
@@ -100,7 +97,7 @@ async function readWebBody(
   }
 }
 
-function readNodeBody(incoming: Readable, max: number, drainBytesMax: number): Promise<Uint8Array> {
+function readNodeBody(incoming: Readable, max: number): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -115,7 +112,7 @@ function readNodeBody(incoming: Readable, max: number, drainBytesMax: number): P
       if (size > max) {
         done();
         chunks.length = 0;
-        drainNodeBody(incoming, size, drainBytesMax, () => reject(tooLarge(max)));
+        drainNodeBody(incoming, size, () => reject(tooLarge(max)));
         return;
       }
       chunks.push(chunk);
@@ -137,14 +134,9 @@ function readNodeBody(incoming: Readable, max: number, drainBytesMax: number): P
 
 /**
  * Reads the rest of a body away, `readBytes` of it already read, then calls `finished`; past
- * `drainBytesMax` the request (and its connection) is destroyed instead.
+ * `limits.httpUnreadBodyDrainBytesMax` the request (and its connection) is destroyed instead.
  */
-function drainNodeBody(
-  incoming: Readable,
-  readBytes: number,
-  drainBytesMax: number,
-  finished: () => void,
-): void {
+function drainNodeBody(incoming: Readable, readBytes: number, finished: () => void): void {
   let drained = readBytes;
   const finish = () => {
     incoming.off('data', onData);
@@ -155,7 +147,7 @@ function drainNodeBody(
   };
   const onData = (chunk: Buffer) => {
     drained += chunk.length;
-    if (drained <= drainBytesMax) return;
+    if (drained <= limits.httpUnreadBodyDrainBytesMax) return;
     finish();
     incoming.destroy();
   };
@@ -166,21 +158,22 @@ function drainNodeBody(
 }
 
 /**
- * Reads away what is left of a body the route did not read (up to `drainBytesMax`), so the client
+ * Reads away what is left of a body the route did not read (up to
+ * `limits.httpUnreadBodyDrainBytesMax`), so the client
  * finishes sending and reads the answer instead of a connection reset.
  */
-export async function discardRequestBody(c: RequestSource, drainBytesMax: number): Promise<void> {
+export async function discardRequestBody(c: RequestSource): Promise<void> {
   const node = nodeOf(c).incoming;
   if (node?.readableEnded === true || node?.destroyed === true) return;
   const incoming = unreadIncoming(c);
   if (incoming !== undefined) {
-    await new Promise<void>((resolve) => drainNodeBody(incoming, 0, drainBytesMax, resolve));
+    await new Promise<void>((resolve) => drainNodeBody(incoming, 0, resolve));
     return;
   }
   const request = c.req.raw;
   if (request.body === null || request.bodyUsed) return;
   try {
-    await readWebBody(request.body, drainBytesMax, false);
+    await readWebBody(request.body, limits.httpUnreadBodyDrainBytesMax, false);
   } catch {
     // The client went away.
   }

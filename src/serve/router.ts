@@ -4,7 +4,6 @@ import { z } from 'zod';
 import {
   abortWhenClientGone,
   discardRequestBody,
-  limits,
   parseJsonBounded,
   readRequestBody,
   requestHeader,
@@ -131,7 +130,7 @@ export function bodyLimitMiddleware(maxBytes: number): MiddlewareHandler {
     if (Number.isFinite(declared) && declared > maxBytes) {
       // Answered before the body is read: read it away first (up to a bound), so the client,
       // still sending, gets the 413 instead of a connection reset.
-      await discardRequestBody(c, limits.httpUnreadBodyDrainBytesMax);
+      await discardRequestBody(c);
       return tooLarge(c);
     }
     // A declared length within the limit is all Node's HTTP parser delivers, so only chunked
@@ -214,11 +213,7 @@ export class ApiRouter {
               `${route.path} expects Content-Type: application/json`,
             );
           }
-          const bytes = await readRequestBody(
-            c,
-            route.bodyLimitBytes ?? options.bodyLimitBytes,
-            limits.httpUnreadBodyDrainBytesMax,
-          );
+          const bytes = await readRequestBody(c, route.bodyLimitBytes ?? options.bodyLimitBytes);
           body = parseOrThrow('body', route.body, parseJsonBounded(utf8.decode(bytes), 'request body'));
         }
         const timeoutMs = route.timeoutMs === undefined ? defaultTimeoutMs : route.timeoutMs;
@@ -262,22 +257,14 @@ export class ApiRouter {
             try {
               return await handler(c);
             } finally {
-              await drainUnreadBody(c);
+              // What the route left unread (refused before reading, or no body expected) is read
+              // away within the drain bound, so the client reads the answer, not a reset.
+              await discardRequestBody(c);
             }
           },
         );
     }
   }
-}
-
-/**
- * Reads what is left of a request body the route did not read (refused before reading, or a
- * route without a body), within the body limit, so the client finishes sending and reads the
- * answer instead of a connection reset.
- */
-async function drainUnreadBody(c: Context): Promise<void> {
-  // Within the route's body limit (the limit middleware wraps the stream), so this is bounded.
-  await discardRequestBody(c, limits.httpUnreadBodyDrainBytesMax);
 }
 
 /** The cache spec of a GET route (other methods are never cached). */

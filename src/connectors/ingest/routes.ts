@@ -323,7 +323,7 @@ export function createIngestRoutes(config: IngestRoutesConfig): Hono {
       inFlight++;
       counted = true;
       const contentType = requestHeader(c, 'content-type') ?? '';
-      const bytes = await readRequestBody(c, o.bodyBytesMax, coreLimits.httpUnreadBodyDrainBytesMax);
+      const bytes = await readRequestBody(c, o.bodyBytesMax);
       const key = requestHeader(c, 'idempotency-key');
       if (key !== undefined) {
         if (key.length === 0 || key.length > 255)
