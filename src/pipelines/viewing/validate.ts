@@ -136,15 +136,24 @@ function required(record: Record<string, unknown>, field: string): QuarantineRea
   return missing(record[field]) ? `missing_field:${field}` : null;
 }
 
+type NumberField = 'season' | 'episode' | 'watch_seconds' | 'position_seconds' | 'duration_seconds';
+
+/** A present field's number when it is one and not negative, else the reason. */
+function nonNegative(record: Record<string, unknown>, field: NumberField): number | QuarantineReason {
+  const value = num(record[field]);
+  if (!Number.isFinite(value)) return `invalid_number:${field}`;
+  if (value < 0) return `negative_value:${field}`;
+  return value;
+}
+
 /** Seasons and episodes: optional, else a whole number from 1. */
 function optionalCount(
   record: Record<string, unknown>,
   field: 'season' | 'episode',
 ): number | null | QuarantineReason {
   if (missing(record[field])) return null;
-  const value = num(record[field]);
-  if (!Number.isFinite(value)) return `invalid_number:${field}`;
-  if (value < 0) return `negative_value:${field}`;
+  const value = nonNegative(record, field);
+  if (typeof value === 'string') return value;
   // Seasons and episodes count from 1: zero or a fraction is not a number of this field.
   if (!Number.isInteger(value) || value < 1) return `invalid_number:${field}`;
   return value;
@@ -155,12 +164,7 @@ function amount(
   record: Record<string, unknown>,
   field: 'watch_seconds' | 'position_seconds' | 'duration_seconds',
 ): number | QuarantineReason {
-  const reason = required(record, field);
-  if (reason) return reason;
-  const value = num(record[field]);
-  if (!Number.isFinite(value)) return `invalid_number:${field}`;
-  if (value < 0) return `negative_value:${field}`;
-  return value;
+  return required(record, field) ?? nonNegative(record, field);
 }
 
 /**
