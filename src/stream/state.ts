@@ -151,14 +151,6 @@ export class ProcessOperator implements Operator {
   /** Whether the current record's fn emitted: then the stages after it settle its outcome. */
   #emitted = false;
 
-  valueState<T>(name: string): ValueState<T> {
-    return this.#valueState<T>(name);
-  }
-
-  mapState<V>(name: string): MapState<V> {
-    return this.#mapState<V>(name);
-  }
-
   push(value: unknown, ts: number, key: Key): void {
     let state = this.#store.get(key);
     if (state === undefined) {
@@ -175,27 +167,23 @@ export class ProcessOperator implements Operator {
     if (!this.#emitted) this.ctx.outcome |= outcomeAccepted;
   }
 
-  #alive(stamp: Stamped | undefined): stamp is Stamped {
-    return stamp !== undefined && stamp[1] + this.#ttl > this.watermark;
-  }
-
-  #valueState<T>(name: string): ValueState<T> {
+  valueState<T>(name: string): ValueState<T> {
     return new KeyValueState<T>(this, this.#current!, name);
   }
 
   /** Whether a stamped entry is still alive at the current watermark (not past its TTL). */
   alive(stamp: Stamped | undefined): stamp is Stamped {
-    return this.#alive(stamp);
+    return stamp !== undefined && stamp[1] + this.#ttl > this.watermark;
   }
 
-  #mapState<V>(name: string): MapState<V> {
+  mapState<V>(name: string): MapState<V> {
     const state = this.#current!;
     if (state.maps === noMaps) state.maps = {};
     const map = (state.maps[name] ??= {});
     return {
       get: (field) => {
         const s = map[field];
-        return this.#alive(s) ? (s[0] as V) : undefined;
+        return this.alive(s) ? (s[0] as V) : undefined;
       },
       set: (field, value) => {
         map[field] = [value, this.#currentTs];
@@ -205,7 +193,7 @@ export class ProcessOperator implements Operator {
       },
       entries: () =>
         Object.entries(map).flatMap(([field, s]) =>
-          this.#alive(s) ? [[field, s[0] as V] as [string, V]] : [],
+          this.alive(s) ? [[field, s[0] as V] as [string, V]] : [],
         ),
       clear: () => {
         state.maps[name] = {};
@@ -222,12 +210,12 @@ export class ProcessOperator implements Operator {
     for (const [key, state] of this.#store) {
       let live = 0;
       for (const [name, s] of Object.entries(state.values)) {
-        if (this.#alive(s)) live++;
+        if (this.alive(s)) live++;
         else delete state.values[name];
       }
       for (const [name, map] of Object.entries(state.maps)) {
         for (const [field, s] of Object.entries(map)) {
-          if (this.#alive(s)) live++;
+          if (this.alive(s)) live++;
           else delete map[field];
         }
         if (Object.keys(map).length === 0) delete state.maps[name];
