@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { limits } from '../../src/core/index.js';
-import { ApiRouter, createApp, KeyStore } from '../../src/serve/index.js';
+import { ApiRouter, KeyStore } from '../../src/serve/index.js';
 import { form, startPlatform, type Platform } from '../pipelines/documents/helpers.js';
+import { routesApp } from './fixture.js';
 
 /**
  * Routes may declare their own body limit (`bodyLimitBytes`), used instead of the app's default
@@ -62,21 +63,9 @@ describe('per-route body limits', () => {
         responses: { 200: { description: 'length' } },
         handler: ({ body }) => Promise.resolve({ length: body.text.length }),
       });
-    const built = createApp({
-      keys,
-      ui: false,
-      statusTickMs: 0,
-      bodyLimitBytes: 4096,
-      pipelines: [
-        {
-          name: 'echo',
-          title: 'Echo',
-          routes: (api) => {
-            echo('/api/echo/small', 1024)(api);
-            echo('/api/echo/default')(api);
-          },
-        },
-      ],
+    const built = routesApp(keys, (api) => {
+      echo('/api/echo/small', 1024)(api);
+      echo('/api/echo/default')(api);
     });
     try {
       const post = (path: string, length: number) =>

@@ -10,6 +10,7 @@ import {
   KeyStore,
   createLakeTableProvider,
   startServer,
+  type ApiRouter,
   type AppOptions,
   type PipelineModule,
   type PlatformStatus,
@@ -317,4 +318,22 @@ export async function getJson(
     // Non-JSON bodies (metrics, HTML) are returned as text.
   }
   return { status: response.status, body, headers: response.headers };
+}
+
+/**
+ * An API serving only `routes` (as one test pipeline's), with a small body limit by default and
+ * no UI or status ticks: for tests of the router's own behaviour.
+ */
+export function routesApp(
+  keys: KeyStore,
+  routes: (api: ApiRouter) => void,
+  bodyLimitBytes = 4096,
+): TributaryApp {
+  return createApp({
+    keys,
+    ui: false,
+    statusTickMs: 0,
+    bodyLimitBytes,
+    pipelines: [{ name: 'echo', title: 'Echo', routes }],
+  });
 }

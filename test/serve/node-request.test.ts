@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createApp, KeyStore, startServer, type RunningServer } from '../../src/serve/index.js';
+import { KeyStore, startServer, type RunningServer } from '../../src/serve/index.js';
+import { routesApp } from './fixture.js';
 
 /**
  * Routes served by Node read bodies, headers and the client-gone signal from Node's own request
@@ -21,44 +22,32 @@ describe('routes over Node HTTP', () => {
   beforeAll(async () => {
     const keys = KeyStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 'node-request-')), 'keys.json'));
     key = (await keys.create({ scopes: ['admin'] })).key;
-    const built = createApp({
-      keys,
-      ui: false,
-      statusTickMs: 0,
-      bodyLimitBytes: 4096,
-      pipelines: [
-        {
-          name: 'echo',
-          title: 'Echo',
-          routes: (api) => {
-            api.route({
-              method: 'post',
-              path: '/api/echo',
-              summary: 'echo the text',
-              scope: 'ingest',
-              body: z.object({ text: z.string() }),
-              responses: { 200: { description: 'the text' } },
-              handler: ({ body }) => Promise.resolve({ text: body.text }),
+    const built = routesApp(keys, (api) => {
+      api.route({
+        method: 'post',
+        path: '/api/echo',
+        summary: 'echo the text',
+        scope: 'ingest',
+        body: z.object({ text: z.string() }),
+        responses: { 200: { description: 'the text' } },
+        handler: ({ body }) => Promise.resolve({ text: body.text }),
+      });
+      api.route({
+        method: 'post',
+        path: '/api/wait',
+        summary: 'answers when its signal aborts',
+        scope: 'ingest',
+        body: z.object({}),
+        responses: { 200: { description: 'never, the client leaves first' } },
+        handler: ({ signal }) =>
+          new Promise((resolve) => {
+            signal.addEventListener('abort', () => {
+              aborted.push(signal.reason);
+              resolve({});
             });
-            api.route({
-              method: 'post',
-              path: '/api/wait',
-              summary: 'answers when its signal aborts',
-              scope: 'ingest',
-              body: z.object({}),
-              responses: { 200: { description: 'never, the client leaves first' } },
-              handler: ({ signal }) =>
-                new Promise((resolve) => {
-                  signal.addEventListener('abort', () => {
-                    aborted.push(signal.reason);
-                    resolve({});
-                  });
-                  waiting();
-                }),
-            });
-          },
-        },
-      ],
+            waiting();
+          }),
+      });
     });
     server = await startServer(built.app, { port: 0 });
     close = async () => {
