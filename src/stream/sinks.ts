@@ -540,16 +540,16 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
    * write (one DuckDB statement, one batch of fsyncs) whatever the number of partitions.
    */
   async function rollMarked(): Promise<void> {
-    const rolling = ready;
+    const due = ready;
     ready = [];
     for (const buffer of [...buffers.values()]) {
       if (!buffer.roll) continue;
       buffers.delete(buffer.path);
       bufferedRows -= buffer.rows.length;
       if (lastBuffer === buffer) lastBuffer = null;
-      rolling.push(buffer);
+      due.push(buffer);
     }
-    const nonEmpty = rolling.filter((b) => b.rows.length > 0);
+    const nonEmpty = due.filter((b) => b.rows.length > 0);
     if (nonEmpty.length === 0) return;
     if (table.stageMany === undefined) {
       for (const buffer of nonEmpty) await roll(buffer);
@@ -560,6 +560,33 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     const fileName = `${prefix()}-${String(seq).padStart(6, '0')}`;
     const groups = nonEmpty.map((b) => ({ rows: b.rows, partition: b.partition, constants: constantsOf(b) }));
     pending.push(...(await table.stageMany(groups, { fileName })));
+  }
+
+  /**
+   * The roll writing behind the input, at most one at a time: `flush` and `tick` start it and go
+   * back to the job, so DuckDB encodes and compresses one set of files on its own threads while
+   * the job processes the next batches. The next flush, tick, end of input or checkpoint waits
+   * for it first (bounding what is held to one roll) and rethrows its failure; nothing it staged
+   * is visible before the checkpoint commits it, so a failure loses nothing.
+   */
+  let rolling: Promise<void> | null = null;
+
+  async function settleRolling(): Promise<void> {
+    const current = rolling;
+    if (current === null) return;
+    rolling = null;
+    await current;
+  }
+
+  /** Waits for the previous roll, then starts one of the buffers due now without waiting for it. */
+  async function rollBehind(): Promise<void> {
+    await settleRolling();
+    // rollMarked takes its buffers before its first await and rolls never overlap, so the files
+    // and their sequence numbers are the same whichever batch the job is on when a write ends.
+    const started = rollMarked();
+    rolling = started;
+    // Observed by settleRolling; without a handler a failure would also be an unhandled rejection.
+    started.catch(() => {});
   }
 
   return {
@@ -689,17 +716,19 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       }
     },
     async flush() {
-      await rollMarked();
+      await rollBehind();
     },
     async tick(nowMs) {
       for (const buffer of buffers.values()) if (nowMs - buffer.lastWriteMs >= idleMs) buffer.roll = true;
-      await rollMarked();
+      await rollBehind();
     },
     async endOfInput() {
+      await settleRolling();
       for (const buffer of buffers.values()) buffer.roll = true;
       await rollMarked();
     },
     async preCommit(): Promise<LakeSinkState> {
+      await settleRolling();
       await rollMarked();
       const open = [...buffers.values()];
       const staged = pending;
@@ -755,7 +784,12 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       }
       if (due.length > 0) await table.compact(due, { fileRowsBelow: flushSize });
     },
-    async close() {},
+    async close() {
+      // A roll still writing would use the lake after its owner closed it; its failure already
+      // failed the run (or the run is being abandoned), so only its end matters here.
+      await rolling?.catch(() => {});
+      rolling = null;
+    },
     forTask: () => lakeSink(table, options),
   };
 }

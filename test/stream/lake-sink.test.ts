@@ -10,7 +10,9 @@ import {
   lakeTableTarget,
   runJob,
   stream,
+  type SinkContext,
   type StreamJob,
+  type TwoPhaseTable,
 } from '../../src/stream/index.js';
 
 interface Event {
@@ -119,5 +121,85 @@ describe('lake sink', () => {
     // Buffers per partition: interleaved hours do not make tiny files.
     for (const f of files) expect(f.rows).toBeLessThanOrEqual(150);
     expect(files.length).toBeLessThanOrEqual(9);
+  });
+});
+
+describe('lake sink rolls behind the input', () => {
+  /** A table whose stageMany waits until the test releases it (or fails when told to). */
+  function slowTable() {
+    const calls: { groups: number; release: (error?: Error) => void }[] = [];
+    const committed: string[][] = [];
+    const table: TwoPhaseTable = {
+      name: 'bronze.slow',
+      stage: () => Promise.reject(new Error('stageMany is used')),
+      stageMany: (groups, { fileName }) =>
+        new Promise((resolve, reject) => {
+          calls.push({
+            groups: groups.length,
+            release: (error) =>
+              error
+                ? reject(error)
+                : resolve(
+                    groups.map((g, i) => ({ path: `${fileName}-${i}`, partition: g.partition, rows: g.rows.length })),
+                  ),
+          });
+        }),
+      commit: ({ add }) => {
+        committed.push(add.map((f) => f.path));
+        return Promise.resolve();
+      },
+    };
+    return { table, calls, committed };
+  }
+
+  const context: SinkContext = {
+    jobName: 'slow',
+    sinkIndex: 0,
+    now: () => 0,
+    bounded: true,
+    restored: undefined,
+    intent: undefined,
+    epoch: null,
+    log: null,
+  };
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('returns from flush while the roll writes, and the checkpoint waits for its files', async () => {
+    const { table, calls, committed } = slowTable();
+    const sink = lakeSink<Record<string, unknown>>(table, { flushSize: 2, pathFormat: null });
+    await sink.open(context);
+    sink.write({ n: 1 }, t0, null, '');
+    sink.write({ n: 2 }, t0, null, '');
+    await sink.flush(); // the full buffer starts rolling; flush does not wait for it
+    expect(calls).toHaveLength(1);
+    sink.write({ n: 3 }, t0, null, '');
+    sink.write({ n: 4 }, t0, null, '');
+    // The next flush waits for the roll before it (one roll at a time), then starts its own.
+    const second = sink.flush();
+    await settle();
+    expect(calls).toHaveLength(1);
+    calls[0].release();
+    await second;
+    expect(calls).toHaveLength(2);
+    const state = sink.preCommit(1);
+    await settle();
+    calls[1].release();
+    const staged = (await state) as { pending: { path: string }[] };
+    expect(staged.pending.map((f) => f.path)).toEqual(['slow-s0-000001-0', 'slow-s0-000002-0']);
+    await sink.commit(1, staged);
+    expect(committed).toEqual([['slow-s0-000001-0', 'slow-s0-000002-0']]);
+    await sink.close();
+  });
+
+  it('fails the checkpoint when a roll behind the input failed, committing nothing', async () => {
+    const { table, calls, committed } = slowTable();
+    const sink = lakeSink<Record<string, unknown>>(table, { flushSize: 1, pathFormat: null });
+    await sink.open(context);
+    sink.write({ n: 1 }, t0, null, '');
+    await sink.flush();
+    calls[0].release(new Error('disk full'));
+    await expect(sink.preCommit(1)).rejects.toThrow('disk full');
+    expect(committed).toEqual([]);
+    await sink.close();
   });
 });
