@@ -53,6 +53,7 @@ import { dlqHeaders, JobTask, shuffleHeaders, zeroCounters, type JobCounters } f
 import { openAssignedConsumer } from './task-io.js';
 import type { TaskStore } from './task-store.js';
 import { readIdsSince } from './sinks.js';
+import { KeyedStateChangelog, type ChangelogRef } from './state-changelog.js';
 import type { Sink } from './types.js';
 
 export interface RunJobOptions {
@@ -443,6 +444,18 @@ class JobRun implements JobHandle {
 
     // Restore.
     const restored = io === null ? null : await io.read();
+    if (io?.stateDir !== undefined) {
+      // Keyed state is checkpointed incrementally into changelogs beside the checkpoint (a task's
+      // store, readable from any machine, keeps it whole in the state file instead).
+      const dir = io.stateDir;
+      this.#changelogs = this.task.processes.map((_, i) => new KeyedStateChangelog(dir, i));
+      for (let i = 0; i < this.#changelogs.length; i++) {
+        const snapshot = restored?.state.task.processes[i] ?? null;
+        const keys = await this.#changelogs[i].restore(snapshot);
+        if (snapshot !== null) restored!.state.task.processes[i] = { keys };
+        this.task.processes[i].trackChanges();
+      }
+    }
     if (restored !== null) {
       this.task.restore(restored.state.task);
       this.#checkpointId = restored.state.checkpointId;
@@ -653,6 +666,9 @@ class JobRun implements JobHandle {
     }
   }
 
+  /** Per process step, where its keyed state is checkpointed; null without a checkpoint directory. */
+  #changelogs: KeyedStateChangelog[] | null = null;
+
   #emptyAssignmentPolls = 0;
 
   /** Bounded: partitions that reached their start-time end offset are finished. */
@@ -817,13 +833,16 @@ class JobRun implements JobHandle {
       for (const resolve of this.#checkpointRequested.splice(0)) resolve(this.#lastCheckpoint);
       return;
     }
+    const changelogs: (ChangelogRef | null)[] = [];
+    for (let i = 0; i < (this.#changelogs?.length ?? 0); i++)
+      changelogs.push(await this.#changelogs![i].write(this.task.processes[i]));
     const state: CheckpointState = {
       format: 'tributary.stream.state',
       version: 1,
       job: this.job.name,
       checkpointId: id,
       offsets: Object.fromEntries(this.#offsets),
-      task: this.task.snapshot(),
+      task: this.task.snapshot(changelogs),
       sinks: sinkStates,
       sideEndOffsets: await this.#sideEndOffsets(),
       ...(this.#options.task?.boundedRun === undefined
@@ -837,6 +856,8 @@ class JobRun implements JobHandle {
       await io.removeIntent();
       this.#intentPending = false;
     }
+    // Changelog generations the checkpoint does not name are garbage now.
+    for (let i = 0; i < changelogs.length; i++) await this.#changelogs![i].collect(changelogs[i]);
     // Second phase: the checkpoint is durable, sinks may make their pre-committed output visible.
     for (let i = 0; i < sinks.length; i++) await sinks[i].commit(id, sinkStates[i]);
     // Committed group offsets are informational (lag in `tributary status`); the checkpoint is the truth.

@@ -28,6 +28,7 @@ import {
   type ParkedRecord,
 } from './operators.js';
 import { ProcessOperator, type KeyedStateSnapshot } from './state.js';
+import type { ChangelogRef } from './state-changelog.js';
 import { outcomeAccepted, outcomeLate, outcomeParked, RecordContext, type Key } from './types.js';
 import { WatermarkTracker, type PartitionClock } from './watermark.js';
 import { createWindowOperator, type WindowOperator, type WindowStateSnapshot } from './windows.js';
@@ -677,11 +678,18 @@ export class JobTask {
     return n;
   }
 
-  snapshot(): TaskSnapshot {
+  /**
+   * The task's state for a checkpoint. `changelogs` (state-changelog.ts), by process step: the
+   * changelog holding that step's keys, which the snapshot then names instead of carrying them.
+   */
+  snapshot(changelogs?: readonly (ChangelogRef | null)[]): TaskSnapshot {
     return {
       watermark: this.tracker.snapshot(),
       windows: this.windows.map((w) => w.snapshot()),
-      processes: this.processes.map((p) => p.snapshot()),
+      processes: this.processes.map((p, i) => {
+        const changelog = changelogs?.[i];
+        return changelog ? { keys: [], changelog } : p.snapshot();
+      }),
       counters: { ...this.counters },
       ...(this.endedOrigins.size > 0 ? { endedOrigins: [...this.endedOrigins] } : {}),
     };

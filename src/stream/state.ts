@@ -7,6 +7,7 @@
  * Values must be JSON-serialisable (they are written to checkpoints).
  */
 import type { Operator } from './operators.js';
+import type { SideFileRef } from './side-file.js';
 import { outcomeAccepted, type Key, type RecordContext, type RecordMeta } from './types.js';
 
 export interface ValueState<T> {
@@ -47,13 +48,20 @@ type Stamped = [unknown, number];
  */
 const noMaps: Record<string, Record<string, Stamped>> = Object.freeze({});
 
-interface KeyState {
+/** A key's state as a checkpoint stores it. */
+export interface KeyState {
   values: Record<string, Stamped>;
   maps: Record<string, Record<string, Stamped>>;
 }
 
 export interface KeyedStateSnapshot {
+  /** Every key's state; empty when `changelog` holds it. */
   keys: [Key, KeyState][];
+  /**
+   * The changelog file beside the checkpoint that holds every key's state instead, and how many
+   * keys it holds (state-changelog.ts); absent in checkpoints without a directory of their own.
+   */
+  changelog?: SideFileRef & { keys: number };
 }
 
 /**
@@ -151,7 +159,16 @@ export class ProcessOperator implements Operator {
   /** Whether the current record's fn emitted: then the stages after it settle its outcome. */
   #emitted = false;
 
+  /**
+   * Keys whose state may have changed since `clearChanges` (every key a record touched, and keys
+   * swept by TTL): what an incremental checkpoint writes. Null unless `trackChanges` was called.
+   */
+  #changed: Set<Key> | null = null;
+
   push(value: unknown, ts: number, key: Key): void {
+    // Any key a record reaches counts as changed: a process function may change a value it got
+    // from `get()` in place, without `set`.
+    this.#changed?.add(key);
     let state = this.#store.get(key);
     if (state === undefined) {
       state = { values: {}, maps: noMaps };
@@ -220,8 +237,34 @@ export class ProcessOperator implements Operator {
         }
         if (Object.keys(map).length === 0) delete state.maps[name];
       }
-      if (live === 0) this.#store.delete(key);
+      if (live === 0) {
+        this.#store.delete(key);
+        this.#changed?.add(key);
+      }
     }
+  }
+
+  /** Starts recording which keys change, for incremental checkpoints (state-changelog.ts). */
+  trackChanges(): void {
+    this.#changed ??= new Set();
+  }
+
+  get changedKeys(): number {
+    return this.#changed?.size ?? 0;
+  }
+
+  /** The keys changed since `clearChanges`, each with its state now (undefined: deleted). */
+  *changes(): Generator<[Key, KeyState | undefined]> {
+    for (const key of this.#changed ?? []) yield [key, this.#store.get(key)];
+  }
+
+  clearChanges(): void {
+    this.#changed?.clear();
+  }
+
+  /** Every key's state (live view: do not change the store while iterating). */
+  entries(): IterableIterator<[Key, KeyState]> {
+    return this.#store.entries();
   }
 
   snapshot(): KeyedStateSnapshot {

@@ -140,7 +140,11 @@ describe('lake sink rolls behind the input', () => {
               error
                 ? reject(error)
                 : resolve(
-                    groups.map((g, i) => ({ path: `${fileName}-${i}`, partition: g.partition, rows: g.rows.length })),
+                    groups.map((g, i) => ({
+                      path: `${fileName}-${i}`,
+                      partition: g.partition,
+                      rows: g.rows.length,
+                    })),
                   ),
           });
         }),
