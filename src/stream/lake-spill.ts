@@ -50,19 +50,10 @@ export class LakeSpill {
     if (ref === null || data === null) return rows;
     const file = this.#file.pathOf(ref);
     for (const id of wanted.keys()) rows.set(id, []);
-    for (let start = 0; start < data.length;) {
-      let end = data.indexOf(0x0a, start);
-      if (end < 0) end = data.length;
-      const tab = data.indexOf(0x09, start);
-      if (tab < 0 || tab > end)
-        throw new TributaryError(
-          'CORRUPT_DATA',
-          `lake sink spill file ${file}: line at byte ${start} has no buffer id`,
-        );
+    for (const { start, tab, end } of this.#file.tabbedLines(data, ref)) {
       const target = rows.get(Number(data.toString('latin1', start, tab)));
       if (target !== undefined)
         target.push(JSON.parse(data.toString('utf8', tab + 1, end)) as Record<string, unknown>);
-      start = end + 1;
     }
     for (const [id, count] of wanted) {
       const found = rows.get(id)!.length;

@@ -104,6 +104,25 @@ export class CheckpointSideFile {
   }
 
   /**
+   * The lines of `data` (as `read` returned it for `ref`) in the owners' shape, `<head>\t<body>`:
+   * each line's byte offsets, its head ending at `tab`, its body running to `end`.
+   */
+  *tabbedLines(data: Buffer, ref: SideFileRef): Generator<{ start: number; tab: number; end: number }> {
+    for (let start = 0; start < data.length;) {
+      let end = data.indexOf(0x0a, start);
+      if (end < 0) end = data.length;
+      const tab = data.indexOf(0x09, start);
+      if (tab < 0 || tab > end)
+        throw new TributaryError(
+          'CORRUPT_DATA',
+          `${this.#what} ${this.pathOf(ref)}: line at byte ${start} has no tab after its head`,
+        );
+      yield { start, tab, end };
+      start = end + 1;
+    }
+  }
+
+  /**
    * Appends `lines` (each ending in `\n`) to the current generation, or writes them as a new
    * generation when `fresh`, fsyncs, and returns what the checkpoint records.
    */

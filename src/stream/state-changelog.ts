@@ -45,15 +45,7 @@ export class KeyedStateChangelog {
     if (ref === null || data === null) return snapshot?.keys ?? [];
     const file = this.#file.pathOf(ref);
     const state = new Map<Key, KeyState>();
-    for (let start = 0; start < data.length;) {
-      let end = data.indexOf(0x0a, start);
-      if (end < 0) end = data.length;
-      const tab = data.indexOf(0x09, start);
-      if (tab < 0 || tab > end)
-        throw new TributaryError(
-          'CORRUPT_DATA',
-          `keyed state changelog ${file}: line at byte ${start} has no key`,
-        );
+    for (const { start, tab, end } of this.#file.tabbedLines(data, ref)) {
       try {
         const key = JSON.parse(data.toString('utf8', start, tab)) as Key;
         if (tab + 1 === end) state.delete(key);
@@ -67,7 +59,6 @@ export class KeyedStateChangelog {
           },
         );
       }
-      start = end + 1;
     }
     if (state.size !== ref.keys)
       throw new TributaryError(

@@ -172,5 +172,10 @@ describe('keyed state changelog (incremental checkpoints)', () => {
     await expect(runJob(dedupJob(log), { dataDir, once: true })).rejects.toThrow(
       'holds 2 keys; the checkpoint says 3',
     );
+    // A line without its tab (same length again).
+    await writeFile(file, text.replace('"c"\t', '"c" '));
+    await expect(runJob(dedupJob(log), { dataDir, once: true })).rejects.toThrow(
+      /keyed state changelog .*: line at byte \d+ has no tab after its head/,
+    );
   });
 });
