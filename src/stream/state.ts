@@ -226,21 +226,27 @@ export class ProcessOperator implements Operator {
     this.#lastSweep = watermarkMs;
     for (const [key, state] of this.#store) {
       let live = 0;
+      let expired = 0;
       for (const [name, s] of Object.entries(state.values)) {
         if (this.alive(s)) live++;
-        else delete state.values[name];
+        else {
+          delete state.values[name];
+          expired++;
+        }
       }
       for (const [name, map] of Object.entries(state.maps)) {
         for (const [field, s] of Object.entries(map)) {
           if (this.alive(s)) live++;
-          else delete map[field];
+          else {
+            delete map[field];
+            expired++;
+          }
         }
         if (Object.keys(map).length === 0) delete state.maps[name];
       }
-      if (live === 0) {
-        this.#store.delete(key);
-        this.#changed?.add(key);
-      }
+      if (live === 0) this.#store.delete(key);
+      // A key left with nothing is deleted even when nothing of it expired (it never held state).
+      if (live === 0 || expired > 0) this.#changed?.add(key);
     }
   }
 

@@ -152,6 +152,45 @@ describe('keyed state changelog (incremental checkpoints)', () => {
     expect(end.changelogs).toEqual([]);
   });
 
+  it('records a key that never held state as deleted when the TTL sweep drops it', async () => {
+    const log = createMemoryLog();
+    await log.createTopic('in', { partitions: 1 });
+    await append(
+      log,
+      Array.from({ length: 3_000 }, (_, i) => `id-${i}`),
+    );
+    // Only even ids keep state; odd ones are reached and left empty, and swept with the rest.
+    const job = () =>
+      stream(jobName, { checkpointIntervalMs: 0 })
+        .from<Event>(log, { topics: ['in'], timestamp: (e) => e.ts })
+        .keyBy((e) => e.id)
+        .process<Event>(
+          (e, ctx) => {
+            if (Number(e.id.slice(3)) % 2 === 0) ctx.valueState<1>('seen').set(1);
+            ctx.emit(e);
+          },
+          { ttlMs: 60_000 },
+        )
+        .to(topicSink('out'));
+    const dataDir = path.join(dir, 'data');
+    let batches = 0;
+    await expect(
+      runJob(job(), {
+        dataDir,
+        once: true,
+        pollMaxRecords: 200,
+        onBatch: () => {
+          if (++batches === 10) throw new Error('simulated crash');
+        },
+      }),
+    ).rejects.toThrow('simulated crash');
+    const { process } = await checkpointFiles(dataDir);
+    expect(process.changelog!.keys).toBeLessThan(200);
+    // The restart restores exactly the keys the checkpoint counts.
+    const status = await runJob(job(), { dataDir, once: true, pollMaxRecords: 200 });
+    expect(status.state).toBe('finished');
+  });
+
   it('refuses a changelog that does not hold the keys its checkpoint counts', async () => {
     const log = createMemoryLog();
     await log.createTopic('in', { partitions: 1 });
