@@ -1,6 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { createSpoolSource, CsvParser } from '../src/connectors/index.js';
 import { LocalStorage, openLake } from '../src/lake/index.js';
 import { openEmbeddedLog } from '../src/log/index.js';
@@ -20,7 +21,30 @@ import type { BenchContext, Benchmark, BenchResult } from './types.js';
  * (embedded log, group fsync) → the validation job (rules, dedup) → `bronze.viewing_events`
  * partitioned by event_date / show_type / user_bucket, committed. Baseline, same file and run:
  * the platform's CSV parser alone over the file's text.
+ *
+ * Also printed, as the ceiling of the lake layout on this machine: DuckDB alone reading the same
+ * CSV and writing it as Parquet in the same three-level partitioning (`duckdb_layout_events_per_s`),
+ * with no validation, dedup, log or commit. Its `user_bucket` is DuckDB's hash mod 16 (it has no
+ * murmur2): the same number of partitions, not the same assignment.
  */
+async function duckdbLayoutRate(file: string, outDir: string, rows: number): Promise<number> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const connection = await instance.connect();
+  try {
+    const started = performance.now();
+    await connection.run(
+      `COPY (SELECT *, CAST(CAST(event_ts AS TIMESTAMPTZ) AS DATE) AS event_date, hash(user_id) % 16 AS user_bucket
+         FROM read_csv('${file.replaceAll("'", "''")}', header = true, all_varchar = true))
+       TO '${outDir}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`,
+    );
+    return rows / ((performance.now() - started) / 1000);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
 async function viewingIngest(context: BenchContext): Promise<BenchResult> {
   const users = Number(process.env.TRIBUTARY_BENCH_VIEWING_USERS ?? 4000);
   const spool = path.join(context.dir, 'spool');
@@ -43,6 +67,9 @@ async function viewingIngest(context: BenchContext): Promise<BenchResult> {
     rows += parser.end().length;
     return (rows - 1) / ((performance.now() - baselineStart) / 1000);
   })();
+
+  // Before the run: the spool source renames the file when it is done with it.
+  const duckdbLayout = await duckdbLayoutRate(file, path.join(context.dir, 'duckdb-layout'), recordCount);
 
   const log = await openEmbeddedLog({ dir: path.join(context.dir, 'log') });
   const lake = await openLake({ storage: new LocalStorage(path.join(context.dir, 'lake')) });
@@ -70,6 +97,7 @@ async function viewingIngest(context: BenchContext): Promise<BenchResult> {
       goal: '>= 500,000 events/s',
       events: committed,
       files: snapshot?.files.length ?? 0,
+      duckdb_layout_events_per_s: duckdbLayout,
       spool_s: spoolSeconds,
       job_s: seconds - spoolSeconds,
       // Process CPU time (all threads, DuckDB's included): wall time swings on a shared machine.
