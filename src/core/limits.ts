@@ -34,10 +34,15 @@ export const limits = {
   lakeSinkOpenPartitionsMax: 256,
   /**
    * Rows a stream lake sink holds in its open buffers, all partitions together, before it rolls
-   * them all (one write). Rows are JS objects of a few hundred bytes: this keeps a sink's memory
+   * them all (one roll). Rows are JS objects of a few hundred bytes: this keeps a sink's memory
    * (and its part of a checkpoint) in the low hundreds of megabytes.
    */
   lakeSinkBufferedRowsMax: 500_000,
+  /**
+   * Rows per write when a stream lake sink rolls many partitions at once: the writes run together,
+   * so DuckDB writes one's files while the next one's rows are appended (stream/sinks.ts).
+   */
+  lakeSinkRollChunkRows: 32_768,
   /**
    * Files a lake commit publishes (fsync + rename + directory fsync) or marks at once: overlapping
    * fsyncs share the file system's journal commits, one at a time each costs a disk flush.

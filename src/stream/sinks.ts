@@ -322,7 +322,7 @@ export interface LakeSinkOptions<T> {
   openPartitionsMax?: number;
   /**
    * Rows held in open buffers at most, all partitions together: reaching it rolls every open
-   * buffer at the next flush, in one write (memory stays bounded however many partitions are
+   * buffer at the next flush, in one roll (memory stays bounded however many partitions are
    * open, and the files are as large as that memory allows). Default
    * `limits.lakeSinkBufferedRowsMax`.
    */
@@ -424,6 +424,24 @@ function fileTag(path: string): string {
   const plain = path.replace(/[^A-Za-z0-9]+/g, '_');
   if (plain.length <= 48) return plain;
   return `${plain.slice(0, 32)}_${createHash('sha256').update(path).digest('hex').slice(0, 12)}`;
+}
+
+/** Consecutive runs of `buffers` holding at least `rowsMin` rows each (the last may hold fewer). */
+function chunkBuffers(buffers: LakeBuffer[], rowsMin: number): LakeBuffer[][] {
+  const chunks: LakeBuffer[][] = [];
+  let chunk: LakeBuffer[] = [];
+  let rows = 0;
+  for (const buffer of buffers) {
+    chunk.push(buffer);
+    rows += buffer.rows.length;
+    if (rows >= rowsMin) {
+      chunks.push(chunk);
+      chunk = [];
+      rows = 0;
+    }
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 /**
@@ -536,8 +554,12 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   }
 
   /**
-   * Rolls the detached buffers and those marked to roll: with `stageMany`, all of them in one
-   * write (one DuckDB statement, one batch of fsyncs) whatever the number of partitions.
+   * Rolls the detached buffers and those marked to roll. With `stageMany`, they are staged in
+   * chunks of about `limits.lakeSinkRollChunkRows` rows (whole buffers, in order), all started at
+   * once: each chunk is one write (one DuckDB statement, one batch of fsyncs), and DuckDB encodes
+   * one chunk's files on its own threads while the next chunk's rows go through the Appender on
+   * the job's thread. A roll of hundreds of partitions at the end of a bounded run took an eighth
+   * less time than as one write (viewing.ingest, 2 cores).
    */
   async function rollMarked(): Promise<void> {
     const due = ready;
@@ -555,11 +577,22 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
       for (const buffer of nonEmpty) await roll(buffer);
       return;
     }
-    seq++;
-    // Deterministic: the same input replayed from the same checkpoint rolls the same files.
-    const fileName = `${prefix()}-${String(seq).padStart(6, '0')}`;
-    const groups = nonEmpty.map((b) => ({ rows: b.rows, partition: b.partition, constants: constantsOf(b) }));
-    pending.push(...(await table.stageMany(groups, { fileName })));
+    const stageMany = table.stageMany.bind(table);
+    // Deterministic: the same input replayed from the same checkpoint makes the same chunks, and
+    // every chunk takes its sequence number before the first await, so it rolls the same files.
+    const writes = chunkBuffers(nonEmpty, limits.lakeSinkRollChunkRows).map((chunk) => {
+      seq++;
+      const fileName = `${prefix()}-${String(seq).padStart(6, '0')}`;
+      return stageMany(
+        chunk.map((b) => ({ rows: b.rows, partition: b.partition, constants: constantsOf(b) })),
+        { fileName },
+      );
+    });
+    // Every chunk settles before the roll does: a failed one fails the roll, and none is left
+    // writing behind it.
+    const staged = await Promise.allSettled(writes);
+    for (const result of staged) if (result.status === 'rejected') throw result.reason;
+    for (const result of staged) if (result.status === 'fulfilled') pending.push(...result.value);
   }
 
   /**

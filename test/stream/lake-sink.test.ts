@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { limits } from '../../src/core/index.js';
 import { LocalStorage, openLake, type Lake } from '../../src/lake/index.js';
 import { createMemoryLog, type Log } from '../../src/log/index.js';
 import {
@@ -192,6 +193,60 @@ describe('lake sink rolls behind the input', () => {
     expect(staged.pending.map((f) => f.path)).toEqual(['slow-s0-000001-0', 'slow-s0-000002-0']);
     await sink.commit(1, staged);
     expect(committed).toEqual([['slow-s0-000001-0', 'slow-s0-000002-0']]);
+    await sink.close();
+  });
+
+  /** Three partitions of 20,000 rows each, open in a sink that rolls them only at the end of input. */
+  async function threeLargePartitions(table: TwoPhaseTable) {
+    const sink = lakeSink<Record<string, unknown>>(table, {
+      flushSize: 1_000_000,
+      pathFormat: null,
+      partitionBy: ['p'],
+    });
+    await sink.open(context);
+    for (const p of ['a', 'b', 'c']) for (let n = 0; n < 20_000; n++) sink.write({ p, n }, t0, null, '');
+    await sink.flush();
+    return sink;
+  }
+
+  it('stages a roll of many rows in chunks written together, committing them in order', async () => {
+    // Chunks close at the first buffer that reaches the limit: [a, b] and [c].
+    expect(limits.lakeSinkRollChunkRows).toBeGreaterThan(20_000);
+    expect(limits.lakeSinkRollChunkRows).toBeLessThanOrEqual(40_000);
+    const { table, calls, committed } = slowTable();
+    const sink = await threeLargePartitions(table);
+    const ended = sink.endOfInput!();
+    await settle();
+    // Both writes run at once: the second started before the first finished.
+    expect(calls.map((c) => c.groups)).toEqual([2, 1]);
+    calls[1].release();
+    calls[0].release();
+    await ended;
+    const staged = (await sink.preCommit(1)) as { pending: { path: string; rows: number }[] };
+    expect(staged.pending.map((f) => [f.path, f.rows])).toEqual([
+      ['slow-s0-000001-0', 20_000],
+      ['slow-s0-000001-1', 20_000],
+      ['slow-s0-000002-0', 20_000],
+    ]);
+    await sink.commit(1, staged);
+    expect(committed).toEqual([['slow-s0-000001-0', 'slow-s0-000001-1', 'slow-s0-000002-0']]);
+    await sink.close();
+  });
+
+  it('fails a chunked roll when one chunk fails, after every chunk has settled', async () => {
+    const { table, calls, committed } = slowTable();
+    const sink = await threeLargePartitions(table);
+    let ended = false;
+    const end = sink.endOfInput!().finally(() => (ended = true));
+    end.catch(() => {});
+    await settle();
+    calls[0].release(new Error('disk full'));
+    await settle();
+    // The other chunk is still writing: the roll has not failed yet.
+    expect(ended).toBe(false);
+    calls[1].release();
+    await expect(end).rejects.toThrow('disk full');
+    expect(committed).toEqual([]);
     await sink.close();
   });
 
