@@ -554,9 +554,9 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
   }
 
   /**
-   * Rolls the detached buffers and those marked to roll. With `stageMany`, they are staged in
-   * chunks of about `limits.lakeSinkRollChunkRows` rows (whole buffers, in order), all started at
-   * once: each chunk is one write (one DuckDB statement, one batch of fsyncs), and DuckDB encodes
+   * Rolls the detached buffers and those marked to roll. With `stageMany`, they are cut, whole and
+   * in order, into chunks that each reach `limits.lakeSinkRollChunkRows` rows (the last may hold
+   * fewer), all started at once: each chunk is one write (one DuckDB statement, one batch of fsyncs), and DuckDB encodes
    * one chunk's files on its own threads while the next chunk's rows go through the Appender on
    * the job's thread. A roll of hundreds of partitions at the end of a bounded run took an eighth
    * less time than as one write (viewing.ingest, 2 cores).
