@@ -39,10 +39,11 @@ export const limits = {
    */
   lakeSinkBufferedRowsMax: 500_000,
   /**
-   * Rows per write when a stream lake sink rolls many partitions at once: the writes run together,
-   * so DuckDB writes one's files while the next one's rows are appended (stream/sinks.ts).
+   * Rows a write holds at least (whole partition buffers) when a stream lake sink rolls many
+   * partitions at once: the writes run together, so DuckDB writes one's files while the next one's
+   * rows are appended (stream/sinks.ts).
    */
-  lakeSinkRollChunkRows: 32_768,
+  lakeSinkRollChunkRowsMin: 32_768,
   /**
    * Files a lake commit publishes (fsync + rename + directory fsync) or marks at once: overlapping
    * fsyncs share the file system's journal commits, one at a time each costs a disk flush.

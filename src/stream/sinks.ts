@@ -555,7 +555,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
 
   /**
    * Rolls the detached buffers and those marked to roll. With `stageMany`, they are cut, whole and
-   * in order, into chunks that each reach `limits.lakeSinkRollChunkRows` rows (the last may hold
+   * in order, into chunks that each reach `limits.lakeSinkRollChunkRowsMin` rows (the last may hold
    * fewer), all started at once: each chunk is one write (one DuckDB statement, one batch of fsyncs), and DuckDB encodes
    * one chunk's files on its own threads while the next chunk's rows go through the Appender on
    * the job's thread. A roll of hundreds of partitions at the end of a bounded run took an eighth
@@ -580,7 +580,7 @@ export function lakeSink<T>(table: TwoPhaseTable, options: LakeSinkOptions<T> = 
     const stageMany = table.stageMany.bind(table);
     // Deterministic: the same input replayed from the same checkpoint makes the same chunks, and
     // every chunk takes its sequence number before the first await, so it rolls the same files.
-    const writes = chunkBuffers(nonEmpty, limits.lakeSinkRollChunkRows).map((chunk) => {
+    const writes = chunkBuffers(nonEmpty, limits.lakeSinkRollChunkRowsMin).map((chunk) => {
       seq++;
       const fileName = `${prefix()}-${String(seq).padStart(6, '0')}`;
       return stageMany(

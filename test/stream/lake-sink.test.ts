@@ -211,8 +211,8 @@ describe('lake sink rolls behind the input', () => {
 
   it('stages a roll of many rows in chunks written together, committing them in order', async () => {
     // Chunks close at the first buffer that reaches the limit: [a, b] and [c].
-    expect(limits.lakeSinkRollChunkRows).toBeGreaterThan(20_000);
-    expect(limits.lakeSinkRollChunkRows).toBeLessThanOrEqual(40_000);
+    expect(limits.lakeSinkRollChunkRowsMin).toBeGreaterThan(20_000);
+    expect(limits.lakeSinkRollChunkRowsMin).toBeLessThanOrEqual(40_000);
     const { table, calls, committed } = slowTable();
     const sink = await threeLargePartitions(table);
     const ended = sink.endOfInput!();
