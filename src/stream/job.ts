@@ -74,6 +74,12 @@ export type Stage =
   | { kind: 'filter'; fn: (value: unknown, meta: RecordMeta) => boolean }
   | { kind: 'flatMap'; fn: (value: unknown, meta: RecordMeta) => Iterable<unknown> }
   | { kind: 'mapAsync'; fn: (value: unknown, meta: RecordMeta) => Promise<unknown>; concurrency: number }
+  | {
+      kind: 'mapBatchAsync';
+      fn: (values: unknown[], metas: RecordMeta[]) => Promise<unknown[]>;
+      batchSizeMax: number;
+      concurrency: number;
+    }
   | { kind: 'keyBy'; fn: (value: unknown) => Key }
   | { kind: 'timestamp'; fn: (value: unknown) => number }
   | { kind: 'window'; spec: WindowSpec; options: WindowOptions; agg: Aggregator<unknown, unknown, unknown> }
@@ -217,6 +223,43 @@ export class Stream<T> {
       this.with({
         kind: 'mapAsync',
         fn: fn as (value: unknown, meta: RecordMeta) => Promise<unknown>,
+        concurrency,
+      }),
+    );
+  }
+
+  /**
+   * Async step called once per batch of records rather than once per record (model inference,
+   * bulk look-ups): `fn` gets up to `batchSizeMax` values from one poll, with their metadata, and
+   * answers one result per value, in order. At most `concurrency` calls run at once; results keep
+   * input order, and a batch's calls all finish before its offsets are checkpointed, as in
+   * `mapAsync`. A call that rejects, or answers a different number of results, fails every record
+   * of its batch (dead-lettered, or failing the job under `onError: 'fail'`); an `Error` instance in
+   * the answer fails its own record only.
+   *
+   * @example
+   * reviews.mapBatchAsync(async (texts) => model.scoreBatch(texts), { batchSizeMax: 32 })
+   */
+  mapBatchAsync<U>(
+    fn: (values: T[], metas: RecordMeta[]) => Promise<(U | Error)[]>,
+    options: { batchSizeMax?: number; concurrency?: number } = {},
+  ): Stream<U> {
+    const batchSizeMax = options.batchSizeMax ?? 64;
+    const concurrency = options.concurrency ?? 1;
+    for (const [name, value] of [
+      ['batchSizeMax', batchSizeMax],
+      ['concurrency', concurrency],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1)
+        throw new TributaryError('INVALID_ARGUMENT', `mapBatchAsync ${name} must be >= 1, got ${value}`);
+    }
+    return new Stream<U>(
+      this.builder,
+      this.source,
+      this.with({
+        kind: 'mapBatchAsync',
+        fn: fn as (values: unknown[], metas: RecordMeta[]) => Promise<unknown[]>,
+        batchSizeMax,
         concurrency,
       }),
     );

@@ -11,7 +11,14 @@
  * before failing stay); `late` means every window it belonged to was past its allowed lateness.
  */
 import { hash } from 'node:crypto';
-import { runBounded, TributaryError, toTributaryError, type Clock, type ErrorCode } from '../core/index.js';
+import {
+  runBounded,
+  TributaryError,
+  toTributaryError,
+  type Clock,
+  type ErrorCode,
+  type Settled,
+} from '../core/index.js';
 import { AvroSerde, type LogRecord, type ProducerRecord } from '../log/index.js';
 import type { Decoder, SourceDefinition, Stage, StreamJob } from './job.js';
 import {
@@ -95,9 +102,65 @@ interface SourceRuntime {
 
 interface AsyncStage {
   collector: AsyncCollectOperator;
-  fn: (value: unknown, meta: RecordContext) => Promise<unknown>;
-  concurrency: number;
+  /** Runs the stage over the records parked in one batch: one outcome per record, in order. */
+  run: (parked: readonly ParkedRecord[]) => Promise<Settled<unknown>[]>;
   next: Operator;
+}
+
+/** A fresh context holding a parked record's metadata, for an async call that outlives the batch loop. */
+function metaOf(item: ParkedRecord): RecordContext {
+  const meta = new RecordContext();
+  restore(meta, item);
+  return meta;
+}
+
+/** One `fn(value, meta)` call per parked record, `concurrency` at a time. */
+function perRecord(
+  fn: (value: unknown, meta: RecordContext) => Promise<unknown>,
+  concurrency: number,
+): AsyncStage['run'] {
+  return (parked) => runBounded(parked, concurrency, (item) => fn(item.value, metaOf(item)));
+}
+
+/**
+ * One `fn(values, metas)` call per `batchSizeMax` parked records, `concurrency` calls at a time; a
+ * call that fails (or answers the wrong number of results) fails each record of its batch, and an
+ * Error in its answer fails that answer's record alone.
+ */
+function perBatch(
+  fn: (values: unknown[], metas: RecordContext[]) => Promise<unknown[]>,
+  batchSizeMax: number,
+  concurrency: number,
+): AsyncStage['run'] {
+  return async (parked) => {
+    const batches: (readonly ParkedRecord[])[] = [];
+    for (let at = 0; at < parked.length; at += batchSizeMax)
+      batches.push(parked.slice(at, at + batchSizeMax));
+    const answers = await runBounded(batches, concurrency, async (batch) => {
+      const results = await fn(
+        batch.map((item) => item.value),
+        batch.map(metaOf),
+      );
+      if (!Array.isArray(results) || results.length !== batch.length) {
+        throw new TributaryError(
+          'INTERNAL',
+          `mapBatchAsync function answered ${Array.isArray(results) ? `${results.length} results` : typeof results} for a batch of ${batch.length}`,
+        );
+      }
+      return results;
+    });
+    const settled: Settled<unknown>[] = [];
+    answers.forEach((answer, b) => {
+      for (let i = 0; i < batches[b].length; i++) {
+        if (!answer.ok) settled.push({ ok: false, error: answer.error });
+        else {
+          const value = answer.value[i];
+          settled.push(value instanceof Error ? { ok: false, error: value } : { ok: true, value });
+        }
+      }
+    });
+    return settled;
+  };
 }
 
 const textDecoder = new TextDecoder();
@@ -302,7 +365,17 @@ export class JobTask {
         }
         case 'mapAsync': {
           const collector = new AsyncCollectOperator(ctx);
-          asyncStages.unshift({ collector, fn: stage.fn, concurrency: stage.concurrency, next });
+          asyncStages.unshift({ collector, run: perRecord(stage.fn, stage.concurrency), next });
+          op = collector;
+          break;
+        }
+        case 'mapBatchAsync': {
+          const collector = new AsyncCollectOperator(ctx);
+          asyncStages.unshift({
+            collector,
+            run: perBatch(stage.fn, stage.batchSizeMax, stage.concurrency),
+            next,
+          });
           op = collector;
           break;
         }
@@ -520,11 +593,7 @@ export class JobTask {
       const parked = stage.collector.parked;
       if (parked.length === 0) continue;
       stage.collector.parked = [];
-      const results = await runBounded(parked, stage.concurrency, (item) => {
-        const meta = new RecordContext();
-        restore(meta, item);
-        return stage.fn(item.value, meta);
-      });
+      const results = await stage.run(parked);
       for (let i = 0; i < parked.length; i++) {
         const item = parked[i];
         restore(ctx, item);

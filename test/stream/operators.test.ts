@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryLog, type LogRecord } from '../../src/log/index.js';
-import { callbackSink, runJob, stream, tumbling, type JobStatus } from '../../src/stream/index.js';
+import {
+  callbackSink,
+  dlqHeaders,
+  runJob,
+  stream,
+  tumbling,
+  type JobStatus,
+} from '../../src/stream/index.js';
 
 interface Click {
   user: string;
@@ -95,6 +102,68 @@ describe('operators', () => {
     expect(status.counters).toMatchObject({ in: 40, dlq: 1, filtered: 1, accepted: 38 });
     const dlq: LogRecord[] = await log.fetch('clicks.dlq', 0, 0);
     expect(dlq).toHaveLength(1);
+  });
+
+  it('mapBatchAsync calls once per batch in input order; a failed call dead-letters its whole batch', async () => {
+    const values = Array.from({ length: 40 }, (_, i) => ({ user: `u${i % 4}`, page: String(i), ts: i }));
+    const log = await logWith({ clicks: values });
+    const out: string[] = [];
+    const calls: { pages: string[]; offsets: number[] }[] = [];
+    const status = await runJob(
+      stream('enrich-batches')
+        .from<Click>(log, { topics: ['clicks'] })
+        .filter((c) => c.page !== '5')
+        .mapBatchAsync(
+          async (clicks, metas) => {
+            calls.push({ pages: clicks.map((c) => c.page), offsets: metas.map((m) => m.offset) });
+            // Later batches answer first: order must come from the batch positions, not timing.
+            await new Promise((r) => setTimeout(r, 20 - calls.length * 3));
+            if (clicks.some((c) => c.page === '13')) throw new Error('enrichment service said no');
+            return clicks.map((c) => `${c.user}:${c.page}`);
+          },
+          { batchSizeMax: 8, concurrency: 3 },
+        )
+        .to(callbackSink((v) => void out.push(v))),
+      { once: true },
+    );
+    const passed = values.filter((v) => v.page !== '5');
+    // Batches of up to 8 in input order, each value with its own record's metadata.
+    expect(calls.flatMap((c) => c.pages)).toEqual(passed.map((v) => v.page));
+    expect(calls.every((c) => c.pages.length >= 1 && c.pages.length <= 8)).toBe(true);
+    expect(calls.flatMap((c) => c.offsets)).toEqual(passed.map((v) => Number(v.page)));
+    const failed = calls.find((c) => c.pages.includes('13'))!.pages;
+    expect(out).toEqual(passed.filter((v) => !failed.includes(v.page)).map((v) => `${v.user}:${v.page}`));
+    expect(status.counters).toMatchObject({
+      in: 40,
+      filtered: 1,
+      dlq: failed.length,
+      accepted: 39 - failed.length,
+    });
+    expect(reconciled(status)).toBe(true);
+    const dlq: LogRecord[] = await log.fetch('clicks.dlq', 0, 0);
+    expect(dlq.map((r) => Number(Buffer.from(r.headers[dlqHeaders.offset]).toString()))).toEqual(
+      failed.map(Number),
+    );
+  });
+
+  it('mapBatchAsync refuses an answer of the wrong length for that batch only', async () => {
+    const log = await logWith({ clicks: [1, 2, 3].map((i) => ({ user: 'a', page: String(i), ts: i })) });
+    const out: string[] = [];
+    const status = await runJob(
+      stream('short-answer')
+        .from<Click>(log, { topics: ['clicks'] })
+        .mapBatchAsync((clicks) => Promise.resolve(clicks.slice(1).map((c) => c.page)), { batchSizeMax: 2 })
+        .to(callbackSink((v) => void out.push(v))),
+      { once: true },
+    );
+    // [1, 2] answers one result (refused); [3] answers none (refused too).
+    expect(out).toEqual([]);
+    expect(status.counters).toMatchObject({ in: 3, dlq: 3 });
+    expect(() =>
+      stream('bad')
+        .from(log, { topics: ['clicks'] })
+        .mapBatchAsync((v) => Promise.resolve(v), { batchSizeMax: 0 }),
+    ).toThrow(/batchSizeMax must be >= 1/);
   });
 
   it('a step failing on one window result sends it to <job>.dlq; the other keys are still emitted', async () => {

@@ -1,3 +1,4 @@
+import { toTributaryError } from '../../core/index.js';
 import type { Lake } from '../../lake/index.js';
 import type { Log, LogRecord } from '../../log/index.js';
 import { VaderSentiment, type SentimentModel, type SentimentResult } from '../../ml/index.js';
@@ -145,6 +146,37 @@ export function acceptReview(routed: RoutedReview, score: (text: string) => Sent
   return { kind: 'accepted', raw: routed.raw, review: scored(routed.review, score(routed.review.text)) };
 }
 
+/** Texts per call of an asynchronous sentiment model (a Hugging Face pipeline scores them together). */
+const sentimentBatchSizeMax = 32;
+
+/**
+ * Scores the candidates of `batch` with one `scoreBatch` call; the other routes pass through. When
+ * the batch call fails, each text is scored alone, so one text the model refuses dead-letters its
+ * own review only.
+ */
+async function scoreBatch(model: SentimentModel, batch: RoutedReview[]): Promise<(RoutedReview | Error)[]> {
+  const candidates = batch.filter(
+    (r): r is Extract<RoutedReview, { kind: 'candidate' }> => r.kind === 'candidate',
+  );
+  const results: (SentimentResult | Error)[] = await model
+    .scoreBatch(candidates.map((r) => r.review.text))
+    .catch(() =>
+      Promise.all(
+        candidates.map((r) =>
+          model.score(r.review.text).catch((error: unknown) => toTributaryError(error, 'EXTERNAL')),
+        ),
+      ),
+    );
+  let next = 0;
+  return batch.map((routed) => {
+    if (routed.kind !== 'candidate') return routed;
+    const result = results[next++];
+    return result instanceof Error
+      ? result
+      : { kind: 'accepted', raw: routed.raw, review: scored(routed.review, result) };
+  });
+}
+
 function scored(review: Review, sentiment: SentimentResult): ScoredReview {
   return {
     review_id: review.review_id,
@@ -246,17 +278,9 @@ export function reviewIngestJob(deps: ReviewJobDeps): StreamJob {
   const scoreSync = sync ? (text: string) => sync.scoreSync(text) : null;
   const withSentiment = scoreSync
     ? deduplicated.map((routed) => acceptReview(routed, scoreSync))
-    : deduplicated.mapAsync(
-        async (routed): Promise<RoutedReview> =>
-          routed.kind === 'candidate'
-            ? {
-                kind: 'accepted',
-                raw: routed.raw,
-                review: scored(routed.review, await model.score(routed.review.text)),
-              }
-            : routed,
-        { concurrency: 16 },
-      );
+    : deduplicated.mapBatchAsync((batch) => scoreBatch(model, batch), {
+        batchSizeMax: sentimentBatchSizeMax,
+      });
   const accepted = (r: RoutedReview): r is Extract<RoutedReview, { kind: 'accepted' }> =>
     r.kind === 'accepted';
   return withSentiment.to(

@@ -7,7 +7,7 @@ import { loadConfig, rootLogger } from '../../../src/core/index.js';
 import { createSpoolSource } from '../../../src/connectors/index.js';
 import { LocalStorage, openLake, type Lake } from '../../../src/lake/index.js';
 import { createMemoryLog, type Log } from '../../../src/log/index.js';
-import { VaderSentiment } from '../../../src/ml/index.js';
+import { VaderSentiment, type SentimentModel, type SentimentResult } from '../../../src/ml/index.js';
 import {
   rawTopic,
   refreshGold,
@@ -229,6 +229,70 @@ describe('reviews pipeline: golden run over every layout and fault', () => {
     const before = await lake.table(tables.silver).snapshot();
     await ingest();
     expect((await lake.table(tables.silver).snapshot())?.version).toBe(before?.version);
+  });
+
+  it('an asynchronous model scores in batches; a text it refuses dead-letters its own review only', async () => {
+    const texts = Array.from({ length: 40 }, (_, i) => (i === 17 ? 'poison text' : `review number ${i}`));
+    await writeFile(
+      path.join(spool, 'c-2023.jsonl'),
+      texts
+        .map((text, i) =>
+          JSON.stringify({
+            rating: 5,
+            title: 't',
+            text,
+            asin: `P${i % 3}`,
+            user_id: `U${i}`,
+            timestamp: 1_700_000_000_000 + i,
+          }),
+        )
+        .join('\n'),
+    );
+    const batches: number[] = [];
+    const refused: number[] = [];
+    const single: string[] = [];
+    const result = (text: string): SentimentResult => ({
+      score: text.length / 100,
+      label: 'positive',
+      confidence: 1,
+    });
+    const model: SentimentModel = {
+      name: 'batching-fake',
+      score(text) {
+        single.push(text);
+        return text.startsWith('poison')
+          ? Promise.reject(new Error('the model refused it'))
+          : Promise.resolve(result(text));
+      },
+      scoreBatch(batch) {
+        batches.push(batch.length);
+        if (!batch.some((t) => t.startsWith('poison'))) return Promise.resolve(batch.map(result));
+        refused.push(batch.length);
+        return Promise.reject(new Error('the model refused the batch'));
+      },
+    };
+    await createSpoolSource({ ...reviewsSpoolOptions(spool), stableMs: 0 }, { log, logger }).poll();
+    const status = await runJob(reviewIngestJob({ log, lake, sentiment: model }), {
+      dataDir: path.join(dir, 'state'),
+      once: true,
+    });
+    // One call per batch of at most 32 candidates; only the refused batch is retried text by text.
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(32);
+    expect(batches.length).toBeLessThan(40);
+    expect(single).toContain('poison text');
+    expect(refused).toHaveLength(1);
+    expect(single).toHaveLength(refused[0]);
+    expect(status.counters).toMatchObject({ in: 40, dlq: 1 });
+    const silver = await rows(`SELECT text, sentiment_score FROM ${tables.silver} ORDER BY source_line`);
+    expect(silver.map((r) => r.text)).toEqual(texts.filter((t) => t !== 'poison text'));
+    expect(silver.every((r) => Number(r.sentiment_score) === String(r.text).length / 100)).toBe(true);
+    const dlq = (
+      await Promise.all([0, 1, 2, 3].map((p) => log.fetch(`${rawTopic}.dlq`, p, 0).catch(() => [])))
+    ).flat();
+    expect(dlq.map((r) => Buffer.from(r.value!).toString())).toEqual([
+      expect.stringContaining('poison text'),
+    ]);
   });
 
   it('demo data: every path shows, and the counts reconcile (in = accepted + quarantined + duplicates)', async () => {
