@@ -25,7 +25,10 @@ import type { Benchmark, BenchContext, BenchResult } from './types.js';
  *   two in alternating stretches.
  * - ingest.http_batch: records/s of 100-record POSTs to /api/ingest/topics/{t}/records (API key,
  *   limits, validation, durable ack) vs log.append of the same batches, in alternating rounds; the
- *   admin write path POST /api/topics/{t}/records is measured alongside (topics_api_ratio).
+ *   admin write path POST /api/topics/{t}/records is measured alongside (topics_api_ratio). Also
+ *   printed: the clients' latency, the server's share of it (http_server_p50_ms: the route's start,
+ *   once headers are parsed, to its durable answer) and one direct append's duration
+ *   (direct_append_p50_ms), which show how much of a request's time is spent outside the append.
  */
 
 const ratePerSecond = 20_000;
@@ -321,15 +324,31 @@ function ingestBatch(): unknown[] {
   }));
 }
 
-/** Appends the same batches directly for `seconds` with as many calls in flight; records/s. */
-async function directAppendRate(log: Log, topic: string, batch: unknown[], seconds: number): Promise<number> {
+/** Median of `samples` (ms), or NaN when there are none. */
+function median(samples: number[]): number {
+  return samples.length === 0 ? Number.NaN : percentile(Float64Array.from(samples).sort(), 0.5);
+}
+
+/**
+ * Appends the same batches directly for `seconds` with as many calls in flight; records/s. Each
+ * call's duration (ms) goes to `durations` when given.
+ */
+async function directAppendRate(
+  log: Log,
+  topic: string,
+  batch: unknown[],
+  seconds: number,
+  durations?: number[],
+): Promise<number> {
   const deadline = performance.now() + seconds * 1000;
   let records = 0;
   // What the route hands to the log: one record per element, its JSON text as the value.
   const producerRecords = batch.map((element): ProducerRecord => ({ topic, value: JSON.stringify(element) }));
   const worker = async () => {
     while (performance.now() < deadline) {
+      const started = performance.now();
       await log.append(producerRecords);
+      durations?.push(performance.now() - started);
       records += producerRecords.length;
     }
   };
@@ -360,6 +379,14 @@ const ingestBench: Benchmark = {
       pipelines: [topicsModule(log)],
     });
     const root = new Hono();
+    // Time from the route's start (headers parsed) to its answer (body read and checked, records
+    // durable), kept only while `serverDurations` is set: the HTTP rounds of the ingest route.
+    let serverDurations: number[] | null = null;
+    root.use(async (_c, next) => {
+      const started = performance.now();
+      await next();
+      serverDurations?.push(performance.now() - started);
+    });
     root.route('/', api.app);
     const server = await startServer(root, { port: 0 });
     const batch = ingestBatch();
@@ -404,12 +431,20 @@ const ingestBench: Benchmark = {
       // 2-core machine, December 2026).
       let httpLoopBusy = 0;
       let httpLatencyP50Ms = 0;
+      let httpLatencyMeanMs = 0;
+      // Where an HTTP request's time goes: inside the server (route start → durable answer) and
+      // outside it (the client's latency minus that), against one direct append's duration.
+      const httpServerMs: number[] = [];
+      const directAppendMs: number[] = [];
       for (let round = 0; round < ingestRounds; round++) {
         const httpCpu = process.cpuUsage();
         const httpLoop = performance.eventLoopUtilization();
+        serverDurations = httpServerMs;
         const http = await httpLoad({ ...request, durationSeconds: ingestRoundSeconds });
+        serverDurations = null;
         httpLoopBusy += performance.eventLoopUtilization(httpLoop).utilization / ingestRounds;
         httpLatencyP50Ms += http.latency.p50 / ingestRounds;
+        httpLatencyMeanMs += http.latency.average / ingestRounds;
         const httpUsed = process.cpuUsage(httpCpu);
         httpCpuUs += httpUsed.user + httpUsed.system;
         if (http.non2xx + http.errors + http.timeouts > 0)
@@ -422,7 +457,7 @@ const ingestBench: Benchmark = {
           throw new Error(`topics API round had ${topics.non2xx} non-2xx, ${topics.errors} errors`);
         topicsRecords += topics.requests.total * recordsPerRequest;
         const directCpu = process.cpuUsage();
-        const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds);
+        const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds, directAppendMs);
         const directUsed = process.cpuUsage(directCpu);
         directCpuUs += directUsed.user + directUsed.system;
         directRecords += direct * ingestRoundSeconds;
@@ -448,6 +483,9 @@ const ingestBench: Benchmark = {
         direct_cpu_us_per_record: directCpuUs / directRecords,
         server_event_loop_utilization: httpLoopBusy,
         http_latency_p50_ms: httpLatencyP50Ms,
+        http_latency_mean_ms: httpLatencyMeanMs,
+        http_server_p50_ms: median(httpServerMs),
+        direct_append_p50_ms: median(directAppendMs),
         topics_api_records_per_s: topicsRate,
         topics_api_ratio: topicsRate / directRate,
       };
