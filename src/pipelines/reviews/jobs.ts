@@ -11,6 +11,7 @@ import {
   type StreamJob,
 } from '../../stream/index.js';
 import { normaliseReview, type Review, type ReviewFormat } from './formats.js';
+import { reviewLimits } from './limits.js';
 
 /** Topic the spool source appends every record of every file to, keyed by product. */
 export const rawTopic = 'reviews.raw';
@@ -146,9 +147,6 @@ export function acceptReview(routed: RoutedReview, score: (text: string) => Sent
   return { kind: 'accepted', raw: routed.raw, review: scored(routed.review, score(routed.review.text)) };
 }
 
-/** Texts per call of an asynchronous sentiment model (a Hugging Face pipeline scores them together). */
-const sentimentBatchSizeMax = 32;
-
 /**
  * Scores the candidates of `batch` with one `scoreBatch` call; the other routes pass through. When
  * the batch call fails, each text is scored alone, so one text the model refuses dead-letters its
@@ -279,7 +277,7 @@ export function reviewIngestJob(deps: ReviewJobDeps): StreamJob {
   const withSentiment = scoreSync
     ? deduplicated.map((routed) => acceptReview(routed, scoreSync))
     : deduplicated.mapBatchAsync((batch) => scoreBatch(model, batch), {
-        batchSizeMax: sentimentBatchSizeMax,
+        batchSizeMax: reviewLimits.sentimentBatchSizeMax,
       });
   const accepted = (r: RoutedReview): r is Extract<RoutedReview, { kind: 'accepted' }> =>
     r.kind === 'accepted';
