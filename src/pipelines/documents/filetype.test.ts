@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { detectDocumentKind, safeFileName } from './filetype.js';
 import { originalKey, originalPath } from './ingest.js';
 import { decodePayload, embeddingSchema, windowCountPayload, windowStartOf } from './payloads.js';
-import { MicroBatcher } from './stages.js';
 
 const all = ['pdf', 'txt', 'md', 'html', 'docx'] as const;
 
@@ -72,26 +71,5 @@ describe('payloads', () => {
       ),
     ).toThrow(/embeddings.ready\[2\]@17: field "vector"/);
     expect(() => decodePayload(embeddingSchema, 'not json', origin)).toThrow(/not JSON/);
-  });
-});
-
-describe('MicroBatcher', () => {
-  it('batches calls of one tick, keeps order, and caps the batch size', async () => {
-    const batches: number[][] = [];
-    const batcher = new MicroBatcher<number, number>((items) => {
-      batches.push(items);
-      return Promise.resolve(items.map((x) => x * 2));
-    }, 4);
-    const results = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => batcher.submit(x)));
-    expect(results).toEqual([2, 4, 6, 8, 10, 12]);
-    expect(batches).toEqual([
-      [1, 2, 3, 4],
-      [5, 6],
-    ]);
-  });
-
-  it('rejects every call of a failed batch', async () => {
-    const batcher = new MicroBatcher<number, number>(() => Promise.reject(new Error('model down')));
-    await expect(Promise.all([batcher.submit(1), batcher.submit(2)])).rejects.toThrow('model down');
   });
 });

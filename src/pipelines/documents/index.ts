@@ -75,8 +75,8 @@ export interface DocumentsRuntimeOptions {
   log: Log;
   lake: Lake;
   publish?: ((event: LiveEvent) => void) | undefined;
-  /** Embedding calls in flight (and largest batch). Default 64. */
-  embeddingConcurrency?: number;
+  /** Chunks per embedder call. Default `documentLimits.embedBatchSizeMax` (64). */
+  embedBatchSizeMax?: number;
   /** Wall time between checkpoints of unbounded runs. Default the engine's (10 s). */
   checkpointIntervalMs?: number;
 }
@@ -132,7 +132,7 @@ export function createDocumentsRuntime(options: DocumentsRuntimeOptions): Docume
     embedder,
     index,
     bronzeTable: (name) => options.lake.table('bronze', name),
-    ...(options.embeddingConcurrency ? { embeddingConcurrency: options.embeddingConcurrency } : {}),
+    ...(options.embedBatchSizeMax ? { batchSizeMax: options.embedBatchSizeMax } : {}),
     ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
     ...(publish
       ? {

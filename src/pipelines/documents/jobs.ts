@@ -34,6 +34,7 @@ import {
   type IndexedChunk,
   type EmbeddingDeps,
 } from './stages.js';
+import { documentLimits } from './limits.js';
 import { analyticsJobName } from './stats.js';
 
 /** Stages a worker process can run (`tributary worker documents --stage …`). */
@@ -64,8 +65,6 @@ export interface DocumentJobsDeps extends Omit<DocprocDeps, 'storage'>, Omit<Emb
   storage: Pick<Storage, 'root' | 'get' | 'list'>;
   /** Bronze tables by name (`documents_raw`, `chunks_processed`, `embeddings_ready`). */
   bronzeTable: (name: string) => LakeTable;
-  /** Async embedding calls in flight (and largest embedder batch). Default 64. */
-  embeddingConcurrency?: number;
   /** Documents extracted concurrently by docproc. Default 2 (extraction is CPU-bound). */
   docprocConcurrency?: number;
   /** Called with every final window result (dashboards' live chart). */
@@ -174,8 +173,7 @@ export function docprocJob(deps: DocumentJobsDeps): StreamJob {
 
 /** embedding: `chunks.processed` → batched embeddings (+ retrieval index) → `embeddings.ready`. */
 export function embeddingJob(deps: DocumentJobsDeps): StreamJob {
-  const concurrency = deps.embeddingConcurrency ?? 64;
-  const embed = createEmbeddingStage({ ...deps, batchSizeMax: deps.batchSizeMax ?? concurrency });
+  const embed = createEmbeddingStage(deps);
   const sinks: Sink<EmbeddedChunk>[] = [
     topicSink(topics.embeddings, {
       key: (embedded) => embedded.record.document_id,
@@ -187,7 +185,7 @@ export function embeddingJob(deps: DocumentJobsDeps): StreamJob {
     sinks.push(indexSink(deps.index, (embedded: EmbeddedChunk) => embedded.indexed, 'index:documents'));
   return stream('documents.embedding', jobOptions(deps))
     .from(deps.log, { topics: [topics.chunks], validate: validator(chunkSchema, topics.chunks) })
-    .mapAsync((chunk, meta) => embed(chunk, meta.timestamp), { concurrency })
+    .mapBatchAsync(embed, { batchSizeMax: deps.batchSizeMax ?? documentLimits.embedBatchSizeMax })
     .to(...sinks);
 }
 

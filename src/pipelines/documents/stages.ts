@@ -3,7 +3,6 @@ import type { Storage } from '../../lake/index.js';
 import type { DocumentExtractor } from '../../ml/index.js';
 import { originalKey, originalsPrefix } from './ingest.js';
 import type { ChunkRecord, EmbeddingRecord, RawDocument } from './payloads.js';
-import { documentLimits } from './limits.js';
 
 const chunksTotal = counter('tributary_documents_chunks_total', 'Chunks produced by the docproc stage', [
   'company_id',
@@ -145,62 +144,11 @@ export async function processDocument(document: RawDocument, deps: DocprocDeps):
   }));
 }
 
-/**
- * Groups concurrent single-item calls into batches: calls made in the same tick share one call of
- * `run`, up to `batchSizeMax` items. Under an async map with concurrency N, `run` sees batches of up
- * to N items while the map keeps per-record order.
- */
-export class MicroBatcher<I, O> {
-  readonly #run: (items: I[]) => Promise<O[]>;
-  readonly #batchSizeMax: number;
-  #pending: { item: I; resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
-  #scheduled = false;
-
-  constructor(run: (items: I[]) => Promise<O[]>, batchSizeMax: number = documentLimits.embedBatchSizeMax) {
-    this.#run = run;
-    this.#batchSizeMax = batchSizeMax;
-  }
-
-  submit(item: I): Promise<O> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ item, resolve, reject });
-      if (this.#pending.length >= this.#batchSizeMax) this.#flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
-  }
-
-  #flush(): void {
-    this.#scheduled = false;
-    while (this.#pending.length > 0) {
-      const batch = this.#pending.splice(0, this.#batchSizeMax);
-      this.#run(batch.map((p) => p.item)).then(
-        (results) => {
-          if (results.length !== batch.length) {
-            const error = new TributaryError(
-              'INTERNAL',
-              `batch call returned ${results.length} results for ${batch.length} items`,
-            );
-            for (const p of batch) p.reject(error);
-            return;
-          }
-          batch.forEach((p, i) => p.resolve(results[i]));
-        },
-        (error: unknown) => {
-          for (const p of batch) p.reject(error);
-        },
-      );
-    }
-  }
-}
-
 export interface EmbeddingDeps {
   embedder: DocumentEmbedder;
   /** Where originals live, to find a document's file name for citations. */
   storage?: Pick<Storage, 'root' | 'list'>;
-  /** Texts per embedder call (default 64). */
+  /** Chunks per embedder call (default `documentLimits.embedBatchSizeMax`). */
   batchSizeMax?: number;
 }
 
@@ -216,18 +164,18 @@ export interface EmbeddedChunk {
 }
 
 /**
- * The embedding stage (seed 004's embedding-service) as a per-chunk async function for a stream
- * job's `mapAsync`: concurrent calls are batched into one embedder call before each call resolves
- * with its `embeddings.ready` payload and its retrieval-index entry.
+ * The embedding stage (seed 004's embedding-service) as a batch function for a stream job's
+ * `mapBatchAsync`: one embedder call per batch of chunks, each answered with its `embeddings.ready`
+ * payload and its retrieval-index entry. A chunk whose document's file name cannot be looked up
+ * fails alone; a failed embedder call fails its batch.
  *
  * @example
  * const embed = createEmbeddingStage({ embedder });
- * source.mapAsync((chunk, meta) => embed(chunk, meta.timestamp), { concurrency: 64 })
+ * source.mapBatchAsync((chunks, metas) => embed(chunks, metas), { batchSizeMax: 64 })
  */
 export function createEmbeddingStage(
-  deps: EmbeddingDeps,
-): (chunk: ChunkRecord, timestampMs: number) => Promise<EmbeddedChunk> {
-  const batchSizeMax = deps.batchSizeMax ?? documentLimits.embedBatchSizeMax;
+  deps: Omit<EmbeddingDeps, 'batchSizeMax'>,
+): (chunks: ChunkRecord[], metas: readonly { timestamp: number }[]) => Promise<(EmbeddedChunk | Error)[]> {
   const filenames = new Map<string, string>();
   const filenameFor = async (chunk: ChunkRecord): Promise<string> => {
     const cached = filenames.get(chunk.document_id);
@@ -242,29 +190,33 @@ export function createEmbeddingStage(
     filenames.set(chunk.document_id, name);
     return name;
   };
-  const embedBatcher = new MicroBatcher<string, ArrayLike<number>>(async (texts) => {
-    const vectors = await deps.embedder.embed(texts);
-    if (vectors.length !== texts.length)
+
+  return async (chunks, metas) => {
+    const [vectors, names] = await Promise.all([
+      deps.embedder.embed(chunks.map((chunk) => chunk.text)),
+      Promise.all(
+        chunks.map((chunk) => filenameFor(chunk).catch((error: unknown) => toTributaryError(error, 'IO'))),
+      ),
+    ]);
+    if (vectors.length !== chunks.length)
       throw new TributaryError(
         'EXTERNAL',
-        `embedder returned ${vectors.length} vectors for ${texts.length} texts`,
+        `embedder returned ${vectors.length} vectors for ${chunks.length} texts`,
       );
-    return vectors;
-  }, batchSizeMax);
-
-  return async (chunk, timestampMs) => {
-    const [vector, filename] = await Promise.all([embedBatcher.submit(chunk.text), filenameFor(chunk)]);
-    const rounded = roundVector(vector);
-    const record: EmbeddingRecord = {
-      chunk_id: chunk.chunk_id,
-      document_id: chunk.document_id,
-      company_id: chunk.company_id,
-      vector: rounded,
-    };
-    embeddedTotal.inc({ company_id: chunk.company_id });
-    return {
-      record,
-      indexed: { ...record, text: chunk.text, page: chunk.page, filename, timestamp: timestampMs },
-    };
+    return chunks.map((chunk, i) => {
+      const filename = names[i];
+      if (filename instanceof Error) return filename;
+      const record: EmbeddingRecord = {
+        chunk_id: chunk.chunk_id,
+        document_id: chunk.document_id,
+        company_id: chunk.company_id,
+        vector: roundVector(vectors[i]),
+      };
+      embeddedTotal.inc({ company_id: chunk.company_id });
+      return {
+        record,
+        indexed: { ...record, text: chunk.text, page: chunk.page, filename, timestamp: metas[i].timestamp },
+      };
+    });
   };
 }
