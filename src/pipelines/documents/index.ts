@@ -132,7 +132,7 @@ export function createDocumentsRuntime(options: DocumentsRuntimeOptions): Docume
     embedder,
     index,
     bronzeTable: (name) => options.lake.table('bronze', name),
-    ...(options.embedBatchSizeMax ? { batchSizeMax: options.embedBatchSizeMax } : {}),
+    ...(options.embedBatchSizeMax ? { embedBatchSizeMax: options.embedBatchSizeMax } : {}),
     ...(options.checkpointIntervalMs ? { checkpointIntervalMs: options.checkpointIntervalMs } : {}),
     ...(publish
       ? {

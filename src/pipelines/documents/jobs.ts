@@ -65,6 +65,8 @@ export interface DocumentJobsDeps extends Omit<DocprocDeps, 'storage'>, Omit<Emb
   storage: Pick<Storage, 'root' | 'get' | 'list'>;
   /** Bronze tables by name (`documents_raw`, `chunks_processed`, `embeddings_ready`). */
   bronzeTable: (name: string) => LakeTable;
+  /** Chunks per embedder call. Default `documentLimits.embedBatchSizeMax` (64). */
+  embedBatchSizeMax?: number;
   /** Documents extracted concurrently by docproc. Default 2 (extraction is CPU-bound). */
   docprocConcurrency?: number;
   /** Called with every final window result (dashboards' live chart). */
@@ -185,7 +187,7 @@ export function embeddingJob(deps: DocumentJobsDeps): StreamJob {
     sinks.push(indexSink(deps.index, (embedded: EmbeddedChunk) => embedded.indexed, 'index:documents'));
   return stream('documents.embedding', jobOptions(deps))
     .from(deps.log, { topics: [topics.chunks], validate: validator(chunkSchema, topics.chunks) })
-    .mapBatchAsync(embed, { batchSizeMax: deps.batchSizeMax ?? documentLimits.embedBatchSizeMax })
+    .mapBatchAsync(embed, { batchSizeMax: deps.embedBatchSizeMax ?? documentLimits.embedBatchSizeMax })
     .to(...sinks);
 }
 

@@ -148,8 +148,6 @@ export interface EmbeddingDeps {
   embedder: DocumentEmbedder;
   /** Where originals live, to find a document's file name for citations. */
   storage?: Pick<Storage, 'root' | 'list'>;
-  /** Chunks per embedder call (default `documentLimits.embedBatchSizeMax`). */
-  batchSizeMax?: number;
 }
 
 /** Vectors are rounded to 6 decimals in `embeddings.ready`: ~1e-6 error, far smaller JSON. */
@@ -174,7 +172,7 @@ export interface EmbeddedChunk {
  * source.mapBatchAsync((chunks, metas) => embed(chunks, metas), { batchSizeMax: 64 })
  */
 export function createEmbeddingStage(
-  deps: Omit<EmbeddingDeps, 'batchSizeMax'>,
+  deps: EmbeddingDeps,
 ): (chunks: ChunkRecord[], metas: readonly { timestamp: number }[]) => Promise<(EmbeddedChunk | Error)[]> {
   const filenames = new Map<string, string>();
   const filenameFor = async (chunk: ChunkRecord): Promise<string> => {

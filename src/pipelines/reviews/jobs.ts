@@ -156,6 +156,8 @@ async function scoreBatch(model: SentimentModel, batch: RoutedReview[]): Promise
   const candidates = batch.filter(
     (r): r is Extract<RoutedReview, { kind: 'candidate' }> => r.kind === 'candidate',
   );
+  // Duplicates and quarantined lines only (a file dropped again): nothing to score.
+  if (candidates.length === 0) return batch;
   const results: (SentimentResult | Error)[] = await model
     .scoreBatch(candidates.map((r) => r.review.text))
     .catch(() =>
