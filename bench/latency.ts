@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Hono } from 'hono';
@@ -29,6 +31,8 @@ import type { Benchmark, BenchContext, BenchResult } from './types.js';
  *   printed: the clients' latency, the server's share of it (http_server_p50_ms: the route's start,
  *   once headers are parsed, to its durable answer) and one direct append's duration
  *   (direct_append_p50_ms), which show how much of a request's time is spent outside the append.
+ *   The ceiling of any server here is measured in the same rounds: bare_http_ratio, a bare
+ *   node:http server appending the same elements with no parsing or checks (startBareIngestServer).
  */
 
 const ratePerSecond = 20_000;
@@ -357,6 +361,47 @@ async function directAppendRate(
   return records / ((performance.now() - started) / 1000);
 }
 
+/**
+ * The ceiling of any HTTP ingest server on this machine and stack: a bare `node:http` server that
+ * reads the body and appends its elements to `topic`, with the element boundaries known in advance
+ * (the bench's body never changes): no JSON check, auth, limits, framework or metrics. What it loses
+ * against the direct append is Node's HTTP, the loopback and the load generator sharing two cores.
+ */
+async function startBareIngestServer(
+  log: Log,
+  topic: string,
+  body: string,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const elements: Array<[number, number]> = [];
+  let at = 1;
+  for (const element of JSON.parse(body) as unknown[]) {
+    const length = Buffer.byteLength(JSON.stringify(element));
+    elements.push([at, length]);
+    at += length + 1;
+  }
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const bytes = Buffer.concat(chunks);
+      const records = elements.map(([start, length]): ProducerRecord => ({
+        topic,
+        value: bytes.subarray(start, start + length),
+      }));
+      log.append(records).then(
+        () => response.writeHead(200, { 'content-type': 'application/json' }).end('{"records":100}'),
+        () => response.writeHead(503).end(),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 const ingestBench: Benchmark = {
   name: 'ingest.http_batch',
   description: `POST /api/ingest/topics/{t}/records with ${recordsPerRequest} JSON records per request, ${requestsInFlight} connections (API key, limits, durable ack) vs log.append of the same batches`,
@@ -409,6 +454,9 @@ const ingestBench: Benchmark = {
       },
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
     };
+    await log.createTopic('bare', { partitions: 1, retentionMs: -1 });
+    const bare = await startBareIngestServer(log, 'bare', body);
+    const bareRequest = { ...request, url: bare.url, headers: { 'content-type': 'application/json' } };
     try {
       await log.createTopic('direct', { partitions: 1, retentionMs: -1 });
       const warm = await fetch(request.url, { method: 'POST', body, headers });
@@ -416,7 +464,9 @@ const ingestBench: Benchmark = {
       // Untimed warm-up of both paths, then alternating rounds (the machine is shared).
       await httpLoad({ ...request, durationSeconds: 1 });
       await httpLoad({ ...topicsRequest, durationSeconds: 1 });
+      await httpLoad({ ...bareRequest, durationSeconds: 1 });
       await directAppendRate(log, 'direct', batch, 1);
+      let bareRecords = 0;
       let httpRecords = 0;
       let topicsRecords = 0;
       let directRate = 0;
@@ -456,6 +506,10 @@ const ingestBench: Benchmark = {
         if (topics.non2xx + topics.errors + topics.timeouts > 0)
           throw new Error(`topics API round had ${topics.non2xx} non-2xx, ${topics.errors} errors`);
         topicsRecords += topics.requests.total * recordsPerRequest;
+        const bareRound = await httpLoad({ ...bareRequest, durationSeconds: ingestRoundSeconds });
+        if (bareRound.non2xx + bareRound.errors + bareRound.timeouts > 0)
+          throw new Error(`bare server round had ${bareRound.non2xx} non-2xx, ${bareRound.errors} errors`);
+        bareRecords += bareRound.requests.total * recordsPerRequest;
         const directCpu = process.cpuUsage();
         const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds, directAppendMs);
         const directUsed = process.cpuUsage(directCpu);
@@ -463,11 +517,12 @@ const ingestBench: Benchmark = {
         directRecords += direct * ingestRoundSeconds;
         directRate += direct / ingestRounds;
         context.progress(
-          `round ${round + 1}: HTTP ingest ${Math.round((http.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, /api/topics ${Math.round((topics.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, direct ${Math.round(direct)} rec/s`,
+          `round ${round + 1}: HTTP ingest ${Math.round((http.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, /api/topics ${Math.round((topics.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, bare node:http ${Math.round((bareRound.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, direct ${Math.round(direct)} rec/s`,
         );
       }
       const httpRate = httpRecords / (ingestRounds * ingestRoundSeconds);
       const topicsRate = topicsRecords / (ingestRounds * ingestRoundSeconds);
+      const bareRate = bareRecords / (ingestRounds * ingestRoundSeconds);
       const appended = (await log.describeTopic('http')).partitions.reduce((n, p) => n + p.endOffset, 0);
       if (appended < httpRecords)
         throw new Error(`HTTP ingest acked ${httpRecords} records, the log holds ${appended}`);
@@ -488,10 +543,13 @@ const ingestBench: Benchmark = {
         direct_append_p50_ms: median(directAppendMs),
         topics_api_records_per_s: topicsRate,
         topics_api_ratio: topicsRate / directRate,
+        bare_http_records_per_s: bareRate,
+        bare_http_ratio: bareRate / directRate,
       };
     } finally {
       await api.close();
       await server.close(500);
+      await bare.close();
       await log.close();
     }
   },

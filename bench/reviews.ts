@@ -1,5 +1,6 @@
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { createSpoolSource } from '../src/connectors/index.js';
 import { seededRandom } from '../src/core/index.js';
 import { LocalStorage, openLake } from '../src/lake/index.js';
@@ -58,10 +59,49 @@ function reviewLines(count: number, first: number, random: () => number): string
 }
 
 /**
+ * The ceiling the lake's Parquet files set on this machine: DuckDB alone (both cores) encoding the
+ * same reviews as the two tables every accepted review is written to, `bronze.reviews` (the line
+ * verbatim, file, line, outcome) and `silver.product_reviews` (the normalised columns and a
+ * sentiment), zstd like the lake, from tables already in DuckDB's memory: no JSON parsing,
+ * sentiment, de-duplication, log or commit. Reviews/s for both files.
+ */
+async function duckdbParquetRate(spool: string, outDir: string, reviews: number): Promise<number> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const connection = await instance.connect();
+  const files = `'${path.join(spool, '*.jsonl').replaceAll("'", "''")}'`;
+  try {
+    await mkdir(outDir, { recursive: true });
+    await connection.run(
+      `CREATE TABLE bronze AS SELECT line AS raw, filename AS source_file, 1 AS source_line, 'accepted' AS outcome
+         FROM read_csv(${files}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '', filename = true)`,
+    );
+    await connection.run(
+      `CREATE TABLE silver AS SELECT user_id || ':' || asin AS review_id, asin AS product_id, user_id, rating,
+           title, text, make_timestamp(timestamp * 1000) AS review_ts, filename AS source_file, 1 AS source_line,
+           'amazon-2023' AS source_format, 0.5::DOUBLE AS sentiment_score, 'positive' AS sentiment_label,
+           0.9::DOUBLE AS sentiment_confidence, '2026-12-04' AS dt
+         FROM read_json(${files}, format = 'newline_delimited', filename = true)`,
+    );
+    const started = performance.now();
+    for (const table of ['bronze', 'silver'])
+      await connection.run(
+        `COPY ${table} TO '${path.join(outDir, `${table}.parquet`).replaceAll("'", "''")}' (FORMAT parquet, COMPRESSION zstd)`,
+      );
+    return reviews / ((performance.now() - started) / 1000);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+/**
  * reviews.ingest: spool files of 100-word reviews → `reviews.raw` (embedded log, group fsync) →
  * the pipeline's ingest job (normalise, de-duplicate, VADER sentiment) → `silver.product_reviews`
  * committed, plus the raw zone, in one bounded run. Baseline, same files and run: the spool source
- * alone into its own log.
+ * alone into its own log. Also printed: `duckdb_parquet_reviews_per_s`, DuckDB alone encoding the
+ * same reviews as the bronze and silver Parquet files (duckdbParquetRate), the rate the lake's
+ * files alone allow here.
  */
 async function reviewsIngest(context: BenchContext): Promise<BenchResult> {
   const total = Number(process.env.TRIBUTARY_BENCH_REVIEWS ?? 200_000);
@@ -80,6 +120,9 @@ async function reviewsIngest(context: BenchContext): Promise<BenchResult> {
   }
   const baselineSpool = path.join(context.dir, 'spool-baseline');
   await cp(spool, baselineSpool, { recursive: true });
+
+  context.progress('ceiling: DuckDB alone encoding the bronze and silver Parquet files');
+  const duckdbParquet = await duckdbParquetRate(spool, path.join(context.dir, 'duckdb-parquet'), total);
 
   context.progress('baseline: the spool source alone');
   const baselineLog = await openEmbeddedLog({ dir: path.join(context.dir, 'log-baseline') });
@@ -126,6 +169,7 @@ async function reviewsIngest(context: BenchContext): Promise<BenchResult> {
       goal: '>= 100,000 reviews/s',
       reviews: rows,
       words_per_review: 100,
+      duckdb_parquet_reviews_per_s: duckdbParquet,
     };
   } finally {
     await log.close();
