@@ -25,20 +25,30 @@ import type { BenchContext, Benchmark, BenchResult } from './types.js';
  * Also printed, as the ceiling of the lake layout on this machine: DuckDB alone reading the same
  * CSV and writing it as Parquet in the same three-level partitioning (`duckdb_layout_events_per_s`),
  * with no validation, dedup, log or commit. Its `user_bucket` is DuckDB's hash mod 16 (it has no
- * murmur2): the same number of partitions, not the same assignment.
+ * murmur2): the same number of partitions, not the same assignment. And the same without the
+ * partitioning, all rows in one Parquet file (`duckdb_single_file_events_per_s`).
  */
-async function duckdbLayoutRate(file: string, outDir: string, rows: number): Promise<number> {
+async function duckdbLayoutRate(
+  file: string,
+  outDir: string,
+  rows: number,
+  partitioned: boolean,
+): Promise<number> {
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const connection = await instance.connect();
   try {
     const started = performance.now();
+    const target = partitioned
+      ? `'${outDir}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`
+      : `'${outDir}.parquet' (FORMAT parquet, COMPRESSION zstd)`;
     await connection.run(
       `COPY (SELECT *, CAST(CAST(event_ts AS TIMESTAMPTZ) AS DATE) AS event_date, hash(user_id) % 16 AS user_bucket
          FROM read_csv('${file.replaceAll("'", "''")}', header = true, all_varchar = true))
-       TO '${outDir}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`,
+       TO ${target}`,
     );
     return rows / ((performance.now() - started) / 1000);
   } finally {
+    await rm(`${outDir}.parquet`, { force: true });
     connection.closeSync();
     instance.closeSync();
     await rm(outDir, { recursive: true, force: true });
@@ -69,7 +79,18 @@ async function viewingIngest(context: BenchContext): Promise<BenchResult> {
   })();
 
   // Before the run: the spool source renames the file when it is done with it.
-  const duckdbLayout = await duckdbLayoutRate(file, path.join(context.dir, 'duckdb-layout'), recordCount);
+  const duckdbLayout = await duckdbLayoutRate(
+    file,
+    path.join(context.dir, 'duckdb-layout'),
+    recordCount,
+    true,
+  );
+  const duckdbSingleFile = await duckdbLayoutRate(
+    file,
+    path.join(context.dir, 'duckdb-single'),
+    recordCount,
+    false,
+  );
 
   const log = await openEmbeddedLog({ dir: path.join(context.dir, 'log') });
   const lake = await openLake({ storage: new LocalStorage(path.join(context.dir, 'lake')) });
@@ -98,6 +119,7 @@ async function viewingIngest(context: BenchContext): Promise<BenchResult> {
       events: committed,
       files: snapshot?.files.length ?? 0,
       duckdb_layout_events_per_s: duckdbLayout,
+      duckdb_single_file_events_per_s: duckdbSingleFile,
       spool_s: spoolSeconds,
       job_s: seconds - spoolSeconds,
       // Process CPU time (all threads, DuckDB's included): wall time swings on a shared machine.
