@@ -170,6 +170,13 @@ export class JobBuilder {
   }
 }
 
+/** A step's count option (a concurrency, a batch size): a whole number of at least 1. */
+function countOption(step: string, name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new TributaryError('INVALID_ARGUMENT', `${step} ${name} must be >= 1, got ${value}`);
+  return value;
+}
+
 export class Stream<T> {
   constructor(
     protected readonly builder: JobBuilder,
@@ -214,9 +221,7 @@ export class Stream<T> {
     fn: (value: T, meta: RecordMeta) => Promise<U>,
     options: { concurrency?: number } = {},
   ): Stream<U> {
-    const concurrency = options.concurrency ?? 8;
-    if (!Number.isInteger(concurrency) || concurrency < 1)
-      throw new TributaryError('INVALID_ARGUMENT', `mapAsync concurrency must be >= 1, got ${concurrency}`);
+    const concurrency = countOption('mapAsync', 'concurrency', options.concurrency ?? 8);
     return new Stream<U>(
       this.builder,
       this.source,
@@ -244,15 +249,8 @@ export class Stream<T> {
     fn: (values: T[], metas: RecordMeta[]) => Promise<(U | Error)[]>,
     options: { batchSizeMax?: number; concurrency?: number } = {},
   ): Stream<U> {
-    const batchSizeMax = options.batchSizeMax ?? 64;
-    const concurrency = options.concurrency ?? 1;
-    for (const [name, value] of [
-      ['batchSizeMax', batchSizeMax],
-      ['concurrency', concurrency],
-    ] as const) {
-      if (!Number.isInteger(value) || value < 1)
-        throw new TributaryError('INVALID_ARGUMENT', `mapBatchAsync ${name} must be >= 1, got ${value}`);
-    }
+    const batchSizeMax = countOption('mapBatchAsync', 'batchSizeMax', options.batchSizeMax ?? 64);
+    const concurrency = countOption('mapBatchAsync', 'concurrency', options.concurrency ?? 1);
     return new Stream<U>(
       this.builder,
       this.source,
