@@ -1,13 +1,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  DuckDBDataChunk,
-  DuckDBInstance,
-  timestampValue,
-  type DuckDBConnection,
-  type DuckDBValue,
-} from '@duckdb/node-api';
+import { DuckDBDataChunk, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { LocalStorage, openLake } from '../src/lake/index.js';
+import { withDuckDB } from './duckdb.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 const recordCount = 500_000;
@@ -82,16 +77,11 @@ async function runLakeWrite(context: BenchContext): Promise<BenchResult> {
     await rm(lakeDir, { recursive: true, force: true });
 
     const file = path.join(context.dir, `baseline-${round}.parquet`);
-    const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-    const connection = await instance.connect();
-    try {
+    await withDuckDB(async (connection) => {
       started = performance.now();
       await baseline(connection, records, file);
       bare.push(recordCount / ((performance.now() - started) / 1000));
-    } finally {
-      connection.closeSync();
-      instance.closeSync();
-    }
+    });
     await rm(file, { force: true });
     context.progress(
       `round ${round + 1}: ours ${Math.round(ours.at(-1)!).toLocaleString('en-US')} records/s, baseline ${Math.round(bare.at(-1)!).toLocaleString('en-US')} records/s`,

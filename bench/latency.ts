@@ -14,7 +14,7 @@ import {
   type ProducerRecord,
 } from '../src/log/index.js';
 import { createApp, KeyStore, startServer, topicsModule } from '../src/serve/index.js';
-import { httpLoad } from './http-load.js';
+import { httpLoad, type HttpLoadResult } from './http-load.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 /**
@@ -328,6 +328,20 @@ function ingestBatch(): unknown[] {
   }));
 }
 
+/** Records a load round had acknowledged; every request must have been answered 2xx. */
+function recordsOf(what: string, round: HttpLoadResult): number {
+  if (round.non2xx + round.errors + round.timeouts > 0)
+    throw new Error(
+      `${what} round had ${round.non2xx} non-2xx, ${round.errors} errors, ${round.timeouts} timeouts`,
+    );
+  return round.requests.total * recordsPerRequest;
+}
+
+/** Records/s of one load round. */
+function roundRate(round: HttpLoadResult): number {
+  return Math.round((round.requests.total * recordsPerRequest) / ingestRoundSeconds);
+}
+
 /** Median of `samples` (ms), or NaN when there are none. */
 function median(samples: number[]): number {
   return samples.length === 0 ? Number.NaN : percentile(Float64Array.from(samples).sort(), 0.5);
@@ -370,11 +384,12 @@ async function directAppendRate(
 async function startBareIngestServer(
   log: Log,
   topic: string,
-  body: string,
+  batch: unknown[],
 ): Promise<{ url: string; close: () => Promise<void> }> {
+  // Where each element lies in `JSON.stringify(batch)`, the body every request sends.
   const elements: Array<[number, number]> = [];
   let at = 1;
-  for (const element of JSON.parse(body) as unknown[]) {
+  for (const element of batch) {
     const length = Buffer.byteLength(JSON.stringify(element));
     elements.push([at, length]);
     at += length + 1;
@@ -455,7 +470,7 @@ const ingestBench: Benchmark = {
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
     };
     await log.createTopic('bare', { partitions: 1, retentionMs: -1 });
-    const bare = await startBareIngestServer(log, 'bare', body);
+    const bare = await startBareIngestServer(log, 'bare', batch);
     const bareRequest = { ...request, url: bare.url, headers: { 'content-type': 'application/json' } };
     try {
       await log.createTopic('direct', { partitions: 1, retentionMs: -1 });
@@ -497,19 +512,11 @@ const ingestBench: Benchmark = {
         httpLatencyMeanMs += http.latency.average / ingestRounds;
         const httpUsed = process.cpuUsage(httpCpu);
         httpCpuUs += httpUsed.user + httpUsed.system;
-        if (http.non2xx + http.errors + http.timeouts > 0)
-          throw new Error(
-            `ingest round had ${http.non2xx} non-2xx, ${http.errors} errors, ${http.timeouts} timeouts`,
-          );
-        httpRecords += http.requests.total * recordsPerRequest;
+        httpRecords += recordsOf('ingest', http);
         const topics = await httpLoad({ ...topicsRequest, durationSeconds: ingestRoundSeconds });
-        if (topics.non2xx + topics.errors + topics.timeouts > 0)
-          throw new Error(`topics API round had ${topics.non2xx} non-2xx, ${topics.errors} errors`);
-        topicsRecords += topics.requests.total * recordsPerRequest;
+        topicsRecords += recordsOf('topics API', topics);
         const bareRound = await httpLoad({ ...bareRequest, durationSeconds: ingestRoundSeconds });
-        if (bareRound.non2xx + bareRound.errors + bareRound.timeouts > 0)
-          throw new Error(`bare server round had ${bareRound.non2xx} non-2xx, ${bareRound.errors} errors`);
-        bareRecords += bareRound.requests.total * recordsPerRequest;
+        bareRecords += recordsOf('bare server', bareRound);
         const directCpu = process.cpuUsage();
         const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds, directAppendMs);
         const directUsed = process.cpuUsage(directCpu);
@@ -517,7 +524,7 @@ const ingestBench: Benchmark = {
         directRecords += direct * ingestRoundSeconds;
         directRate += direct / ingestRounds;
         context.progress(
-          `round ${round + 1}: HTTP ingest ${Math.round((http.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, /api/topics ${Math.round((topics.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, bare node:http ${Math.round((bareRound.requests.total * recordsPerRequest) / ingestRoundSeconds)} rec/s, direct ${Math.round(direct)} rec/s`,
+          `round ${round + 1}: HTTP ingest ${roundRate(http)} rec/s, /api/topics ${roundRate(topics)} rec/s, bare node:http ${roundRate(bareRound)} rec/s, direct ${Math.round(direct)} rec/s`,
         );
       }
       const httpRate = httpRecords / (ingestRounds * ingestRoundSeconds);

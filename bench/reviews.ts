@@ -1,6 +1,5 @@
 import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { createSpoolSource } from '../src/connectors/index.js';
 import { seededRandom } from '../src/core/index.js';
 import { LocalStorage, openLake } from '../src/lake/index.js';
@@ -19,6 +18,7 @@ import {
   reviewTables,
 } from '../src/pipelines/reviews/index.js';
 import { runJob } from '../src/stream/index.js';
+import { withDuckDB } from './duckdb.js';
 import type { BenchContext, Benchmark, BenchResult } from './types.js';
 
 const words = (
@@ -66,31 +66,30 @@ function reviewLines(count: number, first: number, random: () => number): string
  * sentiment, de-duplication, log or commit. Reviews/s for both files.
  */
 async function duckdbParquetRate(spool: string, outDir: string, reviews: number): Promise<number> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-  const connection = await instance.connect();
-  const files = `'${path.join(spool, '*.jsonl').replaceAll("'", "''")}'`;
+  const quoted = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  const files = quoted(path.join(spool, '*.jsonl'));
+  await mkdir(outDir, { recursive: true });
   try {
-    await mkdir(outDir, { recursive: true });
-    await connection.run(
-      `CREATE TABLE bronze AS SELECT line AS raw, filename AS source_file, 1 AS source_line, 'accepted' AS outcome
-         FROM read_csv(${files}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '', filename = true)`,
-    );
-    await connection.run(
-      `CREATE TABLE silver AS SELECT user_id || ':' || asin AS review_id, asin AS product_id, user_id, rating,
-           title, text, make_timestamp(timestamp * 1000) AS review_ts, filename AS source_file, 1 AS source_line,
-           'amazon-2023' AS source_format, 0.5::DOUBLE AS sentiment_score, 'positive' AS sentiment_label,
-           0.9::DOUBLE AS sentiment_confidence, '2026-12-04' AS dt
-         FROM read_json(${files}, format = 'newline_delimited', filename = true)`,
-    );
-    const started = performance.now();
-    for (const table of ['bronze', 'silver'])
+    return await withDuckDB(async (connection) => {
       await connection.run(
-        `COPY ${table} TO '${path.join(outDir, `${table}.parquet`).replaceAll("'", "''")}' (FORMAT parquet, COMPRESSION zstd)`,
+        `CREATE TABLE bronze AS SELECT line AS raw, filename AS source_file, 1 AS source_line, 'accepted' AS outcome
+           FROM read_csv(${files}, columns = {'line': 'VARCHAR'}, header = false, delim = '\x01', quote = '', escape = '', filename = true)`,
       );
-    return reviews / ((performance.now() - started) / 1000);
+      await connection.run(
+        `CREATE TABLE silver AS SELECT user_id || ':' || asin AS review_id, asin AS product_id, user_id, rating,
+             title, text, make_timestamp(timestamp * 1000) AS review_ts, filename AS source_file, 1 AS source_line,
+             'amazon-2023' AS source_format, 0.5::DOUBLE AS sentiment_score, 'positive' AS sentiment_label,
+             0.9::DOUBLE AS sentiment_confidence, '2026-12-04' AS dt
+           FROM read_json(${files}, format = 'newline_delimited', filename = true)`,
+      );
+      const started = performance.now();
+      for (const table of ['bronze', 'silver'])
+        await connection.run(
+          `COPY ${table} TO ${quoted(path.join(outDir, `${table}.parquet`))} (FORMAT parquet, COMPRESSION zstd)`,
+        );
+      return reviews / ((performance.now() - started) / 1000);
+    });
   } finally {
-    connection.closeSync();
-    instance.closeSync();
     await rm(outDir, { recursive: true, force: true });
   }
 }

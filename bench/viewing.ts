@@ -1,7 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { createSpoolSource, CsvParser } from '../src/connectors/index.js';
 import { LocalStorage, openLake } from '../src/lake/index.js';
 import { openEmbeddedLog } from '../src/log/index.js';
@@ -14,6 +13,7 @@ import {
   viewingValidateJob,
 } from '../src/pipelines/viewing/index.js';
 import { runJob } from '../src/stream/index.js';
+import { withDuckDB } from './duckdb.js';
 import type { BenchContext, Benchmark, BenchResult } from './types.js';
 
 /**
@@ -34,23 +34,22 @@ async function duckdbLayoutRate(
   rows: number,
   partitioned: boolean,
 ): Promise<number> {
-  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
-  const connection = await instance.connect();
+  const quoted = (text: string) => `'${text.replaceAll("'", "''")}'`;
+  const target = partitioned
+    ? `${quoted(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`
+    : `${quoted(path.join(outDir, 'events.parquet'))} (FORMAT parquet, COMPRESSION zstd)`;
+  if (!partitioned) await mkdir(outDir, { recursive: true });
   try {
-    const started = performance.now();
-    const target = partitioned
-      ? `'${outDir}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`
-      : `'${outDir}.parquet' (FORMAT parquet, COMPRESSION zstd)`;
-    await connection.run(
-      `COPY (SELECT *, CAST(CAST(event_ts AS TIMESTAMPTZ) AS DATE) AS event_date, hash(user_id) % 16 AS user_bucket
-         FROM read_csv('${file.replaceAll("'", "''")}', header = true, all_varchar = true))
-       TO ${target}`,
-    );
-    return rows / ((performance.now() - started) / 1000);
+    return await withDuckDB(async (connection) => {
+      const started = performance.now();
+      await connection.run(
+        `COPY (SELECT *, CAST(CAST(event_ts AS TIMESTAMPTZ) AS DATE) AS event_date, hash(user_id) % 16 AS user_bucket
+           FROM read_csv(${quoted(file)}, header = true, all_varchar = true))
+         TO ${target}`,
+      );
+      return rows / ((performance.now() - started) / 1000);
+    });
   } finally {
-    await rm(`${outDir}.parquet`, { force: true });
-    connection.closeSync();
-    instance.closeSync();
     await rm(outDir, { recursive: true, force: true });
   }
 }
