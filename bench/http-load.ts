@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 /** What the HTTP benchmarks read from autocannon's JSON report. */
@@ -11,6 +12,8 @@ export interface HttpLoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** CPU time of the load generator's process from its first connection to its exit (µs, user + system). */
+  clientCpuUs: number;
 }
 
 export interface HttpLoad {
@@ -28,11 +31,18 @@ const autocannonCli = path.join(
   'autocannon.js',
 );
 const run = promisify(execFile);
+/** Precedes the load generator's CPU time on its stderr (written by load-cpu.ts). */
+export const loadCpuMarker = 'tributary-load-cpu-us:';
+const loadCpuModule = pathToFileURL(
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-cpu.js'),
+).href;
 
 /**
  * Drives `load` with autocannon in a process of its own, as real clients are: in a worker thread of
  * the served process, its request buffers and the server's shared one address space and a fifth
  * of the served figure went to that (measured on the Kafka listener, see bench/kafka-clients.ts).
+ * The process reports its CPU time from its first connection on (clientCpuUs): on a machine the
+ * server shares, what the client burns is taken from the server.
  */
 export async function httpLoad(load: HttpLoad): Promise<HttpLoadResult> {
   const args = ['-j', '-c', String(load.connections), '-d', String(load.durationSeconds)];
@@ -42,8 +52,15 @@ export async function httpLoad(load: HttpLoad): Promise<HttpLoadResult> {
     await writeFile(load.body.file, load.body.text);
     args.push('-i', load.body.file);
   }
-  const { stdout } = await run(process.execPath, [autocannonCli, ...args, load.url], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return JSON.parse(stdout) as HttpLoadResult;
+  const { stdout, stderr } = await run(
+    process.execPath,
+    ['--import', loadCpuModule, autocannonCli, ...args, load.url],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  const cpu = stderr.lastIndexOf(loadCpuMarker);
+  if (cpu < 0) throw new Error(`autocannon did not report its CPU time: ${stderr.slice(-500)}`);
+  const clientCpuUs = Number.parseInt(stderr.slice(cpu + loadCpuMarker.length), 10);
+  return { ...(JSON.parse(stdout) as Omit<HttpLoadResult, 'clientCpuUs'>), clientCpuUs };
 }

@@ -33,6 +33,8 @@ import type { Benchmark, BenchContext, BenchResult } from './types.js';
  *   (direct_append_p50_ms), which show how much of a request's time is spent outside the append.
  *   The ceiling of any server here is measured in the same rounds: bare_http_ratio, a bare
  *   node:http server appending the same elements with no parsing or checks (startBareIngestServer).
+ *   client_cpu_us_per_request (and bare_client_cpu_us_per_request) is what the load generator
+ *   itself burns per request on the cores the server shares.
  */
 
 const ratePerSecond = 20_000;
@@ -489,6 +491,12 @@ const ingestBench: Benchmark = {
       // in its own process) per record, a figure the machine's load moves far less than rates.
       let httpCpuUs = 0;
       let directCpuUs = 0;
+      // CPU of the load generator's process per request, in the route's and the bare server's
+      // rounds: the client shares the machine's two cores with the server and the log's fsyncs.
+      let clientCpuUs = 0;
+      let clientRequests = 0;
+      let bareClientCpuUs = 0;
+      let bareRequests = 0;
       let directRecords = 0;
       // Busy share of the server's event loop and the clients' median latency during the HTTP
       // rounds: a loop short of 1 while requests wait means the rate is set by each request's
@@ -513,10 +521,14 @@ const ingestBench: Benchmark = {
         const httpUsed = process.cpuUsage(httpCpu);
         httpCpuUs += httpUsed.user + httpUsed.system;
         httpRecords += recordsOf('ingest', http);
+        clientCpuUs += http.clientCpuUs;
+        clientRequests += http.requests.total;
         const topics = await httpLoad({ ...topicsRequest, durationSeconds: ingestRoundSeconds });
         topicsRecords += recordsOf('topics API', topics);
         const bareRound = await httpLoad({ ...bareRequest, durationSeconds: ingestRoundSeconds });
         bareRecords += recordsOf('bare server', bareRound);
+        bareClientCpuUs += bareRound.clientCpuUs;
+        bareRequests += bareRound.requests.total;
         const directCpu = process.cpuUsage();
         const direct = await directAppendRate(log, 'direct', batch, ingestRoundSeconds, directAppendMs);
         const directUsed = process.cpuUsage(directCpu);
@@ -543,6 +555,8 @@ const ingestBench: Benchmark = {
         request_bytes: body.length,
         server_cpu_us_per_record: httpCpuUs / httpRecords,
         direct_cpu_us_per_record: directCpuUs / directRecords,
+        client_cpu_us_per_request: clientCpuUs / clientRequests,
+        bare_client_cpu_us_per_request: bareClientCpuUs / bareRequests,
         server_event_loop_utilization: httpLoopBusy,
         http_latency_p50_ms: httpLatencyP50Ms,
         http_latency_mean_ms: httpLatencyMeanMs,
