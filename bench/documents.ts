@@ -18,6 +18,7 @@ import {
 import { mlExtractAndChunk } from '../src/pipelines/documents/ml.js';
 import type { IndexedChunk } from '../src/pipelines/documents/stages.js';
 import { runJob } from '../src/stream/index.js';
+import { percentile } from './stats.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 const words = (
@@ -53,11 +54,6 @@ async function tenPagePdf(seed: number): Promise<Uint8Array> {
     }
   }
   return pdf.save();
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 /**
@@ -143,10 +139,10 @@ async function ingestToSearchable(context: BenchContext): Promise<BenchResult> {
   }
   if (latencies.length < documentsCount)
     throw new Error(`only ${latencies.length} of ${documentsCount} documents became searchable within 60 s`);
-  const p95 = percentile(latencies, 95);
-  const baseline = percentile(direct, 95);
+  const p95 = percentile(latencies, 0.95);
+  const baseline = percentile(direct, 0.95);
   context.progress(
-    `p50 ${percentile(latencies, 50).toFixed(0)} ms, p95 ${p95.toFixed(0)} ms; direct p95 ${baseline.toFixed(0)} ms; ${chunkCounts[0]} chunks per document`,
+    `p50 ${percentile(latencies, 0.5).toFixed(0)} ms, p95 ${p95.toFixed(0)} ms; direct p95 ${baseline.toFixed(0)} ms; ${chunkCounts[0]} chunks per document`,
   );
   return {
     value: p95,
@@ -155,7 +151,7 @@ async function ingestToSearchable(context: BenchContext): Promise<BenchResult> {
     baseline_name: 'extract+chunk+embed in-process p95',
     ratio: p95 / baseline,
     goal: '<= 2,000 ms',
-    p50_ms: percentile(latencies, 50),
+    p50_ms: percentile(latencies, 0.5),
     documents: documentsCount,
     upload_interval_ms: intervalMs,
     chunks_per_document: chunkCounts[0],

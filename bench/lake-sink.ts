@@ -10,6 +10,7 @@ import {
   viewUserBuckets,
   viewShowTypes,
 } from '../src/stream/testing/partitioned-lake.js';
+import { median } from './stats.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 const recordCount = 200_000;
@@ -85,7 +86,6 @@ async function runSinkPartitioned(context: BenchContext): Promise<BenchResult> {
       `round ${round + 1}: 3 partition columns ${Math.round(columns.perSecond).toLocaleString('en-US')} records/s (${Math.round(columns.perCpuSecond).toLocaleString('en-US')} per CPU s, ${columns.files} files), time-only ${Math.round(time.perSecond).toLocaleString('en-US')} records/s (${Math.round(time.perCpuSecond).toLocaleString('en-US')} per CPU s, ${time.files} files)`,
     );
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const value = median(ours);
   const base = median(timeOnly);
   return {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DuckDBDataChunk, timestampValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { LocalStorage, openLake } from '../src/lake/index.js';
 import { withDuckDB } from './duckdb.js';
+import { median } from './stats.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 const recordCount = 500_000;
@@ -87,7 +88,6 @@ async function runLakeWrite(context: BenchContext): Promise<BenchResult> {
       `round ${round + 1}: ours ${Math.round(ours.at(-1)!).toLocaleString('en-US')} records/s, baseline ${Math.round(bare.at(-1)!).toLocaleString('en-US')} records/s`,
     );
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const value = median(ours);
   const base = median(bare);
   return {

@@ -15,6 +15,7 @@ import {
 } from '../src/log/index.js';
 import { createApp, KeyStore, startServer, topicsModule } from '../src/serve/index.js';
 import { httpLoad, type HttpLoadResult } from './http-load.js';
+import { median, percentile } from './stats.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 /**
@@ -48,10 +49,6 @@ interface LatencyFigures {
   p99: number;
   max: number;
   samples: number;
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /**
@@ -342,11 +339,6 @@ function recordsOf(what: string, round: HttpLoadResult): number {
 /** Records/s of one load round. */
 function roundRate(round: HttpLoadResult): number {
   return Math.round((round.requests.total * recordsPerRequest) / ingestRoundSeconds);
-}
-
-/** Median of `samples` (ms), or NaN when there are none. */
-function median(samples: number[]): number {
-  return samples.length === 0 ? Number.NaN : percentile(Float64Array.from(samples).sort(), 0.5);
 }
 
 /**

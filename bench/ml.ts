@@ -10,6 +10,7 @@ import {
   type IndexRecord,
   type MetadataFilter,
 } from '../src/ml/index.js';
+import { percentile } from './stats.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 /**
@@ -55,11 +56,6 @@ export function clusteredVectors(
   return out;
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
 export function retrievalBenchmark(
   context: BenchContext,
   options: { count: number; dim: number; queries: number; ef: number },
@@ -100,8 +96,8 @@ export function retrievalBenchmark(
     for (const r of approx) if (truth.has(r.id)) hits++;
     for (const r of graph.search(query, 10, narrowEf)) if (truth.has(r.id)) narrowHits++;
   }
-  const p99 = percentile(annMs, 99);
-  const baseline = percentile(exactMs, 99);
+  const p99 = percentile(annMs, 0.99);
+  const baseline = percentile(exactMs, 0.99);
   return Promise.resolve({
     value: p99,
     unit: 'ms p99',
@@ -113,7 +109,7 @@ export function retrievalBenchmark(
     [`recall_at_10_ef${narrowEf}`]: narrowHits / (queries * 10),
     build_s: buildS,
     build_cpu_s: buildCpuS,
-    p50_ms: percentile(annMs, 50),
+    p50_ms: percentile(annMs, 0.5),
     chunks: count,
     dims: dim,
     ef_search: ef,
@@ -160,8 +156,8 @@ async function filteredRetrievalBenchmark(context: BenchContext): Promise<BenchR
     unfilteredMs.push(unfiltered.ms);
     postFilterKept += unfiltered.hits.filter((h) => h.metadata.product === product).length;
   }
-  const value = percentile(productMs, 99);
-  const baseline = percentile(unfilteredMs, 99);
+  const value = percentile(productMs, 0.99);
+  const baseline = percentile(unfilteredMs, 0.99);
   return {
     value,
     unit: 'ms p99',
@@ -171,8 +167,8 @@ async function filteredRetrievalBenchmark(context: BenchContext): Promise<BenchR
     records: count,
     product_hits_per_query: productHits / queries,
     postfilter_hits_per_query: postFilterKept / queries,
-    range_filter_p99_ms: percentile(rangeMs, 99),
-    p50_ms: percentile(productMs, 50),
+    range_filter_p99_ms: percentile(rangeMs, 0.99),
+    p50_ms: percentile(productMs, 0.5),
   };
 }
 

@@ -4,6 +4,7 @@ import { LocalStorage, openLake, type Lake } from '../src/lake/index.js';
 import { createApp, createLakeTableProvider, KeyStore, startServer } from '../src/serve/index.js';
 import { openSqlEngine } from '../src/sql/index.js';
 import { httpLoad, type HttpLoadResult } from './http-load.js';
+import { median } from './stats.js';
 import type { Benchmark } from './types.js';
 
 const connections = 50;
@@ -94,7 +95,6 @@ export const serveBenchmarks: Benchmark[] = [
         if (failures > 0) throw new Error(`gold runs had ${failures} non-2xx responses or errors`);
         const rate = (runs: HttpLoadResult[]) =>
           runs.reduce((n, r) => n + r.requests.total, 0) / durationSeconds;
-        const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
         const goldRate = rate(gold);
         const helloRate = rate(hello);
         return {
