@@ -201,7 +201,10 @@ function fsyncFloor(dir: string): LatencyFigures {
   };
 }
 
-/** log.latency_p50_ms and log.latency_p99_ms come from one measurement (the first of them to run). */
+/**
+ * log.latency_p50_ms and log.latency_p99_ms come from one measurement (the first of them to run),
+ * so the two run in one process (sharedProcess).
+ */
 let embeddedRun: Promise<{ ours: LatencyFigures; floor: LatencyFigures }> | undefined;
 
 function embeddedOnce(context: BenchContext): Promise<{ ours: LatencyFigures; floor: LatencyFigures }> {
@@ -221,6 +224,7 @@ const latencyDescription = `produce → consume, ${ratePerSecond.toLocaleString(
 const p50Bench: Benchmark = {
   name: 'log.latency_p50_ms',
   description: latencyDescription,
+  sharedProcess: 'embedded-latency',
   async run(context): Promise<BenchResult> {
     const { ours, floor } = await embeddedOnce(context);
     return {
@@ -239,6 +243,7 @@ const p50Bench: Benchmark = {
 const p99Bench: Benchmark = {
   name: 'log.latency_p99_ms',
   description: latencyDescription,
+  sharedProcess: 'embedded-latency',
   async run(context): Promise<BenchResult> {
     const { ours, floor } = await embeddedOnce(context);
     return {

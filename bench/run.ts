@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { benchmarks } from './index.js';
 import type { Benchmark, BenchResult } from './types.js';
 
-/** Runs one benchmark in this process: what a child started by runBenchmarks does. */
+/** Runs the named benchmarks in this process: what a child started by runBenchmarks does. */
 const childFlag = '--child';
 
 /**
@@ -15,7 +15,7 @@ const childFlag = '--child';
  * parallel: they share two cores) and prints a table, or one JSON object keyed by name.
  *
  * Each benchmark runs in a Node process of its own, with this process's flags (as JMH forks a JVM
- * per benchmark): in one shared process, the heap an earlier benchmark left shaped the next one's
+ * per benchmark; those sharing one measurement share one, see sharedProcess): in one process, the heap an earlier benchmark left shaped the next one's
  * garbage collection. After log.remote_fetch (500,000 records through the log server),
  * log.remote_latency_p99_ms measured a served p99 of 20–25 ms instead of 3.5–4.5 ms: V8 ran a
  * mark-compact every 0.5–2 s with incremental steps of up to 10 ms (December 2026, 2 cores).
@@ -38,18 +38,32 @@ async function runBenchmarks(argv: string[]): Promise<void> {
   process.stderr.write(
     `node ${process.version} ${process.execArgv.join(' ') || '(no flags)'}; ${os.cpus().length} cores; each benchmark in a process of its own\n`,
   );
-  for (const benchmark of selected) {
-    process.stderr.write(`▶ ${benchmark.name}: ${benchmark.description}\n`);
-    results[benchmark.name] = await runInChild(benchmark.name);
-    if (!json) printRow(benchmark.name, results[benchmark.name]);
+  for (const group of processGroups(selected)) {
+    const groupResults = await runInChild(group.map((b) => b.name));
+    for (const benchmark of group) {
+      results[benchmark.name] = groupResults[benchmark.name];
+      if (!json) printRow(benchmark.name, results[benchmark.name]);
+    }
   }
   if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }
 
-/** Runs `name` in a new Node process with this one's flags; its progress goes to this stderr. */
-function runInChild(name: string): Promise<BenchResult> {
+/** `selected` in order, cut into the runs of one process: neighbours naming one sharedProcess share it. */
+function processGroups(selected: Benchmark[]): Benchmark[][] {
+  const groups: Benchmark[][] = [];
+  for (const benchmark of selected) {
+    const last = groups.at(-1);
+    if (benchmark.sharedProcess !== undefined && last?.[0].sharedProcess === benchmark.sharedProcess)
+      last.push(benchmark);
+    else groups.push([benchmark]);
+  }
+  return groups;
+}
+
+/** Runs `names` in a new Node process with this one's flags; its progress goes to this stderr. */
+function runInChild(names: string[]): Promise<Record<string, BenchResult>> {
   const script = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [...process.execArgv, script, childFlag, name], {
+  const child = spawn(process.execPath, [...process.execArgv, script, childFlag, names.join(',')], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const stdout: Buffer[] = [];
@@ -58,26 +72,34 @@ function runInChild(name: string): Promise<BenchResult> {
     child.once('error', reject);
     child.once('close', (code, signal) => {
       if (code !== 0) {
-        reject(new Error(`benchmark ${name} failed (exit ${code ?? signal}); its error is above`));
+        reject(
+          new Error(`benchmark ${names.join(', ')} failed (exit ${code ?? signal}); its error is above`),
+        );
         return;
       }
-      resolve(JSON.parse(Buffer.concat(stdout).toString('utf8')) as BenchResult);
+      resolve(JSON.parse(Buffer.concat(stdout).toString('utf8')) as Record<string, BenchResult>);
     });
   });
 }
 
-/** The child's side: one benchmark in a fresh directory, its result as JSON on stdout. */
-async function runOne(benchmark: Benchmark): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), `tributary-bench-${benchmark.name.replace(/\W/g, '_')}-`));
-  try {
-    const result = await benchmark.run({
-      dir,
-      progress: (m) => process.stderr.write(`  ${m}\n`),
-    });
-    process.stdout.write(JSON.stringify(result));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+/** The child's side: each benchmark in a fresh directory, the results as one JSON object on stdout. */
+async function runInThisProcess(selected: Benchmark[]): Promise<void> {
+  const results: Record<string, BenchResult> = {};
+  for (const benchmark of selected) {
+    process.stderr.write(`▶ ${benchmark.name}: ${benchmark.description}\n`);
+    const dir = await mkdtemp(
+      path.join(os.tmpdir(), `tributary-bench-${benchmark.name.replace(/\W/g, '_')}-`),
+    );
+    try {
+      results[benchmark.name] = await benchmark.run({
+        dir,
+        progress: (m) => process.stderr.write(`  ${m}\n`),
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
+  process.stdout.write(JSON.stringify(results));
 }
 
 function printRow(name: string, r: BenchResult): void {
@@ -93,7 +115,6 @@ function printRow(name: string, r: BenchResult): void {
 
 const args = process.argv.slice(2);
 if (args[0] === childFlag) {
-  const benchmark = benchmarks.find((b) => b.name === args[1]);
-  if (benchmark === undefined) throw new Error(`no benchmark ${args[1]}`);
-  await runOne(benchmark);
+  const names = (args[1] ?? '').split(',');
+  await runInThisProcess(names.map((name) => benchmarks.find((b) => b.name === name)!));
 } else await runBenchmarks(args);

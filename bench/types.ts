@@ -14,6 +14,11 @@ export interface BenchResult {
 export interface Benchmark {
   name: string;
   description: string;
+  /**
+   * Benchmarks that name the same process run, one after another, in one Node process (they share
+   * one measurement); every other benchmark runs in a process of its own (see bench/run.ts).
+   */
+  sharedProcess?: string;
   run(context: BenchContext): Promise<BenchResult>;
 }
 
