@@ -15,7 +15,7 @@ import {
 } from '../src/log/index.js';
 import { createApp, KeyStore, startServer, topicsModule } from '../src/serve/index.js';
 import { httpLoad, type HttpLoadResult } from './http-load.js';
-import { median, percentile } from './stats.js';
+import { median, percentileOfSorted } from './stats.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 /**
@@ -49,6 +49,17 @@ interface LatencyFigures {
   p99: number;
   max: number;
   samples: number;
+}
+
+/** p50, p99 and max of `samples` (ms), which it sorts in place. */
+function latencyFigures(samples: Float64Array): LatencyFigures {
+  samples.sort();
+  return {
+    p50: percentileOfSorted(samples, 0.5),
+    p99: percentileOfSorted(samples, 0.99),
+    max: samples[samples.length - 1],
+    samples: samples.length,
+  };
 }
 
 /**
@@ -133,13 +144,7 @@ class LatencyPath {
 
   /** Percentiles of every latency kept so far. */
   figures(): LatencyFigures {
-    const measured = this.#latencies.slice(0, this.#kept).sort();
-    return {
-      p50: percentile(measured, 0.5),
-      p99: percentile(measured, 0.99),
-      max: measured[measured.length - 1],
-      samples: measured.length,
-    };
+    return latencyFigures(this.#latencies.slice(0, this.#kept));
   }
 }
 
@@ -192,13 +197,7 @@ function fsyncFloor(dir: string): LatencyFigures {
   }
   fs.closeSync(fd);
   fs.rmSync(file);
-  samples.sort();
-  return {
-    p50: percentile(samples, 0.5),
-    p99: percentile(samples, 0.99),
-    max: samples[samples.length - 1],
-    samples: samples.length,
-  };
+  return latencyFigures(samples);
 }
 
 /**

@@ -2,7 +2,7 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createSpoolSource } from '../src/connectors/index.js';
 import { seededRandom } from '../src/core/index.js';
-import { LocalStorage, openLake } from '../src/lake/index.js';
+import { LocalStorage, openLake, quoteLiteral } from '../src/lake/index.js';
 import { openEmbeddedLog } from '../src/log/index.js';
 import type { LogRecord } from '../src/log/index.js';
 import { VaderSentiment } from '../src/ml/index.js';
@@ -66,8 +66,7 @@ function reviewLines(count: number, first: number, random: () => number): string
  * sentiment, de-duplication, log or commit. Reviews/s for both files.
  */
 async function duckdbParquetRate(spool: string, outDir: string, reviews: number): Promise<number> {
-  const quoted = (text: string) => `'${text.replaceAll("'", "''")}'`;
-  const files = quoted(path.join(spool, '*.jsonl'));
+  const files = quoteLiteral(path.join(spool, '*.jsonl'));
   await mkdir(outDir, { recursive: true });
   try {
     return await withDuckDB(async (connection) => {
@@ -85,7 +84,7 @@ async function duckdbParquetRate(spool: string, outDir: string, reviews: number)
       const started = performance.now();
       for (const table of ['bronze', 'silver'])
         await connection.run(
-          `COPY ${table} TO ${quoted(path.join(outDir, `${table}.parquet`))} (FORMAT parquet, COMPRESSION zstd)`,
+          `COPY ${table} TO ${quoteLiteral(path.join(outDir, `${table}.parquet`))} (FORMAT parquet, COMPRESSION zstd)`,
         );
       return reviews / ((performance.now() - started) / 1000);
     });

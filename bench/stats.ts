@@ -6,8 +6,12 @@
  * percentile([5, 1, 4, 2, 3], 0.5) // 3
  */
 export function percentile(values: ArrayLike<number>, q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(values).sort();
+  return percentileOfSorted(Float64Array.from(values).sort(), q);
+}
+
+/** percentile() of samples already sorted ascending, for several quantiles of one sort. */
+export function percentileOfSorted(sorted: ArrayLike<number>, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createSpoolSource, CsvParser } from '../src/connectors/index.js';
-import { LocalStorage, openLake } from '../src/lake/index.js';
+import { LocalStorage, openLake, quoteLiteral } from '../src/lake/index.js';
 import { openEmbeddedLog } from '../src/log/index.js';
 import {
   generateViewing,
@@ -34,17 +34,16 @@ async function duckdbLayoutRate(
   rows: number,
   partitioned: boolean,
 ): Promise<number> {
-  const quoted = (text: string) => `'${text.replaceAll("'", "''")}'`;
   const target = partitioned
-    ? `${quoted(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`
-    : `${quoted(path.join(outDir, 'events.parquet'))} (FORMAT parquet, COMPRESSION zstd)`;
+    ? `${quoteLiteral(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (event_date, show_type, user_bucket))`
+    : `${quoteLiteral(path.join(outDir, 'events.parquet'))} (FORMAT parquet, COMPRESSION zstd)`;
   if (!partitioned) await mkdir(outDir, { recursive: true });
   try {
     return await withDuckDB(async (connection) => {
       const started = performance.now();
       await connection.run(
         `COPY (SELECT *, CAST(CAST(event_ts AS TIMESTAMPTZ) AS DATE) AS event_date, hash(user_id) % 16 AS user_bucket
-           FROM read_csv(${quoted(file)}, header = true, all_varchar = true))
+           FROM read_csv(${quoteLiteral(file)}, header = true, all_varchar = true))
          TO ${target}`,
       );
       return rows / ((performance.now() - started) / 1000);
