@@ -7,8 +7,8 @@ import {
   countryAliasesValuesSql,
   countryKey,
   countryKeySql,
-  sqlString,
 } from './countries.js';
+import { quoteLiteral } from '../../lake/index.js';
 
 describe('country standardisation', () => {
   let instance: DuckDBInstance;
@@ -18,7 +18,7 @@ describe('country standardisation', () => {
     instance = await DuckDBInstance.create(':memory:');
     const connection = await instance.connect();
     sqlKey = async (raw) => {
-      const reader = await connection.runAndReadAll(`SELECT ${countryKeySql(sqlString(raw))} AS k`);
+      const reader = await connection.runAndReadAll(`SELECT ${countryKeySql(quoteLiteral(raw))} AS k`);
       return reader.getRowObjectsJS()[0]?.k as string | null;
     };
   });

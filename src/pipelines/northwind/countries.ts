@@ -7,6 +7,9 @@
  * that is not in the table keeps its trimmed original spelling (it is still a country, just one we
  * have no alias for); an empty or null value is "missing" and the row is quarantined by silver.
  */
+
+import { quoteLiteral } from '../../lake/index.js';
+
 export const countryAliases: Readonly<Record<string, string>> = {
   usa: 'United States',
   us: 'United States',
@@ -103,12 +106,7 @@ export function countryKeySql(expr: string): string {
 /** `(VALUES ('usa','United States'), …) AS t(alias_key, country)` for joins in SQL. */
 export function countryAliasesValuesSql(alias = 'country_aliases'): string {
   const rows = Object.entries(countryAliases).map(
-    ([key, country]) => `(${sqlString(key)}, ${sqlString(country)})`,
+    ([key, country]) => `(${quoteLiteral(key)}, ${quoteLiteral(country)})`,
   );
   return `(VALUES ${rows.join(', ')}) AS ${alias}(alias_key, country)`;
-}
-
-/** A SQL string literal (single quotes doubled); only ever used on our own constants. */
-export function sqlString(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
 }

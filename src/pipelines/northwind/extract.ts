@@ -11,7 +11,7 @@ import {
   type TableSpec,
 } from './generate.js';
 import { encodeCsv } from './load.js';
-import { sqlString } from './countries.js';
+import { quoteLiteral } from '../../lake/index.js';
 
 /**
  * Bronze extraction of Northwind tables from PostgreSQL (PGlite or a real server) to Parquet.
@@ -210,11 +210,11 @@ export async function stageTable(options: {
   await writeFile(csvFile, '');
   try {
     const rows = await options.reader.copyTableCsv(spec, csvFile);
-    const columns = `{${spec.columns.map((c) => `${sqlString(c.name)}: 'VARCHAR'`).join(', ')}}`;
+    const columns = `{${spec.columns.map((c) => `${quoteLiteral(c.name)}: 'VARCHAR'`).join(', ')}}`;
     const selectSql = `SELECT ${spec.columns.map((c) => castFromText(c.name, c.pgType)).join(', ')},
-    TIMESTAMP ${sqlString(options.ingestionTimestamp.toISOString().replace('T', ' ').replace('Z', ''))} AS _ingestion_timestamp,
-    ${sqlString(`${options.reader.source}/public.${name}`)} AS _source
-  FROM read_csv(${sqlString(csvFile)}, header = false, columns = ${columns}, quote = '"', escape = '"', allow_quoted_nulls = false, auto_detect = false)`;
+    TIMESTAMP ${quoteLiteral(options.ingestionTimestamp.toISOString().replace('T', ' ').replace('Z', ''))} AS _ingestion_timestamp,
+    ${quoteLiteral(`${options.reader.source}/public.${name}`)} AS _source
+  FROM read_csv(${quoteLiteral(csvFile)}, header = false, columns = ${columns}, quote = '"', escape = '"', allow_quoted_nulls = false, auto_detect = false)`;
     return { table: name, rows, csvFile, selectSql };
   } catch (error) {
     await rm(csvFile, { force: true });

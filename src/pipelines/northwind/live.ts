@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Throttle, TributaryError } from '../../core/index.js';
-import type { LakeTable } from '../../lake/index.js';
+import { quoteLiteral, type LakeTable } from '../../lake/index.js';
 import type { Log, ProducerRecord } from '../../log/index.js';
 import {
   lakeSink,
@@ -12,7 +12,7 @@ import {
   type SinkContext,
   type StreamJob,
 } from '../../stream/index.js';
-import { canonicalCountry, sqlString } from './countries.js';
+import { canonicalCountry } from './countries.js';
 import { createRandom } from './generate.js';
 import * as ref from './reference.js';
 
@@ -262,7 +262,7 @@ export function liveTableSql(rows: readonly LiveCountryTotals[]): string {
     .sort((a, b) => b.totalCents - a.totalCents || (a.pays < b.pays ? -1 : 1))
     .map(
       (r) =>
-        `(${sqlString(r.pays)}, CAST(${Math.trunc(r.totalCents)} AS DECIMAL(18,0)) * 0.01, ${Math.trunc(r.nb_transactions)}, make_timestamp(${Math.trunc(r.updatedAtMs) * 1000}))`,
+        `(${quoteLiteral(r.pays)}, CAST(${Math.trunc(r.totalCents)} AS DECIMAL(18,0)) * 0.01, ${Math.trunc(r.nb_transactions)}, make_timestamp(${Math.trunc(r.updatedAtMs) * 1000}))`,
     );
   return `SELECT pays, CAST(total_ventes_live AS DECIMAL(18,2)) AS total_ventes_live, CAST(nb_transactions AS BIGINT) AS nb_transactions, updated_at
 FROM (VALUES ${values.join(', ')}) AS t(pays, total_ventes_live, nb_transactions, updated_at)`;

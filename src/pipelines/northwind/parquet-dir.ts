@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { TributaryError } from '../../core/index.js';
-import { sqlString } from './countries.js';
+import { quoteLiteral } from '../../lake/index.js';
 import { checkIngestionDate, ingestionDateColumn, type SqlBatchJobSpec } from './sql.js';
 import type { NorthwindLake } from './batch.js';
 
@@ -57,7 +57,7 @@ export class ParquetDirectory implements NorthwindLake {
   async #write(dir: string, sql: string): Promise<void> {
     await mkdir(dir, { recursive: true });
     const temporary = path.join(dir, `.part-0.${process.pid}.tmp`);
-    await this.#duck.run(`COPY (${sql}) TO ${sqlString(temporary)} (FORMAT parquet, COMPRESSION zstd)`);
+    await this.#duck.run(`COPY (${sql}) TO ${quoteLiteral(temporary)} (FORMAT parquet, COMPRESSION zstd)`);
     await rename(temporary, path.join(dir, 'part-0.parquet'));
   }
 
@@ -72,7 +72,7 @@ export class ParquetDirectory implements NorthwindLake {
         if (!entry.isDirectory()) continue;
         const glob = path.join(layerDir, entry.name, '*', '*.parquet');
         await this.#duck.run(
-          `CREATE OR REPLACE VIEW ${layer}.${entry.name} AS SELECT * FROM read_parquet(${sqlString(glob)}, hive_partitioning = true, hive_types = {${ingestionDateColumn}: DATE})`,
+          `CREATE OR REPLACE VIEW ${layer}.${entry.name} AS SELECT * FROM read_parquet(${quoteLiteral(glob)}, hive_partitioning = true, hive_types = {${ingestionDateColumn}: DATE})`,
         );
         created.push(`${layer}.${entry.name}`);
       }

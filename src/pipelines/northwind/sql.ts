@@ -1,6 +1,7 @@
 import { TributaryError } from '../../core/index.js';
 import { compileQuality, type QualityRule } from '../../stream/index.js';
-import { countryAliasesValuesSql, countryKeySql, sqlString } from './countries.js';
+import { quoteLiteral } from '../../lake/index.js';
+import { countryAliasesValuesSql, countryKeySql } from './countries.js';
 
 /**
  * The medallion SQL of the Northwind pipeline, in DuckDB's dialect. Every statement reads lake
@@ -30,12 +31,12 @@ export const ingestionDateColumn = 'ingestion_date';
 
 /** `sql`'s rows with the partition column added (the lake writers partition on it). */
 export function withIngestionDate(sql: string, ingestionDate: string): string {
-  return `SELECT *, DATE ${sqlString(checkIngestionDate(ingestionDate))} AS ${ingestionDateColumn} FROM (${sql}) AS dated`;
+  return `SELECT *, DATE ${quoteLiteral(checkIngestionDate(ingestionDate))} AS ${ingestionDateColumn} FROM (${sql}) AS dated`;
 }
 
 /** One date's rows of a date-partitioned table, without the partition column (a subquery). */
 export function partitionOf(table: string, ingestionDate: string): string {
-  return `(SELECT * EXCLUDE (${ingestionDateColumn}) FROM ${table} WHERE ${ingestionDateColumn} = DATE ${sqlString(checkIngestionDate(ingestionDate))})`;
+  return `(SELECT * EXCLUDE (${ingestionDateColumn}) FROM ${table} WHERE ${ingestionDateColumn} = DATE ${quoteLiteral(checkIngestionDate(ingestionDate))})`;
 }
 
 /** The latest date's rows of a date-partitioned table, without the partition column (a subquery). */
@@ -139,7 +140,7 @@ export function checkIngestionDate(date: string): string {
  * (shipped_date NULL = not shipped yet; region, city, postal code are optional).
  */
 export function silverLinesSql(ingestionDate: string): string {
-  const date = sqlString(checkIngestionDate(ingestionDate));
+  const date = quoteLiteral(checkIngestionDate(ingestionDate));
   const latest = (table: BronzeTable) =>
     `(SELECT * FROM bronze.${table} WHERE ${ingestionDateColumn} = DATE ${date})`;
   // The alias lookup runs once per distinct raw spelling (a few dozen), not once per order line.
